@@ -1,0 +1,37 @@
+# mlplab: `make demo` and `make test` set everything up themselves on a fresh machine.
+# PYTHON picks the interpreter for the virtual environment (3.10 or newer).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SOURCES := src tests benchmarks
+
+.PHONY: install demo test lint format bench clean
+
+install: $(STAMP)
+
+# constraints.txt pins torch to the CPU build (an unpinned torch pulls GBs of CUDA packages)
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/mlplab demo
+
+test: install lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+
+format: install
+	$(BIN)/ruff check --fix $(SOURCES)
+	$(BIN)/ruff format $(SOURCES)
+
+bench: install
+	$(BIN)/python benchmarks/time_to_accuracy.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""mlplab: train, understand and ship multilayer perceptrons on image data with PyTorch.
+
+The CLI (``mlplab ...``) is a thin shell over these functions::
+
+    from mlplab import Config, load_dataset, train, evaluate
+    result = train(Config.preset("tutorial"))
+    evaluate(result.run_dir)
+"""
+
+__version__ = "0.1.0"
+
+from .config import PRESETS, Config
+from .data import Dataset, Normalization, Split, load_dataset, split_train_val
+from .errors import (
+    ConfigError,
+    DataError,
+    DownloadError,
+    FormatError,
+    MlplabError,
+    RunError,
+    TrainingError,
+)
+from .evaluate import evaluate
+from .model import MLP, model_summary
+from .run import Run
+from .train import TrainResult, train
+
+__all__ = [
+    "MLP",
+    "PRESETS",
+    "Config",
+    "ConfigError",
+    "DataError",
+    "Dataset",
+    "DownloadError",
+    "FormatError",
+    "MlplabError",
+    "Normalization",
+    "Run",
+    "RunError",
+    "Split",
+    "TrainResult",
+    "TrainingError",
+    "__version__",
+    "evaluate",
+    "load_dataset",
+    "model_summary",
+    "split_train_val",
+    "train",
+]

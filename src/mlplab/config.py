@@ -1,0 +1,494 @@
+"""One typed config tree: every default with its unit, validation, presets, YAML, overrides.
+
+A :class:`Config` is built from defaults, a preset, a YAML file, CLI flags and
+``--set section.key=value`` overrides (later ones win), validated once by
+:meth:`Config.validate`, printed at the start of training, saved as ``config.yaml`` in the
+run directory, and loaded back to an identical object.
+
+Each field's ``metadata`` is its row in the validation table: ``help`` (meaning and unit),
+``choices`` or a numeric range (``low``/``high``, inclusive unless ``*_open``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, did_you_mean
+
+__all__ = [
+    "PRESETS",
+    "AugmentConfig",
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "RunConfig",
+    "TrainConfig",
+]
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
+HEADS = ("logits", "log_softmax", "softmax")
+INITS = ("default", "kaiming", "xavier", "orthogonal")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULERS = ("none", "step", "plateau", "cosine", "onecycle")
+NORMALIZATIONS = ("standard", "symmetric", "none")
+
+
+def _opt(default: Any, help: str, **rule: Any) -> Any:
+    """A config field: its default, its meaning (with unit) and its validation rule."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **rule})
+    return field(default=default, metadata={"help": help, **rule})
+
+
+@dataclass
+class DataConfig:
+    dataset: str = _opt("mnist", "dataset name (see `mlplab datasets`)")
+    data_dir: str | None = _opt(
+        None, "folder searched first for dataset files; None: the usual places"
+    )
+    val_size: float = _opt(
+        0.1,
+        "validation hold-out: fraction of the training split if < 1, else a count",
+        low=0.0,
+        high=math.inf,
+    )
+    split_seed: int = _opt(
+        0,
+        "seed of the train/validation split (kept apart from train.seed, so the split stays put)",
+        low=0,
+    )
+    normalize: str = _opt(
+        "standard",
+        "standard: (x-mean)/std from the training split; symmetric: [-1, 1]; none: [0, 1]",
+        choices=NORMALIZATIONS,
+    )
+    limit: int | None = _opt(
+        None, "use only the first N training samples (quick looks); None: all", low=1
+    )
+    download: bool = _opt(True, "download missing files from the mirrors into the cache")
+    mirror: str | None = _opt(None, "base URL that replaces the mirror list (also MLPLAB_MIRROR)")
+
+
+@dataclass
+class AugmentConfig:
+    rotation: float = _opt(
+        0.0,
+        "degrees: each training image is rotated by a uniform angle in [-rotation, rotation]",
+        low=0.0,
+        high=180.0,
+    )
+    shift: int = _opt(
+        0,
+        "pixels: random shift per axis in [-shift, shift], as a crop with zero padding",
+        low=0,
+        high=16,
+    )
+
+
+@dataclass
+class ModelConfig:
+    hidden: list[int] = _opt(  # noqa: RUF009 (_opt returns a field with a default_factory)
+        [250, 100], "hidden layer widths, input to output; [] is logistic regression", low=1
+    )
+    activation: str = _opt("relu", "activation after each hidden layer", choices=ACTIVATIONS)
+    dropout: float = _opt(
+        0.0, "dropout probability after each hidden activation", low=0.0, high=1.0, high_open=True
+    )
+    head: str = _opt(
+        "logits",
+        "output: logits (cross-entropy), log_softmax (NLL), softmax (NLL on probabilities: the tutorials' ablation)",
+        choices=HEADS,
+    )
+    init: str = _opt(
+        "default",
+        "weight init: default (PyTorch's), kaiming, xavier, orthogonal; biases start at 0 unless default",
+        choices=INITS,
+    )
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = _opt(10, "passes over the training split", low=1)
+    batch_size: int = _opt(64, "samples per optimizer step", low=1)
+    optimizer: str = _opt("adam", "optimizer", choices=OPTIMIZERS)
+    lr: float = _opt(1e-3, "learning rate (peak rate for onecycle)", low=0.0, low_open=True)
+    momentum: float = _opt(0.0, "momentum for sgd and rmsprop", low=0.0, high=1.0, high_open=True)
+    nesterov: bool = _opt(False, "Nesterov momentum (sgd with momentum > 0)")
+    weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw)", low=0.0)
+    l1: float = _opt(0.0, "L1 penalty on weights, added to the loss", low=0.0)
+    scheduler: str = _opt("none", "learning-rate schedule", choices=SCHEDULERS)
+    step_size: int = _opt(5, "epochs between lr drops (step)", low=1)
+    gamma: float = _opt(
+        0.1,
+        "lr factor at each drop (step, plateau)",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+    )
+    patience: int = _opt(2, "epochs without val-loss improvement before a drop (plateau)", low=0)
+    seed: int = _opt(0, "seed of weights, shuffling, augmentation and dropout", low=0)
+    device: str = _opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    threads: int = _opt(
+        1, "CPU threads for torch; 1 is safe on a shared machine, 0: torch's default", low=0
+    )
+    eval_batch_size: int = _opt(1000, "samples per forward pass when evaluating", low=1)
+    dry_run: bool = _opt(False, "smoke test: a few batches of every epoch and split, then stop")
+
+
+@dataclass
+class RunConfig:
+    name: str = _opt(
+        "", "run name, appended to the run folder's timestamp; '': preset name or 'mlp'"
+    )
+    dir: str = _opt("runs", "folder that holds the run folders")
+
+
+SECTIONS = {
+    "data": DataConfig,
+    "augment": AugmentConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "run": RunConfig,
+}
+
+
+@dataclass
+class Config:
+    """The whole configuration of a training run (see each section for its keys)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    # ----- construction ---------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str) -> Config:
+        """The config of a named preset (see :data:`PRESETS`)."""
+        if name not in PRESETS:
+            raise ConfigError(
+                f"unknown preset '{name}'{did_you_mean(name, PRESETS)}; "
+                f"choose one of: {', '.join(PRESETS)}"
+            )
+        config = cls().override(PRESETS[name]["overrides"])
+        if not config.run.name:
+            config.run.name = name
+        return config
+
+    @classmethod
+    def from_dict(cls, tree: dict[str, Any], *, source: str = "config") -> Config:
+        """Build and validate a config from a nested dict (missing keys keep defaults)."""
+        return cls().merge(tree, source=source)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        """Load a YAML config file written by :meth:`save` or by hand."""
+        return cls().merge_file(path)
+
+    def merge_file(self, path: str | Path) -> Config:
+        """A copy with the keys of a YAML file applied on top."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        try:
+            tree = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if tree is None:
+            tree = {}
+        if not isinstance(tree, dict):
+            raise ConfigError(
+                f"config file {path} must hold a mapping of sections, got {type(tree).__name__}"
+            )
+        return self.merge(tree, source=str(path))
+
+    def merge(self, tree: dict[str, Any], *, source: str = "config") -> Config:
+        """A copy with a nested ``{section: {key: value}}`` dict applied on top."""
+        flat: dict[str, Any] = {}
+        for section, values in tree.items():
+            if section not in SECTIONS:
+                raise ConfigError(
+                    f"{source}: unknown section '{section}'{did_you_mean(str(section), SECTIONS)}; "
+                    f"sections are: {', '.join(SECTIONS)}"
+                )
+            if values is None:
+                continue
+            if not isinstance(values, dict):
+                raise ConfigError(
+                    f"{source}: section '{section}' must be a mapping of keys, got {values!r}"
+                )
+            for key, value in values.items():
+                flat[f"{section}.{key}"] = value
+        return self.override(flat, source=source)
+
+    def override(self, assignments: dict[str, Any], *, source: str = "--set") -> Config:
+        """A validated copy with ``{"section.key": value}`` applied; strings are parsed."""
+        new = dataclasses.replace(
+            self, **{name: dataclasses.replace(getattr(self, name)) for name in SECTIONS}
+        )
+        for dotted, value in assignments.items():
+            section_name, key = _split_key(dotted, source)
+            section = getattr(new, section_name)
+            setattr(section, key, _coerce(f"{section_name}.{key}", section, key, value))
+        new.validate()
+        return new
+
+    def with_overrides(self, pairs: list[str]) -> Config:
+        """Apply ``--set key=value`` strings."""
+        assignments = {}
+        for pair in pairs:
+            if "=" not in pair:
+                raise ConfigError(f"--set expects key=value (e.g. train.epochs=3), got '{pair}'")
+            key, value = pair.split("=", 1)
+            assignments[key.strip()] = value.strip()
+        return self.override(assignments)
+
+    # ----- validation -----------------------------------------------------------------
+    def validate(self) -> Config:
+        """Check every value against its rule; raise :class:`ConfigError` on the first bad one."""
+        for section_name in SECTIONS:
+            section = getattr(self, section_name)
+            for f in dataclasses.fields(section):
+                _check(f"{section_name}.{f.name}", getattr(section, f.name), f)
+        from .data.sources import DATASETS  # here, not at import: data imports config's errors
+
+        if self.data.dataset not in DATASETS:
+            raise ConfigError(
+                f"config key 'data.dataset' must be one of {', '.join(DATASETS)}; got '{self.data.dataset}'"
+                f"{did_you_mean(self.data.dataset, DATASETS)}"
+            )
+        if self.train.nesterov and not (self.train.optimizer == "sgd" and self.train.momentum > 0):
+            raise ConfigError(
+                "train.nesterov=true needs train.optimizer=sgd and train.momentum > 0; "
+                f"got optimizer={self.train.optimizer}, momentum={self.train.momentum}"
+            )
+        if self.data.val_size >= 1 and self.data.val_size != int(self.data.val_size):
+            raise ConfigError(
+                f"data.val_size must be a fraction in [0, 1) or a whole count; got {self.data.val_size}"
+            )
+        device = self.train.device
+        if not (
+            device in ("auto", "cpu", "cuda", "mps")
+            or (device.startswith("cuda:") and device[5:].isdigit())
+        ):
+            raise ConfigError(
+                f"train.device must be one of auto, cpu, cuda, cuda:N, mps; got '{device}'"
+                f"{did_you_mean(device, ('auto', 'cpu', 'cuda', 'mps'))}"
+            )
+        return self
+
+    # ----- output ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    def save(self, path: str | Path) -> None:
+        from .run import write_text_atomic
+
+        write_text_atomic(Path(path), self.to_yaml())
+
+
+def describe() -> list[tuple[str, Any, str]]:
+    """(key, default, help) for every config key, for ``mlplab config --list`` and the docs."""
+    rows = []
+    for section_name, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            rows.append((f"{section_name}.{f.name}", default, f.metadata["help"]))
+    return rows
+
+
+# ----- presets: the recipes of the classic tutorials ------------------------------------
+PRESETS: dict[str, dict[str, Any]] = {
+    "tutorial": {
+        "help": "784-250-100-10 ReLU, Adam 1e-3, batch 64, rotation 5° + 2-pixel shift, 10 epochs "
+        "(Ben Trevett's pytorch-image-classification, which reports 98.37% test)",
+        "overrides": {
+            "model.hidden": [250, 100],
+            "augment.rotation": 5.0,
+            "augment.shift": 2,
+            "train.optimizer": "adam",
+            "train.lr": 1e-3,
+            "train.batch_size": 64,
+            "train.epochs": 10,
+        },
+    },
+    "quickstart": {
+        "help": "784-128-64-10 ReLU, log-softmax + NLL, SGD 0.003 momentum 0.9, inputs in [-1, 1], 5 epochs "
+        "(the classic 'handwritten digit recognition' blog tutorial)",
+        "overrides": {
+            "model.hidden": [128, 64],
+            "model.head": "log_softmax",
+            "data.normalize": "symmetric",
+            "train.optimizer": "sgd",
+            "train.lr": 0.003,
+            "train.momentum": 0.9,
+            "train.batch_size": 64,
+            "train.epochs": 5,
+        },
+    },
+    "dudl": {
+        "help": "784-64-32-32-10 ReLU, log-softmax + NLL, SGD 0.01, batch 32, inputs in [0, 1], 20 epochs "
+        "(the 'deep understanding of deep learning' course's FFN)",
+        "overrides": {
+            "model.hidden": [64, 32, 32],
+            "model.head": "log_softmax",
+            "data.normalize": "none",
+            "train.optimizer": "sgd",
+            "train.lr": 0.01,
+            "train.batch_size": 32,
+            "train.epochs": 20,
+        },
+    },
+    "sigmoid": {
+        "help": "the tutorial preset with sigmoid activations throughout (the pre-ReLU classic)",
+        "overrides": {
+            "model.hidden": [250, 100],
+            "model.activation": "sigmoid",
+            "augment.rotation": 5.0,
+            "augment.shift": 2,
+            "train.optimizer": "adam",
+            "train.lr": 1e-3,
+            "train.batch_size": 64,
+            "train.epochs": 10,
+        },
+    },
+}
+
+
+# ----- helpers ------------------------------------------------------------------------
+def _split_key(dotted: str, source: str) -> tuple[str, str]:
+    all_keys = [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+    if "." not in dotted:
+        raise ConfigError(
+            f"{source}: config key '{dotted}' must be section.key{did_you_mean(dotted, all_keys)}; "
+            f"sections are: {', '.join(SECTIONS)}"
+        )
+    section_name, key = dotted.split(".", 1)
+    if section_name not in SECTIONS:
+        raise ConfigError(
+            f"{source}: unknown config key '{dotted}'{did_you_mean(dotted, all_keys)}; "
+            f"sections are: {', '.join(SECTIONS)}"
+        )
+    names = [f.name for f in dataclasses.fields(SECTIONS[section_name])]
+    if key not in names:
+        close = did_you_mean(dotted, all_keys)
+        raise ConfigError(
+            f"{source}: unknown config key '{dotted}'{close}; "
+            f"keys of '{section_name}' are: {', '.join(names)}"
+        )
+    return section_name, key
+
+
+def _field_type(section: Any, key: str) -> Any:
+    hints = typing.get_type_hints(type(section))
+    return hints[key]
+
+
+def _coerce(dotted: str, section: Any, key: str, value: Any) -> Any:
+    """Turn a value from YAML or the command line into the field's declared type."""
+    kind = _field_type(section, key)
+    optional = False
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        optional, kind = True, args[0]
+    original = value
+    if optional and (
+        value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))
+    ):
+        return None
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1"):
+                return True
+            if isinstance(value, str) and value.lower() in ("false", "no", "off", "0"):
+                return False
+            raise ValueError
+        if kind is int:
+            return _to_int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind is str:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError
+            return str(value)
+        if typing.get_origin(kind) is list:
+            if isinstance(value, str):
+                text = value.strip().strip("[]").strip()
+                value = [] if not text else [v.strip() for v in text.split(",")]
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
+            return [_to_int(v.strip() if isinstance(v, str) else v) for v in value]
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(
+        f"config key '{dotted}' must be {_describe_type(kind, optional)}; got {original!r}"
+    )
+
+
+def _to_int(v: Any) -> int:
+    """An int from an int, a whole float or a decimal string; ValueError otherwise."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str):
+        return int(v)
+    raise ValueError(v)
+
+
+def _describe_type(kind: Any, optional: bool) -> str:
+    name = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(
+        kind, "a comma-separated list of whole numbers (e.g. 512,256)"
+    )
+    return f"{name} or none" if optional else name
+
+
+def _check(dotted: str, value: Any, f: dataclasses.Field) -> None:
+    rule = f.metadata
+    if value is None:
+        return
+    choices = rule.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(
+            f"config key '{dotted}' must be one of {', '.join(choices)}; got '{value}'"
+            f"{did_you_mean(str(value), choices)}"
+        )
+    if "low" in rule or "high" in rule:
+        low, high = rule.get("low", -math.inf), rule.get("high", math.inf)
+        for v in value if isinstance(value, list) else [value]:
+            bad_low = v <= low if rule.get("low_open") else v < low
+            bad_high = v >= high if rule.get("high_open") else v > high
+            if bad_low or bad_high or (isinstance(v, float) and math.isnan(v)):
+                raise ConfigError(
+                    f"config key '{dotted}' must be {'each ' if isinstance(value, list) else ''}"
+                    f"in {_describe_range(rule)}; got {value!r}"
+                )
+
+
+def _describe_range(rule: dict[str, Any]) -> str:
+    low, high = rule.get("low", -math.inf), rule.get("high", math.inf)
+    left = "(" if rule.get("low_open") or low == -math.inf else "["
+    right = ")" if rule.get("high_open") or high == math.inf else "]"
+    fmt = lambda x: "inf" if x == math.inf else "-inf" if x == -math.inf else f"{x:g}"  # noqa: E731
+    return f"{left}{fmt(low)}, {fmt(high)}{right}"

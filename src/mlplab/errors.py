@@ -1,0 +1,65 @@
+"""The exception tree of mlplab.
+
+Every error a user can cause or fix is one of these; the CLI prints its message as one
+line and exits with status 2 (tracebacks only with ``--debug``)::
+
+    MlplabError
+    ├── ConfigError      a config key, value, preset or YAML file is wrong
+    ├── DataError        a dataset is missing, malformed, or cannot be downloaded
+    │   ├── FormatError      a data file is truncated or not what its name says
+    │   └── DownloadError    no mirror delivered a file with the right checksum
+    ├── RunError         a run directory is missing, incomplete, or would be overwritten
+    └── TrainingError    training failed at run time (diverged to nan/inf, device missing)
+
+Messages name the key or file, the value received, what is allowed and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DownloadError",
+    "FormatError",
+    "MlplabError",
+    "RunError",
+    "TrainingError",
+    "did_you_mean",
+]
+
+
+class MlplabError(Exception):
+    """Base class: an error the user can understand and fix from its message alone."""
+
+
+class ConfigError(MlplabError, ValueError):
+    """A config key, value, preset or config file is invalid."""
+
+
+class DataError(MlplabError):
+    """A dataset cannot be found, read or prepared."""
+
+
+class FormatError(DataError):
+    """A data file is malformed (truncated, wrong magic number, inconsistent counts)."""
+
+
+class DownloadError(DataError):
+    """A file could not be downloaded intact from any mirror."""
+
+
+class RunError(MlplabError):
+    """A run directory is missing, incomplete, or would be overwritten."""
+
+
+class TrainingError(MlplabError):
+    """Training cannot go on: the loss diverged, or the requested device is missing."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

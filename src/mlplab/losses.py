@@ -1,0 +1,36 @@
+"""The loss that matches each model head, and its expected value at initialization."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["expected_initial_loss", "loss_fn"]
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _nll_on_probabilities(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # nn.NLLLoss on softmax outputs: -mean p(y). The tutorials' "linear softmax" ablation;
+    # its gradient vanishes as p(y) -> 0, which is why it trains worse than log-softmax.
+    return F.nll_loss(probs, target)
+
+
+_LOSSES: dict[str, Loss] = {
+    "logits": F.cross_entropy,
+    "log_softmax": F.nll_loss,
+    "softmax": _nll_on_probabilities,
+}
+
+
+def loss_fn(head: str) -> Loss:
+    """Cross-entropy for logits, NLL for log-softmax, NLL on probabilities for softmax."""
+    return _LOSSES[head]
+
+
+def expected_initial_loss(head: str, classes: int) -> float:
+    """The loss of uniform predictions: what a freshly initialized model should be near."""
+    return -1.0 / classes if head == "softmax" else math.log(classes)

@@ -1,0 +1,171 @@
+"""The models: a configurable MLP (hidden widths, activation, dropout, head, init).
+
+``MLP(input_shape, hidden, classes)`` flattens its input, applies ``hidden`` blocks of
+Linear → activation → (Dropout), then one Linear to ``classes`` outputs and the head.
+``hidden=[]`` is multinomial logistic regression. A model rebuilds from its
+:meth:`MLP.spec` alone, which is what ``model.json`` in a run directory holds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import ACTIVATIONS, HEADS, INITS
+from .errors import ConfigError, did_you_mean
+
+__all__ = ["MLP", "model_summary"]
+
+_ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
+# torch.nn.init.calculate_gain names; GELU is close enough to ReLU for init purposes
+_GAIN_NAME = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "relu"}
+
+
+class MLP(nn.Module):
+    """A multilayer perceptron for images (or any fixed-shape input)."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        hidden: Sequence[int] = (250, 100),
+        classes: int = 10,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        head: str = "logits",
+        init: str = "default",
+    ) -> None:
+        super().__init__()
+        for key, value, allowed in (
+            ("activation", activation, ACTIVATIONS),
+            ("head", head, HEADS),
+            ("init", init, INITS),
+        ):
+            if value not in allowed:
+                raise ConfigError(
+                    f"MLP {key} must be one of {', '.join(allowed)}; got '{value}'{did_you_mean(value, allowed)}"
+                )
+        if classes < 1 or any(w < 1 for w in hidden) or not 0 <= dropout < 1:
+            raise ConfigError(
+                f"MLP needs classes >= 1, hidden widths >= 1 and 0 <= dropout < 1; got {classes}, {list(hidden)}, {dropout}"
+            )
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.hidden_sizes = [int(w) for w in hidden]
+        self.classes = int(classes)
+        self.activation, self.dropout, self.head, self.init = activation, float(dropout), head, init
+
+        widths = [math.prod(self.input_shape), *self.hidden_sizes]
+        blocks = []
+        for fan_in, fan_out in itertools.pairwise(widths):
+            parts: OrderedDict[str, nn.Module] = OrderedDict(
+                linear=nn.Linear(fan_in, fan_out), act=_ACTIVATIONS[activation]()
+            )
+            if dropout > 0:
+                parts["dropout"] = nn.Dropout(dropout)
+            blocks.append(nn.Sequential(parts))
+        self.hidden = nn.Sequential(*blocks)
+        self.output = nn.Linear(widths[-1], self.classes)
+        self._initialize()
+
+    def _initialize(self) -> None:
+        if (
+            self.init == "default"
+        ):  # PyTorch's own (Kaiming-uniform with a=sqrt(5)), as the tutorials
+            return
+        gain_name = _GAIN_NAME[self.activation]
+        layers = [block.linear for block in self.hidden] + [self.output]
+        for i, layer in enumerate(layers):
+            nonlinearity = gain_name if i < len(layers) - 1 else "linear"
+            if self.init == "kaiming":
+                nn.init.kaiming_normal_(
+                    layer.weight,
+                    nonlinearity=nonlinearity if nonlinearity in ("relu", "linear") else "linear",
+                )
+            elif self.init == "xavier":
+                nn.init.xavier_uniform_(layer.weight, gain=nn.init.calculate_gain(nonlinearity))
+            else:
+                nn.init.orthogonal_(layer.weight, gain=nn.init.calculate_gain(nonlinearity))
+            nn.init.zeros_(layer.bias)
+
+    def forward(
+        self, x: torch.Tensor, return_hidden: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Outputs of the head; with ``return_hidden`` also the last hidden layer's activations."""
+        h = self.hidden(x.flatten(1))
+        z = self.output(h)
+        if self.head == "log_softmax":
+            z = torch.log_softmax(z, dim=1)
+        elif self.head == "softmax":
+            z = torch.softmax(z, dim=1)
+        return (z, h) if return_hidden else z
+
+    def spec(self) -> dict[str, Any]:
+        """Everything needed to rebuild this architecture (saved as model.json)."""
+        return {
+            "kind": "mlp",
+            "input_shape": list(self.input_shape),
+            "hidden": list(self.hidden_sizes),
+            "classes": self.classes,
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "head": self.head,
+            "init": self.init,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> MLP:
+        args = {k: v for k, v in spec.items() if k != "kind"}
+        return cls(**args)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def extra_repr(self) -> str:
+        sizes = "-".join(
+            str(s) for s in [math.prod(self.input_shape), *self.hidden_sizes, self.classes]
+        )
+        return f"{sizes}, {self.activation}, dropout={self.dropout:g}, head={self.head}, parameters={self.num_parameters:,}"
+
+
+def model_summary(model: MLP) -> str:
+    """A table of layers, output shapes and parameter counts, with the total."""
+    rows = [("input", "flatten", f"({math.prod(model.input_shape)},)", 0)]
+    for i, block in enumerate(model.hidden):
+        for name, layer in block.named_children():
+            width = block.linear.out_features
+            rows.append(
+                (
+                    f"hidden.{i}.{name}",
+                    _layer_name(layer),
+                    f"({width},)",
+                    sum(p.numel() for p in layer.parameters()),
+                )
+            )
+    rows.append(
+        (
+            "output",
+            _layer_name(model.output),
+            f"({model.classes},)",
+            sum(p.numel() for p in model.output.parameters()),
+        )
+    )
+    if model.head != "logits":
+        rows.append(("head", model.head, f"({model.classes},)", 0))
+    lines = [f"{'layer':<18} {'type':<26} {'output':<10} {'params':>10}"]
+    lines += [f"{a:<18} {b:<26} {c:<10} {d:>10,}" for a, b, c, d in rows]
+    lines.append(f"{'total':<18} {'':<26} {'':<10} {model.num_parameters:>10,}")
+    return "\n".join(lines)
+
+
+def _layer_name(layer: nn.Module) -> str:
+    if isinstance(layer, nn.Linear):
+        return f"Linear({layer.in_features}, {layer.out_features})"
+    if isinstance(layer, nn.Dropout):
+        return f"Dropout({layer.p:g})"
+    return type(layer).__name__

@@ -1,0 +1,81 @@
+"""Shared fixtures: isolation from the user's files, small data, real MNIST when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from mlplab import Config, Dataset, Split
+
+torch.set_num_threads(1)  # tests may share the machine: one thread never collapses
+
+REAL_DATA_DIR = os.environ.get("MLPLAB_DATA_DIR")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run each test in an empty folder with its own cache, no mirrors and no progress bars."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLPLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLPLAB_PROGRESS", "0")
+    monkeypatch.delenv("MLPLAB_MIRROR", raising=False)
+    monkeypatch.delenv("MLPLAB_DATA_DIR", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    """The folder holding mnist/ (real files), or skip."""
+    if (
+        not REAL_DATA_DIR
+        or not (Path(REAL_DATA_DIR) / "mnist" / "train-images-idx3-ubyte.gz").is_file()
+    ):
+        pytest.skip("real MNIST not available: set MLPLAB_DATA_DIR to a folder holding mnist/*.gz")
+    return Path(REAL_DATA_DIR)
+
+
+def make_dataset(
+    n_train: int = 512, n_test: int = 128, classes: int = 4, size: int = 8, seed: int = 0
+) -> Dataset:
+    """Learnable synthetic images: each class lights up its own block of pixels, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+
+    def split(n: int) -> Split:
+        labels = torch.randint(0, classes, (n,), generator=g)
+        images = torch.randint(0, 60, (n, 1, size, size), generator=g)
+        rows = size // classes
+        for c in range(classes):
+            images[labels == c, :, c * rows : (c + 1) * rows, :] += 150
+        return Split(images.clamp(0, 255).to(torch.uint8), labels)
+
+    return Dataset(
+        "synthetic",
+        split(n_train),
+        split(n_test),
+        tuple(f"c{i}" for i in range(classes)),
+        "generated",
+    )
+
+
+@pytest.fixture
+def tiny() -> Dataset:
+    return make_dataset()
+
+
+@pytest.fixture
+def quick_config(tmp_path: Path) -> Config:
+    """A seconds-long config: small MLP, 3 epochs, runs under tmp_path."""
+    return Config().override(
+        {
+            "model.hidden": [16],
+            "train.epochs": 3,
+            "train.batch_size": 32,
+            "train.lr": 0.01,
+            "train.eval_batch_size": 100,
+            "run.dir": str(tmp_path / "runs"),
+            "run.name": "test",
+        }
+    )

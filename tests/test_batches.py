@@ -1,0 +1,129 @@
+"""Device batches and batched augmentation, checked against PIL as the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps
+
+from mlplab import Normalization, Split
+from mlplab.batches import augment, iterate_batches
+
+
+def digit_like(n: int = 40, size: int = 28, seed: int = 0) -> torch.Tensor:
+    """Blobs of random ink in the middle of the frame, like handwritten digits."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.zeros(n, 1, size, size, dtype=torch.uint8)
+    m = size // 5
+    images[:, :, m:-m, m:-m] = torch.randint(
+        0, 256, (n, 1, size - 2 * m, size - 2 * m), generator=g, dtype=torch.uint8
+    )
+    return images
+
+
+def pil_reference(image: np.ndarray, angle: float, dy: int, dx: int, pad: int) -> np.ndarray:
+    """torchvision's RandomRotation (nearest, fill 0) then RandomCrop(padding=pad), on PIL."""
+    rotated = Image.fromarray(image, "L").rotate(
+        angle, Image.NEAREST, expand=False, center=None, fillcolor=0
+    )
+    padded = ImageOps.expand(rotated, border=pad, fill=0)
+    top, left = dy + pad, dx + pad
+    return np.array(padded.crop((left, top, left + image.shape[1], top + image.shape[0])))
+
+
+def test_zero_rotation_and_shift_is_identity() -> None:
+    images = digit_like()
+    assert augment(images, 0.0, 0) is images
+
+
+@pytest.mark.parametrize("rotation,shift", [(5.0, 2), (30.0, 0), (0.0, 3), (180.0, 4)])
+def test_matches_pil_pixel_for_pixel(rotation: float, shift: int) -> None:
+    """Record the random draws by replaying the generator, then redo each image with PIL."""
+    images = digit_like(seed=1)
+    n = len(images)
+    out = augment(images, rotation, shift, torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)
+    angles = ((torch.rand(n, 1, 1, generator=g) * 2 - 1) * rotation).flatten()
+    dy = torch.randint(-shift, shift + 1, (n, 1, 1), generator=g).flatten()
+    dx = torch.randint(-shift, shift + 1, (n, 1, 1), generator=g).flatten()
+    agree = []
+    for i in range(n):
+        ref = pil_reference(images[i, 0].numpy(), float(angles[i]), int(dy[i]), int(dx[i]), shift)
+        agree.append((out[i, 0].numpy() == ref).mean())
+    # Identical except where a source coordinate falls within float rounding of a half pixel.
+    assert min(agree) > 0.995 and np.mean(agree) > 0.999
+
+
+def test_shift_moves_content() -> None:
+    image = torch.zeros(1, 1, 5, 5, dtype=torch.uint8)
+    image[0, 0, 2, 2] = 9
+    for seed in range(20):
+        g = torch.Generator().manual_seed(seed)
+        out = augment(image, 0.0, 1, g)
+        g = torch.Generator().manual_seed(seed)
+        torch.rand(1, 1, 1, generator=g)
+        dy, dx = (
+            int(torch.randint(-1, 2, (1,), generator=g)),
+            int(torch.randint(-1, 2, (1,), generator=g)),
+        )
+        # output pixel p reads input p + d: the dot appears at 2 - d
+        assert out[0, 0, 2 - dy, 2 - dx] == 9 and out.sum() == 9
+
+
+def test_augment_shapes_dtype_device_and_seed() -> None:
+    images = torch.randint(0, 256, (10, 3, 12, 9), dtype=torch.uint8)
+    a = augment(images, 10.0, 2, torch.Generator().manual_seed(0))
+    b = augment(images, 10.0, 2, torch.Generator().manual_seed(0))
+    c = augment(images, 10.0, 2, torch.Generator().manual_seed(1))
+    assert a.shape == images.shape and a.dtype == torch.uint8 and a.device == images.device
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    # channels move together: one gather for all of them
+    same = augment(
+        images[:, :1].expand(10, 3, 12, 9).contiguous(), 10.0, 2, torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(same[:, 0], same[:, 2])
+
+
+def test_every_sample_once_per_epoch_and_normalized() -> None:
+    n = 1000
+    images = torch.randint(0, 256, (n, 1, 4, 4), dtype=torch.uint8)
+    split = Split(images, torch.arange(n))
+    norm = Normalization.fit(images)
+    scale, offset = norm.affine()
+    seen = []
+    for x, y in iterate_batches(
+        split, 64, scale, offset, generator=torch.Generator().manual_seed(0)
+    ):
+        assert x.dtype == torch.float32 and x.shape[1:] == (1, 4, 4) and len(x) <= 64
+        expected = (images[y].double() / 255 - norm.mean[0]) / norm.std[0]
+        torch.testing.assert_close(x.double(), expected, atol=1e-5, rtol=0)
+        seen.append(y)
+    order = torch.cat(seen)
+    assert sorted(order.tolist()) == list(range(n)) and order.tolist() != list(range(n))
+
+
+def test_evaluation_order_and_max_batches() -> None:
+    split = Split(torch.zeros(10, 1, 2, 2, dtype=torch.uint8), torch.arange(10))
+    scale, offset = Normalization.fit(split.images, "none").affine()
+    labels = [y.tolist() for _, y in iterate_batches(split, 4, scale, offset)]
+    assert labels == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert len(list(iterate_batches(split, 4, scale, offset, max_batches=2))) == 2
+
+
+def test_augmented_batches_are_seeded() -> None:
+    split = Split(digit_like(300, 8), torch.arange(300))
+    scale, offset = Normalization.fit(split.images).affine()
+
+    def epoch(seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return torch.cat(
+            [
+                x
+                for x, _ in iterate_batches(
+                    split, 32, scale, offset, generator=g, rotation=5, max_shift=1
+                )
+            ]
+        )
+
+    assert torch.equal(epoch(0), epoch(0)) and not torch.equal(epoch(0), epoch(1))

@@ -1,0 +1,161 @@
+"""The command line: a thin shell; one-line errors with exit code 2 and no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlplab.cli import main
+
+QUICK = ["--dataset", "digits", "--hidden", "32", "--epochs", "2", "--lr", "0.01", "--threads", "1"]
+
+
+def run_dir_from(out: str) -> Path:
+    return Path(out.strip().splitlines()[-1].split("run directory: ")[-1])
+
+
+def test_train_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "runs"), "--name", "cli"]) == 0
+    out = capsys.readouterr().out
+    assert "config   data: dataset=digits" in out
+    assert "normalize standard: mean " in out and "(training split)" in out
+    assert "initial loss" in out and "= ln(10))" in out
+    assert "epoch 1/2  train loss" in out and "epoch 2/2" in out
+    assert "total" in out and "2,410" in out  # 64*32+32 + 32*10+10 parameters
+    run = run_dir_from(out)
+    assert run.parent == tmp_path / "runs" and run.name.endswith("-cli")
+
+    assert main(["evaluate", str(run), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    summary = json.loads((run / "summary.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert metrics["samples"] == 450 and len(metrics["per_class_accuracy"]) == 10
+
+    assert main(["evaluate", str(run)]) == 0
+    table = capsys.readouterr().out
+    assert "digits test, 450 samples" in table and "accuracy" in table
+
+
+def test_quiet_prints_only_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "r"), "-q"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert Path(out).is_dir() and "\n" not in out
+
+
+def test_config_file_and_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "my.yaml").write_text("train:\n  epochs: 7\nmodel:\n  hidden: [20]\n")
+    assert (
+        main(
+            [
+                "config",
+                "--preset",
+                "tutorial",
+                "--config",
+                str(tmp_path / "my.yaml"),
+                "--set",
+                "train.epochs=3",
+                "--lr",
+                "0.5",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert (
+        "epochs: 3" in out and "hidden: [20]" in out and "lr: 0.5" in out and "rotation: 5.0" in out
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["train", "--optimizer", "adma"],
+            "config key 'train.optimizer' must be one of adam, adamw, sgd, rmsprop; got 'adma' (did you mean 'adam'?)",
+        ),
+        (["train", "--lr", "-1"], "config key 'train.lr' must be in (0, inf); got -1.0"),
+        (
+            ["train", "--set", "train.epoch=3"],
+            "--set: unknown config key 'train.epoch' (did you mean 'train.epochs'?)",
+        ),
+        (["train", "--preset", "tutorail"], "unknown preset 'tutorail' (did you mean 'tutorial'?)"),
+        (
+            ["train", "--config", "nope.yaml"],
+            "cannot read config file nope.yaml: No such file or directory",
+        ),
+        (["evaluate", "runs/nothing"], "run directory runs/nothing does not exist"),
+    ],
+)
+def test_errors_are_one_line_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mlplab: error: {message}"), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_incomplete_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.yaml").write_text("{}\n")
+    assert main(["evaluate", str(tmp_path / "half")]) == 2
+    assert "is incomplete (missing model.safetensors, model.json)" in capsys.readouterr().err
+
+
+def test_datasets_and_presets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert f"mnist          missing   downloads to {tmp_path / 'cache' / 'mnist'}" in out
+    assert "digits         bundled" in out
+    assert main(["presets"]) == 0
+    assert "tutorial    784-250-100-10 ReLU, Adam 1e-3" in capsys.readouterr().out
+    assert main(["config", "--list"]) == 0
+    assert "train.lr" in capsys.readouterr().out
+
+
+def test_demo_falls_back_to_digits_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLPLAB_MIRROR", "http://127.0.0.1:9/")
+    assert main(["demo", "--epochs", "2", "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "MNIST is not available here: dataset 'mnist' not found" in out
+    assert "running the same pipeline on scikit-learn's bundled 8x8 digits instead" in out
+    assert "evaluate: test accuracy" in out and "450 digits images" in out
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.endswith("-demo-digits")
+    assert f"run directory: {runs[0]}  (try: mlplab evaluate {runs[0]})" in out
+
+
+def test_usage_errors_from_a_real_process(tmp_path: Path) -> None:
+    """Exit code 2, one line on stderr, no traceback: as a user's shell sees it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlplab", "train", "--hidden", "512,x"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr
+        == "mlplab: error: config key 'model.hidden' must be a comma-separated list of whole numbers (e.g. 512,256); got '512,x'\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlplab", "train", "--no-such-flag"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "unrecognized arguments: --no-such-flag" in proc.stderr
+
+
+def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--lr LR" in out and "[train.lr; default 0.001]" in out and "--no-download" in out
+    assert "(default: None)" not in out

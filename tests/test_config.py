@@ -1,0 +1,161 @@
+"""The config tree: defaults, presets, YAML round trip, overrides, and pinned error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlplab import PRESETS, Config
+from mlplab.errors import ConfigError
+
+
+def test_defaults_round_trip_through_yaml(tmp_path: Path) -> None:
+    config = Config.preset("tutorial").override({"model.dropout": 0.25, "data.limit": 100})
+    config.save(tmp_path / "c.yaml")
+    again = Config.load(tmp_path / "c.yaml")
+    assert again == config
+    assert again.to_yaml() == config.to_yaml()
+
+
+def test_presets() -> None:
+    tutorial = Config.preset("tutorial")
+    assert tutorial.model.hidden == [250, 100] and tutorial.train.optimizer == "adam"
+    assert (tutorial.augment.rotation, tutorial.augment.shift) == (5.0, 2)
+    assert (tutorial.train.batch_size, tutorial.train.epochs, tutorial.train.lr) == (64, 10, 1e-3)
+    assert tutorial.run.name == "tutorial"
+    quick = Config.preset("quickstart")
+    assert (
+        quick.model.hidden == [128, 64]
+        and quick.model.head == "log_softmax"
+        and quick.data.normalize == "symmetric"
+    )
+    dudl = Config.preset("dudl")
+    assert (
+        dudl.model.hidden == [64, 32, 32] and dudl.train.batch_size == 32 and dudl.train.lr == 0.01
+    )
+    assert Config.preset("sigmoid").model.activation == "sigmoid"
+    assert set(PRESETS) == {"tutorial", "quickstart", "dudl", "sigmoid"}
+
+
+def test_string_overrides_are_typed() -> None:
+    config = Config().with_overrides(
+        [
+            "train.lr=2e-3",
+            "model.hidden=512,256",
+            "train.nesterov=false",
+            "data.limit=none",
+            "augment.rotation=7",
+        ]
+    )
+    assert config.train.lr == 0.002 and config.model.hidden == [512, 256]
+    assert (
+        config.train.nesterov is False
+        and config.data.limit is None
+        and config.augment.rotation == 7.0
+    )
+    assert Config().with_overrides(["model.hidden=[]"]).model.hidden == []
+
+
+def test_yaml_sections(tmp_path: Path) -> None:
+    (tmp_path / "my.yaml").write_text("train:\n  epochs: 3\n  lr: 1e-2\nmodel:\n  hidden: [32]\n")
+    config = Config.preset("tutorial").merge_file(tmp_path / "my.yaml")
+    assert (config.train.epochs, config.train.lr, config.model.hidden) == (3, 0.01, [32])
+    assert config.augment.rotation == 5.0  # the preset's keys stay
+
+
+@pytest.mark.parametrize(
+    "pairs, message",
+    [
+        (
+            ["train.lerning_rate=1"],
+            "--set: unknown config key 'train.lerning_rate' (did you mean 'train.lr'?); keys of 'train' are: epochs, batch_size",
+        ),
+        (
+            ["train.epoch=3"],
+            "--set: unknown config key 'train.epoch' (did you mean 'train.epochs'?); keys of 'train' are:",
+        ),
+        (
+            ["trian.epochs=3"],
+            "--set: unknown config key 'trian.epochs' (did you mean 'train.epochs'?); sections are: data, augment, model, train, run",
+        ),
+        (
+            ["epochs=3"],
+            "--set: config key 'epochs' must be section.key (did you mean 'train.epochs'?); sections are:",
+        ),
+        (["train.epochs"], "--set expects key=value (e.g. train.epochs=3), got 'train.epochs'"),
+        (["train.lr=-1"], "config key 'train.lr' must be in (0, inf); got -1.0"),
+        (["train.epochs=0"], "config key 'train.epochs' must be in [1, inf); got 0"),
+        (["train.epochs=2.5"], "config key 'train.epochs' must be a whole number; got '2.5'"),
+        (["model.dropout=1"], "config key 'model.dropout' must be in [0, 1); got 1.0"),
+        (
+            ["model.hidden=512,0"],
+            "config key 'model.hidden' must be each in [1, inf); got [512, 0]",
+        ),
+        (
+            ["model.hidden=a,b"],
+            "config key 'model.hidden' must be a comma-separated list of whole numbers (e.g. 512,256); got 'a,b'",
+        ),
+        (
+            ["train.optimizer=adma"],
+            "config key 'train.optimizer' must be one of adam, adamw, sgd, rmsprop; got 'adma' (did you mean 'adam'?)",
+        ),
+        (
+            ["model.activation=Relu"],
+            "config key 'model.activation' must be one of relu, sigmoid, tanh, gelu; got 'Relu' (did you mean 'relu'?)",
+        ),
+        (
+            ["data.dataset=fashion_mnist"],
+            "config key 'data.dataset' must be one of mnist, fashion-mnist, digits; got 'fashion_mnist' (did you mean 'fashion-mnist'?)",
+        ),
+        (
+            ["train.nesterov=maybe"],
+            "config key 'train.nesterov' must be true or false; got 'maybe'",
+        ),
+        (
+            ["train.nesterov=true"],
+            "train.nesterov=true needs train.optimizer=sgd and train.momentum > 0; got optimizer=adam, momentum=0.0",
+        ),
+        (
+            ["data.val_size=10.5"],
+            "data.val_size must be a fraction in [0, 1) or a whole count; got 10.5",
+        ),
+        (
+            ["train.device=gpu"],
+            "train.device must be one of auto, cpu, cuda, cuda:N, mps; got 'gpu'",
+        ),
+        (["augment.rotation=nan"], "config key 'augment.rotation' must be in [0, 180]; got nan"),
+    ],
+)
+def test_errors_name_key_value_and_what_is_allowed(pairs: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Config().with_overrides(pairs)
+    assert str(err.value).startswith(message), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown preset 'tutorail' \(did you mean 'tutorial'\?\); choose one of: tutorial, quickstart, dudl, sigmoid",
+    ):
+        Config.preset("tutorail")
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file .*missing.yaml: No such file"):
+        Config.load(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml is not valid YAML"):
+        Config.load(tmp_path / "bad.yaml")
+    (tmp_path / "sec.yaml").write_text("training:\n  epochs: 3\n")
+    with pytest.raises(
+        ConfigError, match=r"sec.yaml: unknown section 'training' \(did you mean 'train'\?\)"
+    ):
+        Config.load(tmp_path / "sec.yaml")
+    (tmp_path / "key.yaml").write_text("train:\n  epocs: 3\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"key.yaml: unknown config key 'train.epocs' \(did you mean 'train.epochs'\?\)",
+    ):
+        Config.load(tmp_path / "key.yaml")

@@ -1,0 +1,200 @@
+"""The training loop: it learns, it is reproducible, it keeps the best weights, it fails clearly."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from mlplab import Config, Run, train
+from mlplab.errors import TrainingError
+from mlplab.train import format_epoch, select_device
+
+METRIC_KEYS = {
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "lr",
+    "epoch_seconds",
+    "elapsed_seconds",
+}
+
+
+def test_loss_falls_and_run_directory_is_complete(tiny, quick_config: Config) -> None:
+    result = train(quick_config, dataset=tiny)
+    losses = [r["train_loss"] for r in result.history]
+    assert losses[-1] < losses[0] * 0.5
+    assert result.summary["test_accuracy"] > 0.9  # the synthetic classes are easy
+    files = sorted(p.name for p in result.run_dir.iterdir())
+    assert files == [
+        "config.yaml",
+        "metrics.jsonl",
+        "model.json",
+        "model.safetensors",
+        "summary.json",
+    ]
+    lines = (result.run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    assert all(set(json.loads(line)) >= METRIC_KEYS for line in lines)
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    for key in (
+        "test_accuracy",
+        "test_loss",
+        "best_epoch",
+        "train_seconds",
+        "parameters",
+        "versions",
+        "device",
+        "threads",
+    ):
+        assert key in summary
+    assert summary["parameters"] == 64 * 16 + 16 + 16 * 4 + 4
+    assert Config.load(result.run_dir / "config.yaml") == quick_config
+
+
+def test_same_seed_same_metrics(tiny, quick_config: Config) -> None:
+    config = quick_config.override(
+        {"augment.rotation": 10, "augment.shift": 1, "model.dropout": 0.2}
+    )
+    a, b = train(config, dataset=tiny), train(config, dataset=tiny)
+    strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]  # noqa: E731
+    assert strip(a.history) == strip(b.history)
+    assert a.summary["test_loss"] == b.summary["test_loss"]
+    c = train(config.override({"train.seed": 1}), dataset=tiny)
+    assert strip(c.history) != strip(a.history)
+
+
+def test_best_validation_weights_are_kept(tiny, quick_config: Config) -> None:
+    epochs_seen = []
+
+    def sabotage(record: dict, model: torch.nn.Module) -> None:
+        epochs_seen.append(record["epoch"])
+        if record["epoch"] == 3:  # ruin the last epoch's weights: they must not be the ones kept
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.mul_(0)
+
+    result = train(quick_config, dataset=tiny, on_epoch=sabotage)
+    assert epochs_seen == [1, 2, 3]
+    best = min(result.history, key=lambda r: r["val_loss"])
+    assert result.summary["best_epoch"] == best["epoch"]
+    assert result.summary["test_accuracy"] > 0.9
+    model, _, _ = Run.open(result.run_dir).load_model()
+    assert any(float(p.abs().sum()) > 0 for p in model.parameters())
+
+
+def test_on_epoch_can_stop_early(tiny, quick_config: Config) -> None:
+    result = train(quick_config, dataset=tiny, on_epoch=lambda record, model: record["epoch"] == 2)
+    assert len(result.history) == 2 and result.summary["epochs_run"] == 2
+
+
+def test_interrupt_keeps_a_usable_run(tiny, quick_config: Config) -> None:
+    def interrupt(record: dict, model: torch.nn.Module) -> None:
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    result = train(quick_config, dataset=tiny, on_epoch=interrupt)
+    assert result.summary["interrupted"] is True and len(result.history) == 2
+    assert Run.open(result.run_dir).load_model()[0] is not None
+
+
+def test_runs_never_overwrite(tiny, quick_config: Config) -> None:
+    config = quick_config.override({"train.epochs": 1})
+    dirs = {train(config, dataset=tiny).run_dir for _ in range(3)}
+    assert len(dirs) == 3
+
+
+def test_dry_run(tiny, quick_config: Config) -> None:
+    result = train(quick_config.override({"train.dry_run": True, "train.epochs": 10}), dataset=tiny)
+    assert len(result.history) == 2 and result.summary["dry_run"] is True
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"train.optimizer": "sgd", "train.momentum": 0.9, "train.nesterov": True},
+        {"train.optimizer": "adamw", "train.weight_decay": 0.01},
+        {"train.optimizer": "rmsprop", "train.lr": 0.003},
+        {"train.scheduler": "step", "train.step_size": 1, "train.gamma": 0.5},
+        {"train.scheduler": "plateau", "train.patience": 0},
+        {"train.scheduler": "cosine"},
+        {"train.scheduler": "onecycle"},
+        {"train.l1": 1e-4},
+        {"model.head": "log_softmax"},
+        {"model.activation": "gelu", "model.init": "kaiming", "model.dropout": 0.1},
+    ],
+)
+def test_every_option_trains(tiny, quick_config: Config, overrides: dict) -> None:
+    result = train(quick_config.override(overrides), dataset=tiny)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_step_schedule_lowers_the_rate(tiny, quick_config: Config) -> None:
+    result = train(
+        quick_config.override(
+            {"train.scheduler": "step", "train.step_size": 1, "train.gamma": 0.5}
+        ),
+        dataset=tiny,
+    )
+    assert [r["lr"] for r in result.history] == pytest.approx([0.01, 0.005, 0.0025])
+
+
+def test_l1_shrinks_weights(tiny, quick_config: Config) -> None:
+    plain = train(quick_config, dataset=tiny).model
+    sparse = train(quick_config.override({"train.l1": 1e-2}), dataset=tiny).model
+
+    def norm(model: torch.nn.Module) -> float:
+        return sum(
+            float(p.abs().sum()) for n, p in model.named_parameters() if n.endswith("weight")
+        )
+
+    assert norm(sparse) < 0.8 * norm(plain)
+
+
+def test_no_validation_split(tiny, quick_config: Config) -> None:
+    result = train(quick_config.override({"data.val_size": 0}), dataset=tiny)
+    assert result.history[0]["val_loss"] is None and result.summary["best_val_loss"] is None
+    assert "val        -" in format_epoch(result.history[0], 3)
+
+
+def test_divergence_is_explained(tiny, quick_config: Config) -> None:
+    config = quick_config.override({"train.optimizer": "sgd", "train.lr": 1e12})
+    with pytest.raises(
+        TrainingError,
+        match=r"training diverged: the train loss became (nan|inf) in epoch 1; lower train.lr \(now 1e\+12\)",
+    ):
+        train(config, dataset=tiny)
+
+
+def test_missing_device() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(
+        TrainingError,
+        match="train.device='cuda' but this torch .* sees 0 CUDA device\\(s\\); use --device cpu",
+    ):
+        select_device("cuda")
+    assert select_device("auto").type in ("cpu", "mps")
+
+
+def test_epoch_line() -> None:
+    record = {"epoch": 3, "train_loss": 0.12341, "train_accuracy": 0.9612, "val_loss": 0.0812,
+              "val_accuracy": 0.975, "lr": 0.001, "epoch_seconds": 1.234}  # fmt: skip
+    assert format_epoch(record, 10) == (
+        "epoch  3/10  train loss 0.1234 acc  96.12%  val loss 0.0812 acc  97.50%  lr 1.00e-03    1.23s"
+    )
+
+
+def test_train_on_a_slice_with_digits(tmp_path: Path) -> None:
+    """The bundled dataset end to end, through the public API only."""
+    config = Config().override({"data.dataset": "digits", "data.limit": 600, "model.hidden": [32], "train.epochs": 5,
+                                "train.lr": 0.01, "run.dir": str(tmp_path / "runs")})  # fmt: skip
+    result = train(config)
+    assert result.summary["samples"] == {"train": 540, "val": 60, "test": 450}
+    assert result.summary["test_accuracy"] > 0.8
+    assert math.isfinite(result.summary["test_loss"])
