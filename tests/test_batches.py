@@ -8,7 +8,7 @@ import torch
 from PIL import Image, ImageOps
 
 from mlplab import Normalization, Split
-from mlplab.batches import augment, iterate_batches
+from mlplab.batches import augment, iterate_batches, rotation_angles
 
 
 def digit_like(n: int = 40, size: int = 28, seed: int = 0) -> torch.Tensor:
@@ -23,13 +23,11 @@ def digit_like(n: int = 40, size: int = 28, seed: int = 0) -> torch.Tensor:
 
 
 def pil_reference(image: np.ndarray, angle: float, dy: int, dx: int, pad: int) -> np.ndarray:
-    """torchvision's RandomRotation (nearest, fill 0) then RandomCrop(padding=pad), on PIL."""
-    rotated = Image.fromarray(image, "L").rotate(
-        angle, Image.NEAREST, expand=False, center=None, fillcolor=0
-    )
-    padded = ImageOps.expand(rotated, border=pad, fill=0)
+    """torchvision's RandomCrop(padding=pad) then RandomRotation (nearest, fill 0), on PIL."""
+    padded = ImageOps.expand(Image.fromarray(image, "L"), border=pad, fill=0)
     top, left = dy + pad, dx + pad
-    return np.array(padded.crop((left, top, left + image.shape[1], top + image.shape[0])))
+    cropped = padded.crop((left, top, left + image.shape[1], top + image.shape[0]))
+    return np.array(cropped.rotate(angle, Image.NEAREST, expand=False, center=None, fillcolor=0))
 
 
 def test_zero_rotation_and_shift_is_identity() -> None:
@@ -39,20 +37,28 @@ def test_zero_rotation_and_shift_is_identity() -> None:
 
 @pytest.mark.parametrize("rotation,shift", [(5.0, 2), (30.0, 0), (0.0, 3), (180.0, 4)])
 def test_matches_pil_pixel_for_pixel(rotation: float, shift: int) -> None:
-    """Record the random draws by replaying the generator, then redo each image with PIL."""
+    """Replay the generator to learn each image's draws, then redo each image with PIL."""
     images = digit_like(seed=1)
     n = len(images)
     out = augment(images, rotation, shift, torch.Generator().manual_seed(7))
+    angles = rotation_angles(rotation)
     g = torch.Generator().manual_seed(7)
-    angles = ((torch.rand(n, 1, 1, generator=g) * 2 - 1) * rotation).flatten()
-    dy = torch.randint(-shift, shift + 1, (n, 1, 1), generator=g).flatten()
-    dx = torch.randint(-shift, shift + 1, (n, 1, 1), generator=g).flatten()
-    agree = []
+    which = torch.randint(0, len(angles), (n,), generator=g)
+    dy = torch.randint(-shift, shift + 1, (n, 1), generator=g).flatten()
+    dx = torch.randint(-shift, shift + 1, (n, 1), generator=g).flatten()
     for i in range(n):
-        ref = pil_reference(images[i, 0].numpy(), float(angles[i]), int(dy[i]), int(dx[i]), shift)
-        agree.append((out[i, 0].numpy() == ref).mean())
-    # Identical except where a source coordinate falls within float rounding of a half pixel.
-    assert min(agree) > 0.995 and np.mean(agree) > 0.999
+        ref = pil_reference(
+            images[i, 0].numpy(), float(angles[which[i]]), int(dy[i]), int(dx[i]), shift
+        )
+        # identical but where a source coordinate sits within float rounding of a half pixel
+        assert (out[i, 0].numpy() == ref).mean() > 0.995
+
+
+def test_angles_cover_the_range_evenly() -> None:
+    angles = rotation_angles(5.0)
+    assert angles[0] == -5.0 and angles[-1] == 5.0 and len(angles) == 501
+    assert torch.allclose(angles.diff(), torch.full((500,), 0.02, dtype=torch.float64))
+    assert len(rotation_angles(180.0)) == 1025  # capped: 0.35 degrees apart
 
 
 def test_shift_moves_content() -> None:

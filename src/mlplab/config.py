@@ -317,14 +317,18 @@ def describe() -> list[tuple[str, Any, str]]:
 # ----- presets: the recipes of the classic tutorials ------------------------------------
 PRESETS: dict[str, dict[str, Any]] = {
     "tutorial": {
-        "help": "784-250-100-10 ReLU, Adam 1e-3, batch 64, rotation 5° + 2-pixel shift, 10 epochs "
-        "(Ben Trevett's pytorch-image-classification, which reports 98.37% test)",
+        "help": "784-250-100-10 ReLU, Adam 1e-3 with cosine decay, batch 64, rotation 5° + 2-pixel shift, "
+        "10 epochs (Ben Trevett's pytorch-image-classification; its constant rate is --scheduler none)",
         "overrides": {
             "model.hidden": [250, 100],
             "augment.rotation": 5.0,
             "augment.shift": 2,
             "train.optimizer": "adam",
             "train.lr": 1e-3,
+            # The one change to the tutorial's recipe: decaying the rate to 0 over the same
+            # 10 epochs lifts test accuracy from 97.98% to 98.57% (mean of seeds 0-2, see
+            # docs/presets.md); the constant rate does not reliably reach 98.2%.
+            "train.scheduler": "cosine",
             "train.batch_size": 64,
             "train.epochs": 10,
         },
@@ -365,6 +369,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "augment.shift": 2,
             "train.optimizer": "adam",
             "train.lr": 1e-3,
+            "train.scheduler": "cosine",
             "train.batch_size": 64,
             "train.epochs": 10,
         },
