@@ -159,3 +159,12 @@ def test_bad_files(tmp_path: Path) -> None:
         match=r"key.yaml: unknown config key 'train.epocs' \(did you mean 'train.epochs'\?\)",
     ):
         Config.load(tmp_path / "key.yaml")
+
+
+def test_docs_list_every_key_with_its_default() -> None:
+    """docs/config.md's table is the validation table: it must not drift from the code."""
+    from mlplab.config import describe
+
+    text = (Path(__file__).parents[1] / "docs" / "config.md").read_text()
+    for key, default, help_text in describe():
+        assert f"| `{key}` | `{default}` | {help_text} |" in text, key

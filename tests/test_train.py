@@ -198,3 +198,15 @@ def test_train_on_a_slice_with_digits(tmp_path: Path) -> None:
     assert result.summary["samples"] == {"train": 540, "val": 60, "test": 450}
     assert result.summary["test_accuracy"] > 0.8
     assert math.isfinite(result.summary["test_loss"])
+
+
+def test_run_files_have_ordinary_permissions(tiny, quick_config: Config) -> None:
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    run_dir = train(quick_config.override({"train.epochs": 1}), dataset=tiny).run_dir
+    for path in run_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
+    assert not list(run_dir.glob(".*")), "no temporary file is left behind"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ from .data import Normalization
 from .errors import RunError
 from .model import MLP
 
-__all__ = ["Run", "write_text_atomic"]
+__all__ = ["Run", "temporary_sibling", "write_text_atomic"]
 
 CONFIG, METRICS, WEIGHTS, MODEL, SUMMARY = (
     "config.yaml",
@@ -43,12 +43,20 @@ CONFIG, METRICS, WEIGHTS, MODEL, SUMMARY = (
 )
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # reading the umask means setting it: put it straight back
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A unique hidden name beside ``path``: created by the writer, so the umask applies."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temporary_sibling(path)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would; some writers (safetensors) use 0600
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
