@@ -85,7 +85,7 @@ def test_best_validation_weights_are_kept(tiny, quick_config: Config) -> None:
     assert result.summary["best_epoch"] == best["epoch"]
     assert result.summary["test_accuracy"] > 0.9
     model, _, _ = Run.open(result.run_dir).load_model()
-    assert any(float(p.abs().sum()) > 0 for p in model.parameters())
+    assert any(float(p.detach().abs().sum()) > 0 for p in model.parameters())
 
 
 def test_on_epoch_can_stop_early(tiny, quick_config: Config) -> None:
@@ -150,7 +150,9 @@ def test_l1_shrinks_weights(tiny, quick_config: Config) -> None:
 
     def norm(model: torch.nn.Module) -> float:
         return sum(
-            float(p.abs().sum()) for n, p in model.named_parameters() if n.endswith("weight")
+            float(p.detach().abs().sum())
+            for n, p in model.named_parameters()
+            if n.endswith("weight")
         )
 
     assert norm(sparse) < 0.8 * norm(plain)
