@@ -110,7 +110,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     logger.info(_config_lines(config))
     result = train(config)
-    print(result.run_dir) if args.quiet else logger.info(f"run directory: {result.run_dir}")
+    if args.quiet:
+        print(result.run_dir)  # the one line a script needs
+    else:
+        logger.info(f"run directory: {result.run_dir}")
     return 0
 
 

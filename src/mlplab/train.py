@@ -24,7 +24,7 @@ import torch
 from . import __version__
 from .batches import iterate_batches
 from .config import Config
-from .data import Dataset, Normalization, load_dataset, split_train_val
+from .data import Dataset, Normalization, Split, load_dataset, split_train_val
 from .errors import TrainingError
 from .evaluate import Scores, evaluate_split
 from .losses import expected_initial_loss, loss_fn
@@ -115,9 +115,13 @@ def train(
     steps_per_epoch = min(math.ceil(len(train_split) / tc.batch_size), max_batches or math.inf)
     scheduler = make_scheduler(optimizer, config, epochs, steps_per_epoch)
     logger.info(f"model    {model.extra_repr()}\n{model_summary(model)}")
-    initial = evaluate_split(
-        model, train_split[:1000], scale, offset, batch_size=tc.eval_batch_size
-    )
+
+    def score(split: Split) -> Scores:  # never augmented; in eval mode; a few batches if dry
+        return evaluate_split(
+            model, split, scale, offset, batch_size=tc.eval_batch_size, max_batches=max_batches
+        )
+
+    initial = score(train_split[:1000])
     expected = expected_initial_loss(config.model.head, model.classes)
     logger.info(f"initial loss {initial.loss:.4f} (a fresh model should be near {expected:.4f}"
                 f"{' = ln(' + str(model.classes) + ')' if expected > 0 else ''})")  # fmt: skip
@@ -145,9 +149,9 @@ def train(
                                         max_batches=max_batches):  # fmt: skip
                 out = model(x)
                 loss = criterion(out, y)
-                penalty = tc.l1 * sum(wt.abs().sum() for wt in weights) if tc.l1 else 0.0
+                objective = loss + tc.l1 * sum(wt.abs().sum() for wt in weights) if tc.l1 else loss
                 optimizer.zero_grad(set_to_none=True)
-                (loss + penalty).backward()
+                objective.backward()
                 optimizer.step()
                 if tc.scheduler in PER_STEP_SCHEDULERS:
                     scheduler.step()
@@ -161,18 +165,7 @@ def train(
                     f"training diverged: the train loss became {train_loss} in epoch {epoch}; "
                     f"lower train.lr (now {tc.lr:g}) or check the inputs for extreme values"
                 )
-            val = (
-                evaluate_split(
-                    model,
-                    val_split,
-                    scale,
-                    offset,
-                    batch_size=tc.eval_batch_size,
-                    max_batches=max_batches,
-                )
-                if len(val_split)
-                else None
-            )
+            val = score(val_split) if len(val_split) else None
             monitored = (
                 val.loss if val else train_loss
             )  # without a validation split: the train loss
@@ -208,9 +201,7 @@ def train(
 
     # ----- the best weights, scored once on the test split, saved with the run
     model.load_state_dict(best_state)
-    test = evaluate_split(
-        model, test_split, scale, offset, batch_size=tc.eval_batch_size, max_batches=max_batches
-    )
+    test = score(test_split)
     run.save_model(model, normalization, data.classes)
     summary = _summary(config, data, model, history, best_epoch, test, device, started, interrupted,
                        samples=(len(train_split), len(val_split), len(test_split)))  # fmt: skip
