@@ -95,7 +95,7 @@ def test_inits(init: str) -> None:
     if init == "kaiming":  # He: std = sqrt(2 / fan_in)
         assert float(first.weight.detach().std()) == pytest.approx(math.sqrt(2 / 100), rel=0.1)
     if init == "orthogonal":  # rows orthogonal (fan_out 200 > fan_in 100: columns)
-        w = first.weight
+        w = first.weight.detach()
         torch.testing.assert_close(
             w.T @ w, torch.eye(100) * float((w.T @ w)[0, 0]), atol=1e-4, rtol=0
         )
