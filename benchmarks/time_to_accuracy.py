@@ -126,6 +126,14 @@ def main() -> None:
     print(
         f"mlplab reaches {args.target:.1%} {theirs_median / ours_median:.1f}x faster (ratio of medians over {len(rows)} seeds)"
     )
+    # Per epoch (setup and the per-epoch test pass included): free of how many epochs a seed needs.
+    ours_epoch = statistics.median(r["mlplab"]["seconds"] / r["mlplab"]["epochs"] for r in rows)
+    theirs_epoch = statistics.median(
+        r["baseline"]["seconds"] / r["baseline"]["epochs"] for r in rows
+    )
+    print(
+        f"seconds per epoch (median): mlplab {ours_epoch:.2f}, baseline {theirs_epoch:.2f}, ratio {theirs_epoch / ours_epoch:.1f}"
+    )
     if any(not (r["mlplab"]["reached"] and r["baseline"]["reached"]) for r in rows):
         print("* did not reach the target within the epoch limit: the time shown is the whole run")
     if args.json:
