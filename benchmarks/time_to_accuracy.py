@@ -31,10 +31,9 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tutorial_pipeline import train_to_accuracy
-
 from mlplab import Config, Normalization, load_dataset, split_train_val, train
 from mlplab.evaluate import evaluate_split
+from tutorial_pipeline import train_to_accuracy
 
 
 def mlplab_to_accuracy(
