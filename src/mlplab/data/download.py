@@ -1,0 +1,101 @@
+"""Download dataset files from a list of mirrors, checking each file's content.
+
+A file is fetched into a temporary file beside its destination and renamed into place
+only when complete and its content (decompressed, when gzip) has the known SHA-256, so an
+interrupted or corrupted download never leaves a file behind that looks usable. Mirrors
+are tried in order; the error names every URL tried and why it failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import http.client
+import os
+import secrets
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import DownloadError
+from ..progress import progress_bar
+
+__all__ = ["content_sha256", "download_file"]
+
+_CHUNK = 1 << 16
+TIMEOUT_SECONDS = 30.0  # per network operation, not per file
+
+
+class _ChecksumMismatch(Exception):
+    pass
+
+
+def content_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's content: of the decompressed bytes when the file is gzip."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    with path.open("rb") as probe:
+        is_gzip = probe.read(2) == b"\x1f\x8b"
+    opener = gzip.open if is_gzip else open
+    with opener(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_file(
+    filename: str,
+    sha256: str,
+    dest_dir: str | Path,
+    mirrors: Sequence[str],
+    *,
+    timeout: float = TIMEOUT_SECONDS,
+) -> Path:
+    """Fetch ``filename`` from the first mirror that serves it intact; return its path."""
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / filename
+    failures = []
+    for base in mirrors:
+        url = base.rstrip("/") + "/" + filename
+        try:
+            _fetch_verified(url, dest, sha256, timeout)
+            return dest
+        except urllib.error.HTTPError as exc:
+            failures.append(f"{url} (HTTP {exc.code} {exc.reason})")
+        except urllib.error.URLError as exc:
+            failures.append(f"{url} ({exc.reason})")
+        except _ChecksumMismatch as exc:
+            failures.append(f"{url} ({exc})")
+        except (http.client.HTTPException, OSError) as exc:
+            failures.append(f"{url} (connection broke: {exc or type(exc).__name__})")
+    raise DownloadError(f"could not download {filename}: tried " + "; ".join(failures))
+
+
+def _fetch_verified(url: str, dest: Path, sha256: str, timeout: float) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "mlplab"})
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
+    try:
+        with open(tmp, "xb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
+            total = response.length  # None when the server sends no Content-Length
+            with progress_bar(total=total, desc=dest.name, unit="B", unit_scale=True) as bar:
+                received = 0
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            if total is not None and received < total:
+                raise http.client.IncompleteRead(b"", total - received)
+        try:
+            actual = content_sha256(tmp)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise _ChecksumMismatch(f"not a complete gzip file: {exc}") from None
+        if actual != sha256:
+            raise _ChecksumMismatch(f"content SHA-256 {actual[:12]}… does not match the expected {sha256[:12]}…")
+        os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
