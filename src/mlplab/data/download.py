@@ -94,7 +94,9 @@ def _fetch_verified(url: str, dest: Path, sha256: str, timeout: float) -> None:
         except (EOFError, OSError, zlib.error) as exc:
             raise _ChecksumMismatch(f"not a complete gzip file: {exc}") from None
         if actual != sha256:
-            raise _ChecksumMismatch(f"content SHA-256 {actual[:12]}… does not match the expected {sha256[:12]}…")
+            raise _ChecksumMismatch(
+                f"content SHA-256 {actual[:12]}… does not match the expected {sha256[:12]}…"
+            )
         os.replace(tmp, dest)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -42,7 +42,9 @@ def _read_bytes(path: Path) -> bytes:
                 f"{path}: truncated gzip stream (the file ends early); delete it and download it again"
             ) from None
         except (OSError, zlib.error) as exc:
-            raise FormatError(f"{path}: corrupt gzip data ({exc}); delete it and download it again") from None
+            raise FormatError(
+                f"{path}: corrupt gzip data ({exc}); delete it and download it again"
+            ) from None
     return raw
 
 
@@ -60,7 +62,9 @@ def read_idx(path: str | Path) -> np.ndarray:
         )
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise FormatError(f"{path}: truncated header: {ndim} dimensions need {header} bytes, file has {len(data)}")
+        raise FormatError(
+            f"{path}: truncated header: {ndim} dimensions need {header} bytes, file has {len(data)}"
+        )
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _DTYPES[code]
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -76,7 +80,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="), copy=True)
 
 
-def read_idx_pair(images_path: str | Path, labels_path: str | Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def read_idx_pair(
+    images_path: str | Path, labels_path: str | Path, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Read matching image and label files; check the counts agree and labels are in range."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim < 2 or images.dtype != np.uint8:
@@ -84,7 +90,9 @@ def read_idx_pair(images_path: str | Path, labels_path: str | Path, num_classes:
             f"{images_path}: expected uint8 images of N x H x W, got {images.dtype} of shape {images.shape}"
         )
     if labels.ndim != 1:
-        raise FormatError(f"{labels_path}: expected a 1-dimensional label vector, got shape {labels.shape}")
+        raise FormatError(
+            f"{labels_path}: expected a 1-dimensional label vector, got shape {labels.shape}"
+        )
     if len(images) != len(labels):
         raise FormatError(
             f"{labels_path}: {len(labels)} labels for {len(images)} images in {Path(images_path).name}; "
@@ -92,7 +100,9 @@ def read_idx_pair(images_path: str | Path, labels_path: str | Path, num_classes:
         )
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         bad = int(labels.max()) if labels.max() >= num_classes else int(labels.min())
-        raise FormatError(f"{labels_path}: label {bad} out of range: labels must be in 0..{num_classes - 1}")
+        raise FormatError(
+            f"{labels_path}: label {bad} out of range: labels must be in 0..{num_classes - 1}"
+        )
     return images, labels.astype(np.int64)
 
 

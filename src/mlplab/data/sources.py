@@ -84,7 +84,13 @@ class IdxSource:
                 return folder
         return None
 
-    def load(self, data_dir: str | Path | None = None, *, download: bool = True, mirror: str | None = None) -> Raw:
+    def load(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        download: bool = True,
+        mirror: str | None = None,
+    ) -> Raw:
         folder = self.find(data_dir)
         if folder is None:
             folder = self._download(data_dir, download, mirror)
@@ -104,7 +110,9 @@ class IdxSource:
             "and pass --data-dir <dir> or set MLPLAB_DATA_DIR=<dir>"
         )
         if not download:
-            raise DataError(f"dataset '{self.name}' not found (looked in {looked}) and downloads are off; {how}")
+            raise DataError(
+                f"dataset '{self.name}' not found (looked in {looked}) and downloads are off; {how}"
+            )
         mirror = mirror or os.environ.get("MLPLAB_MIRROR")
         mirrors = (mirror,) if mirror else self.mirrors
         try:
@@ -131,7 +139,13 @@ class BundledSource:
     def find(self, data_dir: str | Path | None = None) -> str:
         return "bundled with scikit-learn"
 
-    def load(self, data_dir: str | Path | None = None, *, download: bool = True, mirror: str | None = None) -> Raw:
+    def load(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        download: bool = True,
+        mirror: str | None = None,
+    ) -> Raw:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
@@ -141,7 +155,9 @@ class BundledSource:
         labels = digits.target.astype(np.int64)
         # A fixed, stratified 75/25 test split: the dataset ships none, and the test set
         # must not move with the user's seed.
-        tr_x, te_x, tr_y, te_y = train_test_split(images, labels, test_size=0.25, random_state=0, stratify=labels)
+        tr_x, te_x, tr_y, te_y = train_test_split(
+            images, labels, test_size=0.25, random_state=0, stratify=labels
+        )
         return Raw(tr_x, tr_y, te_x, te_y, origin=self.find())
 
 
@@ -165,12 +181,24 @@ DATASETS: dict[str, IdxSource | BundledSource] = {
         ),
         files={
             "train": (
-                ("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-                ("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+                (
+                    "train-images-idx3-ubyte",
+                    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                ),
+                (
+                    "train-labels-idx1-ubyte",
+                    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                ),
             ),
             "test": (
-                ("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-                ("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+                (
+                    "t10k-images-idx3-ubyte",
+                    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                ),
+                (
+                    "t10k-labels-idx1-ubyte",
+                    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+                ),
             ),
         },
     ),
@@ -185,12 +213,24 @@ DATASETS: dict[str, IdxSource | BundledSource] = {
         ),
         files={
             "train": (
-                ("train-images-idx3-ubyte", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-                ("train-labels-idx1-ubyte", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+                (
+                    "train-images-idx3-ubyte",
+                    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                ),
+                (
+                    "train-labels-idx1-ubyte",
+                    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                ),
             ),
             "test": (
-                ("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-                ("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+                (
+                    "t10k-images-idx3-ubyte",
+                    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                ),
+                (
+                    "t10k-labels-idx1-ubyte",
+                    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+                ),
             ),
         },
     ),
