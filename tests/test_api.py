@@ -1,0 +1,63 @@
+"""The public API: pinned, so that removing or renaming a name is a deliberate act."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+import mlplab
+from mlplab.cli import main
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def test_public_names() -> None:
+    assert sorted(mlplab.__all__) == sorted([
+        "MLP", "PRESETS", "Config", "ConfigError", "DataError", "Dataset", "DownloadError",
+        "FormatError", "MlplabError", "Normalization", "Run", "RunError", "Split", "TrainResult",
+        "TrainingError", "__version__", "evaluate", "load_dataset", "model_summary",
+        "split_train_val", "train",
+    ])  # fmt: skip
+    for name in mlplab.__all__:
+        assert hasattr(mlplab, name), name
+
+
+def test_errors_form_one_tree() -> None:
+    for name in (
+        "ConfigError",
+        "DataError",
+        "DownloadError",
+        "FormatError",
+        "RunError",
+        "TrainingError",
+    ):
+        assert issubclass(getattr(mlplab, name), mlplab.MlplabError)
+    assert issubclass(mlplab.FormatError, mlplab.DataError) and issubclass(
+        mlplab.DownloadError, mlplab.DataError
+    )
+
+
+def readme_train_commands() -> list[str]:
+    commands = re.findall(r"^mlplab train [^\n#]*", README.read_text(), flags=re.MULTILINE)
+    assert len(commands) >= 3
+    return [c.strip() for c in commands]
+
+
+@pytest.mark.parametrize("command", readme_train_commands())
+def test_readme_train_examples_run(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each `mlplab train ...` line of the README, as a dry run on the bundled digits."""
+    (tmp_path / "my.yaml").write_text("train:\n  epochs: 2\n")
+    argv = [
+        *shlex.split(command)[1:],
+        "--dataset",
+        "digits",
+        "--dry-run",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
