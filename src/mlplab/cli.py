@@ -107,9 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ----- commands -----------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    logger.info(_config_lines(config))
-    result = train(config)
+    result = train(config_from_args(args))
     if args.quiet:
         print(result.run_dir)  # the one line a script needs
     else:
@@ -191,7 +189,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         dataset = load_dataset("digits")
     if args.epochs:
         config = config.override({"train.epochs": args.epochs}, source="--epochs")
-    logger.info(_config_lines(config))
     result = train(config, dataset=dataset)
     metrics = evaluate(result.run_dir, data_dir=args.data_dir)
     logger.info(
@@ -246,13 +243,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
         if getattr(args, f"{s}.{f.name}") is not None
     }
     return config.override(flags, source="command line").with_overrides(args.set)
-
-
-def _config_lines(config: Config) -> str:
-    return "config   " + "\n         ".join(
-        f"{section}: " + " ".join(f"{k}={v}" for k, v in values.items())
-        for section, values in config.to_dict().items()
-    )
 
 
 def _setup_logging(quiet: bool) -> None:

@@ -293,6 +293,13 @@ class Config:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
 
+    def summary(self) -> str:
+        """One line per section, ``key=value`` pairs: what training prints first."""
+        return "\n".join(
+            f"{section}: " + " ".join(f"{k}={v}" for k, v in values.items())
+            for section, values in self.to_dict().items()
+        )
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 

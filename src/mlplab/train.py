@@ -76,6 +76,7 @@ def train(
     config = (config or Config()).validate()
     tc, dry = config.train, config.train.dry_run
     started = time.perf_counter()
+    logger.info("config   " + config.summary().replace("\n", "\n         "))
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device = select_device(tc.device)

@@ -207,10 +207,7 @@ DATASETS: dict[str, IdxSource | BundledSource] = {
         torchvision_name="FashionMNIST",
         description="Fashion-MNIST clothing, 28x28 gray, 60,000 train / 10,000 test (MIT, Zalando SE)",
         classes=FASHION_CLASSES,
-        mirrors=(
-            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-            "https://ossci-datasets.s3.amazonaws.com/fashion-mnist/",
-        ),
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         files={
             "train": (
                 (
