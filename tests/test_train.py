@@ -212,3 +212,18 @@ def test_run_files_have_ordinary_permissions(tiny, quick_config: Config) -> None
     for path in run_dir.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
     assert not list(run_dir.glob(".*")), "no temporary file is left behind"
+
+
+def test_progress_bar_when_asked(tiny, quick_config: Config, capsys, monkeypatch) -> None:
+    """On a terminal (forced here with MLPLAB_PROGRESS=1) a bar with rate and ETA runs on stderr."""
+    monkeypatch.setenv("MLPLAB_PROGRESS", "1")
+    train(quick_config, dataset=tiny)
+    err = capsys.readouterr().err
+    assert (
+        "train:" in err and "step/s" in err and "45/45" in err
+    )  # 3 epochs x ceil(461 / 32) batches
+
+
+def test_no_progress_bar_by_default_off_a_terminal(tiny, quick_config: Config, capsys) -> None:
+    train(quick_config, dataset=tiny)
+    assert capsys.readouterr().err == ""
