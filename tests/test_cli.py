@@ -159,3 +159,12 @@ def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     out = " ".join(capsys.readouterr().out.split())
     assert "--lr LR" in out and "[train.lr; default 0.001]" in out and "--no-download" in out
     assert "(default: None)" not in out
+
+
+def test_main_leaves_logging_as_it_found_it(tmp_path: Path) -> None:
+    import logging
+
+    log = logging.getLogger("mlplab")
+    before = (list(log.handlers), log.level, log.propagate)
+    assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert (list(log.handlers), log.level, log.propagate) == before

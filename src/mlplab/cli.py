@@ -33,7 +33,8 @@ FLAG_NAMES = {"run.dir": "--runs-dir", "run.name": "--name"}
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(quiet=getattr(args, "quiet", False))
+    saved = logger.level, logger.propagate
+    handler = _log_to_stdout(quiet=getattr(args, "quiet", False))
     try:
         return args.handler(args) or 0
     except MlplabError as exc:
@@ -47,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `mlplab config --list | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:  # main() may run again in this process (tests, notebooks): leave logging as it was
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,12 +250,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return config.override(flags, source="command line").with_overrides(args.set)
 
 
-def _setup_logging(quiet: bool) -> None:
-    for old in [h for h in logger.handlers if getattr(h, "mlplab_cli", False)]:
-        logger.removeHandler(old)
-    handler = logging.StreamHandler(sys.stdout)  # bound now: tests swap sys.stdout per call
-    handler.mlplab_cli = True  # type: ignore[attr-defined]
+def _log_to_stdout(quiet: bool) -> logging.Handler:
+    """Show mlplab's log lines on stdout, bare, for the length of one command."""
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
+    return handler
