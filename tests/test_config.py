@@ -166,5 +166,5 @@ def test_docs_list_every_key_with_its_default() -> None:
     from mlplab.config import describe
 
     text = (Path(__file__).parents[1] / "docs" / "config.md").read_text()
-    for key, default, help_text in describe():
-        assert f"| `{key}` | `{default}` | {help_text} |" in text, key
+    for k in describe():
+        assert f"| `{k.key}` | `{k.default}` | {k.help} |" in text, k.key

@@ -53,8 +53,11 @@ def test_same_function_as_plain_torch() -> None:
 def test_heads(head: str) -> None:
     torch.manual_seed(0)
     model = MLP((4,), [8], 3, head=head)
-    out = model(torch.randn(6, 4))
-    if head == "log_softmax":
+    x = torch.randn(6, 4)
+    out = model(x)
+    if head == "logits":  # raw scores: the output layer applied to the last hidden layer
+        torch.testing.assert_close(out, model.output(model.hidden(x)))
+    elif head == "log_softmax":
         torch.testing.assert_close(out.exp().sum(1), torch.ones(6))
     elif head == "softmax":
         torch.testing.assert_close(out.sum(1), torch.ones(6))

@@ -227,3 +227,30 @@ def test_progress_bar_when_asked(tiny, quick_config: Config, capsys, monkeypatch
 def test_no_progress_bar_by_default_off_a_terminal(tiny, quick_config: Config, capsys) -> None:
     train(quick_config, dataset=tiny)
     assert capsys.readouterr().err == ""
+
+
+def test_test_split_is_scored_once_at_the_end(tiny, quick_config: Config, monkeypatch) -> None:
+    import sys
+
+    module = sys.modules["mlplab.train"]
+    sizes = []
+    real = module.evaluate_split
+
+    def spy(model, split, *args, **kwargs):
+        sizes.append(len(split))
+        return real(model, split, *args, **kwargs)
+
+    monkeypatch.setattr(module, "evaluate_split", spy)
+    train(quick_config, dataset=tiny)
+    # the initial-loss check (461 training samples), 3 validation passes (51), one test pass (128)
+    assert sizes == [461, 51, 51, 51, 128]
+
+
+def test_normalization_comes_from_the_training_split_only(tiny, quick_config: Config) -> None:
+    from mlplab import Normalization, split_train_val
+
+    result = train(quick_config, dataset=tiny)
+    fitted = json.loads((result.run_dir / "model.json").read_text())["normalization"]
+    train_part, _ = split_train_val(tiny.train, 0.1, seed=0)
+    assert fitted == Normalization.fit(train_part.images).to_dict()
+    assert fitted != Normalization.fit(tiny.train.images).to_dict()  # the held-out part differs

@@ -9,7 +9,6 @@ preset, ``--config`` file, flags, ``--set key=value``. Errors print one line and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import PRESETS, SECTIONS, Config
+from .config import PRESETS, Config, describe
 from .data import load_dataset
 from .data.sources import DATASETS, BundledSource, cache_dir
 from .errors import DataError, MlplabError, TrainingError
@@ -158,14 +157,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     if args.list:
-        for section, cls in SECTIONS.items():
-            for f in dataclasses.fields(cls):
-                default = (
-                    f.default_factory()
-                    if f.default_factory is not dataclasses.MISSING
-                    else f.default
-                )
-                print(f"{section}.{f.name:<16} {default!s:<12} {f.metadata['help']}")
+        for k in describe():
+            print(f"{k.key:<22} {k.default!s:<12} {k.help}")
         return 0
     print(config_from_args(args).to_yaml(), end="")
     return 0
@@ -212,29 +205,22 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any key, e.g. --set train.epochs=3 (repeatable; applied last)")  # fmt: skip
     group = parser.add_argument_group("config keys (each flag sets the key in brackets)")
-    for section, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            key = f"{section}.{f.name}"
-            flag = FLAG_NAMES.get(key, "--" + f.name.replace("_", "-"))
-            default = (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    for k in describe():
+        flag = FLAG_NAMES.get(k.key, "--" + k.name.replace("_", "-"))
+        choices = f" ({'|'.join(k.choices)})" if k.choices else ""
+        help_text = f"{k.help}{choices} [{k.key}; default {k.default}]".replace("%", "%%")
+        if isinstance(k.default, bool):
+            group.add_argument(
+                flag,
+                dest=k.key,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
             )
-            choices = f" ({'|'.join(f.metadata['choices'])})" if "choices" in f.metadata else ""
-            help_text = f"{f.metadata['help']}{choices} [{key}; default {default}]".replace(
-                "%", "%%"
+        else:
+            group.add_argument(
+                flag, dest=k.key, default=None, metavar=k.name.upper(), help=help_text
             )
-            if isinstance(default, bool):
-                group.add_argument(
-                    flag,
-                    dest=key,
-                    action=argparse.BooleanOptionalAction,
-                    default=None,
-                    help=help_text,
-                )
-            else:
-                group.add_argument(
-                    flag, dest=key, default=None, metavar=f.name.upper(), help=help_text
-                )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -242,10 +228,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if args.config:
         config = config.merge_file(args.config)
     flags: dict[str, Any] = {
-        f"{s}.{f.name}": getattr(args, f"{s}.{f.name}")
-        for s, cls in SECTIONS.items()
-        for f in dataclasses.fields(cls)
-        if getattr(args, f"{s}.{f.name}") is not None
+        k.key: getattr(args, k.key) for k in describe() if getattr(args, k.key) is not None
     }
     return config.override(flags, source="command line").with_overrides(args.set)
 

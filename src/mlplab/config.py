@@ -309,16 +309,32 @@ class Config:
         write_text_atomic(Path(path), self.to_yaml())
 
 
-def describe() -> list[tuple[str, Any, str]]:
-    """(key, default, help) for every config key, for ``mlplab config --list`` and the docs."""
-    rows = []
-    for section_name, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            default = (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            )
-            rows.append((f"{section_name}.{f.name}", default, f.metadata["help"]))
-    return rows
+@dataclass(frozen=True)
+class Key:
+    """One row of the validation table, as the CLI flags and the docs show it."""
+
+    key: str  # section.name
+    name: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None
+
+
+def describe() -> list[Key]:
+    """Every config key with its default, meaning and choices, in section order."""
+    return [
+        Key(
+            key=f"{section_name}.{f.name}",
+            name=f.name,
+            default=f.default_factory()
+            if f.default_factory is not dataclasses.MISSING
+            else f.default,
+            help=f.metadata["help"],
+            choices=f.metadata.get("choices"),
+        )
+        for section_name, cls in SECTIONS.items()
+        for f in dataclasses.fields(cls)
+    ]
 
 
 # ----- presets: the recipes of the classic tutorials ------------------------------------

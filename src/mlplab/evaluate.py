@@ -6,7 +6,7 @@ takes only a run directory, rebuilds the best model from it and scores the test 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,9 @@ class Scores:
     accuracy: float  # fraction in [0, 1]
     samples: int
     per_class_accuracy: list[float] = field(default_factory=list)  # recall of each class
-    predictions: torch.Tensor | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "loss": self.loss,
-            "accuracy": self.accuracy,
-            "samples": self.samples,
-            "per_class_accuracy": self.per_class_accuracy,
-        }
+        return asdict(self)
 
 
 @torch.no_grad()
@@ -63,15 +57,14 @@ def evaluate_split(
         labels.append(y)
     model.train(was_training)
     pred, true = torch.cat(predictions), torch.cat(labels)
-    n = len(true)
-    correct = torch.bincount(true[pred == true], minlength=model.classes)
+    n, hit = len(true), pred == true
+    correct = torch.bincount(true[hit], minlength=model.classes)
     counts = torch.bincount(true, minlength=model.classes).clamp_(min=1)
     return Scores(
         loss=float(total_loss) / n,
-        accuracy=float((pred == true).sum()) / n,
+        accuracy=float(hit.sum()) / n,
         samples=n,
         per_class_accuracy=(correct.double() / counts).tolist(),
-        predictions=pred.cpu(),
     )
 
 

@@ -167,9 +167,8 @@ def train(
                     f"lower train.lr (now {tc.lr:g}) or check the inputs for extreme values"
                 )
             val = score(val_split) if len(val_split) else None
-            monitored = (
-                val.loss if val else train_loss
-            )  # without a validation split: the train loss
+            # what "best" and the plateau schedule watch; without a validation split, train loss
+            monitored = val.loss if val else train_loss
             if tc.scheduler == "plateau":
                 scheduler.step(monitored)
             elif tc.scheduler == "step":

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, DownloadError, did_you_mean
+from .dataset import Dataset
 from .download import download_file
 from .idx import read_idx_pair
 
@@ -52,17 +53,6 @@ def search_dirs(name: str, torchvision_name: str, data_dir: str | Path | None = 
 
 
 @dataclass(frozen=True)
-class Raw:
-    """Arrays as read from the source: uint8 images (N, C, H, W) and int64 labels (N,)."""
-
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    origin: str  # where the data came from, for `mlplab datasets` and the run's summary
-
-
-@dataclass(frozen=True)
 class IdxSource:
     """A dataset stored as four IDX files (MNIST's layout), downloadable from mirrors."""
 
@@ -90,7 +80,7 @@ class IdxSource:
         *,
         download: bool = True,
         mirror: str | None = None,
-    ) -> Raw:
+    ) -> Dataset:
         folder = self.find(data_dir)
         if folder is None:
             folder = self._download(data_dir, download, mirror)
@@ -100,7 +90,9 @@ class IdxSource:
                 _existing(folder, images_file), _existing(folder, labels_file), len(self.classes)
             )
             arrays[split] = (images[:, None] if images.ndim == 3 else images, labels)
-        return Raw(*arrays["train"], *arrays["test"], origin=str(folder))
+        return Dataset.from_numpy(
+            self.name, self.classes, str(folder), arrays["train"], arrays["test"]
+        )
 
     def _download(self, data_dir: str | Path | None, download: bool, mirror: str | None) -> Path:
         looked = ", ".join(str(d) for d in search_dirs(self.name, self.torchvision_name, data_dir))
@@ -145,7 +137,7 @@ class BundledSource:
         *,
         download: bool = True,
         mirror: str | None = None,
-    ) -> Raw:
+    ) -> Dataset:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
@@ -158,7 +150,7 @@ class BundledSource:
         tr_x, te_x, tr_y, te_y = train_test_split(
             images, labels, test_size=0.25, random_state=0, stratify=labels
         )
-        return Raw(tr_x, tr_y, te_x, te_y, origin=self.find())
+        return Dataset.from_numpy(self.name, self.classes, self.find(), (tr_x, tr_y), (te_x, te_y))
 
 
 def _existing(folder: Path, filename: str) -> Path | None:

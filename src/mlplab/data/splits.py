@@ -10,7 +10,7 @@ import torch
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from . import Split
+    from .dataset import Split
 
 __all__ = ["Normalization", "split_train_val"]
 
