@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mlplab import Config, Normalization, load_dataset, split_train_val, train
-from mlplab.evaluate import evaluate_split
+from mlplab.metrics import evaluate_split
 from tutorial_pipeline import train_to_accuracy
 
 

@@ -20,10 +20,10 @@ from .errors import (
     RunError,
     TrainingError,
 )
-from .evaluate import evaluate
+from .loop import TrainResult, train
+from .metrics import evaluate
 from .model import MLP, model_summary
 from .run import Run
-from .train import TrainResult, train
 
 __all__ = [
     "MLP",

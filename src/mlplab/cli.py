@@ -22,9 +22,9 @@ from .config import PRESETS, Config, describe
 from .data import load_dataset
 from .data.sources import DATASETS, BundledSource, cache_dir
 from .errors import DataError, MlplabError, TrainingError
-from .evaluate import evaluate
+from .loop import train
+from .metrics import evaluate
 from .progress import logger
-from .train import train
 
 FLAG_NAMES = {"run.dir": "--runs-dir", "run.name": "--name"}
 

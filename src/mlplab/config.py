@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
+from .atomic import write_text_atomic
 from .errors import ConfigError, did_you_mean
+from .model import ACTIVATIONS, HEADS, INITS
 
 __all__ = [
     "PRESETS",
@@ -33,9 +35,6 @@ __all__ = [
     "TrainConfig",
 ]
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
-HEADS = ("logits", "log_softmax", "softmax")
-INITS = ("default", "kaiming", "xavier", "orthogonal")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULERS = ("none", "step", "plateau", "cosine", "onecycle")
 NORMALIZATIONS = ("standard", "symmetric", "none")
@@ -304,8 +303,6 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 
     def save(self, path: str | Path) -> None:
-        from .run import write_text_atomic
-
         write_text_atomic(Path(path), self.to_yaml())
 
 

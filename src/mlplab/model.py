@@ -17,12 +17,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import ACTIVATIONS, HEADS, INITS
 from .errors import ConfigError, did_you_mean
 
-__all__ = ["MLP", "model_summary"]
+__all__ = ["ACTIVATIONS", "HEADS", "INITS", "MLP", "model_summary"]
 
+# The model's vocabulary: the config validates against these names, the model builds from them.
 _ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
+ACTIVATIONS = tuple(_ACTIVATIONS)
+HEADS = ("logits", "log_softmax", "softmax")
+INITS = ("default", "kaiming", "xavier", "orthogonal")
 # torch.nn.init.calculate_gain names; GELU is close enough to ReLU for init purposes
 _GAIN_NAME = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "relu"}
 

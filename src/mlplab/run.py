@@ -14,12 +14,8 @@ complete files or none; an existing run directory is never reused.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +23,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_write, write_text_atomic
 from .config import Config
 from .data import Normalization
 from .errors import RunError
 from .model import MLP
 
-__all__ = ["Run", "temporary_sibling", "write_text_atomic"]
+__all__ = ["Run"]
 
 CONFIG, METRICS, WEIGHTS, MODEL, SUMMARY = (
     "config.yaml",
@@ -41,31 +38,6 @@ CONFIG, METRICS, WEIGHTS, MODEL, SUMMARY = (
     "model.json",
     "summary.json",
 )
-
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # reading the umask means setting it: put it straight back
-
-
-def temporary_sibling(path: Path) -> Path:
-    """A unique hidden name beside ``path``: created by the writer, so the umask applies."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = temporary_sibling(path)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would; some writers (safetensors) use 0600
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename."""
-    _atomic(Path(path), lambda tmp: tmp.write_text(text))
 
 
 @dataclass(frozen=True)
@@ -104,7 +76,7 @@ class Run:
         self, model: MLP, normalization: Normalization, classes: tuple[str, ...]
     ) -> None:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        _atomic(
+        atomic_write(
             self.path / WEIGHTS,
             lambda tmp: save_file(state, str(tmp), metadata={"format": "mlplab"}),
         )

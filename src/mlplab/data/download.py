@@ -13,13 +13,13 @@ import gzip
 import hashlib
 import http.client
 import os
-import secrets
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..atomic import temporary_sibling
 from ..errors import DownloadError
 from ..progress import progress_bar
 
@@ -77,7 +77,7 @@ def download_file(
 
 def _fetch_verified(url: str, dest: Path, sha256: str, timeout: float) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "mlplab"})
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
+    tmp = temporary_sibling(dest, ".part")
     try:
         with open(tmp, "xb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
             total = response.length  # None when the server sends no Content-Length

@@ -11,7 +11,7 @@ import torch
 
 from mlplab import Config, Run, train
 from mlplab.errors import TrainingError
-from mlplab.train import format_epoch, select_device
+from mlplab.loop import format_epoch, select_device
 
 METRIC_KEYS = {
     "epoch",
@@ -232,7 +232,7 @@ def test_no_progress_bar_by_default_off_a_terminal(tiny, quick_config: Config, c
 def test_test_split_is_scored_once_at_the_end(tiny, quick_config: Config, monkeypatch) -> None:
     import sys
 
-    module = sys.modules["mlplab.train"]
+    module = sys.modules["mlplab.loop"]
     sizes = []
     real = module.evaluate_split
 

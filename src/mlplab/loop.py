@@ -26,8 +26,8 @@ from .batches import iterate_batches
 from .config import Config
 from .data import Dataset, Normalization, Split, load_dataset, split_train_val
 from .errors import TrainingError
-from .evaluate import Scores, evaluate_split
 from .losses import expected_initial_loss, loss_fn
+from .metrics import Scores, evaluate_split
 from .model import MLP, model_summary
 from .progress import log_line, logger, progress_bar
 from .run import Run
