@@ -103,7 +103,13 @@ def test_incomplete_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "config.yaml").write_text("{}\n")
     assert main(["evaluate", str(tmp_path / "half")]) == 2
-    assert "is incomplete (missing model.safetensors, model.json)" in capsys.readouterr().err
+    assert (
+        "is empty: training stopped before its first epoch ended (missing model.safetensors, model.json)"
+        in capsys.readouterr().err
+    )
+    (tmp_path / "nothing").mkdir()
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 2
+    assert "is not a run directory (no config.yaml)" in capsys.readouterr().err
 
 
 def test_datasets_and_presets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlplab import Config, Run, train
+from mlplab import Config, Epoch, Run, train
+from mlplab.device import select_device
 from mlplab.errors import TrainingError
-from mlplab.loop import format_epoch, select_device
+from mlplab.loop import format_epoch
 
 METRIC_KEYS = {
     "epoch",
@@ -32,11 +33,14 @@ def test_loss_falls_and_run_directory_is_complete(tiny, quick_config: Config) ->
     assert result.summary["test_accuracy"] > 0.9  # the synthetic classes are easy
     files = sorted(p.name for p in result.run_dir.iterdir())
     assert files == [
+        "checkpoint.pt",
         "config.yaml",
+        "dataset.json",
         "metrics.jsonl",
         "model.json",
         "model.safetensors",
         "summary.json",
+        "train.log",
     ]
     lines = (result.run_dir / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
@@ -72,11 +76,11 @@ def test_same_seed_same_metrics(tiny, quick_config: Config) -> None:
 def test_best_validation_weights_are_kept(tiny, quick_config: Config) -> None:
     epochs_seen = []
 
-    def sabotage(record: dict, model: torch.nn.Module) -> None:
-        epochs_seen.append(record["epoch"])
-        if record["epoch"] == 3:  # ruin the last epoch's weights: they must not be the ones kept
+    def sabotage(epoch: Epoch) -> None:
+        epochs_seen.append(epoch.record["epoch"])
+        if epoch.record["epoch"] == 3:  # ruin the last epoch's weights: they must not be kept
             with torch.no_grad():
-                for p in model.parameters():
+                for p in epoch.model.parameters():
                     p.mul_(0)
 
     result = train(quick_config, dataset=tiny, on_epoch=sabotage)
@@ -89,13 +93,13 @@ def test_best_validation_weights_are_kept(tiny, quick_config: Config) -> None:
 
 
 def test_on_epoch_can_stop_early(tiny, quick_config: Config) -> None:
-    result = train(quick_config, dataset=tiny, on_epoch=lambda record, model: record["epoch"] == 2)
+    result = train(quick_config, dataset=tiny, on_epoch=lambda e: e.record["epoch"] == 2)
     assert len(result.history) == 2 and result.summary["epochs_run"] == 2
 
 
 def test_interrupt_keeps_a_usable_run(tiny, quick_config: Config) -> None:
-    def interrupt(record: dict, model: torch.nn.Module) -> None:
-        if record["epoch"] == 2:
+    def interrupt(epoch: Epoch) -> None:
+        if epoch.record["epoch"] == 2:
             raise KeyboardInterrupt
 
     result = train(quick_config, dataset=tiny, on_epoch=interrupt)

@@ -20,7 +20,7 @@ from .errors import (
     RunError,
     TrainingError,
 )
-from .loop import TrainResult, train
+from .loop import Epoch, TrainResult, resume, train
 from .metrics import evaluate
 from .model import MLP, model_summary
 from .run import Run
@@ -33,6 +33,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "DownloadError",
+    "Epoch",
     "FormatError",
     "MlplabError",
     "Normalization",
@@ -45,6 +46,7 @@ __all__ = [
     "evaluate",
     "load_dataset",
     "model_summary",
+    "resume",
     "split_train_val",
     "train",
 ]

@@ -2,8 +2,9 @@
 
 Every config key is also a flag (``train.lr`` -> ``--lr``, ``run.dir`` -> ``--runs-dir``),
 generated from the config table so the two never drift apart. Later sources win:
-preset, ``--config`` file, flags, ``--set key=value``. Errors print one line and exit 2
-(1 when training itself fails); ``--debug`` shows the traceback instead.
+preset, ``--config`` file, flags, ``--set key=value``; the merged result is validated once.
+Errors print one line and exit 2 (1 when training itself or the file system fails, 130 on
+Ctrl-C); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from . import __version__
 from .config import PRESETS, Config, describe
 from .data import load_dataset
 from .data.sources import DATASETS, BundledSource, cache_dir
-from .errors import DataError, MlplabError, TrainingError
-from .loop import train
-from .metrics import evaluate
+from .errors import ConfigError, DataError, MlplabError, TrainingError
+from .loop import resume, train
+from .metrics import SPLITS, evaluate
 from .progress import logger
 
 FLAG_NAMES = {"run.dir": "--runs-dir", "run.name": "--name"}
@@ -42,8 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mlplab: error: {exc}", file=sys.stderr)
         return 1 if isinstance(exc, TrainingError) else 2
     except KeyboardInterrupt:
+        if args.debug:
+            raise
         print("mlplab: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the last line of defence: a full disk, a read-only folder, ...
+        if args.debug:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"mlplab: error: {exc.strerror or exc}{where}; check that the folder exists, "
+              "is writable and has free space (--debug shows where it failed)", file=sys.stderr)  # fmt: skip
+        return 1
     except BrokenPipeError:  # `mlplab config --list | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -68,12 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     p = command("train", "train an MLP and write a run directory")
+    p.add_argument("--resume", type=Path, default=None, metavar="RUN",
+                   help="continue RUN from its last checkpoint (with --epochs N: extend it to N epochs)")  # fmt: skip
     _add_config_flags(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only the run directory")
     p.set_defaults(handler=cmd_train)
 
-    p = command("evaluate", "score a run's best weights on the test split")
+    p = command("evaluate", "score a run's best weights on a split of its data")
     p.add_argument("run_dir", type=Path, help="a run directory made by `mlplab train`")
+    p.add_argument("--split", choices=SPLITS, default="test", help="which split (default: test)")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="score another dataset of the same image shape and classes (its test split)")  # fmt: skip
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
     p.add_argument("--data-dir", default=None, help="where to look for the dataset first")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=cmd_evaluate)
@@ -89,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
     p.add_argument(
         "--list", action="store_true", help="list every key with its default and meaning"
+    )
+    p.add_argument(
+        "--markdown",
+        action="store_true",
+        help="with --list: as the Markdown table of docs/config.md",
     )
     p.set_defaults(handler=cmd_config)
 
@@ -111,7 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ----- commands -----------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    result = train(config_from_args(args))
+    if args.resume is not None:
+        result = resume(args.resume, epochs=_resume_epochs(args))
+    else:
+        try:
+            result = train(config_from_args(args))
+        except KeyboardInterrupt:
+            logger.warning("interrupted before the first epoch ended: no run directory was kept")
+            raise
+    if result.interrupted:
+        print(
+            f"mlplab: interrupted; continue with: mlplab train --resume {result.run_dir}",
+            file=sys.stderr,
+        )
+        return 130
     if args.quiet:
         print(result.run_dir)  # the one line a script needs
     else:
@@ -119,12 +153,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_epochs(args: argparse.Namespace) -> int | None:
+    """--epochs is the one recipe flag --resume takes; anything else would change the run."""
+    changed = [
+        k.key for k in describe() if getattr(args, k.key) is not None and k.key != "train.epochs"
+    ]
+    changed += (
+        ["--preset"] * bool(args.preset)
+        + ["--config"] * bool(args.config)
+        + ["--set"] * bool(args.set)
+    )
+    if changed:
+        raise ConfigError(
+            f"--resume continues a run with its own recipe; {', '.join(changed)} would change it "
+            "(only --epochs N, to extend the run to N epochs, goes with --resume)"
+        )
+    epochs = getattr(args, "train.epochs")
+    return (
+        None
+        if epochs is None
+        else Config().override({"train.epochs": epochs}, source="--epochs").train.epochs
+    )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    metrics = evaluate(args.run_dir, data_dir=args.data_dir)
+    metrics = evaluate(args.run_dir, split=args.split, dataset=args.dataset, data_dir=args.data_dir,
+                       device=args.device)  # fmt: skip
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
-    print(f"{args.run_dir}: {metrics['dataset']} test, {metrics['samples']:,} samples")
+    print(
+        f"{args.run_dir}: {metrics['dataset']} {metrics['split']}, {metrics['samples']:,} samples"
+    )
     print(f"  loss {metrics['loss']:.4f}   accuracy {metrics['accuracy']:.2%}")
     print(f"  {'class':<14} accuracy")
     for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"], strict=True):
@@ -156,6 +216,11 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    if args.list and args.markdown:
+        print("| key | default | meaning |\n| --- | --- | --- |")
+        for k in describe():
+            print(f"| `{k.key}` | `{k.default}` | {k.help} |")
+        return 0
     if args.list:
         for k in describe():
             print(f"{k.key:<22} {k.default!s:<12} {k.help}")
@@ -224,20 +289,23 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    """Preset, then --config, then flags, then --set; validated once, on the merged result."""
     config = Config.preset(args.preset) if args.preset else Config()
     if args.config:
-        config = config.merge_file(args.config)
+        config = config.merge_file(args.config, validate=False)
     flags: dict[str, Any] = {
         k.key: getattr(args, k.key) for k in describe() if getattr(args, k.key) is not None
     }
-    return config.override(flags, source="command line").with_overrides(args.set)
+    config = config.override(flags, source="command line", validate=False)
+    return config.with_overrides(args.set, validate=False).validate()
 
 
 def _log_to_stdout(quiet: bool) -> logging.Handler:
     """Show mlplab's log lines on stdout, bare, for the length of one command."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.WARNING if quiet else logging.INFO)  # train.log still gets INFO
     logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.setLevel(logging.INFO)
     logger.propagate = False
     return handler

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from . import optim
 from .atomic import write_text_atomic
 from .errors import ConfigError, did_you_mean
 from .model import ACTIVATIONS, HEADS, INITS
@@ -35,9 +36,10 @@ __all__ = [
     "TrainConfig",
 ]
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULERS = ("none", "step", "plateau", "cosine", "onecycle")
+OPTIMIZERS = tuple(optim.OPTIMIZERS)  # the registries are the vocabulary: no name falls through
+SCHEDULERS = tuple(optim.SCHEDULES)
 NORMALIZATIONS = ("standard", "symmetric", "none")
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes at most 64 bits; YAML and JSON keep 63 exactly
 
 
 def _opt(default: Any, help: str, **rule: Any) -> Any:
@@ -55,14 +57,16 @@ class DataConfig:
     )
     val_size: float = _opt(
         0.1,
-        "validation hold-out: fraction of the training split if < 1, else a count",
+        "validation hold-out (class-stratified): fraction of the training split if < 1, else a count",
         low=0.0,
         high=math.inf,
+        high_open=True,
     )
     split_seed: int = _opt(
         0,
         "seed of the train/validation split (kept apart from train.seed, so the split stays put)",
         low=0,
+        high=SEED_MAX,
     )
     normalize: str = _opt(
         "standard",
@@ -70,9 +74,14 @@ class DataConfig:
         choices=NORMALIZATIONS,
     )
     limit: int | None = _opt(
-        None, "use only the first N training samples (quick looks); None: all", low=1
+        None,
+        "use a seeded, class-stratified N of the training samples (quick looks); None: all",
+        low=1,
     )
     download: bool = _opt(True, "download missing files from the mirrors into the cache")
+    verify: bool = _opt(
+        True, "check local copies of known datasets against their published checksums (once)"
+    )
     mirror: str | None = _opt(None, "base URL that replaces the mirror list (also MLPLAB_MIRROR)")
 
 
@@ -123,7 +132,15 @@ class TrainConfig:
     nesterov: bool = _opt(False, "Nesterov momentum (sgd with momentum > 0)")
     weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw)", low=0.0)
     l1: float = _opt(0.0, "L1 penalty on weights, added to the loss", low=0.0)
-    scheduler: str = _opt("none", "learning-rate schedule", choices=SCHEDULERS)
+    scheduler: str = _opt(
+        "none",
+        "learning-rate schedule: step and plateau per epoch, cosine and onecycle per step",
+        choices=SCHEDULERS,
+    )
+    cycle_momentum: bool = _opt(
+        False,
+        "onecycle only: also cycle momentum (beta1 for Adam) 0.95 -> 0.85 -> 0.95; false: as configured",
+    )
     step_size: int = _opt(5, "epochs between lr drops (step)", low=1)
     gamma: float = _opt(
         0.1,
@@ -134,7 +151,12 @@ class TrainConfig:
         high_open=True,
     )
     patience: int = _opt(2, "epochs without val-loss improvement before a drop (plateau)", low=0)
-    seed: int = _opt(0, "seed of weights, shuffling, augmentation and dropout", low=0)
+    seed: int = _opt(
+        0,
+        "seed of weights, shuffling, augmentation and dropout (each draws its own stream)",
+        low=0,
+        high=SEED_MAX,
+    )
     device: str = _opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     threads: int = _opt(
         1, "CPU threads for torch; 1 is safe on a shared machine, 0: torch's default", low=0
@@ -179,7 +201,7 @@ class Config:
                 f"unknown preset '{name}'{did_you_mean(name, PRESETS)}; "
                 f"choose one of: {', '.join(PRESETS)}"
             )
-        config = cls().override(PRESETS[name]["overrides"])
+        config = cls().override(PRESETS[name]["overrides"], validate=False)
         if not config.run.name:
             config.run.name = name
         return config
@@ -194,7 +216,7 @@ class Config:
         """Load a YAML config file written by :meth:`save` or by hand."""
         return cls().merge_file(path)
 
-    def merge_file(self, path: str | Path) -> Config:
+    def merge_file(self, path: str | Path, *, validate: bool = True) -> Config:
         """A copy with the keys of a YAML file applied on top."""
         path = Path(path)
         try:
@@ -211,9 +233,11 @@ class Config:
             raise ConfigError(
                 f"config file {path} must hold a mapping of sections, got {type(tree).__name__}"
             )
-        return self.merge(tree, source=str(path))
+        return self.merge(tree, source=str(path), validate=validate)
 
-    def merge(self, tree: dict[str, Any], *, source: str = "config") -> Config:
+    def merge(
+        self, tree: dict[str, Any], *, source: str = "config", validate: bool = True
+    ) -> Config:
         """A copy with a nested ``{section: {key: value}}`` dict applied on top."""
         flat: dict[str, Any] = {}
         for section, values in tree.items():
@@ -230,10 +254,13 @@ class Config:
                 )
             for key, value in values.items():
                 flat[f"{section}.{key}"] = value
-        return self.override(flat, source=source)
+        return self.override(flat, source=source, validate=validate)
 
-    def override(self, assignments: dict[str, Any], *, source: str = "--set") -> Config:
-        """A validated copy with ``{"section.key": value}`` applied; strings are parsed."""
+    def override(
+        self, assignments: dict[str, Any], *, source: str = "--set", validate: bool = True
+    ) -> Config:
+        """A copy with ``{"section.key": value}`` applied (strings are parsed), validated
+        unless ``validate=False`` (for a step on the way to the final, merged config)."""
         new = dataclasses.replace(
             self, **{name: dataclasses.replace(getattr(self, name)) for name in SECTIONS}
         )
@@ -241,10 +268,9 @@ class Config:
             section_name, key = _split_key(dotted, source)
             section = getattr(new, section_name)
             setattr(section, key, _coerce(f"{section_name}.{key}", section, key, value))
-        new.validate()
-        return new
+        return new.validate() if validate else new
 
-    def with_overrides(self, pairs: list[str]) -> Config:
+    def with_overrides(self, pairs: list[str], *, validate: bool = True) -> Config:
         """Apply ``--set key=value`` strings."""
         assignments = {}
         for pair in pairs:
@@ -252,15 +278,18 @@ class Config:
                 raise ConfigError(f"--set expects key=value (e.g. train.epochs=3), got '{pair}'")
             key, value = pair.split("=", 1)
             assignments[key.strip()] = value.strip()
-        return self.override(assignments)
+        return self.override(assignments, validate=validate)
 
     # ----- validation -----------------------------------------------------------------
     def validate(self) -> Config:
         """Check every value against its rule; raise :class:`ConfigError` on the first bad one."""
         for section_name in SECTIONS:
             section = getattr(self, section_name)
+            hints = typing.get_type_hints(type(section))
             for f in dataclasses.fields(section):
-                _check(f"{section_name}.{f.name}", getattr(section, f.name), f)
+                dotted, value = f"{section_name}.{f.name}", getattr(section, f.name)
+                _check_type(dotted, value, hints[f.name])
+                _check(dotted, value, f)
         from .data.sources import DATASETS  # here, not at import: data imports config's errors
 
         if self.data.dataset not in DATASETS:
@@ -276,6 +305,16 @@ class Config:
         if self.data.val_size >= 1 and self.data.val_size != int(self.data.val_size):
             raise ConfigError(
                 f"data.val_size must be a fraction in [0, 1) or a whole count; got {self.data.val_size}"
+            )
+        if self.train.cycle_momentum and self.train.scheduler != "onecycle":
+            raise ConfigError(
+                f"train.cycle_momentum=true needs train.scheduler=onecycle; got scheduler={self.train.scheduler}"
+            )
+        name = self.run.name
+        if any(ch in name for ch in '/\\:*?"<>|') or name.startswith(".") or name != name.strip():
+            raise ConfigError(
+                f"config key 'run.name' must be a plain folder-name part (letters, digits, - _ and ., "
+                f"no path separators, not starting with '.'); got {name!r}"
             )
         device = self.train.device
         if not (
@@ -479,6 +518,27 @@ def _describe_type(kind: Any, optional: bool) -> str:
         kind, "a comma-separated list of whole numbers (e.g. 512,256)"
     )
     return f"{name} or none" if optional else name
+
+
+def _check_type(dotted: str, value: Any, kind: Any) -> None:
+    """The value an API user set has the field's declared type (the CLI's are coerced)."""
+    optional = False
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        optional, kind = True, next(a for a in typing.get_args(kind) if a is not type(None))
+    if value is None and optional:
+        return
+    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: is_int,
+        float: lambda v: is_int(v) or isinstance(v, float),
+        str: lambda v: isinstance(v, str),
+    }.get(kind, lambda v: isinstance(v, list) and all(is_int(x) for x in v))(value)
+    if not ok:
+        got = f"{value!r} ({type(value).__name__})"
+        raise ConfigError(
+            f"config key '{dotted}' must be {_describe_type(kind, optional)}; got {got}"
+        )
 
 
 def _check(dotted: str, value: Any, f: dataclasses.Field) -> None:

@@ -1,20 +1,26 @@
-"""The training loop: one function that reads top to bottom, and its pure helpers.
+"""The training loop: one function that reads top to bottom, its set-up and its finish.
 
-``train(config)`` loads the data, holds out the validation split, fits the normalization
-on the training split, builds the model, then for each epoch: one pass over seeded,
-augmented device batches, a validation pass, a metrics line. It keeps the best-validation
-weights (lowest validation loss), scores them once on the test split, and writes the run
-directory. Ctrl-C stops after the current step and still saves a usable run.
+``train(config)`` loads the data, holds out the stratified validation split, fits the
+normalization on the training split, builds the model, then for each epoch: one pass over
+seeded, augmented device batches, a validation pass, a metrics line, and a checkpoint of
+the whole state. It keeps the best-validation weights (lowest validation loss), scores
+them once on the test split, and writes the run directory.
+
+``resume(run_dir)`` picks a run up from its last checkpoint and ends exactly where the
+uninterrupted run would have (same metrics, same weights, bit for bit on CPU). Ctrl-C
+stops after the current step, keeps the best weights so far and says how to resume.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
+import shutil
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +30,33 @@ import torch
 from . import __version__
 from .batches import iterate_batches
 from .config import Config
-from .data import Dataset, Normalization, Split, load_dataset, split_train_val
-from .errors import TrainingError
+from .data import Dataset, Normalization, Split, load_dataset
+from .data.splits import run_splits
+from .device import select_device
+from .errors import RunError, TrainingError
 from .losses import expected_initial_loss, loss_fn
-from .metrics import Scores, evaluate_split
+from .metrics import Scores, evaluate_split, run_dataset
 from .model import MLP, model_summary
-from .progress import log_line, logger, progress_bar
-from .run import Run
+from .optim import Plan, lr_at, make_optimizer, momentum_at, set_step
+from .progress import log_line, log_to_file, logger, progress_bar
+from .run import CHECKPOINT_FORMAT, LOG, Run
 
-__all__ = [
-    "TrainResult",
-    "format_epoch",
-    "make_optimizer",
-    "make_scheduler",
-    "select_device",
-    "train",
-]
+__all__ = ["Epoch", "TrainResult", "format_epoch", "resume", "select_device", "train"]
 
 DRY_RUN_EPOCHS, DRY_RUN_BATCHES = 2, 3  # --dry-run: a few batches of every epoch and split
-PER_STEP_SCHEDULERS = ("cosine", "onecycle")
 
-EpochHook = Callable[[dict[str, Any], MLP], bool | None]
+
+@dataclass
+class Epoch:
+    """What an ``on_epoch`` hook sees after each epoch: the record, the model, and a scorer
+    that uses the run's own normalization and device (``epoch.score("test")``)."""
+
+    record: dict[str, Any]
+    model: MLP
+    score: Callable[[str], Scores]
+
+
+EpochHook = Callable[[Epoch], bool | None]
 
 
 @dataclass
@@ -60,7 +72,53 @@ class TrainResult:
     def run_dir(self) -> Path:
         return self.run.path
 
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.summary.get("interrupted"))
 
+
+@dataclass
+class _Session:
+    """Everything the loop works with, built once by :func:`_prepare`."""
+
+    config: Config
+    data: Dataset
+    device: torch.device
+    splits: dict[str, Split]  # train, val, test: on the device, uint8
+    normalization: Normalization
+    model: MLP
+    optimizer: torch.optim.Optimizer
+    plan: Plan
+    generator: torch.Generator  # shuffling and augmentation
+    max_batches: int | None
+
+    def score(self, split: str) -> Scores:
+        """Never augmented; in eval mode; a few batches on a dry run."""
+        scale, offset = self.normalization.affine(self.device)
+        return evaluate_split(self.model, self.splits[split], scale, offset,
+                              batch_size=self.config.train.eval_batch_size,
+                              max_batches=self.max_batches)  # fmt: skip
+
+
+@dataclass
+class _State:
+    """What changes as training goes on; all of it goes into the checkpoint."""
+
+    epoch: int = 0  # epochs finished
+    step: int = 0  # optimizer steps taken
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_loss: float = math.inf
+    best_weights: dict[str, torch.Tensor] | None = None
+
+    def monitored(self) -> list[float]:
+        """What "best" and the plateau schedule watch: val loss, or train loss without one."""
+        return [
+            r["val_loss"] if r["val_loss"] is not None else r["train_loss"] for r in self.history
+        ]
+
+
+# ----- the public entry points ------------------------------------------------------------
 def train(
     config: Config | None = None,
     *,
@@ -69,206 +127,272 @@ def train(
 ) -> TrainResult:
     """Train an MLP as ``config`` says and write its run directory.
 
-    ``dataset`` skips loading (it must be the one ``config.data.dataset`` names, or any
-    :class:`Dataset` you built). ``on_epoch(record, model)`` is called after every epoch;
-    returning True stops training early (the benchmark uses it to stop at a target).
+    ``dataset`` skips loading: any :class:`Dataset` (the run records which, in
+    ``dataset.json``). ``on_epoch(epoch)`` is called after every epoch with an
+    :class:`Epoch`; returning True stops training early.
     """
     config = (config or Config()).validate()
-    tc, dry = config.train, config.train.dry_run
-    started = time.perf_counter()
-    logger.info("config   " + config.summary().replace("\n", "\n         "))
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    device = select_device(tc.device)
-    torch.manual_seed(tc.seed)
+    with _process_settings(config.train) as device:
+        data = dataset or load_dataset(config.data.dataset, config.data.data_dir, download=config.data.download,
+                                       mirror=config.data.mirror, verify=config.data.verify)  # fmt: skip
+        run = Run.create(config.run.dir, config.run.name or "mlp")
+        try:
+            with log_to_file(run.path / LOG):
+                session = _prepare(config, data, device, run)
+                return _fit(session, run, _State(), on_epoch)
+        except BaseException:
+            if not (run.path / "checkpoint.pt").exists():  # nothing worth keeping: no epoch ended
+                shutil.rmtree(run.path, ignore_errors=True)
+            raise
 
-    # ----- data: uint8 tensors on the device, normalization from the training split only
-    data = dataset or load_dataset(
-        config.data.dataset,
-        config.data.data_dir,
-        download=config.data.download,
-        mirror=config.data.mirror,
-    )
-    train_split = data.train[: config.data.limit] if config.data.limit else data.train
-    train_split, val_split = split_train_val(
-        train_split, config.data.val_size, config.data.split_seed
-    )
-    normalization = Normalization.fit(train_split.images, config.data.normalize)
-    train_split, val_split, test_split = (s.to(device) for s in (train_split, val_split, data.test))
-    scale, offset = normalization.affine(device)
-    c, h, w = data.image_shape
-    logger.info(
-        f"data     {data.name}: {len(train_split):,} train / {len(val_split):,} val / {len(test_split):,} test, "
-        f"{c}x{h}x{w}, {len(data.classes)} classes, from {data.origin}"
-    )
-    logger.info(
-        f"normalize {config.data.normalize}: mean {_fmt(normalization.mean)}, std {_fmt(normalization.std)} (training split)"
-    )
 
-    # ----- model, loss, optimizer, schedule
-    model = MLP(data.image_shape, config.model.hidden, len(data.classes), config.model.activation,
-                config.model.dropout, config.model.head, config.model.init).to(device)  # fmt: skip
-    criterion = loss_fn(config.model.head)
-    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
-    optimizer = make_optimizer(model, config, device)
-    epochs = min(tc.epochs, DRY_RUN_EPOCHS) if dry else tc.epochs
-    max_batches = DRY_RUN_BATCHES if dry else None
-    steps_per_epoch = min(math.ceil(len(train_split) / tc.batch_size), max_batches or math.inf)
-    scheduler = make_scheduler(optimizer, config, epochs, steps_per_epoch)
-    logger.info(f"model    {model.extra_repr()}\n{model_summary(model)}")
+def resume(
+    run_dir: str | Path,
+    *,
+    epochs: int | None = None,
+    dataset: Dataset | None = None,
+    on_epoch: EpochHook | None = None,
+) -> TrainResult:
+    """Continue a run from its last checkpoint, in the same directory.
 
-    def score(split: Split) -> Scores:  # never augmented; in eval mode; a few batches if dry
-        return evaluate_split(
-            model, split, scale, offset, batch_size=tc.eval_batch_size, max_batches=max_batches
+    ``epochs`` extends (or sets) the run's length in epochs; the schedule is then the one
+    planned for that many. ``dataset`` is needed only for a run trained on an in-memory
+    dataset; it must have the recorded name, image shape and classes.
+    """
+    run = Run.open(run_dir, need_model=False)
+    config = run.config()
+    checkpoint = run.load_checkpoint()
+    if epochs is not None and epochs != config.train.epochs:
+        config = config.override({"train.epochs": epochs}, source="--epochs")
+        run.save_config(config)  # a later resume continues the same plan
+    if checkpoint["epoch"] >= config.train.epochs:
+        raise RunError(
+            f"run {run.path} already finished all {config.train.epochs} epochs; "
+            f"pass --epochs N (more than {checkpoint['epoch']}) to extend it"
         )
+    with _process_settings(config.train) as device:
+        data = run_dataset(run, dataset=dataset)
+        with log_to_file(run.path / LOG, mode="a"):
+            logger.info(
+                f"resume   {run.path} from epoch {checkpoint['epoch']} of {config.train.epochs}"
+            )
+            session = _prepare(config, data, device, run, fresh=False)
+            return _fit(session, run, _restore(session, checkpoint), on_epoch)
 
-    initial = score(train_split[:1000])
-    expected = expected_initial_loss(config.model.head, model.classes)
-    logger.info(f"initial loss {initial.loss:.4f} (a fresh model should be near {expected:.4f}"
-                f"{' = ln(' + str(model.classes) + ')' if expected > 0 else ''})")  # fmt: skip
 
-    run = Run.create(config.run.dir, config.run.name or "mlp")
-    run.save_config(config)
-    logger.info(f"run      {run.path}")
-    generator = torch.Generator(device).manual_seed(tc.seed)  # shuffling and augmentation
-    history: list[dict[str, Any]] = []
-    best_state, best_epoch, best_loss = None, 0, math.inf
+# ----- the loop ------------------------------------------------------------------------------
+def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> TrainResult:
+    tc, started = s.config.train, time.perf_counter()
+    resumed_elapsed = state.history[-1]["elapsed_seconds"] if state.history else 0.0
     interrupted = False
-    bar = progress_bar(total=epochs * steps_per_epoch, desc="train", unit="step")
-
-    # ----- the loop
+    bar = progress_bar(total=s.plan.total_steps, initial=state.step, desc="train", unit="step")
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(state.epoch + 1, s.plan.epochs + 1):
             epoch_start = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
-            model.train()
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
-            seen = 0
-            for x, y in iterate_batches(train_split, tc.batch_size, scale, offset, generator=generator,
-                                        rotation=config.augment.rotation, max_shift=config.augment.shift,
-                                        max_batches=max_batches):  # fmt: skip
-                out = model(x)
-                loss = criterion(out, y)
-                objective = loss + tc.l1 * sum(wt.abs().sum() for wt in weights) if tc.l1 else loss
-                optimizer.zero_grad(set_to_none=True)
-                objective.backward()
-                optimizer.step()
-                if tc.scheduler in PER_STEP_SCHEDULERS:
-                    scheduler.step()
-                loss_sum.add_(loss.detach(), alpha=len(y))  # stays on the device: no sync per step
-                correct += (out.argmax(1) == y).sum()
-                seen += len(y)
-                bar.update()
-            train_loss = float(loss_sum) / seen
-            if not math.isfinite(train_loss):
-                raise TrainingError(
-                    f"training diverged: the train loss became {train_loss} in epoch {epoch}; "
-                    f"lower train.lr (now {tc.lr:g}) or check the inputs for extreme values"
-                )
-            val = score(val_split) if len(val_split) else None
-            # what "best" and the plateau schedule watch; without a validation split, train loss
-            monitored = val.loss if val else train_loss
-            if tc.scheduler == "plateau":
-                scheduler.step(monitored)
-            elif tc.scheduler == "step":
-                scheduler.step()
+            lr = lr_at(tc, state.step, s.plan, state.monitored())
+            train_loss, train_accuracy = _train_epoch(s, state, bar)
+            val = s.score("val") if len(s.splits["val"]) else None
+            _check_finite(epoch, train_loss, val, tc.lr)
             record = {
                 "epoch": epoch,
                 "train_loss": train_loss,
-                "train_accuracy": float(correct) / seen,
+                "train_accuracy": train_accuracy,
                 "val_loss": val.loss if val else None,
                 "val_accuracy": val.accuracy if val else None,
                 "lr": lr,
                 "epoch_seconds": time.perf_counter() - epoch_start,
-                "elapsed_seconds": time.perf_counter() - started,
+                "elapsed_seconds": resumed_elapsed + time.perf_counter() - started,
             }
-            history.append(record)
-            run.save_metrics(history)
-            if monitored < best_loss:
-                best_loss, best_epoch = monitored, epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            log_line(format_epoch(record, epochs), bar)
-            if on_epoch is not None and on_epoch(record, model):
+            state.history.append(record)
+            state.epoch = epoch
+            if state.monitored()[-1] < state.best_loss:
+                state.best_loss, state.best_epoch = state.monitored()[-1], epoch
+                state.best_weights = {
+                    k: v.detach().clone() for k, v in s.model.state_dict().items()
+                }
+            run.save_metrics(state.history)
+            run.save_checkpoint(_checkpoint(s, state))
+            log_line(format_epoch(record, s.plan.epochs), bar)
+            if on_epoch is not None and on_epoch(Epoch(record, s.model, s.score)):
                 break
     except KeyboardInterrupt:
-        if best_state is None:
+        if state.best_weights is None:
             raise
         interrupted = True
-        log_line(f"interrupted: keeping the best weights so far (epoch {best_epoch})", bar)
+        log_line(f"interrupted: keeping the best weights so far (epoch {state.best_epoch})", bar)
     finally:
         bar.close()
+    return _finish(s, run, state, interrupted, started)
 
-    # ----- the best weights, scored once on the test split, saved with the run
-    model.load_state_dict(best_state)
-    test = score(test_split)
-    run.save_model(model, normalization, data.classes)
-    summary = _summary(config, data, model, history, best_epoch, test, device, started, interrupted,
-                       samples=(len(train_split), len(val_split), len(test_split)))  # fmt: skip
+
+def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float]:
+    """One pass over the training split; returns its mean loss and accuracy."""
+    tc, model, optimizer = s.config.train, s.model, s.optimizer
+    criterion = loss_fn(model.head)
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    scale, offset = s.normalization.affine(s.device)
+    model.train()
+    # Per-batch losses stay on the device (no sync per step, no float64: MPS has none);
+    # they are summed once, on the host, at the end of the epoch.
+    losses = torch.zeros(s.plan.steps_per_epoch, device=s.device)
+    correct = torch.zeros((), dtype=torch.int64, device=s.device)
+    sizes: list[int] = []
+    for x, y in iterate_batches(s.splits["train"], tc.batch_size, scale, offset, generator=s.generator,
+                                rotation=s.config.augment.rotation, max_shift=s.config.augment.shift,
+                                max_batches=s.max_batches):  # fmt: skip
+        set_step(
+            optimizer,
+            lr_at(tc, state.step, s.plan, state.monitored()),
+            momentum_at(tc, state.step, s.plan),
+        )
+        out = model(x)
+        loss = criterion(out, y)
+        objective = loss + tc.l1 * sum(w.abs().sum() for w in weights) if tc.l1 else loss
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        losses[len(sizes)] = loss.detach()
+        correct += (out.argmax(1) == y).sum()
+        sizes.append(len(y))
+        state.step += 1
+        bar.update()
+    seen = sum(sizes)
+    total = float(
+        (losses[: len(sizes)].cpu().double() * torch.tensor(sizes, dtype=torch.float64)).sum()
+    )
+    return total / seen, float(correct) / seen
+
+
+# ----- set-up ----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _process_settings(tc: Any) -> Iterator[torch.device]:
+    """The device, the thread count and the RNGs for one training call; the caller's
+    thread count and global RNG state are put back afterwards."""
+    device = select_device(tc.device)
+    threads = torch.get_num_threads()
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    forked = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=forked):
+            yield device
+    finally:
+        torch.set_num_threads(threads)
+
+
+def seed_streams(seed: int) -> tuple[int, int]:
+    """Two independent seeds from one: (weights and dropout, shuffling and augmentation)."""
+    children = np.random.SeedSequence(seed).spawn(2)
+    return tuple(int(c.generate_state(1, np.uint64)[0] >> 1) for c in children)  # type: ignore[return-value]
+
+
+def _prepare(
+    config: Config, data: Dataset, device: torch.device, run: Run, fresh: bool = True
+) -> _Session:
+    """Data on the device, normalization, model, optimizer, plan; logs what it built."""
+    tc, dry = config.train, config.train.dry_run
+    if fresh:
+        logger.info("config   " + config.summary().replace("\n", "\n         "))
+    model_seed, data_seed = seed_streams(tc.seed)
+    train_split, val_split, test_split = run_splits(data, config.data.limit, config.data.val_size,
+                                                    config.data.split_seed)  # fmt: skip
+    normalization = Normalization.fit(train_split.images, config.data.normalize)
+    splits = {
+        "train": train_split.to(device),
+        "val": val_split.to(device),
+        "test": test_split.to(device),
+    }
+    torch.manual_seed(model_seed)  # inside fork_rng: the caller's global RNG is untouched
+    model = MLP(data.image_shape, config.model.hidden, len(data.classes), config.model.activation,
+                config.model.dropout, config.model.head, config.model.init).to(device)  # fmt: skip
+    max_batches = DRY_RUN_BATCHES if dry else None
+    steps = min(math.ceil(len(train_split) / tc.batch_size), max_batches or math.inf)
+    plan = Plan(min(tc.epochs, DRY_RUN_EPOCHS) if dry else tc.epochs, steps)
+    s = _Session(config, data, device, splits, normalization, model, make_optimizer(model.parameters(), tc, device),
+                 plan, torch.Generator(device).manual_seed(data_seed), max_batches)  # fmt: skip
+    if fresh:
+        c, h, w = data.image_shape
+        logger.info(
+            f"data     {data.name}: {len(train_split):,} train / {len(val_split):,} val / {len(test_split):,} test, "
+            f"{c}x{h}x{w}, {len(data.classes)} classes, from {data.origin}"
+        )
+        logger.info(f"normalize {config.data.normalize}: mean {_fmt(normalization.mean)}, "
+                    f"std {_fmt(normalization.std)} (training split)")  # fmt: skip
+        logger.info(f"model    {model.extra_repr()}\n{model_summary(model)}")
+        initial = evaluate_split(
+            model, splits["train"][:1000], *normalization.affine(device), max_batches=max_batches
+        )
+        expected = expected_initial_loss(config.model.head, model.classes)
+        logger.info(f"initial loss {initial.loss:.4f} (a fresh model should be near {expected:.4f}"
+                    f"{' = ln(' + str(model.classes) + ')' if expected > 0 else ''})")  # fmt: skip
+        run.save_config(config)
+        run.save_dataset({**data.info(), "samples": {k: len(v) for k, v in splits.items()}})
+        logger.info(f"run      {run.path}")
+    return s
+
+
+def _checkpoint(s: _Session, state: _State) -> dict[str, Any]:
+    """The whole state after an epoch: enough to continue bit for bit."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": state.epoch,
+        "step": state.step,
+        "history": state.history,
+        "best_epoch": state.best_epoch,
+        "best_loss": state.best_loss,
+        "best_weights": state.best_weights,
+        "model": s.model.state_dict(),
+        "optimizer": s.optimizer.state_dict(),
+        "generator": s.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(s.device) if s.device.type == "cuda" else None,
+    }
+
+
+def _restore(s: _Session, checkpoint: dict[str, Any]) -> _State:
+    try:
+        s.model.load_state_dict(checkpoint["model"])
+        s.optimizer.load_state_dict(checkpoint["optimizer"])
+        s.generator.set_state(checkpoint["generator"].cpu())
+        torch.set_rng_state(checkpoint["torch_rng"].cpu())
+        if checkpoint.get("cuda_rng") is not None and s.device.type == "cuda":
+            torch.cuda.set_rng_state(checkpoint["cuda_rng"].cpu(), s.device)
+        return _State(
+            epoch=int(checkpoint["epoch"]),
+            step=int(checkpoint["step"]),
+            history=list(checkpoint["history"]),
+            best_epoch=int(checkpoint["best_epoch"]),
+            best_loss=float(checkpoint["best_loss"]),
+            best_weights={k: v.to(s.device) for k, v in checkpoint["best_weights"].items()},
+        )
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        raise RunError(
+            f"checkpoint does not fit the run's config ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+# ----- finishing ---------------------------------------------------------------------------
+def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: float) -> TrainResult:
+    """The best weights, scored once on the test split, saved with the summary."""
+    s.model.load_state_dict(state.best_weights)  # type: ignore[arg-type]
+    test = s.score("test")
+    run.save_model(s.model, s.normalization, s.data.classes)
+    summary = _summary(s, state, test, started, interrupted)
     run.save_summary(summary)
     logger.info(
-        f"test     loss {test.loss:.4f}  accuracy {test.accuracy:.2%}  (best epoch {best_epoch}, "
+        f"test     loss {test.loss:.4f}  accuracy {test.accuracy:.2%}  (best epoch {state.best_epoch}, "
         f"{summary['train_seconds']:.1f}s training)"
     )
-    return TrainResult(run=run, model=model, history=history, summary=summary)
+    return TrainResult(run=run, model=s.model, history=state.history, summary=summary)
 
 
-# ----- pure helpers ---------------------------------------------------------------------
-def select_device(name: str) -> torch.device:
-    """auto: cuda, then mps, then cpu; an explicit device must exist."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and (
-        not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
-    ):
-        raise TrainingError(
-            f"train.device='{name}' but this torch ({torch.__version__}) sees "
-            f"{torch.cuda.device_count()} CUDA device(s); use --device cpu or --device auto"
-        )
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise TrainingError(
-            f"train.device='{name}' but MPS is not available here; use --device cpu or --device auto"
-        )
-    return device
-
-
-def make_optimizer(
-    model: torch.nn.Module, config: Config, device: torch.device
-) -> torch.optim.Optimizer:
-    """The optimizer the config names; fused kernels where torch has them (one op per step)."""
-    tc = config.train
-    params = model.parameters()
-    fused = device.type in ("cpu", "cuda")
-    if tc.optimizer == "adam":
-        return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=fused)
-    if tc.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=fused)
-    if tc.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, nesterov=tc.nesterov,
-                               weight_decay=tc.weight_decay, fused=fused)  # fmt: skip
-    return torch.optim.RMSprop(params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay)
-
-
-def make_scheduler(
-    optimizer: torch.optim.Optimizer, config: Config, epochs: int, steps_per_epoch: int
-) -> Any:
-    """The learning-rate schedule: step and plateau step per epoch, cosine and onecycle per batch."""
-    tc = config.train
-    sched = torch.optim.lr_scheduler
-    if tc.scheduler == "step":
-        return sched.StepLR(optimizer, step_size=tc.step_size, gamma=tc.gamma)
-    if tc.scheduler == "plateau":
-        return sched.ReduceLROnPlateau(optimizer, mode="min", factor=tc.gamma, patience=tc.patience)
-    if tc.scheduler == "cosine":
-        return sched.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    if tc.scheduler == "onecycle":
-        return sched.OneCycleLR(optimizer, max_lr=tc.lr, total_steps=epochs * steps_per_epoch)
-    return None
+def _check_finite(epoch: int, train_loss: float, val: Scores | None, lr: float) -> None:
+    for name, value in (("train", train_loss), ("validation", val.loss if val else 0.0)):
+        if not math.isfinite(value):
+            raise TrainingError(
+                f"training diverged: the {name} loss became {value} in epoch {epoch}; "
+                f"lower train.lr (now {lr:g}) or check the inputs for extreme values"
+            )
 
 
 def format_epoch(record: dict[str, Any], epochs: int) -> str:
@@ -289,33 +413,35 @@ def _fmt(values: tuple[float, ...]) -> str:
     return ", ".join(f"{v:.4f}" for v in values)
 
 
-def _summary(config: Config, data: Dataset, model: MLP, history: list[dict[str, Any]], best_epoch: int,
-             test: Scores, device: torch.device, started: float, interrupted: bool,
-             samples: tuple[int, int, int]) -> dict[str, Any]:  # fmt: skip
-    best = history[best_epoch - 1]
-    train_seconds = sum(r["epoch_seconds"] for r in history)
+def _summary(
+    s: _Session, state: _State, test: Scores, started: float, interrupted: bool
+) -> dict[str, Any]:
+    best = state.history[state.best_epoch - 1]
+    train_seconds = sum(r["epoch_seconds"] for r in state.history)
+    device = s.device
     return {
         "test_accuracy": test.accuracy,
         "test_loss": test.loss,
-        "test_per_class_accuracy": dict(zip(data.classes, test.per_class_accuracy, strict=True)),
-        "best_epoch": best_epoch,
+        "test_per_class_accuracy": dict(zip(s.data.classes, test.per_class_accuracy, strict=True)),
+        "best_epoch": state.best_epoch,
         "best_val_loss": best["val_loss"],
         "best_val_accuracy": best["val_accuracy"],
-        "epochs_run": len(history),
+        "epochs_run": len(state.history),
+        "epochs_planned": s.plan.epochs,
         "train_seconds": train_seconds,
-        "seconds_per_epoch": train_seconds / len(history),
+        "seconds_per_epoch": train_seconds / len(state.history),
         "wall_seconds": time.perf_counter() - started,
-        "parameters": model.num_parameters,
-        "dataset": data.name,
-        "data_origin": data.origin,
-        "samples": dict(zip(("train", "val", "test"), samples, strict=True)),
-        "seed": config.train.seed,
+        "parameters": s.model.num_parameters,
+        "dataset": s.data.name,
+        "data_origin": s.data.origin,
+        "samples": {k: len(v) for k, v in s.splits.items()},
+        "seed": s.config.train.seed,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
-        "dry_run": config.train.dry_run,
+        "dry_run": s.config.train.dry_run,
         "interrupted": interrupted,
         "versions": {
             "mlplab": __version__,

@@ -1,7 +1,8 @@
-"""Metrics of a model on a split: loss, accuracy, per-class accuracy.
+"""Metrics of a model on a split, and evaluation from a run directory alone.
 
-:func:`evaluate_split` is what the training loop calls every epoch; :func:`evaluate`
-takes only a run directory, rebuilds the best model from it and scores the test split.
+:func:`evaluate_split` is what the training loop calls every epoch; :func:`evaluate` takes
+only a run directory, rebuilds the best model from it, reloads the data it was trained on
+(as ``dataset.json`` records it) and scores the split asked for.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from typing import Any
 import torch
 
 from .batches import iterate_batches
-from .data import Split, load_dataset
+from .data import Dataset, Split, load_dataset
+from .data.splits import run_splits
+from .device import select_device
+from .errors import RunError
 from .losses import loss_fn
 from .model import MLP
 from .run import Run
 
-__all__ = ["Scores", "evaluate", "evaluate_split"]
+__all__ = ["SPLITS", "Scores", "evaluate", "evaluate_split", "run_dataset"]
+
+SPLITS = ("test", "val", "train")
 
 
 @dataclass
@@ -44,48 +50,111 @@ def evaluate_split(
     batch_size: int = 1000,
     max_batches: int | None = None,
 ) -> Scores:
-    """Score ``model`` on a device split (never augmented), in eval mode."""
+    """Score ``model`` on a device split (never augmented), in eval mode.
+
+    Works on every device: per-batch loss sums stay on the device in float32 (MPS has no
+    float64) and are added up on the host, in float64, once.
+    """
     was_training = model.training
     model.eval()
     criterion = loss_fn(model.head)
-    total_loss = torch.zeros((), dtype=torch.float64, device=split.labels.device)
-    predictions, labels = [], []
+    loss_sums, predictions, labels = [], [], []
     for x, y in iterate_batches(split, batch_size, scale, offset, max_batches=max_batches):
         out = model(x)
-        total_loss += criterion(out, y).double() * len(y)
+        loss_sums.append(criterion(out, y) * len(y))
         predictions.append(out.argmax(1))
         labels.append(y)
     model.train(was_training)
-    pred, true = torch.cat(predictions), torch.cat(labels)
+    if not labels:
+        return Scores(loss=float("nan"), accuracy=float("nan"), samples=0)
+    pred, true = torch.cat(predictions).cpu(), torch.cat(labels).cpu()
+    total_loss = float(torch.stack(loss_sums).cpu().double().sum())
     n, hit = len(true), pred == true
     correct = torch.bincount(true[hit], minlength=model.classes)
     counts = torch.bincount(true, minlength=model.classes).clamp_(min=1)
     return Scores(
-        loss=float(total_loss) / n,
+        loss=total_loss / n,
         accuracy=float(hit.sum()) / n,
         samples=n,
         per_class_accuracy=(correct.double() / counts).tolist(),
     )
 
 
-def evaluate(
-    run_dir: str | Path, *, data_dir: str | Path | None = None, device: str = "cpu"
-) -> dict[str, Any]:
-    """Score a run's best weights on its dataset's test split.
+def run_dataset(
+    run: Run,
+    *,
+    dataset: Dataset | str | None = None,
+    data_dir: str | Path | None = None,
+    same_data: bool = True,
+) -> Dataset:
+    """The data for a run: reloaded as ``dataset.json`` records it, or the one given.
 
-    Returns ``{"loss", "accuracy", "samples", "per_class_accuracy", "classes", "dataset"}``.
+    ``dataset`` (a :class:`Dataset` or a registered name) replaces the recorded one; it
+    must have the run's image shape and number of classes, and with ``same_data`` also
+    its name and class names (resuming needs the very same data).
     """
+    info = run.dataset_info()
+    if isinstance(dataset, str):
+        dataset = load_dataset(dataset, data_dir)
+    if dataset is None:
+        reload = info.get("reload")
+        if not reload:
+            raise RunError(
+                f"run {run.path} was trained on dataset '{info['name']}' ({info.get('origin')}), "
+                "which was passed in memory and cannot be reloaded; pass the dataset explicitly"
+            )
+        config = run.config().data
+        dataset = load_dataset(reload["dataset"], data_dir or config.data_dir,
+                               download=config.download, mirror=config.mirror)  # fmt: skip
+    shape, classes = list(dataset.image_shape), list(dataset.classes)
+    problems = []
+    if shape != info["image_shape"]:
+        problems.append(
+            f"images are {_shape(shape)}, the model takes {_shape(info['image_shape'])}"
+        )
+    if len(classes) != len(info["classes"]):
+        problems.append(f"{len(classes)} classes, the model has {len(info['classes'])}")
+    if same_data and not problems and (dataset.name, classes) != (info["name"], info["classes"]):
+        problems.append(f"it is '{dataset.name}', the run was trained on '{info['name']}'")
+    if problems:
+        raise RunError(
+            f"dataset '{dataset.name}' does not fit run {run.path}: {'; '.join(problems)}"
+        )
+    return dataset
+
+
+def evaluate(
+    run_dir: str | Path,
+    *,
+    split: str = "test",
+    dataset: Dataset | str | None = None,
+    data_dir: str | Path | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Score a run's best weights on a split of the data it was trained on.
+
+    ``split`` is test, val or train (val and train are the run's own, rebuilt from its
+    config and seeds). ``dataset`` scores another dataset of the same image shape and
+    number of classes instead (its test split, or its training split for val/train).
+    Returns ``{"loss", "accuracy", "samples", "per_class_accuracy", "classes", "dataset", "split"}``.
+    """
+    if split not in SPLITS:
+        raise RunError(f"split must be one of {', '.join(SPLITS)}; got '{split}'")
     run = Run.open(run_dir)
     config = run.config()
+    data = run_dataset(run, dataset=dataset, data_dir=data_dir, same_data=False)
+    device = select_device(device)
     model, normalization, classes = run.load_model(device)
-    data = load_dataset(
-        config.data.dataset,
-        data_dir or config.data.data_dir,
-        download=config.data.download,
-        mirror=config.data.mirror,
+    train, val, test = run_splits(
+        data, config.data.limit, config.data.val_size, config.data.split_seed
     )
+    chosen = {"test": test, "val": val, "train": train}[split]
     scale, offset = normalization.affine(device)
     scores = evaluate_split(
-        model, data.test.to(device), scale, offset, batch_size=config.train.eval_batch_size
+        model, chosen.to(device), scale, offset, batch_size=config.train.eval_batch_size
     )
-    return {**scores.to_dict(), "classes": list(classes), "dataset": config.data.dataset}
+    return {**scores.to_dict(), "classes": list(classes), "dataset": data.name, "split": split}
+
+
+def _shape(shape: list[int]) -> str:
+    return "x".join(map(str, shape))

@@ -7,14 +7,17 @@ draws tqdm bars only when stderr is a terminal and ``MLPLAB_PROGRESS`` is not ``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["logger", "progress_bar", "show_progress"]
+__all__ = ["log_line", "log_to_file", "logger", "progress_bar", "show_progress"]
 
 logger = logging.getLogger("mlplab")
 
@@ -43,3 +46,45 @@ def log_line(message: str, bar: tqdm | None = None) -> None:
             logger.info(message)
     else:
         logger.info(message)
+
+
+class _Forward(logging.Handler):
+    """Hands records at or above a level on to the root logger's handlers."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
+@contextlib.contextmanager
+def log_to_file(path: Path, mode: str = "w") -> Iterator[None]:
+    """Also write mlplab's INFO lines to ``path`` (a run's ``train.log``) while inside.
+
+    The file gets every INFO line even when the caller shows only warnings: the logger is
+    opened to INFO for the duration, and what the caller did not ask to see is kept from
+    the root logger's handlers. Everything is put back on the way out.
+    """
+    handler = logging.FileHandler(path, mode=mode, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.INFO)
+    level, propagate = logger.level, logger.propagate
+    shown = logger.getEffectiveLevel()
+    forward = None
+    if shown > logging.INFO:
+        logger.setLevel(logging.INFO)
+        if propagate:
+            logger.propagate = False
+            forward = _Forward(shown)
+            logger.addHandler(forward)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        if forward is not None:
+            logger.removeHandler(forward)
+        logger.setLevel(level)
+        logger.propagate = propagate

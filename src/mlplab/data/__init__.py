@@ -22,11 +22,13 @@ def load_dataset(
     *,
     download: bool = True,
     mirror: str | None = None,
+    verify: bool = True,
 ) -> Dataset:
     """Load a dataset's train and test splits as uint8 tensors (CPU).
 
     Files are looked for in ``data_dir``, ``$MLPLAB_DATA_DIR``, the torchvision tutorial
     folders and the user cache, and downloaded into the cache when missing (see
-    :mod:`mlplab.data.sources`).
+    :mod:`mlplab.data.sources`). Local copies of known datasets are checked against their
+    published checksums the first time they are used (``verify``); the check is remembered.
     """
-    return get_source(name).load(data_dir, download=download, mirror=mirror)
+    return get_source(name).load(data_dir, download=download, mirror=mirror, verify=verify)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+
+from ..errors import DataError
 
 __all__ = ["Dataset", "Split"]
 
@@ -44,6 +47,41 @@ class Dataset:
     test: Split
     classes: tuple[str, ...]
     origin: str
+    # how load_dataset() gets it again ({"dataset": name, ...}); None: built in memory
+    reload: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        """Whatever the source: integer labels within the classes, one image shape."""
+        k = len(self.classes)
+        for split_name, split in (("train", self.train), ("test", self.test)):
+            labels = split.labels
+            if labels.is_floating_point() or labels.dtype == torch.bool:
+                raise DataError(
+                    f"dataset '{self.name}' ({self.origin}): {split_name} labels must be integers "
+                    f"0..{k - 1}, got {labels.dtype}"
+                )
+            if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= k):
+                bad = int(((labels < 0) | (labels >= k)).nonzero()[0])
+                raise DataError(
+                    f"dataset '{self.name}' ({self.origin}): {split_name} label {int(labels[bad])} "
+                    f"at index {bad} is outside 0..{k - 1} ({k} classes)"
+                )
+        if self.train.images.shape[1:] != self.test.images.shape[1:]:
+            shape = lambda s: "x".join(map(str, s.images.shape[1:]))  # noqa: E731
+            raise DataError(
+                f"dataset '{self.name}' ({self.origin}): train images are {shape(self.train)} "
+                f"but test images are {shape(self.test)}; both splits need one shape (C x H x W)"
+            )
+
+    def info(self) -> dict[str, Any]:
+        """What a run records about the data it was trained on (``dataset.json``)."""
+        return {
+            "name": self.name,
+            "origin": self.origin,
+            "image_shape": list(self.image_shape),
+            "classes": list(self.classes),
+            "reload": self.reload,
+        }
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -65,6 +103,7 @@ class Dataset:
         origin: str,
         train: tuple[np.ndarray, np.ndarray],
         test: tuple[np.ndarray, np.ndarray],
+        reload: dict[str, Any] | None = None,
     ) -> Dataset:
         """Wrap arrays as read by a source (uint8 (N, C, H, W) images, integer labels)."""
         return cls(
@@ -73,4 +112,5 @@ class Dataset:
             test=Split(torch.from_numpy(test[0]), torch.from_numpy(test[1]).long()),
             classes=classes,
             origin=origin,
+            reload=reload,
         )

@@ -12,15 +12,18 @@ Data-directory resolution for file-based datasets, first complete folder wins:
 
 from __future__ import annotations
 
+import json
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, DownloadError, did_you_mean
+from ..atomic import write_text_atomic
+from ..errors import DataError, DownloadError, FormatError, did_you_mean
 from .dataset import Dataset
-from .download import download_file
+from .download import content_sha256, download_file
 from .idx import read_idx_pair
 
 __all__ = ["DATASETS", "BundledSource", "IdxSource", "cache_dir", "get_source", "search_dirs"]
@@ -80,10 +83,15 @@ class IdxSource:
         *,
         download: bool = True,
         mirror: str | None = None,
+        verify: bool = True,
     ) -> Dataset:
         folder = self.find(data_dir)
         if folder is None:
             folder = self._download(data_dir, download, mirror)
+        if verify:
+            for pair in self.files.values():
+                for filename, sha256 in pair:
+                    self._verify(_existing(folder, filename), sha256)  # type: ignore[arg-type]
         arrays = {}
         for split, ((images_file, _), (labels_file, _)) in self.files.items():
             images, labels = read_idx_pair(
@@ -91,8 +99,40 @@ class IdxSource:
             )
             arrays[split] = (images[:, None] if images.ndim == 3 else images, labels)
         return Dataset.from_numpy(
-            self.name, self.classes, str(folder), arrays["train"], arrays["test"]
-        )
+            self.name, self.classes, str(folder), arrays["train"], arrays["test"],
+            reload={"dataset": self.name},
+        )  # fmt: skip
+
+    def _verify(self, path: Path, sha256: str) -> None:
+        """Check a local copy against the known checksum, once: the result is remembered
+        (keyed by path, size and modification time) in ``<cache>/verified.json``."""
+        stat = path.stat()
+        key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns, sha256]
+        memo_file = cache_dir() / "verified.json"
+        try:
+            memo = json.loads(memo_file.read_text())
+        except (OSError, ValueError):
+            memo = {}
+        if memo.get(key) == stamp:
+            return
+        try:
+            actual = content_sha256(path)
+        except (OSError, EOFError, ValueError, zlib.error) as exc:
+            raise FormatError(
+                f"{path}: cannot read it as the {self.name} file it is named after ({exc})"
+            ) from None
+        if actual != sha256:
+            raise FormatError(
+                f"{path}: content SHA-256 {actual[:12]}… is not {self.name}'s published {sha256[:12]}…; "
+                f"the file is damaged or from another dataset: delete it to download it again, "
+                f"or pass --no-verify to use it anyway"
+            )
+        memo[key] = stamp
+        try:  # remembering is a convenience: a read-only cache only costs a re-check next time
+            memo_file.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(memo_file, json.dumps(memo, indent=1))
+        except OSError:
+            pass
 
     def _download(self, data_dir: str | Path | None, download: bool, mirror: str | None) -> Path:
         looked = ", ".join(str(d) for d in search_dirs(self.name, self.torchvision_name, data_dir))
@@ -137,6 +177,7 @@ class BundledSource:
         *,
         download: bool = True,
         mirror: str | None = None,
+        verify: bool = True,
     ) -> Dataset:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
@@ -150,7 +191,8 @@ class BundledSource:
         tr_x, te_x, tr_y, te_y = train_test_split(
             images, labels, test_size=0.25, random_state=0, stratify=labels
         )
-        return Dataset.from_numpy(self.name, self.classes, self.find(), (tr_x, tr_y), (te_x, te_y))
+        return Dataset.from_numpy(self.name, self.classes, self.find(), (tr_x, tr_y), (te_x, te_y),
+                                  reload={"dataset": self.name})  # fmt: skip
 
 
 def _existing(folder: Path, filename: str) -> Path | None:

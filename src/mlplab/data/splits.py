@@ -10,15 +10,53 @@ import torch
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from .dataset import Split
+    from .dataset import Dataset, Split
 
-__all__ = ["Normalization", "split_train_val"]
+__all__ = ["Normalization", "run_splits", "split_train_val", "stratified_pick", "subset"]
+
+
+def stratified_pick(labels: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    """Indices of ``k`` samples drawn at random (seeded) with each class in proportion.
+
+    Every class gets ``k * count / n`` rounded by largest remainder (so the total is exactly
+    ``k``); within a class the samples come from a seeded permutation. Returned sorted, so
+    a subset keeps the source's order.
+    """
+    n = len(labels)
+    labels = labels.to("cpu")
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=generator)
+    if labels.is_floating_point():  # regression targets have no classes to keep in proportion
+        return order[:k].sort().values
+    _, counts = torch.unique(labels, return_counts=True)
+    exact = counts.double() * k / n
+    share = exact.floor().long()
+    short = k - int(share.sum())
+    if short:  # largest remainders first; ties broken at random (seeded)
+        shuffled = torch.randperm(len(counts), generator=generator)
+        rank = shuffled[torch.argsort((exact - share)[shuffled], descending=True, stable=True)]
+        share[rank[:short]] += 1
+    # A stable sort of the permutation by label puts each class's samples in seeded order.
+    by_class = order[torch.argsort(labels[order], stable=True)]
+    picks, start = [], 0
+    for count, take in zip(counts.tolist(), share.tolist(), strict=True):
+        picks.append(by_class[start : start + take])
+        start += count
+    return torch.cat(picks).sort().values if picks else torch.zeros(0, dtype=torch.long)
+
+
+def subset(train: Split, limit: int | None, seed: int) -> Split:
+    """A seeded, class-stratified ``limit`` samples of ``train`` (all of it when None)."""
+    if limit is None or limit >= len(train):
+        return train
+    return train[stratified_pick(train.labels, limit, seed)]
 
 
 def split_train_val(train: Split, val_size: float, seed: int) -> tuple[Split, Split]:
-    """Hold out a seeded random ``val_size`` (fraction < 1, or count) of ``train``.
+    """Hold out a seeded, class-stratified ``val_size`` (fraction < 1, or count) of ``train``.
 
-    The same ``seed`` and size always pick the same samples, whatever ``train.seed`` is.
+    The same ``seed`` and size always pick the same samples, whatever ``train.seed`` is,
+    and the validation split has the training split's class proportions.
     """
     n = len(train)
     n_val = round(val_size * n) if val_size < 1 else int(val_size)
@@ -27,8 +65,10 @@ def split_train_val(train: Split, val_size: float, seed: int) -> tuple[Split, Sp
             f"data.val_size={val_size:g} holds out {n_val} of {n} training samples; "
             f"it must leave at least one for training (use a fraction such as 0.1)"
         )
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return train[order[n_val:].sort().values], train[order[:n_val].sort().values]
+    held_out = stratified_pick(train.labels, n_val, seed)
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[held_out] = False
+    return train[keep.nonzero().flatten()], train[held_out]
 
 
 @dataclass(frozen=True)
@@ -69,3 +109,12 @@ class Normalization:
     @classmethod
     def from_dict(cls, d: dict) -> Normalization:
         return cls(tuple(d["mean"]), tuple(d["std"]))
+
+
+def run_splits(
+    data: Dataset, limit: int | None, val_size: float, split_seed: int
+) -> tuple[Split, Split, Split]:
+    """The (train, val, test) splits a run uses: the stratified ``limit`` subset of the
+    official training split, its stratified validation hold-out, and the official test."""
+    train, val = split_train_val(subset(data.train, limit, split_seed), val_size, split_seed)
+    return train, val, data.test

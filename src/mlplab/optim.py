@@ -1,0 +1,147 @@
+"""Optimizers and learning-rate schedules, as registries the config validates against.
+
+A schedule here is a pure function: the learning rate (and momentum) of a step follows from
+the step number, the planned length of training and, for ``plateau``, the validation
+history. The loop sets them on the optimizer before every step, so the rate has one source,
+a checkpoint needs no scheduler state, and ``--resume --epochs N`` continues on the schedule
+planned for N epochs. Each schedule matches its ``torch.optim.lr_scheduler`` counterpart
+(tests compare them step by step).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "Plan", "lr_at", "make_optimizer", "momentum_at", "set_step"]
+
+Params = Iterable[torch.nn.Parameter]
+
+
+def _adam(params: Params, tc: Any, fused: bool) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=fused)
+
+
+def _adamw(params: Params, tc: Any, fused: bool) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=fused)
+
+
+def _sgd(params: Params, tc: Any, fused: bool) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, nesterov=tc.nesterov,
+                           weight_decay=tc.weight_decay, fused=fused)  # fmt: skip
+
+
+def _rmsprop(params: Params, tc: Any, fused: bool) -> torch.optim.Optimizer:
+    # RMSprop has no fused kernel in torch
+    return torch.optim.RMSprop(params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay)
+
+
+# name -> builder(params, train config, fused); the config's choices are these keys
+OPTIMIZERS: dict[str, Callable[[Params, Any, bool], torch.optim.Optimizer]] = {
+    "adam": _adam,
+    "adamw": _adamw,
+    "sgd": _sgd,
+    "rmsprop": _rmsprop,
+}
+
+
+def make_optimizer(
+    params: Params, tc: Any, device: torch.device | str = "cpu"
+) -> torch.optim.Optimizer:
+    """The optimizer ``tc.optimizer`` names; fused kernels where torch has them (CPU, CUDA)."""
+    return OPTIMIZERS[tc.optimizer](params, tc, torch.device(device).type in ("cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The length of training a schedule is laid out over."""
+
+    epochs: int
+    steps_per_epoch: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+# OneCycleLR's defaults, which the onecycle schedule reproduces
+PCT_START, DIV_FACTOR, FINAL_DIV_FACTOR = 0.3, 25.0, 1e4
+BASE_MOMENTUM, MAX_MOMENTUM = 0.85, 0.95
+PLATEAU_THRESHOLD = 1e-4  # relative improvement that counts (ReduceLROnPlateau's default)
+
+
+def _none(tc: Any, step: int, plan: Plan, monitored: Sequence[float]) -> float:
+    return tc.lr
+
+
+def _step(tc: Any, step: int, plan: Plan, monitored: Sequence[float]) -> float:
+    return tc.lr * tc.gamma ** ((step // plan.steps_per_epoch) // tc.step_size)
+
+
+def _cosine(tc: Any, step: int, plan: Plan, monitored: Sequence[float]) -> float:
+    return tc.lr * 0.5 * (1 + math.cos(math.pi * step / plan.total_steps))
+
+
+def _onecycle(tc: Any, step: int, plan: Plan, monitored: Sequence[float]) -> float:
+    start, low = tc.lr / DIV_FACTOR, tc.lr / DIV_FACTOR / FINAL_DIV_FACTOR
+    return _one_cycle_value(step, plan, (start, tc.lr, low))
+
+
+def _plateau(tc: Any, step: int, plan: Plan, monitored: Sequence[float]) -> float:
+    # ReduceLROnPlateau(mode="min", factor=gamma, patience) replayed over the epochs so far
+    best, bad, lr = math.inf, 0, tc.lr
+    for value in monitored[: step // plan.steps_per_epoch]:
+        if value < best * (1 - PLATEAU_THRESHOLD):
+            best, bad = value, 0
+        else:
+            bad += 1
+        if bad > tc.patience:
+            lr, bad = lr * tc.gamma, 0
+    return lr
+
+
+def _one_cycle_value(step: int, plan: Plan, points: tuple[float, float, float]) -> float:
+    """Cosine from points[0] up to points[1] over the first 30% of steps, then to points[2]."""
+    first_end, last = float(PCT_START * plan.total_steps) - 1, plan.total_steps - 1
+    begin, (start, end) = 0.0, (points[0], points[1])
+    if step > first_end:
+        begin, (start, end), first_end = first_end, (points[1], points[2]), last
+    pct = (step - begin) / (first_end - begin) if first_end > begin else 1.0
+    return end + (start - end) / 2 * (1 + math.cos(math.pi * pct))
+
+
+# name -> lr(train config, step, plan, monitored validation losses per finished epoch)
+SCHEDULES: dict[str, Callable[[Any, int, Plan, Sequence[float]], float]] = {
+    "none": _none,
+    "step": _step,
+    "plateau": _plateau,
+    "cosine": _cosine,
+    "onecycle": _onecycle,
+}
+
+
+def lr_at(tc: Any, step: int, plan: Plan, monitored: Sequence[float] = ()) -> float:
+    """The learning rate of global step ``step`` (0-based) under ``tc.scheduler``."""
+    return SCHEDULES[tc.scheduler](tc, step, plan, monitored)
+
+
+def momentum_at(tc: Any, step: int, plan: Plan) -> float | None:
+    """Momentum (beta1 for Adam) of a step when one-cycle cycles it, else None (as configured)."""
+    if tc.scheduler != "onecycle" or not tc.cycle_momentum:
+        return None
+    return _one_cycle_value(step, plan, (MAX_MOMENTUM, BASE_MOMENTUM, MAX_MOMENTUM))
+
+
+def set_step(optimizer: torch.optim.Optimizer, lr: float, momentum: float | None) -> None:
+    """Put a step's learning rate (and cycled momentum) on every parameter group."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        if momentum is not None:
+            if "betas" in group:
+                group["betas"] = (momentum, group["betas"][1])
+            else:
+                group["momentum"] = momentum
