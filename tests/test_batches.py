@@ -23,11 +23,14 @@ def digit_like(n: int = 40, size: int = 28, seed: int = 0) -> torch.Tensor:
 
 
 def pil_reference(image: np.ndarray, angle: float, dy: int, dx: int, pad: int) -> np.ndarray:
-    """torchvision's RandomCrop(padding=pad) then RandomRotation (nearest, fill 0), on PIL."""
-    padded = ImageOps.expand(Image.fromarray(image, "L"), border=pad, fill=0)
+    """The tutorial's order on PIL: RandomRotation (nearest, fill 0), then
+    RandomCrop(size, padding=pad) whose window starts at (pad + dy, pad + dx)."""
+    rotated = Image.fromarray(image, "L").rotate(
+        angle, Image.NEAREST, expand=False, center=None, fillcolor=0
+    )
+    padded = ImageOps.expand(rotated, border=pad, fill=0)
     top, left = dy + pad, dx + pad
-    cropped = padded.crop((left, top, left + image.shape[1], top + image.shape[0]))
-    return np.array(cropped.rotate(angle, Image.NEAREST, expand=False, center=None, fillcolor=0))
+    return np.array(padded.crop((left, top, left + image.shape[1], top + image.shape[0])))
 
 
 def test_zero_rotation_and_shift_is_identity() -> None:
@@ -43,7 +46,7 @@ def test_matches_pil_pixel_for_pixel(rotation: float, shift: int) -> None:
     out = augment(images, rotation, shift, torch.Generator().manual_seed(7))
     angles = rotation_angles(rotation)
     g = torch.Generator().manual_seed(7)
-    which = torch.randint(0, len(angles), (n,), generator=g)
+    which = torch.randint(0, len(angles), (n, 1), generator=g).flatten()
     dy = torch.randint(-shift, shift + 1, (n, 1), generator=g).flatten()
     dx = torch.randint(-shift, shift + 1, (n, 1), generator=g).flatten()
     for i in range(n):

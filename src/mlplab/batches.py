@@ -27,24 +27,27 @@ MAX_ANGLES = 1025  # 28x28: 1025 rotations x 784 int64 indices = 6.4 MB, built o
 def augment(
     images: torch.Tensor, rotation: float, shift: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Randomly shift (±``shift`` pixels per axis) and rotate (uniform in ±``rotation``
-    degrees) each uint8 image of ``(N, C, H, W)``; nearest neighbour, zero fill.
+    """Randomly rotate (uniform in ±``rotation`` degrees) then shift (±``shift`` pixels per
+    axis) each uint8 image of ``(N, C, H, W)``; nearest neighbour, zero fill.
 
-    The same as torchvision's ``RandomCrop(size, padding=shift)`` followed by
-    ``RandomRotation(rotation, fill=0)`` (PIL, nearest), pixel for pixel, with angles
-    drawn from a grid ``ANGLE_STEP`` apart. The whole batch is one table lookup, one add
-    and one gather: each angle's source index map is computed once and cached.
+    The tutorial's ``RandomRotation(rotation, fill=0)`` followed by
+    ``RandomCrop(size, padding=shift)`` (PIL, nearest), in that order, pixel for pixel, with
+    angles drawn from a grid ``ANGLE_STEP`` apart. Each angle's source map is computed once
+    (over the frame enlarged by the shift) and cached; a batch is then one lookup of every
+    output pixel's source in those maps and one gather of the pixels.
     """
     if rotation == 0 and shift == 0:
         return images
     n, c, h, w = images.shape
     maps, pad = _rotation_maps(h, w, float(rotation), shift, images.device)
     hp, wp = h + 2 * pad, w + 2 * pad
-    which = torch.randint(0, len(maps), (n,), generator=generator, device=images.device)
+    which = torch.randint(0, len(maps), (n, 1), generator=generator, device=images.device)
     dy = torch.randint(-shift, shift + 1, (n, 1), generator=generator, device=images.device)
     dx = torch.randint(-shift, shift + 1, (n, 1), generator=generator, device=images.device)
-    # Shifting the source by d is adding d to every flat index of the zero-bordered frame.
-    index = (maps[which] + (dy * wp + dx)).view(n, 1, h * w).expand(n, c, h * w)
+    # Output pixel p shows the rotated frame at p + d: its entry in the enlarged map.
+    window = _window(h, w, shift, images.device)
+    at = which * maps.shape[1] + window + (dy * (w + 2 * shift) + dx)
+    index = maps.take(at).view(n, 1, h * w).expand(n, c, h * w)
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad)).view(n, c, hp * wp)
     return padded.gather(2, index).view(n, c, h, w)
 
@@ -56,27 +59,37 @@ def rotation_angles(rotation: float) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
+def _window(h: int, w: int, shift: int, device: torch.device) -> torch.Tensor:
+    """Flat indices of the original frame's pixels within the frame enlarged by ``shift``."""
+    ys = torch.arange(h).view(h, 1) + shift
+    xs = torch.arange(w).view(1, w) + shift
+    return (ys * (w + 2 * shift) + xs).view(1, h * w).to(device)
+
+
+@functools.lru_cache(maxsize=16)
 def _rotation_maps(
     h: int, w: int, rotation: float, shift: int, device: torch.device
 ) -> tuple[torch.Tensor, int]:
-    """For each angle, the flat index (into the image with a zero border of ``pad``) that
-    each output pixel reads: rounded R(angle)^-1 (p - centre) + centre, as PIL computes it.
-    A positive angle turns the picture counter-clockwise."""
+    """For each angle and each point q of the frame enlarged by ``shift`` on every side, the
+    flat index (into the image with a zero border of ``pad``) of the pixel that the rotated
+    image shows at q: rounded R(angle)^-1 (q - centre) + centre, as PIL computes it, or a
+    border pixel (zero) when q lies outside the frame. A positive angle turns the picture
+    counter-clockwise."""
     # A point q from the centre moves by at most 2|q|sin(angle/2) and stays within |q| of
-    # it: with this border every source pixel, shifted or not, lies inside the frame.
+    # it: with this border every source pixel of a point in the frame lies inside it.
     radius = math.hypot(h, w) / 2
-    pad = (
-        math.ceil(min(2 * radius * math.sin(math.radians(min(rotation, 180)) / 2), radius))
-        + shift
-        + 1
-    )
+    pad = math.ceil(min(2 * radius * math.sin(math.radians(min(rotation, 180)) / 2), radius)) + 1
     wp = w + 2 * pad
     angle = torch.deg2rad(rotation_angles(rotation)).view(-1, 1, 1)
-    ys = torch.arange(h, dtype=torch.float64).view(1, h, 1) - (h - 1) / 2
-    xs = torch.arange(w, dtype=torch.float64).view(1, 1, w) - (w - 1) / 2
+    qy = torch.arange(-shift, h + shift).view(1, -1, 1)
+    qx = torch.arange(-shift, w + shift).view(1, 1, -1)
+    ys, xs = qy.double() - (h - 1) / 2, qx.double() - (w - 1) / 2
     src_x = torch.round(angle.cos() * xs - angle.sin() * ys + (w - 1) / 2).long() + pad
     src_y = torch.round(angle.sin() * xs + angle.cos() * ys + (h - 1) / 2).long() + pad
-    return (src_y * wp + src_x).view(len(angle), h * w).to(device), pad
+    index = src_y * wp + src_x
+    outside = (qy < 0) | (qy >= h) | (qx < 0) | (qx >= w)  # the crop's zero padding
+    index = torch.where(outside, torch.zeros_like(index), index)  # flat 0: a border pixel
+    return index.view(len(angle), -1).to(device), pad
 
 
 def iterate_batches(
