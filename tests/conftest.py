@@ -26,15 +26,25 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def real_data(name: str, probe: str = "train-images-idx3-ubyte.gz") -> Path:
+    """The folder holding ``<name>/`` with the real files, or skip (never download)."""
+    if not REAL_DATA_DIR or not (Path(REAL_DATA_DIR) / name / probe).is_file():
+        pytest.skip(
+            f"real {name} not available: set MLPLAB_DATA_DIR to a folder holding {name}/{probe}"
+        )
+    return Path(REAL_DATA_DIR)
+
+
 @pytest.fixture
 def mnist_dir() -> Path:
     """The folder holding mnist/ (real files), or skip."""
-    if (
-        not REAL_DATA_DIR
-        or not (Path(REAL_DATA_DIR) / "mnist" / "train-images-idx3-ubyte.gz").is_file()
-    ):
-        pytest.skip("real MNIST not available: set MLPLAB_DATA_DIR to a folder holding mnist/*.gz")
-    return Path(REAL_DATA_DIR)
+    return real_data("mnist")
+
+
+@pytest.fixture
+def fashion_dir() -> Path:
+    """The folder holding fashion-mnist/ (real files), or skip."""
+    return real_data("fashion-mnist")
 
 
 def make_dataset(

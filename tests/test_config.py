@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,58 @@ def test_docs_list_every_key_with_its_default() -> None:
     text = (Path(__file__).parents[1] / "docs" / "config.md").read_text()
     for k in describe():
         assert f"| `{k.key}` | `{k.default}` | {k.help} |" in text, k.key
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        (
+            "train",
+            "epochs",
+            2.5,
+            "config key 'train.epochs' must be a whole number; got 2.5 (float)",
+        ),
+        (
+            "model",
+            "hidden",
+            (250, 100),
+            "config key 'model.hidden' must be a comma-separated list of whole numbers (e.g. 512,256); got (250, 100) (tuple)",
+        ),
+        ("data", "val_size", math.inf, "config key 'data.val_size' must be in [0, inf); got inf"),
+        (
+            "train",
+            "seed",
+            2**64,
+            "config key 'train.seed' must be in [0, 9.22337e+18]; got 18446744073709551616",
+        ),
+        ("train", "lr", "0.1", "config key 'train.lr' must be a number; got '0.1' (str)"),
+        ("train", "nesterov", 1, "config key 'train.nesterov' must be true or false; got 1 (int)"),
+        ("run", "name", "a/b", "config key 'run.name' must be a plain folder-name part"),
+    ],
+)
+def test_api_values_are_type_checked_at_validate(section, key, value, message) -> None:
+    config = Config()
+    setattr(getattr(config, section), key, value)
+    with pytest.raises(ConfigError) as err:
+        config.validate()
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_validated_once_on_the_merged_config(tmp_path: Path, capsys) -> None:
+    """A YAML file and flags that are only valid together are accepted."""
+    from mlplab.cli import main
+
+    (tmp_path / "nesterov.yaml").write_text("train:\n  nesterov: true\n")
+    argv = [
+        "config",
+        "--config",
+        str(tmp_path / "nesterov.yaml"),
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0.9",
+    ]
+    assert main(argv) == 0
+    assert "nesterov: true" in capsys.readouterr().out
+    assert main(argv[:3]) == 2  # alone, the file is not
+    assert "train.nesterov=true needs train.optimizer=sgd" in capsys.readouterr().err

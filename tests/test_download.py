@@ -15,7 +15,7 @@ import pytest
 from mlplab import load_dataset
 from mlplab.data.download import content_sha256, download_file
 from mlplab.data.idx import write_idx
-from mlplab.errors import DownloadError
+from mlplab.errors import DataError, DownloadError
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -131,9 +131,10 @@ def test_offline_error_says_where_it_looked_what_it_tried_and_how_to_fix(tmp_pat
 
 def test_downloads_off(tmp_path: Path) -> None:
     with pytest.raises(
-        Exception, match="dataset 'fashion-mnist' not found .* and downloads are off; put"
-    ):
+        DataError, match="dataset 'fashion-mnist' not found .* and downloads are off; put"
+    ) as err:
         load_dataset("fashion-mnist", download=False)
+    assert not isinstance(err.value, DownloadError)  # nothing was tried
 
 
 def test_mnist_download_from_a_mirror(

@@ -125,17 +125,71 @@ def test_dry_run(tiny, quick_config: Config) -> None:
         {"train.optimizer": "adamw", "train.weight_decay": 0.01},
         {"train.optimizer": "rmsprop", "train.lr": 0.003},
         {"train.scheduler": "step", "train.step_size": 1, "train.gamma": 0.5},
-        {"train.scheduler": "plateau", "train.patience": 0},
         {"train.scheduler": "cosine"},
         {"train.scheduler": "onecycle"},
+        {"train.scheduler": "onecycle", "train.cycle_momentum": True},
         {"train.l1": 1e-4},
-        {"model.head": "log_softmax"},
-        {"model.activation": "gelu", "model.init": "kaiming", "model.dropout": 0.1},
+        {"train.weight_decay": 0.05},
+        {"model.head": "softmax"},
+        {"model.activation": "gelu"},
+        {"model.activation": "tanh"},
+        {"model.init": "kaiming"},
+        {"model.dropout": 0.1},
+        {"augment.rotation": 10.0},
+        {"augment.shift": 1},
+        {"data.normalize": "symmetric"},
+        {"train.batch_size": 48},
     ],
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
 )
-def test_every_option_trains(tiny, quick_config: Config, overrides: dict) -> None:
+def test_every_option_trains_and_changes_the_run(
+    tiny, quick_config: Config, overrides: dict, baseline_history: list
+) -> None:
+    """Each option is really used: the run learns, and differs from the run without it."""
     result = train(quick_config.override(overrides), dataset=tiny)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert _without_times(result.history) != baseline_history
+
+
+def test_log_softmax_head_trains_exactly_like_logits(tiny, quick_config: Config) -> None:
+    """log-softmax + NLL is cross-entropy on logits: the same run, with log-probabilities out."""
+    plain = train(quick_config, dataset=tiny)
+    logs = train(quick_config.override({"model.head": "log_softmax"}), dataset=tiny)
+    for a, b in zip(plain.history, logs.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+    out = logs.model(tiny.test.images[:5].float())
+    torch.testing.assert_close(out.exp().sum(1), torch.ones(5))
+
+
+def test_plateau_drops_the_rate_as_torch_does(tiny, quick_config: Config) -> None:
+    config = quick_config.override({"train.scheduler": "plateau", "train.patience": 0,
+                                    "train.gamma": 0.5, "train.epochs": 8, "train.lr": 0.05})  # fmt: skip
+    history = train(config, dataset=tiny).history
+    reference = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.05), factor=0.5, patience=0
+    )
+    expected = []
+    for record in history:
+        expected.append(reference.get_last_lr()[0])
+        reference.step(record["val_loss"])
+    assert [r["lr"] for r in history] == pytest.approx(expected)
+    assert len(set(expected)) > 1, "the settings must make the rate drop at least once"
+
+
+@pytest.fixture(scope="module")
+def baseline_history() -> list:
+    import tempfile
+
+    from conftest import make_dataset
+
+    with tempfile.TemporaryDirectory() as runs:
+        config = Config().override({"model.hidden": [16], "train.epochs": 3, "train.batch_size": 32,
+                                    "train.lr": 0.01, "train.eval_batch_size": 100, "run.dir": runs})  # fmt: skip
+        return _without_times(train(config, dataset=make_dataset()).history)
+
+
+def _without_times(history: list) -> list:
+    return [{k: v for k, v in r.items() if "seconds" not in k} for r in history]
 
 
 def test_step_schedule_lowers_the_rate(tiny, quick_config: Config) -> None:
@@ -258,3 +312,70 @@ def test_normalization_comes_from_the_training_split_only(tiny, quick_config: Co
     train_part, _ = split_train_val(tiny.train, 0.1, seed=0)
     assert fitted == Normalization.fit(train_part.images).to_dict()
     assert fitted != Normalization.fit(tiny.train.images).to_dict()  # the held-out part differs
+
+
+class _NoFloat64(torch.overrides.TorchFunctionMode):
+    """Fails any torch call that makes a float64 tensor: the MPS backend has no float64."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in torch.utils._pytree.tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.dtype == torch.float64:
+                raise AssertionError(f"{func} made a float64 tensor")
+        return out
+
+
+def test_training_steps_and_evaluation_make_no_float64(tiny, quick_config, monkeypatch) -> None:
+    """Apple GPUs (MPS) have no float64: nothing in the epoch loop or the scoring may use it."""
+    import sys
+
+    loop = sys.modules["mlplab.loop"]
+    for name in ("_train_epoch", "evaluate_split"):
+        real = getattr(loop, name)
+
+        def guarded(*args, _real=real, **kwargs):
+            with _NoFloat64():
+                return _real(*args, **kwargs)
+
+        monkeypatch.setattr(loop, name, guarded)
+    result = train(quick_config.override({"train.l1": 1e-4, "augment.rotation": 5.0}), dataset=tiny)
+    assert result.summary["test_accuracy"] > 0.9
+
+
+def test_train_leaves_the_callers_threads_and_global_rng_alone(tiny, quick_config) -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train(quick_config.override({"train.threads": 2, "model.dropout": 0.2}), dataset=tiny)
+    assert torch.get_num_threads() == 1
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_weights_and_shuffling_draw_separate_streams() -> None:
+    from mlplab.loop import seed_streams
+
+    model_seed, data_seed = seed_streams(0)
+    assert model_seed != data_seed and seed_streams(0) == (model_seed, data_seed)
+    assert len({*seed_streams(0), *seed_streams(1)}) == 4
+    assert all(0 <= s < 2**63 for s in seed_streams(2**63 - 1))
+
+
+def test_non_finite_validation_loss_is_one_clear_error(tiny, quick_config, monkeypatch) -> None:
+    import sys
+
+    from mlplab.metrics import Scores
+
+    loop = sys.modules["mlplab.loop"]
+    real = loop.evaluate_split
+
+    def nan_on_validation(model, split, *args, **kwargs):
+        scores = real(model, split, *args, **kwargs)
+        return Scores(float("nan"), scores.accuracy, scores.samples) if len(split) == 51 else scores
+
+    monkeypatch.setattr(loop, "evaluate_split", nan_on_validation)
+    with pytest.raises(
+        TrainingError, match=r"the validation loss became nan in epoch 1; lower train.lr"
+    ):
+        train(quick_config, dataset=tiny)
+    assert not list(Path(quick_config.run.dir).glob("*")), "no run directory is left behind"

@@ -97,6 +97,12 @@ def test_inits(init: str) -> None:
     assert torch.count_nonzero(first.bias) == 0
     if init == "kaiming":  # He: std = sqrt(2 / fan_in)
         assert float(first.weight.detach().std()) == pytest.approx(math.sqrt(2 / 100), rel=0.1)
+    if (
+        init == "xavier"
+    ):  # Glorot uniform with ReLU's gain: std = sqrt(2) sqrt(2 / (fan_in + fan_out))
+        w = first.weight.detach()
+        assert float(w.std()) == pytest.approx(math.sqrt(2) * math.sqrt(2 / 300), rel=0.05)
+        assert float(w.abs().max()) <= math.sqrt(2) * math.sqrt(6 / 300)
     if init == "orthogonal":  # rows orthogonal (fan_out 200 > fan_in 100: columns)
         w = first.weight.detach()
         torch.testing.assert_close(

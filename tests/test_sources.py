@@ -11,7 +11,7 @@ import torch
 from mlplab import load_dataset
 from mlplab.data.idx import write_idx
 from mlplab.data.sources import get_source
-from mlplab.errors import DataError
+from mlplab.errors import DataError, FormatError
 
 NAMES = (
     "train-images-idx3-ubyte",
@@ -82,8 +82,43 @@ def test_digits_bundled_fixed_split() -> None:
     assert torch.bincount(a.test.labels).min() >= 43  # stratified: every class 43-46 times
 
 
-def test_real_fashion_mnist(mnist_dir: Path) -> None:
-    data = load_dataset("fashion-mnist", mnist_dir)
+def test_real_fashion_mnist(fashion_dir: Path) -> None:
+    data = load_dataset("fashion-mnist", fashion_dir, download=False)
     assert (len(data.train), len(data.test)) == (60000, 10000)
     assert data.classes[0] == "T-shirt/top" and data.classes[9] == "Ankle boot"
     assert torch.bincount(data.train.labels).tolist() == [6000] * 10
+
+
+def test_local_copies_are_checked_once_against_the_published_checksums(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlplab.data.sources as sources
+
+    fake_mnist(tmp_path / "data" / "MNIST" / "raw", 3)
+    with pytest.raises(
+        FormatError,
+        match=r"train-images-idx3-ubyte.gz: content SHA-256 \w+… is not mnist's published ba891046e650…; "
+        r"the file is damaged or from another dataset: delete it to download it again",
+    ):
+        load_dataset("mnist")
+    # A file that passes is remembered (path, size, mtime) and not hashed again.
+    calls = []
+    monkeypatch.setattr(sources, "content_sha256", lambda p: calls.append(p) or _published(p))
+    load_dataset("mnist")
+    assert len(calls) == 4
+    load_dataset("mnist")
+    assert len(calls) == 4
+    (tmp_path / "data" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").touch()  # changed: again
+    load_dataset("mnist")
+    assert len(calls) == 5
+
+
+def _published(path: Path) -> str:
+    from mlplab.data.sources import DATASETS
+
+    return next(
+        sha
+        for pair in DATASETS["mnist"].files.values()
+        for name, sha in pair
+        if Path(path).name.startswith(name)
+    )

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mlplab import Normalization, Split, load_dataset, split_train_val
+from mlplab.data.splits import subset
 from mlplab.errors import ConfigError
 
 
@@ -35,6 +36,24 @@ def test_split_is_seeded() -> None:
 def test_no_validation() -> None:
     train, val = split_train_val(numbered(10), 0, seed=0)
     assert (len(train), len(val)) == (10, 0)
+
+
+def test_split_is_stratified() -> None:
+    labels = torch.tensor([0] * 700 + [1] * 200 + [2] * 100)
+    split = Split(torch.zeros(1000, 1, 1, 1, dtype=torch.uint8), labels)
+    for seed in range(5):
+        train, val = split_train_val(split, 0.1, seed=seed)
+        assert torch.bincount(val.labels).tolist() == [70, 20, 10]
+        assert torch.bincount(train.labels).tolist() == [630, 180, 90]
+
+
+def test_limit_is_a_seeded_stratified_subset() -> None:
+    labels = torch.tensor([0] * 500 + [1] * 300 + [2] * 200)
+    split = Split(torch.arange(1000).to(torch.uint8).view(1000, 1, 1, 1), labels)
+    a, b, c = subset(split, 100, 0), subset(split, 100, 0), subset(split, 100, 1)
+    assert torch.bincount(a.labels).tolist() == [50, 30, 20]
+    assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
+    assert subset(split, None, 0) is split and subset(split, 5000, 0) is split
 
 
 def test_split_too_large() -> None:
@@ -73,7 +92,12 @@ def test_mnist_statistics(mnist_dir: Path) -> None:
     assert full.std[0] == pytest.approx(0.308108, abs=1e-6)
     train, val = split_train_val(data.train, 0.1, seed=0)
     assert (len(train), len(val)) == (54000, 6000)
-    assert torch.bincount(train.labels).sum() == 54000
+    published = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert torch.bincount(data.train.labels).tolist() == published
+    val_counts = torch.bincount(val.labels, minlength=10)
+    assert (val_counts + torch.bincount(train.labels, minlength=10)).tolist() == published
+    # stratified: every class holds out its own tenth, to within the rounding of one sample
+    assert ((val_counts - torch.tensor(published) / 10).abs() <= 1).all(), val_counts
     split_stats = Normalization.fit(train.images)
     assert split_stats.mean[0] == pytest.approx(0.1307, abs=5e-4) and split_stats.std[
         0

@@ -156,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _resume_epochs(args: argparse.Namespace) -> int | None:
     """--epochs is the one recipe flag --resume takes; anything else would change the run."""
     changed = [
-        k.key for k in describe() if getattr(args, k.key) is not None and k.key != "train.epochs"
+        _flag(k) for k in describe() if getattr(args, k.key) is not None and k.key != "train.epochs"
     ]
     changed += (
         ["--preset"] * bool(args.preset)
@@ -271,7 +271,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                         help="override any key, e.g. --set train.epochs=3 (repeatable; applied last)")  # fmt: skip
     group = parser.add_argument_group("config keys (each flag sets the key in brackets)")
     for k in describe():
-        flag = FLAG_NAMES.get(k.key, "--" + k.name.replace("_", "-"))
+        flag = _flag(k)
         choices = f" ({'|'.join(k.choices)})" if k.choices else ""
         help_text = f"{k.help}{choices} [{k.key}; default {k.default}]".replace("%", "%%")
         if isinstance(k.default, bool):
@@ -286,6 +286,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 flag, dest=k.key, default=None, metavar=k.name.upper(), help=help_text
             )
+
+
+def _flag(k: Any) -> str:
+    return FLAG_NAMES.get(k.key, "--" + k.name.replace("_", "-"))
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

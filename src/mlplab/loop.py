@@ -257,9 +257,8 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float]:
         state.step += 1
         bar.update()
     seen = sum(sizes)
-    total = float(
-        (losses[: len(sizes)].cpu().double() * torch.tensor(sizes, dtype=torch.float64)).sum()
-    )
+    per_batch = losses[: len(sizes)].tolist()  # one transfer; summed exactly on the host
+    total = math.fsum(loss * size for loss, size in zip(per_batch, sizes, strict=True))
     return total / seen, float(correct) / seen
 
 

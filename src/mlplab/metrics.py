@@ -7,6 +7,7 @@ only a run directory, rebuilds the best model from it, reloads the data it was t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def evaluate_split(
     """Score ``model`` on a device split (never augmented), in eval mode.
 
     Works on every device: per-batch loss sums stay on the device in float32 (MPS has no
-    float64) and are added up on the host, in float64, once.
+    float64) and are added up on the host, exactly, once.
     """
     was_training = model.training
     model.eval()
@@ -68,15 +69,15 @@ def evaluate_split(
     if not labels:
         return Scores(loss=float("nan"), accuracy=float("nan"), samples=0)
     pred, true = torch.cat(predictions).cpu(), torch.cat(labels).cpu()
-    total_loss = float(torch.stack(loss_sums).cpu().double().sum())
+    total_loss = math.fsum(torch.stack(loss_sums).tolist())  # one transfer, summed exactly
     n, hit = len(true), pred == true
-    correct = torch.bincount(true[hit], minlength=model.classes)
-    counts = torch.bincount(true, minlength=model.classes).clamp_(min=1)
+    correct = torch.bincount(true[hit], minlength=model.classes).tolist()
+    counts = torch.bincount(true, minlength=model.classes).tolist()
     return Scores(
         loss=total_loss / n,
-        accuracy=float(hit.sum()) / n,
+        accuracy=int(hit.sum()) / n,
         samples=n,
-        per_class_accuracy=(correct.double() / counts).tolist(),
+        per_class_accuracy=[k / max(m, 1) for k, m in zip(correct, counts, strict=True)],
     )
 
 
