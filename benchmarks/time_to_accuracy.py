@@ -31,15 +31,15 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mlplab import Config, Normalization, load_dataset, split_train_val, train
-from mlplab.metrics import evaluate_split
+from mlplab import Config, Epoch, load_dataset, train
 from tutorial_pipeline import train_to_accuracy
 
 
 def mlplab_to_accuracy(
     dataset: Any, seed: int, target: float, max_epochs: int, runs_dir: str
 ) -> dict[str, Any]:
-    """Train the preset; after each epoch score the test split; stop at the target."""
+    """Train the preset; after each epoch score the test split with the run's own scorer
+    (its normalization, on its device); stop at the target."""
     config = Config.preset("tutorial").override(
         {
             "train.seed": seed,
@@ -48,20 +48,19 @@ def mlplab_to_accuracy(
             "run.dir": runs_dir,
         }
     )
-    # The same normalization train() fits (training split only), for the per-epoch test score.
-    train_split, _ = split_train_val(dataset.train, config.data.val_size, config.data.split_seed)
-    scale, offset = Normalization.fit(train_split.images).affine()
     state: dict[str, Any] = {"reached": False, "history": []}
 
-    def score_test(record: dict[str, Any], model: torch.nn.Module) -> bool:
-        test = evaluate_split(
-            model, dataset.test, scale, offset, batch_size=config.train.eval_batch_size
-        )
+    def score_test(epoch: Epoch) -> bool:
+        test = epoch.score("test")
         state["seconds"] = time.perf_counter() - start
-        state["epochs"] = record["epoch"]
+        state["epochs"] = epoch.record["epoch"]
         state["test_accuracy"] = test.accuracy
         state["history"].append(
-            {"epoch": record["epoch"], "test_accuracy": test.accuracy, "elapsed": state["seconds"]}
+            {
+                "epoch": epoch.record["epoch"],
+                "test_accuracy": test.accuracy,
+                "elapsed": state["seconds"],
+            }
         )
         state["reached"] = test.accuracy >= target
         return state["reached"]

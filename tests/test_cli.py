@@ -174,3 +174,51 @@ def test_main_leaves_logging_as_it_found_it(tmp_path: Path) -> None:
     before = (list(log.handlers), log.level, log.propagate)
     assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "runs")]) == 0
     assert (list(log.handlers), log.level, log.propagate) == before
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def test_run_name_with_a_slash(tmp_path: Path, capsys) -> None:
+    assert main(["train", *QUICK, "--runs-dir", str(tmp_path), "--name", "a/b"]) == 2
+    assert "config key 'run.name' must be a plain folder-name part" in one_line_error(capsys)
+
+
+def test_runs_folder_that_cannot_be_made(tmp_path: Path, capsys) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "file" / "runs")]) == 2
+    assert "cannot create runs folder" in one_line_error(capsys)
+
+
+def test_full_disk_is_one_line_and_leaves_no_run(tmp_path: Path, capsys, monkeypatch) -> None:
+    import errno
+    import os
+
+    import mlplab.atomic
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+
+    monkeypatch.setattr(mlplab.atomic.os, "replace", full)
+    assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "runs")]) == 1
+    err = one_line_error(capsys)
+    assert err.startswith("mlplab: error: No space left on device (") and "free space" in err
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_cache_that_cannot_be_written(tmp_path: Path, capsys, monkeypatch) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("MLPLAB_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    monkeypatch.setenv("MLPLAB_MIRROR", "http://127.0.0.1:9/")
+    assert main(["train", "--dataset", "fashion-mnist", "--runs-dir", str(tmp_path / "runs")]) == 1
+    assert "Not a directory" in one_line_error(capsys)
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    from mlplab import ConfigError
+
+    with pytest.raises(ConfigError, match="run.name"):  # --debug re-raises the exception itself
+        main(["train", *QUICK, "--runs-dir", str(tmp_path), "--name", "a/b", "--debug"])

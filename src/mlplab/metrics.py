@@ -143,9 +143,9 @@ def evaluate(
         raise RunError(f"split must be one of {', '.join(SPLITS)}; got '{split}'")
     run = Run.open(run_dir)
     config = run.config()
-    data = run_dataset(run, dataset=dataset, data_dir=data_dir, same_data=False)
     device = select_device(device)
-    model, normalization, classes = run.load_model(device)
+    model, normalization, classes = run.load_model(device)  # first: the cheap checks
+    data = run_dataset(run, dataset=dataset, data_dir=data_dir, same_data=False)
     train, val, test = run_splits(
         data, config.data.limit, config.data.val_size, config.data.split_seed
     )
