@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mlplab import Config, Epoch, load_dataset, train
+from mlplab.device import select_device
 from tutorial_pipeline import train_to_accuracy
 
 
@@ -108,6 +109,7 @@ def main() -> None:
             theirs = train_to_accuracy(
                 dataset.train.images[:, 0], dataset.train.labels, dataset.test.images[:, 0], dataset.test.labels,
                 seed=seed, target=args.target, max_epochs=args.max_epochs, cosine=True,
+                device=select_device("auto"),  # the device mlplab's run picks
             )  # fmt: skip
             rows.append({"seed": seed, "mlplab": ours, "baseline": theirs})
             flag = lambda r: "" if r["reached"] else "*"  # noqa: E731

@@ -326,6 +326,7 @@ def train_to_accuracy(
     max_epochs: int = 10,
     cosine: bool = False,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Run the tutorial pipeline until the test accuracy reaches ``target``.
 
@@ -350,7 +351,7 @@ def train_to_accuracy(
     train_labels = train_labels.to(torch.int64).clone()
     test_images = test_images.to(torch.uint8).clone()
     test_labels = test_labels.to(torch.int64).clone()
-    device = torch.device("cpu")
+    device = torch.device(device)  # the notebook's `device`: the model and each batch go there
 
     start = time.perf_counter()
 
