@@ -39,6 +39,10 @@ __all__ = [
 OPTIMIZERS = tuple(optim.OPTIMIZERS)  # the registries are the vocabulary: no name falls through
 SCHEDULERS = tuple(optim.SCHEDULES)
 NORMALIZATIONS = ("standard", "symmetric", "none")
+FORMATS = ("auto", "csv", "hdf5", "npz", "folders", "cifar", "idx")  # data.formats.FORMATS
+PIXEL_SCALES = ("auto", "255", "1")
+TASK_CHOICES = ("auto", "classification", "regression")
+REGRESSION_LOSSES = ("mse", "mae")
 SEED_MAX = 2**63 - 1  # torch.manual_seed takes at most 64 bits; YAML and JSON keep 63 exactly
 
 
@@ -51,7 +55,39 @@ def _opt(default: Any, help: str, **rule: Any) -> Any:
 
 @dataclass
 class DataConfig:
-    dataset: str = _opt("mnist", "dataset name (see `mlplab datasets`)")
+    dataset: str = _opt(
+        "mnist", "dataset name (see `mlplab datasets`), or a file or folder (see docs/formats.md)"
+    )
+    format: str = _opt(
+        "auto", "file format of a --dataset path; auto: detected from the file", choices=FORMATS
+    )
+    test_dataset: str | None = _opt(
+        None, "a separate file or folder for the test split (same format options)"
+    )
+    test_size: float = _opt(
+        0.2,
+        "fraction held out (seeded by split_seed, stratified) as the test split of a file that has none",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+    )
+    image_shape: str | None = _opt(
+        None,
+        "C,H,W of flat pixel rows (CSV, HDF5, npz) or the size images are brought to (folders)",
+    )
+    pixel_scale: str = _opt(
+        "auto", "pixel values of a file: 255 (0-255), 1 (0-1), auto: detected", choices=PIXEL_SCALES
+    )
+    images_key: str | None = _opt(
+        None, "HDF5/npz key of the images (default: images, x_train, ...)"
+    )
+    labels_key: str | None = _opt(
+        None, "HDF5/npz key, or CSV header column, of the labels (default: labels, label, ...)"
+    )
+    target: str | None = _opt(
+        None, "CSV column to predict: a tabular regression on the other columns"
+    )
     data_dir: str | None = _opt(
         None, "folder searched first for dataset files; None: the usual places"
     )
@@ -99,10 +135,18 @@ class AugmentConfig:
         low=0,
         high=16,
     )
+    hflip: bool = _opt(
+        False, "mirror half the training images left-right (for data where that keeps the label)"
+    )
 
 
 @dataclass
 class ModelConfig:
+    task: str = _opt(
+        "auto",
+        "classification or regression (MSE/MAE, R²); auto: regression when data.target is set",
+        choices=TASK_CHOICES,
+    )
     hidden: list[int] = _opt(  # noqa: RUF009 (_opt returns a field with a default_factory)
         [250, 100], "hidden layer widths, input to output; [] is logistic regression", low=1
     )
@@ -132,6 +176,9 @@ class TrainConfig:
     nesterov: bool = _opt(False, "Nesterov momentum (sgd with momentum > 0)")
     weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw)", low=0.0)
     l1: float = _opt(0.0, "L1 penalty on weights, added to the loss", low=0.0)
+    loss: str = _opt(
+        "mse", "regression loss: mse or mae (classification: the head's)", choices=REGRESSION_LOSSES
+    )
     scheduler: str = _opt(
         "none",
         "learning-rate schedule: step and plateau per epoch, cosine and onecycle per step",
@@ -292,10 +339,37 @@ class Config:
                 _check(dotted, value, f)
         from .data.sources import DATASETS  # here, not at import: data imports config's errors
 
-        if self.data.dataset not in DATASETS:
+        name = self.data.dataset
+        if name not in DATASETS and not is_path(name):
             raise ConfigError(
-                f"config key 'data.dataset' must be one of {', '.join(DATASETS)}; got '{self.data.dataset}'"
-                f"{did_you_mean(self.data.dataset, DATASETS)}"
+                f"config key 'data.dataset' must be one of {', '.join(DATASETS)} or a file or folder "
+                f"path; got '{name}'{did_you_mean(name, DATASETS)}"
+            )
+        if self.data.image_shape is not None:
+            parts = self.data.image_shape.replace("x", ",").split(",")
+            if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+                raise ConfigError(
+                    f"config key 'data.image_shape' must be C,H,W (three positive whole numbers, "
+                    f"e.g. 1,28,28 or 3,32,32); got '{self.data.image_shape}'"
+                )
+        file_keys = ("format", "test_dataset", "image_shape", "images_key", "labels_key", "target")
+        defaults = DataConfig()
+        set_keys = [k for k in file_keys if getattr(self.data, k) != getattr(defaults, k)]
+        if name in DATASETS and set_keys:
+            raise ConfigError(
+                f"data.{set_keys[0]} applies to a --dataset file or folder, not to the registered "
+                f"dataset '{name}'"
+            )
+        if self.model.task == "classification" and self.data.target is not None:
+            raise ConfigError(
+                f"data.target='{self.data.target}' makes a regression; model.task=classification "
+                "conflicts with it (leave model.task at auto)"
+            )
+        if self.task == "regression" and (
+            self.augment.rotation or self.augment.shift or self.augment.hflip
+        ):
+            raise ConfigError(
+                "augmentation (rotation, shift, hflip) moves pixels: it does not apply to regression on tabular data"
             )
         if self.train.nesterov and not (self.train.optimizer == "sgd" and self.train.momentum > 0):
             raise ConfigError(
@@ -326,6 +400,13 @@ class Config:
                 f"{did_you_mean(device, ('auto', 'cpu', 'cuda', 'mps'))}"
             )
         return self
+
+    @property
+    def task(self) -> str:
+        """classification or regression: model.task, or what data.target implies."""
+        if self.model.task != "auto":
+            return self.model.task
+        return "regression" if self.data.target is not None else "classification"
 
     # ----- output ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -429,6 +510,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 # ----- helpers ------------------------------------------------------------------------
+def is_path(name: str) -> bool:
+    """Does a data.dataset value name a file or folder rather than a registered dataset?"""
+    return "/" in name or "\\" in name or "." in name or Path(name).exists()
+
+
 def _split_key(dotted: str, source: str) -> tuple[str, str]:
     all_keys = [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
     if "." not in dotted:

@@ -10,20 +10,28 @@ import torch
 
 from ..errors import DataError
 
-__all__ = ["Dataset", "Split"]
+__all__ = ["TASKS", "Dataset", "Split"]
+
+
+TASKS = ("classification", "regression")
 
 
 @dataclass(frozen=True)
 class Split:
-    """Images as uint8 ``(N, C, H, W)`` and labels as int64 ``(N,)``, on one device."""
+    """Images as uint8 ``(N, C, H, W)`` and labels as int64 ``(N,)``, on one device.
+
+    Tabular data (regression on a CSV's columns) uses float32 "images" ``(N, F, 1, 1)``:
+    each feature is a channel, so per-channel normalization standardizes each feature;
+    its targets are float32.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
 
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+        if self.images.dtype not in (torch.uint8, torch.float32) or self.images.ndim != 4:
             raise ValueError(
-                f"images must be uint8 of shape (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}"
+                f"images must be uint8 (or float32 features) of shape (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}"
             )
         if len(self.images) != len(self.labels):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
@@ -49,9 +57,27 @@ class Dataset:
     origin: str
     # how load_dataset() gets it again ({"dataset": name, ...}); None: built in memory
     reload: dict[str, Any] | None = None
+    task: str = "classification"  # or "regression": float targets, no classes
 
     def __post_init__(self) -> None:
         """Whatever the source: integer labels within the classes, one image shape."""
+        if self.task not in TASKS:
+            raise DataError(
+                f"dataset '{self.name}': task must be one of {', '.join(TASKS)}; got '{self.task}'"
+            )
+        if self.train.images.shape[1:] != self.test.images.shape[1:]:
+            shape = lambda s: "x".join(map(str, s.images.shape[1:]))  # noqa: E731
+            raise DataError(
+                f"dataset '{self.name}' ({self.origin}): train images are {shape(self.train)} "
+                f"but test images are {shape(self.test)}; both splits need one shape (C x H x W)"
+            )
+        if self.task == "regression":
+            for split_name, split in (("train", self.train), ("test", self.test)):
+                if not split.labels.is_floating_point() or not bool(split.labels.isfinite().all()):
+                    raise DataError(
+                        f"dataset '{self.name}' ({self.origin}): {split_name} targets must be finite numbers"
+                    )
+            return
         k = len(self.classes)
         for split_name, split in (("train", self.train), ("test", self.test)):
             labels = split.labels
@@ -66,12 +92,6 @@ class Dataset:
                     f"dataset '{self.name}' ({self.origin}): {split_name} label {int(labels[bad])} "
                     f"at index {bad} is outside 0..{k - 1} ({k} classes)"
                 )
-        if self.train.images.shape[1:] != self.test.images.shape[1:]:
-            shape = lambda s: "x".join(map(str, s.images.shape[1:]))  # noqa: E731
-            raise DataError(
-                f"dataset '{self.name}' ({self.origin}): train images are {shape(self.train)} "
-                f"but test images are {shape(self.test)}; both splits need one shape (C x H x W)"
-            )
 
     def info(self) -> dict[str, Any]:
         """What a run records about the data it was trained on (``dataset.json``)."""
@@ -80,6 +100,7 @@ class Dataset:
             "origin": self.origin,
             "image_shape": list(self.image_shape),
             "classes": list(self.classes),
+            "task": self.task,
             "reload": self.reload,
         }
 
@@ -104,13 +125,21 @@ class Dataset:
         train: tuple[np.ndarray, np.ndarray],
         test: tuple[np.ndarray, np.ndarray],
         reload: dict[str, Any] | None = None,
+        task: str = "classification",
     ) -> Dataset:
-        """Wrap arrays as read by a source (uint8 (N, C, H, W) images, integer labels)."""
+        """Wrap arrays as read by a source: uint8 (N, C, H, W) images and integer labels,
+        or, for regression, float32 (N, F, 1, 1) features and float targets."""
+        convert = (
+            (lambda y: torch.from_numpy(y).float())
+            if task == "regression"
+            else (lambda y: torch.from_numpy(y).long())
+        )  # noqa: E731
         return cls(
             name=name,
-            train=Split(torch.from_numpy(train[0]), torch.from_numpy(train[1]).long()),
-            test=Split(torch.from_numpy(test[0]), torch.from_numpy(test[1]).long()),
+            train=Split(torch.from_numpy(train[0]), convert(train[1])),
+            test=Split(torch.from_numpy(test[0]), convert(test[1])),
             classes=classes,
             origin=origin,
             reload=reload,
+            task=task,
         )

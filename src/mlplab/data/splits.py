@@ -82,6 +82,8 @@ class Normalization:
     def fit(cls, images: torch.Tensor, kind: str = "standard") -> Normalization:
         """Statistics of uint8 images ``(N, C, H, W)``: exact, from a 256-bin histogram."""
         channels = images.shape[1]
+        if images.is_floating_point():  # tabular features, not pixels: see _fit_features
+            return cls._fit_features(images, kind)
         if kind == "none":
             return cls((0.0,) * channels, (1.0,) * channels)
         if kind == "symmetric":
@@ -96,6 +98,22 @@ class Normalization:
             means.append(float(mean))
             stds.append(max(float(var.sqrt()), 1e-6))  # a blank channel must not divide by 0
         return cls(tuple(means), tuple(stds))
+
+    @classmethod
+    def _fit_features(cls, features: torch.Tensor, kind: str) -> Normalization:
+        """Per-feature statistics of float features ``(N, F, 1, 1)``, stored in the same
+        pixel/255 units as images' so that ``affine`` gives ``(value - mean) / std``."""
+        if kind == "symmetric":
+            raise ConfigError(
+                "data.normalize=symmetric maps pixels 0..255 to [-1, 1]; tabular features "
+                "need standard (per-feature mean and std) or none"
+            )
+        f = features.shape[1]
+        if kind == "none":
+            return cls((0.0,) * f, (1 / 255,) * f)
+        values = features.double().transpose(0, 1).reshape(f, -1)
+        mean, std = values.mean(1), values.std(1, correction=0).clamp(min=1e-12)
+        return cls(tuple((mean / 255).tolist()), tuple((std / 255).tolist()))
 
     def affine(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """(scale, offset) of shape (C, 1, 1) so that ``x = pixel * scale + offset``."""
