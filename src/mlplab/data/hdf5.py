@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import FormatError
 from .raw import RawSplits, find_layout, from_arrays
 
-__all__ = ["HDF5_MAGIC", "read_hdf5"]
+__all__ = ["HDF5_MAGIC", "read_hdf5", "read_usps"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -62,3 +62,15 @@ def read_hdf5(
             pixel_scale=pixel_scale,
             classes=classes,
         )
+
+
+def read_usps(path: str | Path) -> RawSplits:
+    """The USPS digits file ``usps.h5``: 16x16 gray images, classes "0".."9", train and test."""
+    raw = read_hdf5(path, classes=[str(d) for d in range(10)])
+    if raw.image_shape != (1, 16, 16) or raw.test is None:
+        test = "no test split" if raw.test is None else "a test split"
+        raise FormatError(
+            f"{path}: images of {'x'.join(map(str, raw.image_shape))} and {test}; usps.h5 holds "
+            "16x16 gray digits in train/ and test/ groups"
+        )
+    return raw
