@@ -70,7 +70,9 @@ def read_folders(path: str | Path, *, image_shape: str | Sequence[int] | None = 
         "RGB (some images are in color)" if not gray else "RGB (as image_shape asks)",
     }  # fmt: skip
     if resized:
-        notes["resized"] = f"{resized} images of other sizes resized to {height}x{width} (bilinear)"
+        notes["resized"] = (
+            f"{_count(resized, 'image')} of other sizes resized to {height}x{width} (bilinear)"
+        )
     n = len(train_files)
     test = (images[n:], labels[n:]) if test_dir is not None else None
     return RawSplits((images[:n], labels[:n]), test, classes, str(root), "folders", notes)
@@ -85,7 +87,7 @@ def _class_folders(folder: Path) -> tuple[str, ...]:
     )
     if stray:
         raise FormatError(
-            f"{folder}: {len(stray)} images lie directly in the folder (e.g. {stray[0]}); "
+            f"{folder}: {_count(len(stray), 'image')} directly in the folder (e.g. {stray[0]}); "
             "put each class's images in a subfolder named for the class"
         )
     if not names:
@@ -165,3 +167,7 @@ def _conform(pixels: np.ndarray, channels: int, height: int, width: int) -> np.n
 
 def _hidden(path: Path) -> bool:
     return path.name.startswith(".")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
