@@ -162,7 +162,8 @@ def _idx_pairs(path: Path) -> list[tuple[Path, Path]]:
             )
         found = _with_gz(labels)
         if found is None:
-            raise FormatError(f"{path}: its labels file {labels.name}(.gz) is not beside it")
+            name = labels.name.removesuffix(".gz")
+            raise FormatError(f"{path}: its labels file {name}(.gz) is not beside it")
         return [(path, found)]
     if not path.is_dir():
         raise FormatError(f"{path}: no such file or folder")

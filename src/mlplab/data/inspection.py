@@ -152,17 +152,17 @@ def _problems(classes: tuple[str, ...], splits: dict[str, SplitSummary], shared:
                     "the large classes: look at the per-class accuracy"
                 )
         if s.duplicates:
-            conflicting = f", {s.conflicting:,} of them with another label" if s.conflicting else ""
-            problems.append(
-                f"{name}: {s.duplicates:,} images are exact copies of other images{conflicting}"
-            )
+            conflicting = f" ({s.conflicting:,} with a different label)" if s.conflicting else ""
+            problems.append(f"{name}: {_count(s.duplicates, 'exact duplicate image')}{conflicting}")
         if s.blank:
-            problems.append(f"{name}: {s.blank:,} blank images (every pixel the same value)")
+            problems.append(
+                f"{name}: {_count(s.blank, 'blank image')} (every pixel the same value)"
+            )
     if shared:
         test = splits["test"].samples
         problems.append(
-            f"test: {shared:,} of {test:,} images ({100 * shared / test:.1f}%) also appear in "
-            "train: the test score overstates accuracy on new images"
+            f"test: identical to a training image: {shared:,} of {test:,} images "
+            f"({100 * shared / test:.1f}%); the test score overstates accuracy on new images"
         )
     darkest = max(s.pixel_max for s in splits.values())
     if darkest < DARK_MAX:
@@ -171,6 +171,10 @@ def _problems(classes: tuple[str, ...], splits: dict[str, SplitSummary], shared:
             "scale? (see pixel_scale / --pixel-scale)"
         )
     return problems
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _names(names: list[str], limit: int = 8) -> str:
