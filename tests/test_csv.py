@@ -193,7 +193,7 @@ def test_table_for_regression(tmp_path: Path) -> None:
     np.testing.assert_array_equal(table.targets, np.array([100.5, 200], np.float32))
     assert table.features.dtype == np.float32 and table.targets.dtype == np.float32
     features, targets, names = table  # a plain tuple too
-    assert names == table.feature_names
+    assert features is table.features and targets is table.targets and names == ("rooms", "area")
 
 
 @pytest.mark.parametrize(

@@ -154,7 +154,9 @@ def test_hold_out_test_is_seeded_and_disjoint() -> None:
     again = hold_out_test(raw_splits(), 0.3, seed=1)
     np.testing.assert_array_equal(again.test[0], raw.test[0])
     assert raw.notes["test split"] == "3 of 10 samples held out (seed 1)"
-    with pytest.raises(ConfigError, match="test_size=0.05 holds out 0 of 10 samples; it must leave at least one"):
+    with pytest.raises(
+        ConfigError, match="test_size=0.05 holds out 0 of 10 samples; it must leave at least one"
+    ):
         hold_out_test(raw_splits(), 0.05)
     with pytest.raises(DataError, match="o already has a test split"):
         hold_out_test(raw_splits(test=True))
