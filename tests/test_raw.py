@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -170,6 +172,16 @@ def test_with_test_matches_classes_by_name() -> None:
     merged = with_test(train, other)
     assert merged.classes == ("a", "b", "z")
     np.testing.assert_array_equal(merged.test[1], [1, 2])
+    floats = RawSplits(
+        (np.zeros((2, 1, 4, 1), np.uint8), np.array([0, 1])),
+        None, ("a", "b"), "t", "csv", {"pixel scale": "0-1 (detected: largest value 1)"},
+    )  # fmt: skip
+    scaled = dataclasses.replace(train, notes={"pixel scale": "0-255 (detected: x)"})
+    with pytest.raises(
+        FormatError,
+        match=r"t: its pixels were read as 0-1 but those of o as 0-255 \(0-255 \(detected: x\)\); pass pixel_scale",
+    ):
+        with_test(scaled, floats)
     small = RawSplits(
         (np.zeros((2, 1, 2, 2), np.uint8), np.array([0, 1])), None, ("a", "b"), "t", "npz"
     )

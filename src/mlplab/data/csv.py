@@ -84,8 +84,8 @@ def read_csv(
         "cells": "whole numbers" if table.dtype.kind == "i" else "decimals",
     }
     labels = as_labels(table[:, label_index], str(path), locate_label)
-    pixels = np.delete(table, label_index, axis=1)
-    del table
+    # the usual first-column label needs no copy: a view, made contiguous by the uint8 cast
+    pixels = table[:, 1:] if label_index == 0 else np.delete(table, label_index, axis=1)
     images = as_images(
         pixels,
         str(path),

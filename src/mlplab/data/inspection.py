@@ -65,7 +65,7 @@ class DataReport:
         ]
         for name, s in self.splits.items():
             lines.append(
-                f"{name:<9} {s.samples:,} images, pixels {s.pixel_min}..{s.pixel_max}, "
+                f"{name:<9} {_count(s.samples, 'image')}, pixels {s.pixel_min}..{s.pixel_max}, "
                 f"mean {s.pixel_mean:.4f}"
             )
         if "test" not in self.splits:

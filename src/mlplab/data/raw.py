@@ -149,6 +149,12 @@ def with_test(raw: RawSplits, test_raw: RawSplits) -> RawSplits:
             f"{test_raw.origin}: test images are {_shape_text(images.shape[1:])} but the training "
             f"images of {raw.origin} are {_shape_text(raw.image_shape)}; pass image_shape to read both alike"
         )
+    scales = [r.notes.get("pixel scale", "?").split()[0] for r in (raw, test_raw)]
+    if "?" not in scales and scales[0] != scales[1]:
+        raise FormatError(
+            f"{test_raw.origin}: its pixels were read as {scales[1]} but those of {raw.origin} as "
+            f"{scales[0]} ({raw.notes['pixel scale']}); pass pixel_scale (--pixel-scale) to read both alike"
+        )
     notes = raw.notes | {f"test {k}": v for k, v in test_raw.notes.items()}
     notes["test split"] = f"all of {test_raw.origin}"
     return RawSplits(raw.train, (images, labels), tuple(classes), raw.origin, raw.format, notes)
