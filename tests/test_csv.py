@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,18 @@ def test_other_delimiters_blank_lines_and_bom(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_csv(spaced).train[0][1, 0], [[1, 2], [3, 4]])
 
 
+def test_gzip_file(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv.gz"
+    path.write_bytes(gzip.compress(b"label,a,b,c,d\n1,0,255,3,4\n"))
+    raw = read_csv(path)
+    np.testing.assert_array_equal(raw.train[0].ravel(), [0, 255, 3, 4])
+    path.write_bytes(gzip.compress(b"label,a,b,c,d\n1,0,x,3,4\n"))
+    with pytest.raises(
+        FormatError, match=r"train.csv.gz: line 2, column 3 \('b'\): 'x' is not a number$"
+    ):
+        read_csv(path)
+
+
 def test_headerless_file_with_labels_key_index(tmp_path: Path) -> None:
     raw = read_csv(write(tmp_path / "f.csv", "0,9,7,3,4\n"), labels_key="2")
     np.testing.assert_array_equal(raw.train[1], [7])
@@ -225,6 +238,11 @@ def test_table_for_regression(tmp_path: Path) -> None:
             r"line 3, column 1 \('rooms'\): missing or infinite value \(nan\); fill or drop such rows first$",
         ),
         ("price\n3\n", "price", r"only the target column 'price'; no feature columns$"),
+        (
+            "a,price\n3,1,2\n",
+            "price",
+            r"the header \(line 1\) names 2 columns but the rows have 3$",
+        ),
     ],
 )
 def test_table_errors(tmp_path: Path, text: str, target: str, message: str) -> None:

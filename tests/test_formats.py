@@ -30,6 +30,7 @@ def mnist_folder(folder: Path, gz: bool = True) -> Path:
 def test_every_format_is_detected(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("1,0,0,0,0\n")
     (tmp_path / "a.txt").write_text("1 0 0 0 0\n")
+    (tmp_path / "a.csv.gz").write_bytes(gzip.compress(b"1,0,0,0,0\n"))
     with h5py.File(tmp_path / "a.data", "w") as f:  # content, not the name
         f["images"] = np.zeros((1, 2, 2))
     np.savez(tmp_path / "a.npz", x=np.zeros(1))
@@ -47,6 +48,7 @@ def test_every_format_is_detected(tmp_path: Path) -> None:
     expected = {
         "a.csv": "csv",
         "a.txt": "csv",
+        "a.csv.gz": "csv",
         "a.data": "hdf5",
         "a.npz": "npz",
         "zip.bin": "npz",

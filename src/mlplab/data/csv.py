@@ -3,7 +3,7 @@
 Two image layouts are recognised: no header with the label in the first column (the
 ``mnist_train_small.csv`` of Colab: 785 columns), or a header row with a ``label`` column
 anywhere (Kaggle's layout). The delimiter (comma, tab, semicolon or spaces) is taken from
-the first line. Parsing is numpy's C reader: integers first (0-255 files, ~1 s for
+the first line; ``.csv.gz`` files are read as they are. Parsing is numpy's C reader: integers first (0-255 files, ~1 s for
 60,000 x 785 on one core), decimals when a cell needs them (~7 s). Only when the fast
 parse fails is the file read again line by line, to name the first bad line and column.
 """
@@ -11,10 +11,11 @@ parse fails is the file read again line by line, to name the first bad line and 
 from __future__ import annotations
 
 import csv as _csv
+import gzip
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TextIO
 
 import numpy as np
 
@@ -118,6 +119,7 @@ def read_csv_table(path: str | Path, target: str) -> Table:
     if len(layout.header) < 2:
         raise FormatError(f"{path}: only the target column '{target}'; no feature columns")
     table = _parse(path, layout)
+    _check_header(path, layout, table.shape[1])
     if not np.isfinite(table).all():
         lines = _LineNumbers(path, layout.skip)
         row, col = (int(i) for i in np.argwhere(~np.isfinite(table))[0])
@@ -134,15 +136,15 @@ def read_csv_table(path: str | Path, target: str) -> Table:
 def _sniff(path: Path) -> _Layout:
     """The delimiter, the header (if the first line has names) and the lines to skip."""
     try:
-        with path.open(encoding=_ENCODING, errors="replace", newline="") as stream:
+        with _open_text(path) as stream:
             skip, first = 0, ""
             for line in stream:
                 if line.strip():
                     first = line.rstrip("\r\n")
                     break
                 skip += 1
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read: {exc.strerror}") from None
+    except (OSError, EOFError) as exc:
+        raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not first:
         raise FormatError(f"{path}: empty file; expected one row per image: a label, then pixels")
     delimiter = next((d for d in (",", "\t", ";") if d in first), None)
@@ -181,7 +183,7 @@ def _diagnose(path: Path, layout: _Layout) -> None:
     """Find the first line with a wrong number of cells or a cell that is not a number."""
     expected = len(layout.header) if layout.header else None
     reference = f"the header (line {layout.skip})" if layout.header else None
-    with path.open(encoding=_ENCODING, errors="replace", newline="") as stream:
+    with _open_text(path) as stream:
         if layout.delimiter is None:
             rows = ((n, line.split()) for n, line in enumerate(stream, 1))
         else:
@@ -214,7 +216,7 @@ class _LineNumbers:
     def __getitem__(self, row: int) -> int:
         # Only used for an error message: reading the file again costs nothing that matters.
         seen = -1
-        with self.path.open(encoding=_ENCODING, errors="replace", newline="") as stream:
+        with _open_text(self.path) as stream:
             for number, line in enumerate(stream, 1):
                 if number > self.skip and line.strip("\r\n"):
                     seen += 1
@@ -233,11 +235,7 @@ def _label_column(path: Path, layout: _Layout, labels_key: str | None, n_columns
             f"{path}: no header row, so the label column '{labels_key}' cannot be found by name; "
             f"give its 0-based index (0..{n_columns - 1}), or leave it out for the first column"
         )
-    if len(layout.header) != n_columns:
-        raise FormatError(
-            f"{path}: the header (line {layout.skip}) names {len(layout.header)} columns but the "
-            f"rows have {n_columns}"
-        )
+    _check_header(path, layout, n_columns)
     wanted = labels_key or "label"
     if wanted in layout.header:
         return layout.header.index(wanted)
@@ -251,6 +249,14 @@ def _label_column(path: Path, layout: _Layout, labels_key: str | None, n_columns
     )
 
 
+def _check_header(path: Path, layout: _Layout, n_columns: int) -> None:
+    if layout.header is not None and len(layout.header) != n_columns:
+        raise FormatError(
+            f"{path}: the header (line {layout.skip}) names {len(layout.header)} columns but the "
+            f"rows have {n_columns}"
+        )
+
+
 def _column_name(layout: _Layout, index: int) -> str:
     if layout.header and index < len(layout.header):
         return f"{index + 1} ('{layout.header[index]}')"
@@ -260,6 +266,13 @@ def _column_name(layout: _Layout, index: int) -> str:
 def _names(header: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(header[:limit])
     return shown + (f", … ({len(header)} in all)" if len(header) > limit else "")
+
+
+def _open_text(path: Path) -> TextIO:
+    """The file as text; ``.gz`` files decompressed (numpy's parser does the same by name)."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding=_ENCODING, errors="replace", newline="")
+    return path.open(encoding=_ENCODING, errors="replace", newline="")
 
 
 def _split(line: str, delimiter: str | None) -> list[str]:

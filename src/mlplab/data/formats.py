@@ -136,6 +136,8 @@ def detect_format(path: str | Path) -> str:
         return "npz"
     if name.endswith((".tar.gz", ".tgz", ".tar")) or name.removesuffix(".bin") in _CIFAR_NAMES:
         return "cifar"
+    if name.endswith((".csv.gz", ".txt.gz", ".tsv.gz")):
+        return "csv"
     if head.startswith(b"\x1f\x8b"):
         head = _gunzip_head(path)
         if len(head) > 262 and head[257:262] == b"ustar":
