@@ -135,3 +135,10 @@ def test_bad_layouts(tmp_path: Path, layout: dict[str, np.ndarray | None], messa
 def test_not_a_folder(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"nothing: not a folder; expected <folder>/<class name>"):
         read_folders(tmp_path / "nothing")
+
+
+def test_image_shape_can_make_color_gray(tmp_path: Path) -> None:
+    save(tmp_path / "a" / "red.png", np.stack([gray(255), gray(0), gray(0)], axis=-1))
+    raw = read_folders(tmp_path, image_shape=(1, 4, 5))
+    assert raw.notes["channels"] == "gray (as image_shape asks)"
+    assert raw.train[0][0, 0, 0, 0] == 76  # Pillow's L = 0.299 R + 0.587 G + 0.114 B

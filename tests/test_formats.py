@@ -161,3 +161,27 @@ def test_idx_dataset_errors(tmp_path: Path) -> None:
         FormatError, match=r"expected one training pair .*; images files found: extra-images"
     ):
         read_idx_dataset(folder)
+
+
+def test_failed_reads_write_nothing(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text("1,0,0,0,0\n1,0,0,0\n")
+    with h5py.File(tmp_path / "bad.h5", "w") as f:
+        f["other"] = np.zeros(3)
+    np.savez(tmp_path / "bad.npz", x=np.zeros((2, 4, 4)), y=np.array([0, -1]))
+    (tmp_path / "photos" / "cat").mkdir(parents=True)
+    (tmp_path / "photos" / "cat" / "x.png").write_bytes(b"not a png")
+    (tmp_path / "cifar-10-batches-bin").mkdir()
+    (tmp_path / "cifar-10-batches-bin" / "data_batch_1.bin").write_bytes(b"short")
+    write_idx(tmp_path / "t-images-idx3-ubyte", np.zeros((2, 2, 2), np.uint8))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for name in (
+        "bad.csv",
+        "bad.h5",
+        "bad.npz",
+        "photos",
+        "cifar-10-batches-bin",
+        "t-images-idx3-ubyte",
+    ):
+        with pytest.raises(FormatError, match=name.split("-")[0]):
+            read_any(tmp_path / name)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -75,12 +75,8 @@ def read_cifar(path: str | Path) -> RawSplits:
                 f"{origin}/{name}: record {index + 1}: label {int(labels_part[index])} is out of "
                 f"range: CIFAR-10 labels are 0..{len(classes) - 1}"
             )
-    notes = {
-        "version": "binary records"
-        if version == "bin"
-        else "Python pickles (restricted unpickler)",
-        "classes": where,
-    }
+    kind = "binary records" if version == "bin" else "Python pickles (restricted unpickler)"
+    notes = {"version": kind, "classes": where}
     return RawSplits(train, parts[5], classes, str(path), "cifar", notes)
 
 

@@ -63,12 +63,17 @@ def read_folders(path: str | Path, *, image_shape: str | Sequence[int] | None = 
     labels = np.array([label for _, label in train_files + test_files], dtype=np.int64)
 
     resized = sum(n for size, n in sizes.items() if size != (height, width))
+    why = (
+        "as image_shape asks"
+        if shape
+        else "every image is grayscale"
+        if gray
+        else "some images are in color"
+    )
     notes = {
         "layout": "train/ and test/ folders" if test_dir else "one folder per class",
-        "channels": "gray (every image is grayscale)" if channels == 1 and gray else
-        "gray (converted, as image_shape asks)" if channels == 1 else
-        "RGB (some images are in color)" if not gray else "RGB (as image_shape asks)",
-    }  # fmt: skip
+        "channels": f"{'gray' if channels == 1 else 'RGB'} ({why})",
+    }
     if resized:
         notes["resized"] = (
             f"{_count(resized, 'image')} of other sizes resized to {height}x{width} (bilinear)"
