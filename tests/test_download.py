@@ -167,3 +167,17 @@ def test_corrupted_mnist_mirror_is_refused(
         with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz"):
             load_dataset("mnist", mirror=f"{url}/corrupt/")
     assert leftovers(tmp_path / "cache" / "mnist") == []
+
+
+def test_md5_digest_checks_the_file_as_served(served: tuple[str, str, str], tmp_path: Path) -> None:
+    """Archives publish the MD5 of the compressed file itself: 'md5:<hex>' checks exactly that."""
+    url, name, _ = served
+    md5 = hashlib.md5((tmp_path / "served" / name).read_bytes()).hexdigest()
+    path = download_file(name, f"md5:{md5}", tmp_path / "dest", [f"{url}/good"])
+    assert path.read_bytes() == (tmp_path / "served" / name).read_bytes()
+    with pytest.raises(
+        DownloadError,
+        match=rf"/corrupt/labels.gz \(MD5 [0-9a-f]{{12}}… does not match the expected {md5[:12]}…\)$",
+    ):
+        download_file(name, f"md5:{md5}", tmp_path / "other", [f"{url}/corrupt"])
+    assert leftovers(tmp_path / "other") == []

@@ -2,8 +2,10 @@
 
 A file is fetched into a temporary file beside its destination and renamed into place
 only when complete and its content (decompressed, when gzip) has the known SHA-256, so an
-interrupted or corrupted download never leaves a file behind that looks usable. Mirrors
-are tried in order; the error names every URL tried and why it failed.
+interrupted or corrupted download never leaves a file behind that looks usable. Archives
+whose publishers give only the MD5 of the archive itself are checked with a digest
+written ``"md5:<hex>"``. Mirrors are tried in order; the error names every URL tried and
+why it failed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..atomic import temporary_sibling
 from ..errors import DownloadError
 from ..progress import progress_bar
 
-__all__ = ["content_sha256", "download_file"]
+__all__ = ["content_sha256", "download_file", "file_md5"]
 
 _CHUNK = 1 << 16
 TIMEOUT_SECONDS = 30.0  # per network operation, not per file
@@ -46,15 +48,28 @@ def content_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def file_md5(path: str | Path) -> str:
+    """MD5 of a file's bytes as stored: what archive publishers give."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with Path(path).open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def download_file(
     filename: str,
-    sha256: str,
+    digest: str,
     dest_dir: str | Path,
     mirrors: Sequence[str],
     *,
     timeout: float = TIMEOUT_SECONDS,
 ) -> Path:
-    """Fetch ``filename`` from the first mirror that serves it intact; return its path."""
+    """Fetch ``filename`` from the first mirror that serves it intact; return its path.
+
+    ``digest`` is the SHA-256 of the content (decompressed when gzip) as bare hex, or
+    ``"md5:<hex>"``: the MD5 of the file exactly as served (what archives publish).
+    """
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / filename
@@ -62,7 +77,7 @@ def download_file(
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename
         try:
-            _fetch_verified(url, dest, sha256, timeout)
+            _fetch_verified(url, dest, digest, timeout)
             return dest
         except urllib.error.HTTPError as exc:
             failures.append(f"{url} (HTTP {exc.code} {exc.reason})")
@@ -75,7 +90,7 @@ def download_file(
     raise DownloadError(f"could not download {filename}: tried " + "; ".join(failures))
 
 
-def _fetch_verified(url: str, dest: Path, sha256: str, timeout: float) -> None:
+def _fetch_verified(url: str, dest: Path, digest: str, timeout: float) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "mlplab"})
     tmp = temporary_sibling(dest, ".part")
     try:
@@ -89,13 +104,16 @@ def _fetch_verified(url: str, dest: Path, sha256: str, timeout: float) -> None:
                     bar.update(len(chunk))
             if total is not None and received < total:
                 raise http.client.IncompleteRead(b"", total - received)
-        try:
-            actual = content_sha256(tmp)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise _ChecksumMismatch(f"not a complete gzip file: {exc}") from None
-        if actual != sha256:
+        if digest.startswith("md5:"):
+            expected, actual, what = digest[4:], file_md5(tmp), "MD5"
+        else:
+            try:
+                expected, actual, what = digest, content_sha256(tmp), "content SHA-256"
+            except (EOFError, OSError, zlib.error) as exc:
+                raise _ChecksumMismatch(f"not a complete gzip file: {exc}") from None
+        if actual != expected:
             raise _ChecksumMismatch(
-                f"content SHA-256 {actual[:12]}… does not match the expected {sha256[:12]}…"
+                f"{what} {actual[:12]}… does not match the expected {expected[:12]}…"
             )
         os.replace(tmp, dest)
     finally:

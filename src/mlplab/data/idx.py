@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import FormatError
+from .raw import RawSplits, as_images, as_labels, class_names
 
-__all__ = ["read_idx", "read_idx_pair", "write_idx"]
+__all__ = ["read_idx", "read_idx_dataset", "read_idx_pair", "write_idx"]
 
 # type code -> numpy dtype (big-endian, as the format stores them)
 _DTYPES = {
@@ -116,3 +118,79 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     if compress if compress is not None else path.suffix == ".gz":
         payload = gzip.compress(payload, mtime=0)
     path.write_bytes(payload)
+
+
+def read_idx_dataset(
+    path: str | Path,
+    *,
+    classes: Sequence[str] | None = None,
+) -> RawSplits:
+    """Read IDX image/label pairs as a dataset: a folder in MNIST's layout, or one images file.
+
+    In a folder, ``<prefix>-images-idx3-ubyte`` pairs with ``<prefix>-labels-idx1-ubyte``
+    (gzip or not); the ``t10k``/``test`` prefix is the test split, the other one the
+    training split. A single images file is one training split. Class names are
+    "0".."K-1", or ``classes``.
+    """
+    path = Path(path)
+    pairs = _idx_pairs(path)
+    notes = {"files": ", ".join(p.name for pair in pairs for p in pair)}
+    splits, checked = [], []
+    for images_path, labels_path in pairs:
+        images = as_images(read_idx(images_path), str(images_path), notes=notes)
+        labels = as_labels(read_idx(labels_path), str(labels_path))
+        if len(images) != len(labels):
+            raise FormatError(
+                f"{labels_path}: {len(labels)} labels for {len(images)} images in "
+                f"{images_path.name}; the two files do not belong together"
+            )
+        splits.append((images, labels))
+        checked.append((labels, str(labels_path), None))
+    names = class_names(checked, classes)
+    test = splits[1] if len(splits) > 1 else None
+    return RawSplits(splits[0], test, names, str(path), "idx", notes)
+
+
+def _idx_pairs(path: Path) -> list[tuple[Path, Path]]:
+    """[(train images, train labels)] + [(test images, test labels)] when there is a test pair."""
+    if path.is_file():
+        labels = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
+        if labels == path:
+            raise FormatError(
+                f"{path}: not an images file named like *-images-idx3-ubyte; pass the images "
+                "file or the folder holding both"
+            )
+        found = _with_gz(labels)
+        if found is None:
+            name = labels.name.removesuffix(".gz")
+            raise FormatError(f"{path}: its labels file {name}(.gz) is not beside it")
+        return [(path, found)]
+    if not path.is_dir():
+        raise FormatError(f"{path}: no such file or folder")
+    images = sorted(
+        p for p in path.iterdir() if "images-idx3" in p.name and not p.name.startswith(".")
+    )
+    train, test = [], []
+    for image_file in images:
+        labels = _with_gz(
+            image_file.with_name(image_file.name.replace("images-idx3", "labels-idx1"))
+        )
+        if labels is not None:
+            is_test = image_file.name.startswith(("t10k", "test"))
+            (test if is_test else train).append((image_file, labels))
+    if len(train) != 1 or len(test) > 1:
+        found = ", ".join(p.name for p in images) or "none"
+        raise FormatError(
+            f"{path}: expected one training pair (train-images-idx3-ubyte + "
+            "train-labels-idx1-ubyte, gzip or not) and at most one test pair (t10k-...); "
+            f"images files found: {found}"
+        )
+    return train + test
+
+
+def _with_gz(path: Path) -> Path | None:
+    base = path.with_name(path.name.removesuffix(".gz"))
+    for candidate in (base, base.with_name(base.name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None

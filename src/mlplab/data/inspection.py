@@ -1,0 +1,186 @@
+"""What a dataset holds and what is wrong with it, before any training: ``mlplab data inspect``.
+
+:func:`inspect_data` reads a path (any format of :mod:`.formats`) or takes
+:class:`RawSplits`, and returns a :class:`DataReport`: samples per split, image shape,
+pixel range, class counts, and every problem found. Problems are things that make a
+score misleading or training pointless: no test split, classes missing from a split,
+strong class imbalance, test images identical to training images (hashed pixels),
+duplicates and conflicting labels within a split, blank images, very dark data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .formats import read_any
+from .raw import RawSplits
+
+__all__ = ["IMBALANCE_RATIO", "DataReport", "SplitSummary", "inspect_data"]
+
+IMBALANCE_RATIO = 3.0  # largest / smallest class count from which imbalance is reported
+DARK_MAX = 32  # a largest pixel value below this (of 255) is reported as suspiciously dark
+
+
+@dataclass(frozen=True)
+class SplitSummary:
+    """One split: its size, class counts and pixel statistics (uint8 units)."""
+
+    samples: int
+    class_counts: tuple[int, ...]
+    pixel_min: int
+    pixel_max: int
+    pixel_mean: float  # in [0, 1]: mean pixel / 255
+    blank: int  # images whose pixels all have one value
+    duplicates: int  # images identical to an earlier image of the same split
+    conflicting: int  # of those, copies that carry another label
+
+
+@dataclass(frozen=True)
+class DataReport:
+    """What :func:`inspect_data` found; :meth:`to_text` is what the CLI prints."""
+
+    format: str
+    origin: str
+    image_shape: tuple[int, int, int]
+    classes: tuple[str, ...]
+    splits: dict[str, SplitSummary]
+    shared: int  # test images identical to a training image
+    notes: dict[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_text(self) -> str:
+        c, h, w = self.image_shape
+        lines = [
+            f"format    {self.format} ({self.origin})",
+            f"images    {c}x{h}x{w} uint8 ({'gray' if c == 1 else 'RGB'})",
+            f"classes   {len(self.classes)}: {_clip(' '.join(self.classes))}",
+        ]
+        for name, s in self.splits.items():
+            lines.append(
+                f"{name:<9} {_count(s.samples, 'image')}, pixels {s.pixel_min}..{s.pixel_max}, "
+                f"mean {s.pixel_mean:.4f}"
+            )
+        if "test" not in self.splits:
+            lines.append("test      none")
+        width = max([len("per class") - 2, *(len(n) for n in self.classes)])
+        lines.append(f"{'per class':<{width + 2}}" + "".join(f"{n:>9}" for n in self.splits))
+        for index, name in enumerate(self.classes):
+            counts = "".join(f"{s.class_counts[index]:>9,}" for s in self.splits.values())
+            lines.append(f"  {name:<{width}}{counts}")
+        for key, value in self.notes.items():
+            lines.append(f"note      {key}: {value}")
+        if not self.problems:
+            lines.append("problems  none found")
+        else:
+            lines.append(f"problems  {len(self.problems)}")
+            lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def inspect_data(
+    source: str | Path | RawSplits, format: str | None = None, **options: Any
+) -> DataReport:
+    """Read ``source`` (unless it is already :class:`RawSplits`) and report on it."""
+    raw = source if isinstance(source, RawSplits) else read_any(source, format, **options)
+    k = len(raw.classes)
+    summaries, hashes = {}, {}
+    for name, (images, labels) in raw.splits().items():
+        digests = [hashlib.blake2b(image.tobytes(), digest_size=16).digest() for image in images]
+        hashes[name] = digests
+        flat = images.reshape(len(images), -1)
+        first_label: dict[bytes, int] = {}
+        duplicates = conflicting = 0
+        for digest, label in zip(digests, labels.tolist(), strict=True):
+            if digest in first_label:
+                duplicates += 1
+                conflicting += first_label[digest] != label
+            else:
+                first_label[digest] = label
+        summaries[name] = SplitSummary(
+            samples=len(labels),
+            class_counts=tuple(int(n) for n in np.bincount(labels, minlength=k)[:k]),
+            pixel_min=int(flat.min()),
+            pixel_max=int(flat.max()),
+            pixel_mean=float(flat.mean(dtype=np.float64) / 255),
+            blank=int((flat.min(axis=1) == flat.max(axis=1)).sum()),
+            duplicates=duplicates,
+            conflicting=conflicting,
+        )
+    shared = 0
+    if "test" in hashes:
+        train_set = set(hashes["train"])
+        shared = sum(d in train_set for d in hashes["test"])
+    return DataReport(
+        format=raw.format,
+        origin=raw.origin,
+        image_shape=raw.image_shape,
+        classes=raw.classes,
+        splits=summaries,
+        shared=shared,
+        notes=dict(raw.notes),
+        problems=tuple(_problems(raw.classes, summaries, shared)),
+    )
+
+
+def _problems(classes: tuple[str, ...], splits: dict[str, SplitSummary], shared: int) -> list[str]:
+    problems = []
+    if "test" not in splits:
+        problems.append(
+            "no test split: give one (--test-dataset PATH) or hold one out (--test-size 0.2)"
+        )
+    if len(classes) < 2:
+        problems.append(f"only {len(classes)} class: there is nothing to tell apart")
+    for name, s in splits.items():
+        empty = [c for c, n in zip(classes, s.class_counts, strict=True) if n == 0]
+        if empty:
+            problems.append(f"{name}: no images of class {_names(empty)}")
+        present = [(n, c) for c, n in zip(classes, s.class_counts, strict=True) if n > 0]
+        if name == "train" and len(present) > 1:
+            (small, small_name), (large, large_name) = min(present), max(present)
+            if large >= IMBALANCE_RATIO * small:
+                problems.append(
+                    f"train: class imbalance: '{large_name}' has {large:,} images, "
+                    f"'{small_name}' {small:,} ({large / small:.1f}x); accuracy will favour "
+                    "the large classes: look at the per-class accuracy"
+                )
+        if s.duplicates:
+            conflicting = f" ({s.conflicting:,} with a different label)" if s.conflicting else ""
+            problems.append(f"{name}: {_count(s.duplicates, 'exact duplicate image')}{conflicting}")
+        if s.blank:
+            problems.append(
+                f"{name}: {_count(s.blank, 'blank image')} (every pixel the same value)"
+            )
+    if shared:
+        test = splits["test"].samples
+        problems.append(
+            f"test: identical to a training image: {shared:,} of {test:,} images "
+            f"({100 * shared / test:.1f}%); the test score overstates accuracy on new images"
+        )
+    darkest = max(s.pixel_max for s in splits.values())
+    if darkest < DARK_MAX:
+        problems.append(
+            f"the brightest pixel is {darkest} of 255: were the pixels saved on another "
+            "scale? (see pixel_scale / --pixel-scale)"
+        )
+    return problems
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _names(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _clip(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
