@@ -107,7 +107,7 @@ def test_yaml_sections(tmp_path: Path) -> None:
         ),
         (
             ["data.dataset=fashion_mnist"],
-            "config key 'data.dataset' must be one of mnist, fashion-mnist, digits; got 'fashion_mnist' (did you mean 'fashion-mnist'?)",
+            "config key 'data.dataset' must be one of mnist, fashion-mnist, digits, make-regression, usps, cifar10 or a file or folder path; got 'fashion_mnist' (did you mean 'fashion-mnist'?)",
         ),
         (
             ["train.nesterov=maybe"],

@@ -155,7 +155,7 @@ def test_hold_out_test_is_seeded_and_disjoint() -> None:
     assert ids == list(range(10))
     again = hold_out_test(raw_splits(), 0.3, seed=1)
     np.testing.assert_array_equal(again.test[0], raw.test[0])
-    assert raw.notes["test split"] == "3 of 10 samples held out (seed 1)"
+    assert raw.notes["test split"] == "3 of 10 samples held out, stratified (seed 1)"
     with pytest.raises(
         ConfigError, match="test_size=0.05 holds out 0 of 10 samples; it must leave at least one"
     ):

@@ -25,7 +25,11 @@ MAX_ANGLES = 1025  # 28x28: 1025 rotations x 784 int64 indices = 6.4 MB, built o
 
 
 def augment(
-    images: torch.Tensor, rotation: float, shift: int, generator: torch.Generator | None = None
+    images: torch.Tensor,
+    rotation: float,
+    shift: int,
+    generator: torch.Generator | None = None,
+    hflip: bool = False,
 ) -> torch.Tensor:
     """Randomly rotate (uniform in ±``rotation`` degrees) then shift (±``shift`` pixels per
     axis) each uint8 image of ``(N, C, H, W)``; nearest neighbour, zero fill.
@@ -34,8 +38,19 @@ def augment(
     ``RandomCrop(size, padding=shift)`` (PIL, nearest), in that order, pixel for pixel, with
     angles drawn from a grid ``ANGLE_STEP`` apart. Each angle's source map is computed once
     (over the frame enlarged by the shift) and cached; a batch is then one lookup of every
-    output pixel's source in those maps and one gather of the pixels.
+    output pixel's source in those maps and one gather of the pixels. ``hflip`` then
+    mirrors a random half of the images left-right (torchvision's ``RandomHorizontalFlip``).
     """
+    if hflip:
+        images = _rotate_and_shift(images, rotation, shift, generator)
+        flip = torch.rand(len(images), generator=generator, device=images.device) < 0.5
+        return torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
+    return _rotate_and_shift(images, rotation, shift, generator)
+
+
+def _rotate_and_shift(
+    images: torch.Tensor, rotation: float, shift: int, generator: torch.Generator | None
+) -> torch.Tensor:
     if rotation == 0 and shift == 0:
         return images
     n, c, h, w = images.shape
@@ -101,6 +116,7 @@ def iterate_batches(
     generator: torch.Generator | None = None,
     rotation: float = 0.0,
     max_shift: int = 0,
+    hflip: bool = False,
     max_batches: int | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield normalized float batches ``(B, C, H, W)`` and labels from a device split.
@@ -125,7 +141,8 @@ def iterate_batches(
         else:
             index = order[start : start + chunk]
             images, labels = split.images[index], split.labels[index]
-        images = augment(images, rotation, max_shift, generator)
+        if generator is not None:  # training: augmented; evaluation never is
+            images = augment(images, rotation, max_shift, generator, hflip)
         for b in range(0, len(labels), batch_size):
             if max_batches is not None and produced >= max_batches:
                 return

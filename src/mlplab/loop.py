@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, linear
 from .batches import iterate_batches
 from .config import Config
-from .data import Dataset, Normalization, Split, load_dataset
+from .data import Dataset, Normalization, Split, load_configured
 from .data.splits import run_splits
 from .device import select_device
-from .errors import RunError, TrainingError
+from .errors import ConfigError, RunError, TrainingError
 from .losses import expected_initial_loss, loss_fn
 from .metrics import Scores, evaluate_split, run_dataset
 from .model import MLP, model_summary
@@ -92,12 +92,17 @@ class _Session:
     generator: torch.Generator  # shuffling and augmentation
     max_batches: int | None
 
+    @property
+    def regression(self) -> str | None:
+        """The regression loss's name, or None for a classification."""
+        return self.config.train.loss if self.data.task == "regression" else None
+
     def score(self, split: str) -> Scores:
         """Never augmented; in eval mode; a few batches on a dry run."""
         scale, offset = self.normalization.affine(self.device)
         return evaluate_split(self.model, self.splits[split], scale, offset,
                               batch_size=self.config.train.eval_batch_size,
-                              max_batches=self.max_batches)  # fmt: skip
+                              max_batches=self.max_batches, regression=self.regression)  # fmt: skip
 
 
 @dataclass
@@ -133,8 +138,7 @@ def train(
     """
     config = (config or Config()).validate()
     with _process_settings(config.train) as device:
-        data = dataset or load_dataset(config.data.dataset, config.data.data_dir, download=config.data.download,
-                                       mirror=config.data.mirror, verify=config.data.verify)  # fmt: skip
+        data = dataset or load_configured(config.data)
         run = Run.create(config.run.dir, config.run.name or "mlp")
         try:
             with log_to_file(run.path / LOG):
@@ -199,6 +203,7 @@ def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tr
                 "train_accuracy": train_accuracy,
                 "val_loss": val.loss if val else None,
                 "val_accuracy": val.accuracy if val else None,
+                **({"val_r2": val.r2 if val else None} if s.regression else {}),
                 "lr": lr,
                 "epoch_seconds": time.perf_counter() - epoch_start,
                 "elapsed_seconds": resumed_elapsed + time.perf_counter() - started,
@@ -225,10 +230,10 @@ def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tr
     return _finish(s, run, state, interrupted, started)
 
 
-def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float]:
-    """One pass over the training split; returns its mean loss and accuracy."""
+def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | None]:
+    """One pass over the training split; returns its mean loss and accuracy (None: regression)."""
     tc, model, optimizer = s.config.train, s.model, s.optimizer
-    criterion = loss_fn(model.head)
+    criterion = loss_fn(model.head, s.regression)
     weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
     scale, offset = s.normalization.affine(s.device)
     model.train()
@@ -239,7 +244,7 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float]:
     sizes: list[int] = []
     for x, y in iterate_batches(s.splits["train"], tc.batch_size, scale, offset, generator=s.generator,
                                 rotation=s.config.augment.rotation, max_shift=s.config.augment.shift,
-                                max_batches=s.max_batches):  # fmt: skip
+                                hflip=s.config.augment.hflip, max_batches=s.max_batches):  # fmt: skip
         set_step(
             optimizer,
             lr_at(tc, state.step, s.plan, state.monitored()),
@@ -252,14 +257,15 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float]:
         objective.backward()
         optimizer.step()
         losses[len(sizes)] = loss.detach()
-        correct += (out.argmax(1) == y).sum()
+        if not s.regression:
+            correct += (out.argmax(1) == y).sum()
         sizes.append(len(y))
         state.step += 1
         bar.update()
     seen = sum(sizes)
     per_batch = losses[: len(sizes)].tolist()  # one transfer; summed exactly on the host
     total = math.fsum(loss * size for loss, size in zip(per_batch, sizes, strict=True))
-    return total / seen, float(correct) / seen
+    return total / seen, None if s.regression else float(correct) / seen
 
 
 # ----- set-up ----------------------------------------------------------------------------------
@@ -292,6 +298,7 @@ def _prepare(
     tc, dry = config.train, config.train.dry_run
     if fresh:
         logger.info("config   " + config.summary().replace("\n", "\n         "))
+    _check_task(config, data)
     model_seed, data_seed = seed_streams(tc.seed)
     train_split, val_split, test_split = run_splits(data, config.data.limit, config.data.val_size,
                                                     config.data.split_seed)  # fmt: skip
@@ -302,7 +309,8 @@ def _prepare(
         "test": test_split.to(device),
     }
     torch.manual_seed(model_seed)  # inside fork_rng: the caller's global RNG is untouched
-    model = MLP(data.image_shape, config.model.hidden, len(data.classes), config.model.activation,
+    outputs = 1 if data.task == "regression" else len(data.classes)
+    model = MLP(data.image_shape, config.model.hidden, outputs, config.model.activation,
                 config.model.dropout, config.model.head, config.model.init).to(device)  # fmt: skip
     max_batches = DRY_RUN_BATCHES if dry else None
     steps = min(math.ceil(len(train_split) / tc.batch_size), max_batches or math.inf)
@@ -311,19 +319,24 @@ def _prepare(
                  plan, torch.Generator(device).manual_seed(data_seed), max_batches)  # fmt: skip
     if fresh:
         c, h, w = data.image_shape
+        what = (
+            f"{c} features, regression"
+            if data.task == "regression"
+            else f"{c}x{h}x{w}, {len(data.classes)} classes"
+        )
         logger.info(
             f"data     {data.name}: {len(train_split):,} train / {len(val_split):,} val / {len(test_split):,} test, "
-            f"{c}x{h}x{w}, {len(data.classes)} classes, from {data.origin}"
+            f"{what}, from {data.origin}"
         )
         logger.info(f"normalize {config.data.normalize}: mean {_fmt(normalization.mean)}, "
                     f"std {_fmt(normalization.std)} (training split)")  # fmt: skip
         logger.info(f"model    {model.extra_repr()}\n{model_summary(model)}")
-        initial = evaluate_split(
-            model, splits["train"][:1000], *normalization.affine(device), max_batches=max_batches
-        )
-        expected = expected_initial_loss(config.model.head, model.classes)
-        logger.info(f"initial loss {initial.loss:.4f} (a fresh model should be near {expected:.4f}"
-                    f"{' = ln(' + str(model.classes) + ')' if expected > 0 else ''})")  # fmt: skip
+        if data.task == "classification":  # a fresh classifier's loss is known in advance
+            initial = evaluate_split(model, splits["train"][:1000], *normalization.affine(device),
+                                     max_batches=max_batches)  # fmt: skip
+            expected = expected_initial_loss(config.model.head, model.classes)
+            logger.info(f"initial loss {initial.loss:.4f} (a fresh model should be near {expected:.4f}"
+                        f"{' = ln(' + str(model.classes) + ')' if expected > 0 else ''})")  # fmt: skip
         run.save_config(config)
         run.save_dataset({**data.info(), "samples": {k: len(v) for k, v in splits.items()}})
         logger.info(f"run      {run.path}")
@@ -375,14 +388,45 @@ def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: fl
     """The best weights, scored once on the test split, saved with the summary."""
     s.model.load_state_dict(state.best_weights)  # type: ignore[arg-type]
     test = s.score("test")
-    run.save_model(s.model, s.normalization, s.data.classes)
+    run.save_model(s.model, s.normalization, s.data.classes, task=s.data.task)
     summary = _summary(s, state, test, started, interrupted)
+    if linear.is_line(s.model, s.data):
+        summary["line"] = linear.line_fit(s.model, s.normalization, s.splits["train"], run.path)
+        logger.info(linear.describe(summary["line"]))
     run.save_summary(summary)
+    score = (
+        f"R² {test.r2:.4f}  RMSE {test.rmse:.4g}"
+        if s.regression
+        else f"accuracy {test.accuracy:.2%}"
+    )
     logger.info(
-        f"test     loss {test.loss:.4f}  accuracy {test.accuracy:.2%}  (best epoch {state.best_epoch}, "
+        f"test     loss {test.loss:.4f}  {score}  (best epoch {state.best_epoch}, "
         f"{summary['train_seconds']:.1f}s training)"
     )
     return TrainResult(run=run, model=s.model, history=state.history, summary=summary)
+
+
+def _check_task(config: Config, data: Dataset) -> None:
+    """The config's task agrees with the data's: a classifier needs classes, a regression targets."""
+    if config.model.task not in ("auto", data.task):
+        hint = (
+            " (pass --target COLUMN for a regression on a CSV)"
+            if config.model.task == "regression"
+            else ""
+        )
+        raise ConfigError(
+            f"model.task={config.model.task} but dataset '{data.name}' is a {data.task} dataset{hint}"
+        )
+    if data.task == "regression" and config.model.head != "logits":
+        raise ConfigError(
+            f"model.head={config.model.head} is for classes; a regression's output is a plain value (logits)"
+        )
+    if data.task == "regression" and (
+        config.augment.rotation or config.augment.shift or config.augment.hflip
+    ):
+        raise ConfigError(
+            "augmentation (rotation, shift, hflip) moves pixels: it does not apply to tabular regression"
+        )
 
 
 def _check_finite(epoch: int, train_loss: float, val: Scores | None, lr: float) -> None:
@@ -397,6 +441,11 @@ def _check_finite(epoch: int, train_loss: float, val: Scores | None, lr: float) 
 def format_epoch(record: dict[str, Any], epochs: int) -> str:
     """The fixed-width line printed for each epoch, from the record written to metrics.jsonl."""
     width = len(str(epochs))
+    if record["train_accuracy"] is None:  # a regression: R² instead of accuracy
+        val = (f"val loss {record['val_loss']:.4f} R² {record['val_r2']:7.4f}" if record["val_loss"] is not None
+               else "val        -           -")  # fmt: skip
+        return (f"epoch {record['epoch']:>{width}}/{epochs}  train loss {record['train_loss']:.4f}  {val}  "
+                f"lr {record['lr']:.2e}  {record['epoch_seconds']:6.2f}s")  # fmt: skip
     val = (
         f"val loss {record['val_loss']:.4f} acc {record['val_accuracy']:7.2%}"
         if record["val_loss"] is not None
@@ -418,9 +467,14 @@ def _summary(
     best = state.history[state.best_epoch - 1]
     train_seconds = sum(r["epoch_seconds"] for r in state.history)
     device = s.device
+    regression = (
+        {"test_r2": test.r2, "test_rmse": test.rmse, "test_mae": test.mae} if s.regression else {}
+    )
     return {
+        "task": s.data.task,
         "test_accuracy": test.accuracy,
         "test_loss": test.loss,
+        **regression,
         "test_per_class_accuracy": dict(zip(s.data.classes, test.per_class_accuracy, strict=True)),
         "best_epoch": state.best_epoch,
         "best_val_loss": best["val_loss"],

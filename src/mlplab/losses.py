@@ -26,9 +26,16 @@ _LOSSES: dict[str, Loss] = {
 }
 
 
-def loss_fn(head: str) -> Loss:
-    """Cross-entropy for logits, NLL for log-softmax, NLL on probabilities for softmax."""
-    return _LOSSES[head]
+_REGRESSION_LOSSES: dict[str, Loss] = {
+    "mse": lambda out, target: F.mse_loss(out.squeeze(1), target),
+    "mae": lambda out, target: F.l1_loss(out.squeeze(1), target),
+}
+
+
+def loss_fn(head: str, regression: str | None = None) -> Loss:
+    """Cross-entropy for logits, NLL for log-softmax, NLL on probabilities for softmax;
+    for a regression (``regression`` = mse or mae) that loss on the single output."""
+    return _REGRESSION_LOSSES[regression] if regression else _LOSSES[head]
 
 
 def expected_initial_loss(head: str, classes: int) -> float:

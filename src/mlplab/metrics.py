@@ -33,9 +33,12 @@ class Scores:
     """Loss and accuracy on a split, with the per-class picture."""
 
     loss: float
-    accuracy: float  # fraction in [0, 1]
+    accuracy: float | None  # fraction in [0, 1]; None for a regression
     samples: int
     per_class_accuracy: list[float] = field(default_factory=list)  # recall of each class
+    r2: float | None = None  # regression only: coefficient of determination
+    rmse: float | None = None
+    mae: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +53,7 @@ def evaluate_split(
     *,
     batch_size: int = 1000,
     max_batches: int | None = None,
+    regression: str | None = None,
 ) -> Scores:
     """Score ``model`` on a device split (never augmented), in eval mode.
 
@@ -58,18 +62,20 @@ def evaluate_split(
     """
     was_training = model.training
     model.eval()
-    criterion = loss_fn(model.head)
+    criterion = loss_fn(model.head, regression)
     loss_sums, predictions, labels = [], [], []
     for x, y in iterate_batches(split, batch_size, scale, offset, max_batches=max_batches):
         out = model(x)
         loss_sums.append(criterion(out, y) * len(y))
-        predictions.append(out.argmax(1))
+        predictions.append(out[:, 0] if regression else out.argmax(1))
         labels.append(y)
     model.train(was_training)
     if not labels:
         return Scores(loss=float("nan"), accuracy=float("nan"), samples=0)
     pred, true = torch.cat(predictions).cpu(), torch.cat(labels).cpu()
     total_loss = math.fsum(torch.stack(loss_sums).tolist())  # one transfer, summed exactly
+    if regression:
+        return _regression_scores(total_loss, pred.numpy(), true.numpy())
     n, hit = len(true), pred == true
     correct = torch.bincount(true[hit], minlength=model.classes).tolist()
     counts = torch.bincount(true, minlength=model.classes).tolist()
@@ -78,6 +84,20 @@ def evaluate_split(
         accuracy=int(hit.sum()) / n,
         samples=n,
         per_class_accuracy=[k / max(m, 1) for k, m in zip(correct, counts, strict=True)],
+    )
+
+
+def _regression_scores(total_loss: float, pred: Any, true: Any) -> Scores:
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    n = len(true)
+    return Scores(
+        loss=total_loss / n,
+        accuracy=None,
+        samples=n,
+        r2=float(r2_score(true, pred)) if n > 1 else float("nan"),
+        rmse=float(mean_squared_error(true, pred) ** 0.5),
+        mae=float(mean_absolute_error(true, pred)),
     )
 
 
@@ -105,8 +125,9 @@ def run_dataset(
                 "which was passed in memory and cannot be reloaded; pass the dataset explicitly"
             )
         config = run.config().data
+        options = {k: v for k, v in reload.items() if k != "dataset"}
         dataset = load_dataset(reload["dataset"], data_dir or config.data_dir,
-                               download=config.download, mirror=config.mirror)  # fmt: skip
+                               download=config.download, mirror=config.mirror, **options)  # fmt: skip
     shape, classes = list(dataset.image_shape), list(dataset.classes)
     problems = []
     if shape != info["image_shape"]:
@@ -115,6 +136,8 @@ def run_dataset(
         )
     if len(classes) != len(info["classes"]):
         problems.append(f"{len(classes)} classes, the model has {len(info['classes'])}")
+    if dataset.task != info.get("task", "classification"):
+        problems.append(f"it is a {dataset.task} dataset, the run is a {info.get('task')}")
     if same_data and not problems and (dataset.name, classes) != (info["name"], info["classes"]):
         problems.append(f"it is '{dataset.name}', the run was trained on '{info['name']}'")
     if problems:
@@ -151,9 +174,9 @@ def evaluate(
     )
     chosen = {"test": test, "val": val, "train": train}[split]
     scale, offset = normalization.affine(device)
-    scores = evaluate_split(
-        model, chosen.to(device), scale, offset, batch_size=config.train.eval_batch_size
-    )
+    regression = config.train.loss if data.task == "regression" else None
+    scores = evaluate_split(model, chosen.to(device), scale, offset,
+                            batch_size=config.train.eval_batch_size, regression=regression)  # fmt: skip
     return {**scores.to_dict(), "classes": list(classes), "dataset": data.name, "split": split}
 
 

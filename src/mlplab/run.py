@@ -85,7 +85,11 @@ class Run:
         write_text_atomic(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in history))
 
     def save_model(
-        self, model: MLP, normalization: Normalization, classes: tuple[str, ...]
+        self,
+        model: MLP,
+        normalization: Normalization,
+        classes: tuple[str, ...],
+        task: str = "classification",
     ) -> None:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         atomic_write(
@@ -96,6 +100,7 @@ class Run:
             "model": model.spec(),
             "normalization": normalization.to_dict(),
             "classes": list(classes),
+            "task": task,
         }
         write_text_atomic(self.path / MODEL, json.dumps(info, indent=2) + "\n")
 
@@ -176,7 +181,10 @@ class Run:
                 and all(isinstance(v, int) and v > 0 for v in shape)
             ):
                 raise ValueError(f"input_shape must be 3 positive whole numbers, got {shape!r}")
-            if not (isinstance(classes, list) and len(classes) == spec["classes"]):
+            regression = info.get("task", "classification") == "regression"
+            if not isinstance(classes, list) or (
+                not regression and len(classes) != spec["classes"]
+            ):
                 raise ValueError("classes must list one name per output")
             Normalization.from_dict(norm)
         except (KeyError, TypeError, ValueError) as exc:

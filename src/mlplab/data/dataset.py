@@ -133,7 +133,7 @@ class Dataset:
             (lambda y: torch.from_numpy(y).float())
             if task == "regression"
             else (lambda y: torch.from_numpy(y).long())
-        )  # noqa: E731
+        )
         return cls(
             name=name,
             train=Split(torch.from_numpy(train[0]), convert(train[1])),

@@ -71,7 +71,8 @@ class FileSource:
         raw = self.reader(path)
         if raw.test is None:
             raise FormatError(f"{path}: no test split; the {self.name} files have one")
-        return Dataset.from_numpy(self.name, raw.classes, str(path), raw.train, raw.test)
+        return Dataset.from_numpy(self.name, raw.classes, str(path), raw.train, raw.test,
+                                  reload={"dataset": self.name})  # fmt: skip
 
     def _verify(self, path: Path) -> None:
         kind, _, expected = (self.digest or "").partition(":")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from ..errors import ConfigError, DataError, FormatError, did_you_mean
 from .dataset import Dataset
@@ -86,7 +87,7 @@ class RawSplits:
             f"image={_shape_text(self.image_shape)}, classes={len(self.classes)}, origin='{self.origin}')"
         )
 
-    def to_dataset(self, name: str | None = None) -> Dataset:
+    def to_dataset(self, name: str | None = None, reload: dict | None = None) -> Dataset:
         """The tensors the training code takes; a test split is required (see :func:`hold_out_test`)."""
         if self.test is None:
             raise DataError(
@@ -94,12 +95,13 @@ class RawSplits:
                 "one out of the training data (--test-size 0.2)"
             )
         return Dataset.from_numpy(
-            name or self.origin, self.classes, self.origin, self.train, self.test
+            name or self.origin, self.classes, self.origin, self.train, self.test, reload=reload
         )
 
 
 def hold_out_test(raw: RawSplits, test_size: float = 0.2, seed: int = 0) -> RawSplits:
-    """Move a seeded random ``test_size`` (fraction < 1, or count) of train into a test split.
+    """Move a seeded, class-stratified ``test_size`` (fraction < 1, or count) of train into a
+    test split.
 
     For files that ship no test split. The same seed and size always pick the same samples.
     """
@@ -113,9 +115,15 @@ def hold_out_test(raw: RawSplits, test_size: float = 0.2, seed: int = 0) -> RawS
             f"test_size={test_size:g} holds out {n_test} of {n} samples; it must leave at least "
             "one sample in each split (use a fraction such as 0.2)"
         )
-    order = np.random.default_rng(seed).permutation(n)
-    test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
-    notes = raw.notes | {"test split": f"{n_test} of {n} samples held out (seed {seed})"}
+    from .splits import stratified_pick  # torch-based; the readers themselves need none
+
+    test = stratified_pick(torch.from_numpy(labels), n_test, seed).numpy()
+    keep = np.ones(n, dtype=bool)
+    keep[test] = False
+    train = np.flatnonzero(keep)
+    notes = raw.notes | {
+        "test split": f"{n_test} of {n} samples held out, stratified (seed {seed})"
+    }
     return RawSplits(
         (images[train], labels[train]),
         (images[test], labels[test]),

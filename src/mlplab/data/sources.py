@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ..atomic import write_text_atomic
 from ..errors import DataError, DownloadError, FormatError, did_you_mean
 from .dataset import Dataset
 from .download import content_sha256, download_file
+from .filesources import CIFAR10_SOURCE, USPS_SOURCE, FileSource
 from .idx import read_idx_pair
 
 __all__ = ["DATASETS", "BundledSource", "IdxSource", "cache_dir", "get_source", "search_dirs"]
@@ -162,11 +164,13 @@ class IdxSource:
 
 @dataclass(frozen=True)
 class BundledSource:
-    """A dataset shipped inside an installed package: works offline anywhere."""
+    """A dataset made by an installed package (scikit-learn): works offline anywhere."""
 
     name: str
     description: str
     classes: tuple[str, ...]
+    make: Callable[[], tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]]
+    task: str = "classification"
 
     def find(self, data_dir: str | Path | None = None) -> str:
         return "bundled with scikit-learn"
@@ -179,20 +183,38 @@ class BundledSource:
         mirror: str | None = None,
         verify: bool = True,
     ) -> Dataset:
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
+        train, test = self.make()
+        return Dataset.from_numpy(self.name, self.classes, self.find(), train, test,
+                                  reload={"dataset": self.name}, task=self.task)  # fmt: skip
 
-        digits = load_digits()
-        # 0..16 gray levels -> 0..255, so every dataset enters the pipeline as uint8
-        images = np.rint(digits.images * (255 / 16)).astype(np.uint8)[:, None]
-        labels = digits.target.astype(np.int64)
-        # A fixed, stratified 75/25 test split: the dataset ships none, and the test set
-        # must not move with the user's seed.
-        tr_x, te_x, tr_y, te_y = train_test_split(
-            images, labels, test_size=0.25, random_state=0, stratify=labels
-        )
-        return Dataset.from_numpy(self.name, self.classes, self.find(), (tr_x, tr_y), (te_x, te_y),
-                                  reload={"dataset": self.name})  # fmt: skip
+
+def _digits() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    # 0..16 gray levels -> 0..255, so every dataset enters the pipeline as uint8
+    images = np.rint(digits.images * (255 / 16)).astype(np.uint8)[:, None]
+    labels = digits.target.astype(np.int64)
+    # A fixed, stratified 75/25 test split: the dataset ships none, and the test set
+    # must not move with the user's seed.
+    tr_x, te_x, tr_y, te_y = train_test_split(
+        images, labels, test_size=0.25, random_state=0, stratify=labels
+    )
+    return (tr_x, tr_y), (te_x, te_y)
+
+
+def _make_regression() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The linear-regression course opener: one feature, noise 10, a fixed 80/20 split."""
+    from sklearn.datasets import make_regression
+    from sklearn.model_selection import train_test_split
+
+    x, y = make_regression(n_samples=500, n_features=1, noise=10, random_state=0)
+    x = x.astype(np.float32)[:, :, None, None]  # one feature = one channel of a 1x1 "image"
+    tr_x, te_x, tr_y, te_y = train_test_split(
+        x, y.astype(np.float32), test_size=0.2, random_state=0
+    )
+    return (tr_x, tr_y), (te_x, te_y)
 
 
 def _existing(folder: Path, filename: str) -> Path | None:
@@ -202,7 +224,7 @@ def _existing(folder: Path, filename: str) -> Path | None:
     return None
 
 
-DATASETS: dict[str, IdxSource | BundledSource] = {
+DATASETS: dict[str, IdxSource | BundledSource | FileSource] = {
     "mnist": IdxSource(
         name="mnist",
         torchvision_name="MNIST",
@@ -269,11 +291,24 @@ DATASETS: dict[str, IdxSource | BundledSource] = {
         name="digits",
         description="scikit-learn's 8x8 digits (UCI), 1,797 images, fixed 75/25 split; offline anywhere",
         classes=DIGIT_CLASSES,
+        make=_digits,
+    ),
+    "make-regression": BundledSource(
+        name="make-regression",
+        description="scikit-learn's make_regression(500 samples, 1 feature, noise 10, seed 0): "
+        "the linear-regression opener, fixed 80/20 split",
+        classes=(),
+        make=_make_regression,
+        task="regression",
     ),
 }
 
 
-def get_source(name: str) -> IdxSource | BundledSource:
+DATASETS["usps"] = USPS_SOURCE
+DATASETS["cifar10"] = CIFAR10_SOURCE
+
+
+def get_source(name: str) -> IdxSource | BundledSource | FileSource:
     if name not in DATASETS:
         raise DataError(
             f"unknown dataset '{name}'{did_you_mean(name, DATASETS)}; available: {', '.join(DATASETS)}"
