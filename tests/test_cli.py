@@ -115,8 +115,8 @@ def test_incomplete_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_datasets_and_presets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
-    assert f"mnist          missing   downloads to {tmp_path / 'cache' / 'mnist'}" in out
-    assert "digits         bundled" in out
+    assert f"mnist            missing   downloads to {tmp_path / 'cache' / 'mnist'}" in out
+    assert "digits           bundled" in out
     assert main(["presets"]) == 0
     assert "tutorial    784-250-100-10 ReLU, Adam 1e-3" in capsys.readouterr().out
     assert main(["config", "--list"]) == 0

@@ -36,7 +36,30 @@ def test_presets() -> None:
         dudl.model.hidden == [64, 32, 32] and dudl.train.batch_size == 32 and dudl.train.lr == 0.01
     )
     assert Config.preset("sigmoid").model.activation == "sigmoid"
-    assert set(PRESETS) == {"tutorial", "quickstart", "dudl", "sigmoid"}
+    usps = Config.preset("usps")
+    assert (usps.data.dataset, usps.model.hidden, usps.model.activation) == (
+        "usps",
+        [256],
+        "sigmoid",
+    )
+    cifar = Config.preset("cifar10")
+    assert cifar.augment.hflip and cifar.model.dropout > 0 and cifar.train.weight_decay > 0
+    assert (
+        Config.preset("logistic").model.hidden == []
+        and Config.preset("linreg").task == "classification"
+    )
+    assert set(PRESETS) == {
+        "tutorial",
+        "quickstart",
+        "dudl",
+        "sigmoid",
+        "logistic",
+        "linreg",
+        "usps",
+        "cifar10",
+    }
+    for name in PRESETS:  # every preset is a valid config on its own
+        Config.preset(name).validate()
 
 
 def test_string_overrides_are_typed() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from . import __version__
 from .config import PRESETS, Config, describe
 from .data import load_dataset
+from .data.filesources import FileSource
 from .data.sources import DATASETS, BundledSource, cache_dir
 from .errors import ConfigError, DataError, MlplabError, TrainingError
 from .loop import resume, train
@@ -97,6 +98,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("datasets", "list the datasets, where each was found, which are missing")
     p.add_argument("--data-dir", default=None, help="where to look first")
     p.set_defaults(handler=cmd_datasets)
+
+    p = command("data", "look at a dataset before training: `mlplab data inspect PATH|NAME`")
+    p.add_argument(
+        "action", choices=["inspect"], help="inspect: what was detected, and every problem found"
+    )
+    p.add_argument(
+        "source", help="a file or folder (any format of docs/formats.md) or a registered dataset"
+    )
+    p.add_argument(
+        "--format", default=None, help="the file format, when detection should not decide"
+    )
+    p.add_argument("--image-shape", default=None, metavar="C,H,W", help="shape of flat pixel rows")
+    p.add_argument(
+        "--pixel-scale",
+        default=None,
+        choices=["255", "1"],
+        help="pixel values 0-255 or 0-1 (default: detected)",
+    )
+    p.add_argument("--images-key", default=None, help="HDF5/npz key of the images")
+    p.add_argument("--labels-key", default=None, help="HDF5/npz key or CSV column of the labels")
+    p.add_argument("--data-dir", default=None, help="where to look for a registered dataset first")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=cmd_data)
 
     p = command("presets", "list the presets (recipes of the classic tutorials)")
     p.set_defaults(handler=cmd_presets)
@@ -193,10 +217,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    print(f"{'dataset':<14} {'status':<9} where / description")
+    print(f"{'dataset':<16} {'status':<9} where / description")
     for name, source in DATASETS.items():
         if isinstance(source, BundledSource):
             status, where = "bundled", source.find()
+        elif isinstance(source, FileSource):
+            found = source.find(args.data_dir)
+            status, where = (("found", str(found)) if found else
+                             ("missing", f"downloads to {cache_dir() / name}" if source.url else "not downloadable: see docs/formats.md"))  # fmt: skip
         else:
             folder = source.find(args.data_dir)
             status, where = (
@@ -204,8 +232,30 @@ def cmd_datasets(args: argparse.Namespace) -> int:
                 if folder
                 else ("missing", f"downloads to {cache_dir() / name}")
             )
-        print(f"{name:<14} {status:<9} {where}")
-        print(f"{'':<24} {source.description}")
+        print(f"{name:<16} {status:<9} {where}")
+        print(f"{'':<26} {source.description}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data.inspection import inspect_data
+    from .data.raw import RawSplits
+
+    if args.source in DATASETS:
+        data = load_dataset(args.source, args.data_dir)
+        if data.task != "classification":
+            raise ConfigError(
+                f"'{args.source}' is a {data.task} dataset; inspect reports on image classes"
+            )
+        splits = [(s.images.numpy(), s.labels.numpy()) for s in (data.train, data.test)]
+        report = inspect_data(
+            RawSplits(splits[0], splits[1], data.classes, data.origin, args.source)
+        )
+    else:
+        report = inspect_data(args.source, None if args.format in (None, "auto") else args.format,
+                              image_shape=args.image_shape, pixel_scale=args.pixel_scale,
+                              images_key=args.images_key, labels_key=args.labels_key)  # fmt: skip
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.to_text())
     return 0
 
 
