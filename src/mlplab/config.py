@@ -527,7 +527,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "train.lr": 1e-3,
             "train.batch_size": 64,
             "train.epochs": 10,
-        },  # fmt: skip
+        },
     },
     "linreg": {
         "help": "the course opener: one linear layer fitting make_regression(500 samples, 1 feature, "
@@ -566,7 +566,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "train.epochs": 40,
             "augment.hflip": True,
             "augment.shift": 2,
-        },  # fmt: skip
+        },
     },
 }
 
