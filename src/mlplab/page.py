@@ -40,6 +40,8 @@ table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0 1em; }
 th, td { padding: 3px 10px; border-bottom: 1px solid #eaeef2; text-align: right; }
 th { background: #f6f8fa; }
 td:first-child, th:first-child { text-align: left; }
+table.kv td { text-align: left; }
+table.kv td:first-child { color: #59636e; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 0.8em 0; }
 .card { border: 1px solid #d0d7de; border-radius: 6px; padding: 6px 14px; min-width: 120px; }
 .card .v { font-size: 1.35em; font-weight: 600; }
@@ -123,12 +125,17 @@ class Page:
         return path
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, scroll: bool = False) -> str:
-    """An HTML table; cells are escaped, floats shown as given (format them before)."""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+def table(
+    header: Sequence[str] | None, rows: Sequence[Sequence[Any]], *, scroll: bool = False
+) -> str:
+    """An HTML table; cells are escaped, numbers shown as given (format them before).
+    Without a header: a left-aligned key-value table."""
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
     )
+    if header is None:
+        return f'<table class="kv"><tbody>{body}</tbody></table>'
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     text = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return f'<div class="scroll">{text}</div>' if scroll else text
 

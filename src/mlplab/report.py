@@ -408,7 +408,7 @@ def _header(a: RunAnalysis) -> list[str]:
         ("kept epoch", f"{s.get('best_epoch', '?')} of {s.get('epochs_run', '?')}"),
         ("best val accuracy", _pct(s.get("best_val_accuracy"))),
         ("parameters", f"{s['parameters']:,}" if "parameters" in s else "?"),
-        ("training time", f"{s['train_seconds']:.1f} s" if "train_seconds" in s else "?"),
+        ("training time", _seconds(s.get("train_seconds"))),
     ]
     facts = [
         ("dataset", f"{info['name']} ({shape}, {len(info['classes'])} classes) from {info.get('origin', '?')}"),
@@ -433,7 +433,7 @@ def _header(a: RunAnalysis) -> list[str]:
         )
     return [
         cards(first),
-        table(["", ""], facts),
+        table(None, facts),
         *notes,
         preformatted(config.to_yaml(), "full config (config.yaml)"),
         preformatted(model_summary(a.model), "layers"),
@@ -464,6 +464,10 @@ def _tables_after(a: RunAnalysis, name: str) -> list[str]:
                  f"{w.min:+.4f}", f"{w.max:+.4f}", f"{w.l2:.3f}") for w in a.weights]  # fmt: skip
         return [table(["layer", "shape", "mean", "std", "min", "max", "L2 norm"], rows)]
     return []
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
 
 
 def _pct(value: float | None) -> str:

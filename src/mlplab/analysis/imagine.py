@@ -154,11 +154,13 @@ def gradient_ascent(
     generator = torch.Generator(device).manual_seed(seed)
     x = 0.01 * torch.randn((len(chosen), *model.input_shape), generator=generator, device=device)
     x = torch.maximum(torch.minimum(x, high), low).requires_grad_(True)
-    optimizer = torch.optim.Adam([x], lr=lr)
+    # Adam by hand (a few tensor ops): torch.optim's first step costs seconds of imports.
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    m, v = torch.zeros_like(x), torch.zeros_like(x)
     rows = torch.arange(len(chosen), device=device)
     bar = progress_bar(total=steps, desc="imagine (ascent)", unit="step")
     try:
-        for _ in range(steps):
+        for t in range(1, steps + 1):
             with torch.enable_grad():
                 _, log_p = probabilities_from(model(x), model.head)
                 objective = (
@@ -167,9 +169,11 @@ def gradient_ascent(
                     - tv * _total_variation(x)
                 ).sum()
                 (gradient,) = torch.autograd.grad(objective, x)
-            x.grad = -gradient  # the optimizer minimizes
-            optimizer.step()
             with torch.no_grad():
+                m.mul_(beta1).add_(gradient, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+                step = lr * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + eps)
+                x.add_(step)  # ascent: up the objective
                 x.copy_(torch.maximum(torch.minimum(x, high), low))
             bar.update()
     finally:
