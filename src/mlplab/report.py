@@ -310,7 +310,9 @@ FIGURES: dict[str, FigureSpec] = {
         "For the most confident mistakes: the probability (middle) and log-probability (right) "
         "of every class; green is the true class, red the prediction. The log scale shows how far "
         "behind the true class was.",
-        lambda a: F.probabilities_figure(a.explained),
+        lambda a: F.probabilities_figure(
+            a.explained, empty="no mistakes: every test sample was predicted right"
+        ),
     ),
     "pca": FigureSpec(
         "Representations",

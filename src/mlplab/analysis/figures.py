@@ -294,13 +294,15 @@ def samples_figure(picked: Picked) -> Figure:
     return figure
 
 
-def probabilities_figure(picked: Picked, top: int = MAX_BARS) -> Figure:
+def probabilities_figure(
+    picked: Picked, top: int = MAX_BARS, empty: str = "no samples to show"
+) -> Figure:
     """For each sample: the image, the model's probability for each class, and the
     log-probabilities (which show how far the true class was from winning). Beyond ``top``
     classes only the ``top`` most likely are drawn."""
     n = len(picked)
     if n == 0:
-        return _empty(_figure(6, 1.5), "no samples to show")
+        return _empty(_figure(6, 1.5), empty)
     k = len(picked.classes)
     figure = _figure(11, 1.9 * n + 0.3)
     axes = figure.subplots(n, 3, squeeze=False, width_ratios=[1, 3, 3])
