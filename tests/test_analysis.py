@@ -226,7 +226,9 @@ def test_gradient_ascent_raises_the_class_probability_within_valid_pixels(tmp_pa
     assert found.images.shape == (3, 3, 5, 8) and found.images.dtype == np.float32
     assert found.images.min() >= 0 and found.images.max() <= 1
     assert (found.target_probability > start.target_probability).all()
-    assert (found.target_probability > 0.9).all()
+    assert (found.target_probability > 0.5).all()  # well above chance (1/3), penalties and all
+    free = gradient_ascent(model, norm, classes, steps=60, l2=0, tv=0)
+    assert (free.target_probability > 0.99).all()
     assert found.rows()[0]["class"] == "k0" and found.settings["steps"] == 60
     picked = gradient_ascent(model, norm, classes, targets=[2], steps=2)
     assert picked.targets.tolist() == [2]

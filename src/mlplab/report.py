@@ -84,6 +84,7 @@ class RunAnalysis:
         samples: int = 36,  # random predictions shown
         explained: int = 4,  # mistakes with probability bar charts
         tsne_samples: int = 2000,  # points in each t-SNE map
+        tsne_iterations: int = 500,  # t-SNE optimizer steps (>= 250)
         units: int = 25,  # first-layer units drawn as images
         candidates: int = 1000,  # random-noise images per forward pass
         iterations: int = 20,  # forward passes of random search
@@ -91,7 +92,7 @@ class RunAnalysis:
     ) -> None:
         for name, value, low in (("mistakes", mistakes, 0), ("samples", samples, 1),
                                  ("explained", explained, 0), ("tsne_samples", tsne_samples, 10),
-                                 ("units", units, 1), ("candidates", candidates, 1),
+                                 ("tsne_iterations", tsne_iterations, 250), ("units", units, 1), ("candidates", candidates, 1),
                                  ("iterations", iterations, 1), ("ascent_steps", ascent_steps, 1)):  # fmt: skip
             if not isinstance(value, int) or value < low:
                 raise ConfigError(
@@ -106,7 +107,7 @@ class RunAnalysis:
             samples,
             explained,
         )
-        self.tsne_samples, self.n_units = tsne_samples, units
+        self.tsne_samples, self.tsne_iterations, self.n_units = tsne_samples, tsne_iterations, units
         self.candidates, self.iterations, self.ascent_steps = candidates, iterations, ascent_steps
         self.timings: dict[str, float] = {}
 
@@ -204,7 +205,8 @@ class RunAnalysis:
     @functools.cached_property
     def tsne(self) -> dict[str, Embedding]:
         return self._timed("t-SNE", lambda: embed_layers(
-            self.predictions, "tsne", samples=self.tsne_samples, seed=self.seed))  # fmt: skip
+            self.predictions, "tsne", samples=self.tsne_samples, seed=self.seed,
+            iterations=self.tsne_iterations))  # fmt: skip
 
     # ----- figures and JSON -----------------------------------------------------------------------
     def figure(self, name: str) -> MplFigure:
@@ -257,9 +259,9 @@ def _imagine_caption(a: RunAnalysis) -> str:
     return (
         f"Top: of {total:,} uniform-noise images, the one the model scores highest for each class; "
         f"bottom: the input found by {a.ascent_steps} steps of gradient ascent on the class's "
-        "log-probability (small L2 and total-variation penalty, clamped to valid pixels). The "
-        "number is the model's probability for the class: near 1 on noise means the model is "
-        "sure of things unlike anything it was trained on."
+        "logit (with an L2 and a total-variation penalty, clamped to valid pixels): the "
+        "strokes the model wants to see. The number is the model's probability for the class; "
+        "high on pure noise means the model is sure of things unlike anything it was trained on."
     )
 
 

@@ -23,6 +23,8 @@ __all__ = ["LAYERS", "METHODS", "Embedding", "embed", "embed_layers"]
 METHODS = ("pca", "tsne")
 LAYERS = ("logits", "hidden")
 TSNE_SAMPLES = 2000  # points in a t-SNE map: its cost grows like n log n, PCA uses all
+TSNE_ITERATIONS = 500  # optimizer steps, the first 250 with early exaggeration: clusters settle
+# well before scikit-learn's default of 1,000 on a few thousand points, at half the time
 TSNE_PCA_DIMS = 50  # wider features are first reduced by PCA (the usual t-SNE practice)
 
 
@@ -58,6 +60,7 @@ def embed(
     samples: int | None = None,
     seed: int = 0,
     perplexity: float = 30.0,
+    iterations: int = TSNE_ITERATIONS,
 ) -> Embedding:
     """Map ``features`` (n, d) to 2-D with ``method``; ``samples`` picks a stratified subset
     (default: all for PCA, 2,000 for t-SNE)."""
@@ -90,6 +93,7 @@ def embed(
         perplexity=min(perplexity, (len(x) - 1) / 3),  # scikit-learn needs perplexity < n
         init="pca",
         learning_rate="auto",
+        max_iter=max(iterations, 250),  # scikit-learn's minimum
         random_state=seed,
     )
     points = tsne.fit_transform(x)
@@ -105,6 +109,7 @@ def embed_layers(
     *,
     samples: int | None = None,
     seed: int = 0,
+    iterations: int = TSNE_ITERATIONS,
 ) -> dict[str, Embedding]:
     """``{"logits": ..., "hidden": ...}`` maps of ``predictions`` (see :func:`embed`)."""
     layers = {"logits": predictions.logits, "hidden": predictions.hidden}
@@ -121,7 +126,7 @@ def embed_layers(
             else:
                 result[layer] = embed(
                     features, predictions.labels, predictions.classes,
-                    method=method, layer=layer, samples=samples, seed=seed,
+                    method=method, layer=layer, samples=samples, seed=seed, iterations=iterations,
                 )  # fmt: skip
             bar.update()
     finally:
