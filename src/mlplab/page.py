@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,9 +38,9 @@ figure img { max-width: 100%; height: auto; display: block; margin: 0 auto;
 figcaption { color: #424a53; font-size: 0.93em; margin-top: 0.4em; }
 figcaption b { color: #1f2328; }
 table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0 1em; }
-th, td { padding: 3px 10px; border-bottom: 1px solid #eaeef2; text-align: right; }
+th, td { padding: 3px 10px; border-bottom: 1px solid #eaeef2; text-align: left; }
 th { background: #f6f8fa; }
-td:first-child, th:first-child { text-align: left; }
+th.n, td.n { text-align: right; font-variant-numeric: tabular-nums; }
 table.kv td { text-align: left; }
 table.kv td:first-child { color: #59636e; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 0.8em 0; }
@@ -126,18 +127,39 @@ class Page:
 
 
 def table(
-    header: Sequence[str] | None, rows: Sequence[Sequence[Any]], *, scroll: bool = False
+    header: Sequence[str] | None,
+    rows: Sequence[Sequence[Any]],
+    *,
+    scroll: bool = False,
+    left: int = 1,
 ) -> str:
-    """An HTML table; cells are escaped, numbers shown as given (format them before).
-    Without a header: a left-aligned key-value table."""
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
+    """An HTML table; cells are escaped and shown as given (format numbers before). Columns
+    mostly numbers are right-aligned, except the first ``left`` (labels).
+    Without a header: a key-value table."""
     if header is None:
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+            for row in rows
+        )
         return f'<table class="kv"><tbody>{body}</tbody></table>'
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    numeric = [  # most of the column reads as numbers
+        i >= left and 2 * sum(_NUMBER.match(str(r[i])) is not None for r in rows) > len(rows)
+        for i in range(len(header))
+    ]
+
+    def cell(tag: str, i: int, value: Any) -> str:
+        style = ' class="n"' if i < len(numeric) and numeric[i] else ""
+        return f"<{tag}{style}>{html.escape(str(value))}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows
+    )
     text = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return f'<div class="scroll">{text}</div>' if scroll else text
+
+
+_NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+(e[-+]?\d+)?\s*%?$|^-$")
 
 
 def cards(items: Sequence[tuple[str, str]]) -> str:

@@ -451,7 +451,7 @@ def _tables_after(a: RunAnalysis, name: str) -> list[str]:
         rows = [(p["true"], p["predicted"], p["count"], f"{p['fraction']:.2%}") for p in pairs]
         return [
             "<h3>Most confused pairs</h3>",
-            table(["true class", "predicted as", "count", "of the true class"], rows)
+            table(["true class", "predicted as", "count", "of the true class"], rows, left=2)
             if rows else paragraph("No mistakes at all on the test split.", "note"),
         ]  # fmt: skip
     if name == "per-class":

@@ -213,7 +213,7 @@ def confusion_figure(confusion: Confusion) -> Figure:
     """Row-normalized confusion matrix (colour: fraction of the true class) with the counts
     written in each non-empty cell (up to 20 classes)."""
     k = len(confusion.classes)
-    side = min(max(4.5, 0.55 * k + 2), 11)
+    side = min(max(4.5, 0.45 * k + 2), 11)
     figure = _figure(side + 1.2, side)
     ax = figure.subplots()
     normalized = confusion.normalized
@@ -255,7 +255,7 @@ def per_class_figure(confusion: Confusion) -> Figure:
     _class_ticks(ax, confusion.classes, "x")
     ax.set_xlabel("class")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncols=3, loc="lower right")
+    ax.legend(fontsize=8, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return figure
 
 
@@ -280,7 +280,8 @@ def mistakes_figure(picked: Picked) -> Figure:
 def samples_figure(picked: Picked) -> Figure:
     """A grid of predictions, green when right and red when wrong (wrong ones also name the
     true class)."""
-    figure, axes = _grid(len(picked), picked.images.shape[1:], title_lines=2, cell=1.2)
+    figure, axes = _grid(len(picked), picked.images.shape[1:], cols=min(len(picked), 9),
+                         title_lines=2, cell=1.15)  # fmt: skip
     for ax, i in zip(axes, range(len(picked)), strict=True):
         _show(ax, picked.images[i])
         ok = bool(picked.correct[i])
