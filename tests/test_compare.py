@@ -41,8 +41,8 @@ def test_compare_rows_and_weight_statistics(two_runs: list[Path]) -> None:
     assert table[0].split()[:3] == ["run", "dataset", "model"] and len(table) == 3
     header, rows = c.weight_statistics()
     assert header == ["layer", *c.names]
-    assert rows[0] == ["1 hidden.0", "8x72", "16x72"]
-    assert rows[-6][0] == "3 output" and rows[-6][1:] == ["-", "3x8"]  # the small run has 2 layers
+    assert rows[0] == ["layer 1", "hidden.0 8x72", "hidden.0 16x72"]
+    assert rows[-6] == ["layer 3", "-", "output 3x8"]  # the small run has 2 layers
     assert f"{expected[0].l2:.3f}" in c.weight_table()
 
 

@@ -57,7 +57,7 @@ class Comparison:
         rows = []
         for i in range(depth):
             for stat in ("shape", "mean", "std", "min", "max", "l2"):
-                label = f"{i + 1} {_layer_name(self, i)}" if stat == "shape" else f"  {stat}"
+                label = f"layer {i + 1}" if stat == "shape" else f"  {stat}"
                 cells = [_stat(self.weights[n][i], stat) if i < len(self.weights[n]) else "-"
                          for n in self.names]  # fmt: skip
                 rows.append([label, *cells])
@@ -87,8 +87,8 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
             "run": name,
             "path": str(run.path),
             "dataset": summary.get("dataset", "?"),
-            "model": "-".join(map(str, [math.prod(model.input_shape), *model.hidden_sizes,
-                                        model.classes])) + f" {model.activation}",
+            "model": "-".join(map(str, [math.prod(model.input_shape), *model.hidden_sizes, model.classes]))
+                     + (f" {model.activation}" if model.hidden_sizes else " linear"),
             "parameters": model.num_parameters,
             "recipe": f"{t.optimizer} lr {t.lr:g} bs {t.batch_size}",
             "epochs": summary.get("epochs_run", len(run.metrics())),
@@ -141,16 +141,9 @@ def _names(paths: list[Path]) -> list[str]:
     return names
 
 
-def _layer_name(c: Comparison, i: int) -> str:
-    for layers in c.weights.values():
-        if i < len(layers):
-            return layers[i].name
-    return "?"
-
-
 def _stat(layer: LayerWeights, stat: str) -> str:
     if stat == "shape":
-        return f"{layer.shape[0]}x{layer.shape[1]}"
+        return f"{layer.name} {layer.shape[0]}x{layer.shape[1]}"
     value = getattr(layer, stat)
     return f"{value:.3f}" if stat == "l2" else f"{value:+.5f}" if stat == "mean" else f"{value:.5f}"
 

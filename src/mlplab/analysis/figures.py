@@ -172,6 +172,10 @@ def curves_figure(curves: Curves) -> Figure:
         ax.legend(fontsize=8)
         if len(curves.epochs) <= 20:
             ax.set_xticks(curves.epochs)
+        else:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss_ax.set_title("loss (lower is better)")
     acc_ax.set_title("accuracy (higher is better)")
     if curves.name:
@@ -199,11 +203,14 @@ def compare_curves_figure(runs: Sequence[Curves]) -> Figure:
                 i = int(np.searchsorted(curves.epochs, curves.best_epoch))
                 if i < len(val):
                     ax.plot([curves.best_epoch], [val[i]], marker="o", color=color, ms=6)
+    from matplotlib.ticker import MaxNLocator
+
     loss_ax.set_title("loss: validation solid, training dashed")
     acc_ax.set_title("accuracy (%): validation solid, training dashed")
     for ax in (loss_ax, acc_ax):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc_ax.legend(fontsize=8)
     return figure
 
