@@ -195,3 +195,20 @@ def test_report_in_headless_chromium(digits_run: Path, digits_report: Path, tmp_
         full = browser.screenshot(tmp_path / "report-full.png", full_page=True)
     assert shot.read_bytes().startswith(PNG) and full.stat().st_size > shot.stat().st_size
     assert re.search(r"<title>Report: .*digits</title>", digits_report.read_text())
+
+
+def test_docs_notebook_example_runs(tmp_path: Path, monkeypatch) -> None:
+    """The Python example of docs/report.md, as written (on the bundled digits)."""
+    docs = Path(__file__).parents[1] / "docs" / "report.md"
+    blocks = re.findall(r"```python\n(.*?)```", docs.read_text(), flags=re.DOTALL)
+    assert len(blocks) == 1
+    code = blocks[0].replace('"train.epochs": 5', '"train.epochs": 2, "train.threads": 1')
+    code = code.replace("steps=100", "steps=10").replace(
+        "RunAnalysis(run_dir)",
+        "RunAnalysis(run_dir, tsne_samples=60, iterations=2, candidates=50, ascent_steps=10)",
+    )
+    monkeypatch.chdir(tmp_path)
+    printed = []
+    exec(compile(code, str(docs), "exec"), {"print": printed.append})
+    assert printed[-1].name == "report.html" and printed[-1].is_file()
+    assert printed[0].shape == (10, 10)
