@@ -415,7 +415,7 @@ def _header(a: RunAnalysis) -> list[str]:
         ("training time", _seconds(s.get("train_seconds"))),
     ]
     facts = [
-        ("dataset", f"{info['name']} ({shape}, {len(info['classes'])} classes) from {info.get('origin', '?')}"),
+        ("dataset", f"{info['name']}: {shape}, {len(info['classes'])} classes; {info.get('origin', '?')}"),
         ("samples", ", ".join(f"{k} {v:,}" for k, v in samples.items()) or "?"),
         ("model", a.model.extra_repr()),
         ("recipe", f"{config.train.optimizer} lr {config.train.lr:g}, batch {config.train.batch_size}, "
