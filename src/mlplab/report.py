@@ -61,8 +61,8 @@ class FigureSpec:
     section: str
     title: str
     caption: str
-    draw: Callable[[RunAnalysis], MplFigure]
-    needs_data: bool = True  # False: from the run directory alone (no dataset reload)
+    draw: Callable[[RunAnalysis], MplFigure]  # needs the data unless it uses only the
+    # run directory (curves, weights, histograms, imagine)
 
 
 class RunAnalysis:
@@ -90,10 +90,11 @@ class RunAnalysis:
         iterations: int = 20,  # forward passes of random search
         ascent_steps: int = 200,  # gradient ascent steps
     ) -> None:
-        for name, value, low in (("mistakes", mistakes, 0), ("samples", samples, 1),
-                                 ("explained", explained, 0), ("tsne_samples", tsne_samples, 10),
-                                 ("tsne_iterations", tsne_iterations, 250), ("units", units, 1), ("candidates", candidates, 1),
-                                 ("iterations", iterations, 1), ("ascent_steps", ascent_steps, 1)):  # fmt: skip
+        limits = {"mistakes": (mistakes, 0), "samples": (samples, 1), "explained": (explained, 0),
+                  "tsne_samples": (tsne_samples, 10), "tsne_iterations": (tsne_iterations, 250),
+                  "units": (units, 1), "candidates": (candidates, 1),
+                  "iterations": (iterations, 1), "ascent_steps": (ascent_steps, 1)}  # fmt: skip
+        for name, (value, low) in limits.items():
             if not isinstance(value, int) or value < low:
                 raise ConfigError(
                     f"report setting '{name}' must be a whole number >= {low}; got {value!r}"
@@ -101,13 +102,10 @@ class RunAnalysis:
         self.run = Run.open(run_dir)
         self._dataset, self._data_dir = dataset, data_dir
         self.device = select_device(device)
-        self.seed, self.n_mistakes, self.n_samples, self.n_explained = (
-            seed,
-            mistakes,
-            samples,
-            explained,
-        )
-        self.tsne_samples, self.tsne_iterations, self.n_units = tsne_samples, tsne_iterations, units
+        self.seed = seed
+        self.n_mistakes, self.n_samples, self.n_explained = mistakes, samples, explained
+        self.tsne_samples, self.tsne_iterations = tsne_samples, tsne_iterations
+        self.n_units = units
         self.candidates, self.iterations, self.ascent_steps = candidates, iterations, ascent_steps
         self.timings: dict[str, float] = {}
 
@@ -273,7 +271,6 @@ FIGURES: dict[str, FigureSpec] = {
         "weights were kept (lowest validation loss) and the star their test score. Training far "
         "better than validation means overfitting; both still improving means more epochs would help.",
         lambda a: F.curves_figure(a.curves),
-        needs_data=False,
     ),
     "confusion": FigureSpec(
         "Test metrics",
@@ -338,7 +335,6 @@ FIGURES: dict[str, FigureSpec] = {
         "norms): red pixels raise its activation, blue lower it, white are ignored. Noise-like "
         "panels are units that learned little.",
         lambda a: F.first_layer_figure(a.first_layer),
-        needs_data=False,
     ),
     "histograms": FigureSpec(
         "Weights",
@@ -346,20 +342,34 @@ FIGURES: dict[str, FigureSpec] = {
         "The distribution of each Linear layer's weights with its mean, standard deviation, "
         "range and L2 norm; heavy tails or a growing L2 norm point to too little regularization.",
         lambda a: F.weight_histograms_figure(a.weights),
-        needs_data=False,
     ),
     "imagine": FigureSpec(
         "Imagining a class",
         "What the model takes for each class",
         "",  # set per run by _imagine_caption
         lambda a: F.imagine_figure(a.random_search, a.gradient_ascent),
-        needs_data=False,
     ),
 }
 
 
+def _weights_caption(a: RunAnalysis) -> str:
+    first = a.first_layer
+    if first.layer == "output":
+        text = ("This model is a logistic regression: its only layer maps pixels to classes, so each "
+                "panel is one class's template: red pixels are evidence for the class, blue against.")  # fmt: skip
+    else:
+        text = FIGURES["weights"].caption
+    if first.weights.shape[1] == 3:
+        text += " Colour inputs: each unit is drawn as an RGB image, min-max normalized per unit."
+    return text
+
+
 def _caption(a: RunAnalysis, name: str) -> str:
-    return _imagine_caption(a) if name == "imagine" else FIGURES[name].caption
+    if name == "imagine":
+        return _imagine_caption(a)
+    if name == "weights":
+        return _weights_caption(a)
+    return FIGURES[name].caption
 
 
 def plot(run_dir: str | Path, name: str, out: str | Path | None = None, **settings: Any) -> Path:

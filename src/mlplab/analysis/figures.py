@@ -395,10 +395,12 @@ def first_layer_figure(first: FirstLayer, mode: str = "auto") -> Figure:
     min-max normalized per unit; ``"channels"`` shows each channel of each unit as its own
     diverging map.
     """
+    if mode not in ("auto", "rgb", "channels"):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"first-layer mode must be one of auto, rgb, channels; got '{mode}'")
     n, c = len(first.units), first.weights.shape[1]
-    channels = mode == "channels" or (c not in (1, 3))
-    if mode == "auto":
-        channels = c not in (1, 3)
+    channels = mode == "channels" or c not in (1, 3)  # rgb needs 3 channels; 1 is always one map
     if n == 0:
         return _empty(_figure(6, 1.5), "no units")
     if channels:
