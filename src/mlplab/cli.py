@@ -151,6 +151,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--runs-dir", default="runs", help="folder for the run directory (default: runs)"
     )
     p.set_defaults(handler=cmd_demo)
+
+    # ----- understanding runs and data (report.py, compare.py, explore.py) -----
+    from .report import FIGURES  # light: matplotlib and scikit-learn load only when drawing
+
+    p = command("report", "write report.html, analysis.json and figures/ about a trained run")
+    p.add_argument("run_dir", type=Path, help="a run directory made by `mlplab train`")
+    p.add_argument("--open", action="store_true", help="open the report in the web browser")
+    _add_analysis_flags(p)
+    p.set_defaults(handler=cmd_report)
+
+    p = command("plot", "draw one figure of a run's report as a PNG")
+    p.add_argument("figure", choices=list(FIGURES), metavar="FIGURE",
+                   help=f"which figure: {', '.join(FIGURES)}")  # fmt: skip
+    p.add_argument("run_dir", type=Path, help="a run directory made by `mlplab train`")
+    p.add_argument("--out", type=Path, default=None,
+                   help="PNG file to write (default: RUN/figures/FIGURE.png)")  # fmt: skip
+    _add_analysis_flags(p)
+    p.set_defaults(handler=cmd_plot)
+
+    p = command("compare", "compare runs: results table, overlaid curves, weight statistics")
+    p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN", help="run directories")
+    p.add_argument("--out", type=Path, default=Path("compare"),
+                   help="folder for compare.html and its figures (default: compare)")  # fmt: skip
+    p.add_argument("--open", action="store_true", help="open the page in the web browser")
+    p.set_defaults(handler=cmd_compare)
+
+    p = command("explore", "a page about a dataset itself: classes, samples, means, pixels")
+    p.add_argument("dataset", metavar="NAME", help=f"a dataset: {', '.join(DATASETS)}")
+    p.add_argument("--data-dir", default=None, help="where to look for the dataset first")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for explore.html and its figures (default: explore-NAME)")  # fmt: skip
+    p.add_argument("--class", dest="label", default=None, metavar="CLASS",
+                   help="class whose pairwise correlations are shown (default: the first)")  # fmt: skip
+    p.add_argument("--per-class", type=int, default=8, help="samples shown per class (default: 8)")
+    p.add_argument("--open", action="store_true", help="open the page in the web browser")
+    p.set_defaults(handler=cmd_explore)
     return parser
 
 
@@ -308,6 +344,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"evaluate: test accuracy {metrics['accuracy']:.2%} on {metrics['samples']:,} {metrics['dataset']} images"
     )
     logger.info(f"run directory: {result.run_dir}  (try: mlplab evaluate {result.run_dir})")
+    return 0
+
+
+def _add_analysis_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", default=None, help="where to look for the run's dataset first"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
+    parser.add_argument("--tsne-samples", type=int, default=2000,
+                        help="points in each t-SNE map (default: 2000)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of t-SNE, samples and imagined inputs (default: 0)")  # fmt: skip
+
+
+def _analysis_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"data_dir": args.data_dir, "device": args.device,
+            "tsne_samples": args.tsne_samples, "seed": args.seed}  # fmt: skip
+
+
+def _open_in_browser(path: Path) -> None:
+    import webbrowser
+
+    if not webbrowser.open(path.resolve().as_uri()):
+        logger.warning(f"could not open a web browser here; open {path} yourself")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import report
+
+    path = report(args.run_dir, **_analysis_settings(args))
+    print(path)
+    if args.open:
+        _open_in_browser(path)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .report import plot
+
+    print(plot(args.run_dir, args.figure, args.out, **_analysis_settings(args)))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, compare_runs
+
+    comparison = compare_runs(args.run_dirs)
+    print(comparison.table())
+    print()
+    print(comparison.weight_table())
+    path = compare(comparison, args.out)
+    print(f"\n{path}")
+    if args.open:
+        _open_in_browser(path)
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from .explore import explore
+
+    label = args.label if args.label is not None else 0
+    path = explore(args.dataset, args.out, data_dir=args.data_dir, label=label,
+                   per_class=args.per_class)  # fmt: skip
+    print(path)
+    if args.open:
+        _open_in_browser(path)
     return 0
 
 

@@ -1,0 +1,161 @@
+"""Several runs side by side: a table of results, overlaid curves, weight statistics.
+
+Works from the run directories alone (``summary.json``, ``metrics.jsonl``, the weights):
+no data is reloaded, so comparing is quick whatever the dataset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .analysis import figures as F
+from .analysis.curves import Curves, curves
+from .analysis.weights import LayerWeights, layer_weights
+from .errors import ConfigError
+from .page import Figure, Page, Section, paragraph, table
+from .run import Run
+
+__all__ = ["Comparison", "compare", "compare_runs"]
+
+COMPARE = "compare.html"
+COLUMNS = (  # (key, header, format)
+    ("dataset", "dataset", "{}"),
+    ("model", "model", "{}"),
+    ("parameters", "params", "{:,}"),
+    ("recipe", "recipe", "{}"),
+    ("epochs", "epochs", "{}"),
+    ("best_epoch", "kept", "{}"),
+    ("best_val_accuracy", "val acc", "{:.2%}"),
+    ("test_accuracy", "test acc", "{:.2%}"),
+    ("test_loss", "test loss", "{:.4f}"),
+    ("train_seconds", "train s", "{:.2f}"),
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The numbers behind a comparison: one row, curves and weight statistics per run."""
+
+    names: tuple[str, ...]
+    rows: list[dict[str, Any]]
+    curves: list[Curves]
+    weights: dict[str, list[LayerWeights]]
+
+    def results(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of the results table, one row per run, formatted."""
+        header = ["run", *(h for _, h, _ in COLUMNS)]
+        return header, [[r["run"], *(_cell(r.get(k), f) for k, _, f in COLUMNS)] for r in self.rows]
+
+    def weight_statistics(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows): each layer's shape, mean, std, min, max and L2 norm, one column
+        per run, layers matched by position."""
+        depth = max(len(v) for v in self.weights.values())
+        rows = []
+        for i in range(depth):
+            for stat in ("shape", "mean", "std", "min", "max", "l2"):
+                label = f"layer {i + 1}" if stat == "shape" else f"  {stat}"
+                cells = [_stat(self.weights[n][i], stat) if i < len(self.weights[n]) else "-"
+                         for n in self.names]  # fmt: skip
+                rows.append([label, *cells])
+        return ["layer", *self.names], rows
+
+    def table(self) -> str:
+        """The results as a fixed-width text table, one run per line."""
+        return _text_table(*self.results())
+
+    def weight_table(self) -> str:
+        """The weight statistics as a fixed-width text table, runs side by side."""
+        return _text_table(*self.weight_statistics())
+
+
+def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
+    """Read each run's summary, history and weights (no data is loaded)."""
+    if len(run_dirs) < 1:
+        raise ConfigError("compare needs at least one run directory (two or more to compare)")
+    runs = [Run.open(d) for d in run_dirs]
+    names = _names([r.path for r in runs])
+    rows, all_curves, weights = [], [], {}
+    for name, run in zip(names, runs, strict=True):
+        summary, config = run.summary(), run.config()
+        model, _, _ = run.load_model("cpu")
+        t = config.train
+        rows.append({
+            "run": name,
+            "path": str(run.path),
+            "dataset": summary.get("dataset", "?"),
+            "model": "-".join(map(str, [math.prod(model.input_shape), *model.hidden_sizes, model.classes]))
+                     + (f" {model.activation}" if model.hidden_sizes else " linear"),
+            "parameters": model.num_parameters,
+            "recipe": f"{t.optimizer} lr {t.lr:g} bs {t.batch_size}",
+            "epochs": summary.get("epochs_run", len(run.metrics())),
+            "best_epoch": summary.get("best_epoch"),
+            "best_val_accuracy": summary.get("best_val_accuracy"),
+            "test_accuracy": summary.get("test_accuracy"),
+            "test_loss": summary.get("test_loss"),
+            "train_seconds": summary.get("train_seconds"),
+        })  # fmt: skip
+        all_curves.append(curves(run.metrics(), summary, name))
+        weights[name] = layer_weights(model)
+    return Comparison(tuple(names), rows, all_curves, weights)
+
+
+def compare(runs: Sequence[str | Path] | Comparison, out: str | Path = "compare") -> Path:
+    """Write ``compare.html`` (and ``figures/``) about ``runs`` (run directories, or the
+    :class:`Comparison` of :func:`compare_runs`) into the folder ``out``; return its path."""
+    c = runs if isinstance(runs, Comparison) else compare_runs(runs)
+    page = Page(f"Comparing {len(c.names)} runs", ", ".join(c.names))
+    page.sections = [
+        Section("Results", [
+            table(*c.results()),
+            paragraph("kept: the epoch whose weights were kept (lowest validation loss); test "
+                      "figures are those weights on the test split."),
+        ]),
+        Section("Curves", [Figure(
+            "compare-curves", "Loss and accuracy per epoch, all runs",
+            "Each run has one colour: validation solid (its kept epoch marked with a dot), "
+            "training dashed. The run whose solid curves sit lowest (loss) or highest (accuracy) "
+            "generalizes best; a wide solid-dashed gap means overfitting.",
+            F.save_png(F.compare_curves_figure(c.curves), None))]),
+        Section("Weights", [
+            Figure("compare-weights", "Weight distributions per layer, all runs",
+                   "Each layer's weights as a density, one colour per run, layers matched by "
+                   "position; narrower and smaller-norm weights usually mean more regularization.",
+                   F.save_png(F.compare_weights_figure(c.weights), None)),
+            table(*c.weight_statistics()),
+        ]),
+    ]  # fmt: skip
+    path = Path(out) / COMPARE
+    return page.write(path)
+
+
+# ----- helpers -------------------------------------------------------------------------
+def _names(paths: list[Path]) -> list[str]:
+    """Each run's folder name, or more of its path where two would read the same."""
+    names = [p.name for p in paths]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in paths]
+    return names
+
+
+def _stat(layer: LayerWeights, stat: str) -> str:
+    if stat == "shape":
+        return f"{layer.name} {layer.shape[0]}x{layer.shape[1]}"
+    value = getattr(layer, stat)
+    return f"{value:.3f}" if stat == "l2" else f"{value:+.5f}" if stat == "mean" else f"{value:.5f}"
+
+
+def _cell(value: Any, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    line = lambda cells: "  ".join(  # noqa: E731
+        str(c).ljust(w) if i == 0 else str(c).rjust(w)
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
+    return "\n".join([line(header), *(line(r) for r in rows)])

@@ -1,0 +1,492 @@
+"""Run directory -> ``report.html`` + ``analysis.json`` (+ ``figures/*.png``).
+
+:class:`RunAnalysis` holds every number of the report for one run, each computed the first
+time it is asked for (so ``mlplab plot curves`` never loads the data, and a notebook pays
+only for what it looks at)::
+
+    from mlplab.report import RunAnalysis, report
+    a = RunAnalysis("runs/20261121-115815-tutorial")
+    a.confusion.counts, a.confusion.per_class(), a.confusion.most_confused(5)
+    a.figure("mistakes")                  # a matplotlib Figure
+    report("runs/20261121-115815-tutorial")   # -> runs/.../report.html
+
+The report is about the test split and the weights training kept (lowest validation loss),
+the same model and data that ``summary.json``'s test figures come from; ``analysis.json``'s
+``test_accuracy`` is the confusion matrix's trace over its total and equals them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .analysis import figures as F
+from .analysis.confusion import Confusion, confusion
+from .analysis.curves import Curves, curves
+from .analysis.imagine import Imagined, gradient_ascent, random_search
+from .analysis.mistakes import Picked, most_confident_mistakes, sample_predictions
+from .analysis.predictions import Predictions, predict
+from .analysis.representations import Embedding, embed_layers
+from .analysis.weights import FirstLayer, LayerWeights, first_layer, layer_weights
+from .atomic import write_text_atomic
+from .data import Dataset
+from .data.splits import run_splits
+from .device import select_device
+from .errors import ConfigError, did_you_mean
+from .metrics import run_dataset
+from .model import model_summary
+from .page import Figure, Page, Section, cards, paragraph, preformatted, table
+from .progress import logger, progress_bar
+from .run import Run
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
+
+__all__ = ["ANALYSIS_FORMAT", "FIGURES", "RunAnalysis", "plot", "report"]
+
+ANALYSIS_FORMAT = "mlplab-analysis-1"
+REPORT, ANALYSIS = "report.html", "analysis.json"
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the report: its section, title, caption and how it is drawn."""
+
+    section: str
+    title: str
+    caption: str
+    draw: Callable[[RunAnalysis], MplFigure]  # needs the data unless it uses only the
+    # run directory (curves, weights, histograms, imagine)
+
+
+class RunAnalysis:
+    """Every number of a run's report, computed lazily and kept.
+
+    ``dataset`` replaces the reload recorded in ``dataset.json`` (needed for runs trained
+    on an in-memory :class:`~mlplab.Dataset`); the other arguments tune the analyses.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        dataset: Dataset | str | None = None,
+        data_dir: str | Path | None = None,
+        device: str = "cpu",
+        seed: int = 0,  # t-SNE, subsets, random search, sample grid
+        mistakes: int = 25,  # most confident mistakes shown
+        samples: int = 36,  # random predictions shown
+        explained: int = 4,  # mistakes with probability bar charts
+        tsne_samples: int = 2000,  # points in each t-SNE map
+        tsne_iterations: int = 500,  # t-SNE optimizer steps (>= 250)
+        units: int = 25,  # first-layer units drawn as images
+        candidates: int = 1000,  # random-noise images per forward pass
+        iterations: int = 20,  # forward passes of random search
+        ascent_steps: int = 200,  # gradient ascent steps
+    ) -> None:
+        limits = {"mistakes": (mistakes, 0), "samples": (samples, 1), "explained": (explained, 0),
+                  "tsne_samples": (tsne_samples, 10), "tsne_iterations": (tsne_iterations, 250),
+                  "units": (units, 1), "candidates": (candidates, 1),
+                  "iterations": (iterations, 1), "ascent_steps": (ascent_steps, 1)}  # fmt: skip
+        for name, (value, low) in limits.items():
+            if not isinstance(value, int) or value < low:
+                raise ConfigError(
+                    f"report setting '{name}' must be a whole number >= {low}; got {value!r}"
+                )
+        self.run = Run.open(run_dir)
+        self._dataset, self._data_dir = dataset, data_dir
+        self.device = select_device(device)
+        self.seed = seed
+        self.n_mistakes, self.n_samples, self.n_explained = mistakes, samples, explained
+        self.tsne_samples, self.tsne_iterations = tsne_samples, tsne_iterations
+        self.n_units = units
+        self.candidates, self.iterations, self.ascent_steps = candidates, iterations, ascent_steps
+        self.timings: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"RunAnalysis({str(self.run.path)!r})"
+
+    def _timed(self, name: str, compute: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        value = compute()
+        self.timings[name] = time.perf_counter() - start
+        logger.debug(f"report: {name} in {self.timings[name]:.2f}s")
+        return value
+
+    # ----- from the run directory alone ---------------------------------------------------
+    @functools.cached_property
+    def summary(self) -> dict[str, Any]:
+        return self.run.summary()
+
+    @functools.cached_property
+    def loaded(self) -> tuple[Any, Any, tuple[str, ...]]:
+        """(model, normalization, classes) of the kept weights."""
+        return self.run.load_model(self.device)
+
+    @property
+    def model(self) -> Any:
+        return self.loaded[0]
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.loaded[2]
+
+    @functools.cached_property
+    def curves(self) -> Curves:
+        return curves(self.run.metrics(), self.summary, self.run.path.name)
+
+    @functools.cached_property
+    def weights(self) -> list[LayerWeights]:
+        return layer_weights(self.model)
+
+    @functools.cached_property
+    def first_layer(self) -> FirstLayer:
+        return first_layer(self.model, self.n_units, classes=self.classes)
+
+    @functools.cached_property
+    def random_search(self) -> Imagined:
+        return self._timed("imagine (random search)", lambda: random_search(
+            self.model, self.loaded[1], self.classes, candidates=self.candidates,
+            iterations=self.iterations, seed=self.seed))  # fmt: skip
+
+    @functools.cached_property
+    def gradient_ascent(self) -> Imagined:
+        return self._timed("imagine (gradient ascent)", lambda: gradient_ascent(
+            self.model, self.loaded[1], self.classes, steps=self.ascent_steps, seed=self.seed))  # fmt: skip
+
+    # ----- on the test split ----------------------------------------------------------------
+    @functools.cached_property
+    def dataset(self) -> Dataset:
+        return self._timed("load data", lambda: run_dataset(
+            self.run, dataset=self._dataset, data_dir=self._data_dir))  # fmt: skip
+
+    @functools.cached_property
+    def predictions(self) -> Predictions:
+        """The kept model on the test split, in the batches training scored it with."""
+        config = self.run.config()
+        _, _, test = run_splits(
+            self.dataset, config.data.limit, config.data.val_size, config.data.split_seed
+        )
+        model, normalization, classes = self.loaded
+        return self._timed("predictions", lambda: predict(
+            model, test, normalization, classes, batch_size=config.train.eval_batch_size))  # fmt: skip
+
+    @functools.cached_property
+    def confusion(self) -> Confusion:
+        return confusion(self.predictions.labels, self.predictions.predicted, self.classes)
+
+    @functools.cached_property
+    def mistakes(self) -> Picked:
+        return most_confident_mistakes(self.predictions, self.n_mistakes)
+
+    @functools.cached_property
+    def samples(self) -> Picked:
+        return sample_predictions(self.predictions, self.n_samples, self.seed)
+
+    @functools.cached_property
+    def explained(self) -> Picked:
+        """The first few confident mistakes, for the probability bar charts."""
+        from .analysis.mistakes import pick
+
+        return pick(self.predictions, self.mistakes.indices[: self.n_explained])
+
+    @functools.cached_property
+    def pca(self) -> dict[str, Embedding]:
+        return self._timed("PCA", lambda: embed_layers(self.predictions, "pca", seed=self.seed))
+
+    @functools.cached_property
+    def tsne(self) -> dict[str, Embedding]:
+        return self._timed("t-SNE", lambda: embed_layers(
+            self.predictions, "tsne", samples=self.tsne_samples, seed=self.seed,
+            iterations=self.tsne_iterations))  # fmt: skip
+
+    # ----- figures and JSON -----------------------------------------------------------------------
+    def figure(self, name: str) -> MplFigure:
+        """The report's figure ``name`` (one of :data:`FIGURES`) as a matplotlib Figure."""
+        if name not in FIGURES:
+            raise ConfigError(
+                f"unknown figure '{name}'; choose one of {', '.join(FIGURES)}{did_you_mean(name, FIGURES)}"
+            )
+        return FIGURES[name].draw(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``analysis.json`` holds: confusion counts (rows true, columns predicted, class
+        order), per-class scores, most confused pairs, the accuracy they imply, and more."""
+        conf = self.confusion
+        return {
+            "format": ANALYSIS_FORMAT,
+            "run": str(self.run.path),
+            "dataset": self.dataset.name,
+            "split": "test",
+            "samples": conf.samples,
+            "classes": list(self.classes),
+            "test_accuracy": conf.accuracy,
+            "test_loss": self.predictions.loss,
+            "summary_test_accuracy": self.summary.get("test_accuracy"),
+            "confusion_matrix": conf.counts.tolist(),
+            "per_class": conf.per_class(),
+            "macro_f1": float(conf.f1.mean()),
+            "most_confused": conf.most_confused(10),
+            "most_confident_mistakes": self.mistakes.rows(),
+            "pca_explained_variance": {
+                layer: list(m.explained_variance) for layer, m in self.pca.items() if not m.empty
+            },
+            "weights": [layer.to_dict() for layer in self.weights],
+            "imagine": {
+                "random_search": {
+                    **self.random_search.settings,
+                    "classes": self.random_search.rows(),
+                },
+                "gradient_ascent": {
+                    **self.gradient_ascent.settings,
+                    "classes": self.gradient_ascent.rows(),
+                },
+            },
+            "mlplab": __version__,
+        }
+
+
+def _imagine_caption(a: RunAnalysis) -> str:
+    total = a.candidates * a.iterations
+    return (
+        f"Top: of {total:,} uniform-noise images, the one the model scores highest for each class; "
+        f"bottom: the input found by {a.ascent_steps} steps of gradient ascent on the class's "
+        "logit (with an L2 and a total-variation penalty, clamped to valid pixels): the "
+        "strokes the model wants to see. The number is the model's probability for the class; "
+        "high on pure noise means the model is sure of things unlike anything it was trained on."
+    )
+
+
+FIGURES: dict[str, FigureSpec] = {
+    "curves": FigureSpec(
+        "Training",
+        "Loss and accuracy per epoch",
+        "Training (blue) and validation (orange) per epoch; the dotted line marks the epoch whose "
+        "weights were kept (lowest validation loss) and the star their test score. Training far "
+        "better than validation means overfitting; both still improving means more epochs would help.",
+        lambda a: F.curves_figure(a.curves),
+    ),
+    "confusion": FigureSpec(
+        "Test metrics",
+        "Confusion matrix",
+        "Rows are true classes, columns predicted classes; the colour is the fraction of the true "
+        "class and the number the count. The diagonal is right; every other cell is a kind of "
+        "mistake, darker meaning more frequent.",
+        lambda a: F.confusion_figure(a.confusion),
+    ),
+    "per-class": FigureSpec(
+        "Test metrics",
+        "Precision, recall and F1 per class",
+        "Precision: of the samples predicted as the class, the fraction that are; recall: of the "
+        "class's samples, the fraction found; F1: their harmonic mean. Short bars are the weak "
+        "classes (the y axis starts near the lowest score).",
+        lambda a: F.per_class_figure(a.confusion),
+    ),
+    "mistakes": FigureSpec(
+        "Mistakes",
+        "The most confident mistakes",
+        "The wrong predictions the model was surest of, surest first: the title gives the true "
+        "class with the model's probability for it, then the predicted class with its. Many are "
+        "ambiguous or mislabelled images.",
+        lambda a: F.mistakes_figure(a.mistakes),
+    ),
+    "samples": FigureSpec(
+        "Mistakes",
+        "Random test predictions",
+        "A seeded random sample of the test split: green titles are right, red wrong (with the "
+        "true class beneath); the number is the model's probability for its prediction.",
+        lambda a: F.samples_figure(a.samples),
+    ),
+    "probabilities": FigureSpec(
+        "Mistakes",
+        "What the model thought, for a few mistakes",
+        "For the most confident mistakes: the probability (middle) and log-probability (right) "
+        "of every class; green is the true class, red the prediction. The log scale shows how far "
+        "behind the true class was.",
+        lambda a: F.probabilities_figure(
+            a.explained, empty="no mistakes: every test sample was predicted right"
+        ),
+    ),
+    "pca": FigureSpec(
+        "Representations",
+        "PCA of the output logits and the last hidden layer",
+        "One point per test sample, coloured by its true class, projected on the two directions "
+        "of largest variance (share in the axis labels). Separate clusters are classes the layer "
+        "tells apart; overlaps are where its mistakes come from.",
+        lambda a: F.embedding_figure(a.pca),
+    ),
+    "tsne": FigureSpec(
+        "Representations",
+        "t-SNE of the output logits and the last hidden layer",
+        "A seeded non-linear map of a class-stratified subset: points close together are close in "
+        "the layer; the sizes of clusters and the distances between them mean little.",
+        lambda a: F.embedding_figure(a.tsne),
+    ),
+    "weights": FigureSpec(
+        "Weights",
+        "The first layer's units as images",
+        "Each panel is one unit's weights over the input pixels (units with the largest weight "
+        "norms): red pixels raise its activation, blue lower it, white are ignored. Noise-like "
+        "panels are units that learned little.",
+        lambda a: F.first_layer_figure(a.first_layer),
+    ),
+    "histograms": FigureSpec(
+        "Weights",
+        "Weight histograms per layer",
+        "The distribution of each Linear layer's weights with its mean, standard deviation, "
+        "range and L2 norm; heavy tails or a growing L2 norm point to too little regularization.",
+        lambda a: F.weight_histograms_figure(a.weights),
+    ),
+    "imagine": FigureSpec(
+        "Imagining a class",
+        "What the model takes for each class",
+        "",  # set per run by _imagine_caption
+        lambda a: F.imagine_figure(a.random_search, a.gradient_ascent),
+    ),
+}
+
+
+def _weights_caption(a: RunAnalysis) -> str:
+    first = a.first_layer
+    if first.layer == "output":
+        text = ("This model is a logistic regression: its only layer maps pixels to classes, so each "
+                "panel is one class's template: red pixels are evidence for the class, blue against.")  # fmt: skip
+    else:
+        text = FIGURES["weights"].caption
+    if first.weights.shape[1] == 3:
+        text += " Colour inputs: each unit is drawn as an RGB image, min-max normalized per unit."
+    return text
+
+
+def _caption(a: RunAnalysis, name: str) -> str:
+    if name == "imagine":
+        return _imagine_caption(a)
+    if name == "weights":
+        return _weights_caption(a)
+    return FIGURES[name].caption
+
+
+def plot(run_dir: str | Path, name: str, out: str | Path | None = None, **settings: Any) -> Path:
+    """Draw one report figure of a run as a PNG; ``out`` defaults to
+    ``<run>/figures/<name>.png``. ``settings`` are :class:`RunAnalysis`'s."""
+    analysis = RunAnalysis(run_dir, **settings)
+    figure = analysis.figure(name)
+    path = Path(out) if out is not None else analysis.run.path / "figures" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    F.save_png(figure, path)
+    return path
+
+
+def report(run_dir: str | Path | RunAnalysis, **settings: Any) -> Path:
+    """Write ``report.html``, ``analysis.json`` and ``figures/*.png`` into the run directory;
+    return the report's path. ``settings`` are :class:`RunAnalysis`'s."""
+    a = run_dir if isinstance(run_dir, RunAnalysis) else RunAnalysis(run_dir, **settings)
+    page = Page(f"Report: {a.run.path.name}", f"{a.run.path}")
+    page.header = _header(a)
+    sections: dict[str, Section] = {}
+    bar = progress_bar(total=len(FIGURES), desc="report", unit="figure")
+    try:
+        for name, spec in FIGURES.items():
+            start = time.perf_counter()
+            figure = spec.draw(a)
+            png = F.save_png(figure, None)
+            a.timings[f"figure {name}"] = time.perf_counter() - start
+            section = sections.setdefault(spec.section, Section(spec.section))
+            section.items.append(Figure(name, spec.title, _caption(a, name), png))
+            section.items.extend(_tables_after(a, name))
+            bar.update()
+    finally:
+        bar.close()
+    page.sections = list(sections.values())
+    path = page.write(a.run.path / REPORT)
+    write_text_atomic(a.run.path / ANALYSIS, json.dumps(a.to_json(), indent=2) + "\n")
+    logger.debug("report timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in a.timings.items()))
+    return path
+
+
+# ----- the page's text parts -------------------------------------------------------------------
+def _header(a: RunAnalysis) -> list[str]:
+    s, info = a.summary, a.run.dataset_info()
+    config = a.run.config()
+    samples = s.get("samples") or info.get("samples") or {}
+    shape = "x".join(map(str, info["image_shape"]))
+    first = [
+        ("test accuracy", _pct(s.get("test_accuracy"))),
+        ("test loss", _num(s.get("test_loss"), 4)),
+        ("kept epoch", f"{s.get('best_epoch', '?')} of {s.get('epochs_run', '?')}"),
+        ("best val accuracy", _pct(s.get("best_val_accuracy"))),
+        ("parameters", f"{s['parameters']:,}" if "parameters" in s else "?"),
+        ("training time", _seconds(s.get("train_seconds"))),
+    ]
+    facts = [
+        ("dataset", f"{info['name']}: {shape}, {len(info['classes'])} classes; {info.get('origin', '?')}"),
+        ("samples", ", ".join(f"{k} {v:,}" for k, v in samples.items()) or "?"),
+        ("model", a.model.extra_repr()),
+        ("recipe", f"{config.train.optimizer} lr {config.train.lr:g}, batch {config.train.batch_size}, "
+                   f"{config.train.epochs} epochs, {config.train.scheduler} schedule, seed {config.train.seed}"),
+        ("device", f"{s.get('device', '?')} ({s.get('device_name', '?')}), {s.get('threads', '?')} thread(s)"),
+    ]  # fmt: skip
+    notes = []
+    if s.get("interrupted"):
+        notes.append(
+            paragraph(
+                "Training was interrupted: the kept weights are the best before the stop.", "note"
+            )
+        )
+    if s.get("dry_run"):
+        notes.append(
+            paragraph(
+                "This was a dry run (a few batches per epoch): the numbers mean nothing.", "note"
+            )
+        )
+    return [
+        cards(first),
+        table(None, facts),
+        *notes,
+        preformatted(config.to_yaml(), "full config (config.yaml)"),
+        preformatted(model_summary(a.model), "layers"),
+    ]
+
+
+def _tables_after(a: RunAnalysis, name: str) -> list[str]:
+    """Tables that belong right after a figure."""
+    if name == "confusion":
+        pairs = a.confusion.most_confused(10)
+        rows = [(p["true"], p["predicted"], p["count"], f"{p['fraction']:.2%}") for p in pairs]
+        return [
+            "<h3>Most confused pairs</h3>",
+            table(["true class", "predicted as", "count", "of the true class"], rows, left=2)
+            if rows else paragraph("No mistakes at all on the test split.", "note"),
+        ]  # fmt: skip
+    if name == "per-class":
+        rows = [(r["class"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}",
+                 f"{r['support']:,}") for r in a.confusion.per_class()]  # fmt: skip
+        c = a.confusion
+        rows.append(("macro average", f"{c.precision.mean():.4f}", f"{c.recall.mean():.4f}",
+                     f"{c.f1.mean():.4f}", f"{int(c.support.sum()):,}"))  # fmt: skip
+        return [
+            table(["class", "precision", "recall", "F1", "support"], rows, scroll=len(rows) > 16)
+        ]
+    if name == "histograms":
+        rows = [(w.name, f"{w.shape[0]}x{w.shape[1]}", f"{w.mean:+.5f}", f"{w.std:.5f}",
+                 f"{w.min:+.4f}", f"{w.max:+.4f}", f"{w.l2:.3f}") for w in a.weights]  # fmt: skip
+        return [table(["layer", "shape", "mean", "std", "min", "max", "L2 norm"], rows)]
+    return []
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
+
+
+def _pct(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2%}"
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "?" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,214 @@
+"""The report: files, analysis.json against summary.json, every figure, the CLI commands,
+shape generality, and the page in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from synthetic import make_images, quick
+
+from mlplab import Config, RunError, train
+from mlplab.cli import main
+from mlplab.errors import ConfigError
+from mlplab.report import FIGURES, RunAnalysis, plot, report
+
+# Small settings: each report takes a few seconds on one thread.
+FAST = {"tsne_samples": 40, "candidates": 32, "iterations": 2, "ascent_steps": 10,
+        "mistakes": 9, "samples": 12}  # fmt: skip
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run on the bundled digits: it reloads its data by itself."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("digits")
+    config = Config().override({"data.dataset": "digits", "model.hidden": [24], "train.epochs": 3,
+                                "train.lr": 0.01, "train.threads": 1, "run.dir": str(root / "runs"),
+                                "run.name": "digits"})  # fmt: skip
+    return train(config).run_dir
+
+
+@pytest.fixture(scope="module")
+def digits_report(digits_run: Path) -> Path:
+    return report(digits_run, **FAST)
+
+
+def test_report_writes_html_json_and_figures(digits_run: Path, digits_report: Path) -> None:
+    assert digits_report == digits_run / "report.html"
+    html = digits_report.read_text()
+    for name in FIGURES:
+        assert (digits_run / "figures" / f"{name}.png").read_bytes().startswith(PNG)
+        assert f'id="fig-{name}"' in html
+    assert "http://" not in html and "https://" not in html  # offline: nothing fetched
+    assert html.count('src="data:image/png;base64,') == len(FIGURES)
+    for section in ("Training", "Test metrics", "Mistakes", "Representations", "Weights",
+                    "Imagining a class", "Most confused pairs", "full config"):  # fmt: skip
+        assert section in html
+    assert not list(digits_run.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_analysis_json_matches_summary(digits_run: Path, digits_report: Path) -> None:
+    analysis = json.loads((digits_run / "analysis.json").read_text())
+    summary = json.loads((digits_run / "summary.json").read_text())
+    counts = np.array(analysis["confusion_matrix"])
+    assert counts.shape == (10, 10) and counts.sum() == analysis["samples"] == 450
+    assert analysis["classes"] == [str(d) for d in range(10)]
+    assert analysis["test_accuracy"] == np.trace(counts) / counts.sum()
+    assert analysis["test_accuracy"] == summary["test_accuracy"]  # the run's own figure, exactly
+    assert analysis["test_loss"] == pytest.approx(summary["test_loss"], rel=1e-6)
+    assert [r["support"] for r in analysis["per_class"]] == counts.sum(1).tolist()
+    assert [r["recall"] for r in analysis["per_class"]] == pytest.approx(
+        list(summary["test_per_class_accuracy"].values())
+    )
+    for pair in analysis["most_confused"]:
+        assert counts[pair["true_index"], pair["predicted_index"]] == pair["count"]
+    assert [p["count"] for p in analysis["most_confused"]] == sorted(
+        (p["count"] for p in analysis["most_confused"]), reverse=True
+    )
+    assert [w["layer"] for w in analysis["weights"]] == ["hidden.0", "output"]
+
+
+def test_plot_figures_from_the_run_directory_alone(digits_run: Path, tmp_path: Path) -> None:
+    """Curves, weights and imagining need no data: they draw even with the data gone."""
+    for name in ("curves", "weights", "histograms", "imagine"):
+        out = plot(digits_run, name, tmp_path / f"{name}.png", **FAST)
+        assert out.read_bytes().startswith(PNG)
+    with pytest.raises(ConfigError, match="unknown figure 'confuson'.*did you mean 'confusion'"):
+        RunAnalysis(digits_run).figure("confuson")
+
+
+def test_notebook_api_numbers_and_figures(digits_run: Path) -> None:
+    a = RunAnalysis(digits_run, **FAST)
+    assert a.confusion.counts.shape == (10, 10) and len(a.mistakes) <= 9
+    assert a.pca["hidden"].points.shape == (450, 2) and a.tsne["logits"].points.shape == (40, 2)
+    figure = a.figure("confusion")
+    assert type(figure).__name__ == "Figure" and figure.axes
+    with pytest.raises(
+        ConfigError, match="report setting 'tsne_samples' must be a whole number >= 10"
+    ):
+        RunAnalysis(digits_run, tsne_samples=2)
+
+
+# ----- the command line --------------------------------------------------------------------
+def test_cli_report_plot_compare(digits_run: Path, tmp_path: Path, capsys) -> None:
+    assert main(["report", str(digits_run), "--tsne-samples", "40"]) == 0
+    assert capsys.readouterr().out.strip() == str(digits_run / "report.html")
+
+    out = tmp_path / "c.png"
+    assert main(["plot", "confusion", str(digits_run), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out) and out.read_bytes().startswith(PNG)
+
+    assert main(["compare", str(digits_run), str(digits_run), "--out", str(tmp_path / "cmp")]) == 0
+    printed = capsys.readouterr().out
+    assert "test acc" in printed and "hidden.0" in printed and "l2" in printed
+    assert printed.strip().endswith(str(tmp_path / "cmp" / "compare.html"))
+    assert (tmp_path / "cmp" / "figures" / "compare-curves.png").is_file()
+
+
+def test_cli_report_open_uses_the_browser(digits_run: Path, monkeypatch, capsys) -> None:
+    opened = []
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    monkeypatch.setattr("mlplab.report.report", lambda run, **kw: Path(run) / "report.html")
+    assert main(["report", str(digits_run), "--open"]) == 0
+    assert opened == [(digits_run / "report.html").resolve().as_uri()]
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", "{missing}"], ["plot", "curves", "{missing}"], ["compare", "{missing}"],
+    ["report", "{not_a_run}"],
+])  # fmt: skip
+def test_cli_unreadable_run_is_one_line_exit_2(argv, tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    paths = {"missing": str(tmp_path / "nope"), "not_a_run": str(tmp_path / "empty")}
+    assert main([a.format(**paths) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mlplab: error: ") and "Traceback" not in err
+    assert "does not exist" in err or "is not a run directory" in err
+
+
+def test_cli_unknown_figure_lists_choices(digits_run: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plot", "confuson", str(digits_run)])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'confuson'" in capsys.readouterr().err
+
+
+def test_in_memory_run_needs_its_dataset(tmp_path: Path) -> None:
+    data = make_images(classes=3)
+    run_dir = train(quick(tmp_path), dataset=data).run_dir
+    with pytest.raises(RunError, match="passed in memory and cannot be reloaded; pass the dataset"):
+        report(run_dir, **FAST)
+    assert report(run_dir, dataset=data, **FAST).is_file()
+
+
+# ----- any image shape, any number of classes -------------------------------------------------------
+@pytest.mark.parametrize(
+    ("channels", "height", "width", "classes", "hidden"),
+    [(1, 8, 8, 2, [16]), (3, 6, 10, 3, [16, 8]), (3, 5, 9, 100, [32]), (1, 7, 4, 12, [])],
+    ids=["gray-square-2-classes", "rgb-6x10-3-classes", "rgb-5x9-100-classes", "logistic-7x4"],
+)
+def test_report_for_any_shape(channels, height, width, classes, hidden, tmp_path: Path) -> None:
+    n_train, n_test = max(300, 6 * classes), max(90, 3 * classes)
+    data = make_images(classes, channels, height, width, n_train, n_test)
+    run_dir = train(quick(tmp_path, **{"model.hidden": hidden}), dataset=data).run_dir
+    path = report(run_dir, dataset=data, **FAST)
+    analysis = json.loads((run_dir / "analysis.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert analysis["test_accuracy"] == summary["test_accuracy"]
+    assert np.array(analysis["confusion_matrix"]).shape == (classes, classes)
+    html = path.read_text()
+    assert html.count("data:image/png;base64,") == len(FIGURES)
+    a = RunAnalysis(run_dir, dataset=data, **FAST)
+    assert a.first_layer.weights.shape[1:] == (channels, height, width)
+    assert a.pca["hidden"].empty == (not hidden)
+    if not hidden:
+        assert "logistic regression" in a.pca["hidden"].note
+        assert a.first_layer.names[0] == "class k0"  # its first layer is the output layer
+
+
+# ----- in a real browser ----------------------------------------------------------------------------
+def test_report_in_headless_chromium(digits_run: Path, digits_report: Path, tmp_path: Path) -> None:
+    from browser import Browser, find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium or Chrome found on PATH (chromium, google-chrome)")
+    with Browser(executable, width=1366, height=768) as browser:
+        browser.open(digits_report.resolve().as_uri())
+        images = browser.evaluate(
+            "Array.from(document.images).map(i => ({ok: i.complete, w: i.naturalWidth, "
+            "shown: i.getBoundingClientRect().width}))"
+        )
+        assert len(images) == len(FIGURES)
+        assert all(i["ok"] and i["w"] > 0 for i in images), images
+        assert all(i["shown"] <= 1366 for i in images)  # fits a laptop screen: no sideways scroll
+        wide = browser.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 1366
+        assert browser.errors() == []
+        shot = browser.screenshot(tmp_path / "report.png")
+        full = browser.screenshot(tmp_path / "report-full.png", full_page=True)
+    assert shot.read_bytes().startswith(PNG) and full.stat().st_size > shot.stat().st_size
+    assert re.search(r"<title>Report: .*digits</title>", digits_report.read_text())
+
+
+def test_docs_notebook_example_runs(tmp_path: Path, monkeypatch) -> None:
+    """The Python example of docs/report.md, as written (on the bundled digits)."""
+    docs = Path(__file__).parents[1] / "docs" / "report.md"
+    blocks = re.findall(r"```python\n(.*?)```", docs.read_text(), flags=re.DOTALL)
+    assert len(blocks) == 1
+    code = blocks[0].replace('"train.epochs": 5', '"train.epochs": 2, "train.threads": 1')
+    code = code.replace("steps=100", "steps=10").replace(
+        "RunAnalysis(run_dir)",
+        "RunAnalysis(run_dir, tsne_samples=60, iterations=2, candidates=50, ascent_steps=10)",
+    )
+    monkeypatch.chdir(tmp_path)
+    printed = []
+    exec(compile(code, str(docs), "exec"), {"print": printed.append})
+    assert printed[-1].name == "report.html" and printed[-1].is_file()
+    assert printed[0].shape == (10, 10)
