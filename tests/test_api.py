@@ -19,6 +19,7 @@ def test_public_names() -> None:
         "MLP", "PRESETS", "Config", "ConfigError", "DataError", "Dataset", "DownloadError",
         "FormatError", "MlplabError", "Normalization", "Run", "RunError", "Split", "TrainResult",
         "TrainingError", "__version__", "evaluate", "load_dataset", "model_summary", "Epoch", "resume",
+            "MissingExtraError", "RunAnalysis", "compare", "explore", "report",
         "split_train_val", "train",
     ])  # fmt: skip
     for name in mlplab.__all__:

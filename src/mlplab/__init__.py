@@ -9,6 +9,7 @@ The CLI (``mlplab ...``) is a thin shell over these functions::
 
 __version__ = "0.1.0"
 
+from .compare import compare
 from .config import PRESETS, Config
 from .data import Dataset, Normalization, Split, load_dataset, split_train_val
 from .errors import (
@@ -16,13 +17,16 @@ from .errors import (
     DataError,
     DownloadError,
     FormatError,
+    MissingExtraError,
     MlplabError,
     RunError,
     TrainingError,
 )
+from .explore import explore
 from .loop import Epoch, TrainResult, resume, train
 from .metrics import evaluate
 from .model import MLP, model_summary
+from .report import RunAnalysis, report
 from .run import Run
 
 __all__ = [
@@ -35,17 +39,22 @@ __all__ = [
     "DownloadError",
     "Epoch",
     "FormatError",
+    "MissingExtraError",
     "MlplabError",
     "Normalization",
     "Run",
+    "RunAnalysis",
     "RunError",
     "Split",
     "TrainResult",
     "TrainingError",
     "__version__",
+    "compare",
     "evaluate",
+    "explore",
     "load_dataset",
     "model_summary",
+    "report",
     "resume",
     "split_train_val",
     "train",

@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("mlplab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mlplab config --list | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # the last line of defence: a full disk, a read-only folder, ...
         if args.debug:
             raise
@@ -55,9 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mlplab: error: {exc.strerror or exc}{where}; check that the folder exists, "
               "is writable and has free space (--debug shows where it failed)", file=sys.stderr)  # fmt: skip
         return 1
-    except BrokenPipeError:  # `mlplab config --list | head`: the reader left, nothing is wrong
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except Exception as exc:  # a bug, not a user's mistake: still one line, and how to report it
+        if args.debug:
+            raise
+        print(f"mlplab: internal error: {type(exc).__name__}: {exc} (a bug in mlplab: run again "
+              "with --debug for the traceback and report it)", file=sys.stderr)  # fmt: skip
+        return 1
     finally:  # main() may run again in this process (tests, notebooks): leave logging as it was
         logger.removeHandler(handler)
         logger.setLevel(saved[0])

@@ -9,7 +9,9 @@ line and exits with status 2 (tracebacks only with ``--debug``)::
     │   ├── FormatError      a data file is truncated or not what its name says
     │   └── DownloadError    no mirror delivered a file with the right checksum
     ├── RunError         a run directory is missing, incomplete, or would be overwritten
-    └── TrainingError    training failed at run time (diverged to nan/inf, device missing)
+    ├── TrainingError    training failed at run time (diverged to nan/inf, device missing)
+    └── MissingExtraError  a feature needs an optional extra: pip install 'mlplab[extra]'
+                         (also an ImportError)
 
 Messages name the key or file, the value received, what is allowed and how to fix it.
 """
@@ -24,6 +26,7 @@ __all__ = [
     "DataError",
     "DownloadError",
     "FormatError",
+    "MissingExtraError",
     "MlplabError",
     "RunError",
     "TrainingError",
@@ -57,6 +60,10 @@ class RunError(MlplabError):
 
 class TrainingError(MlplabError):
     """Training cannot go on: the loss diverged, or the requested device is missing."""
+
+
+class MissingExtraError(MlplabError, ImportError):
+    """A feature needs an optional dependency that is not installed."""
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

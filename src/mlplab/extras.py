@@ -9,13 +9,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .errors import MlplabError
+from .errors import MissingExtraError
 
 __all__ = ["MissingExtraError", "require"]
-
-
-class MissingExtraError(MlplabError, ImportError):
-    """A feature needs an optional dependency that is not installed."""
 
 
 def require(module: str, extra: str, feature: str | None = None) -> ModuleType:

@@ -38,7 +38,7 @@ from .atomic import write_text_atomic
 from .data import Dataset
 from .data.splits import run_splits
 from .device import select_device
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, RunError, did_you_mean
 from .metrics import run_dataset
 from .model import model_summary
 from .page import Figure, Page, Section, cards, paragraph, preformatted, table
@@ -100,6 +100,17 @@ class RunAnalysis:
                     f"report setting '{name}' must be a whole number >= {low}; got {value!r}"
                 )
         self.run = Run.open(run_dir)
+        task = self.run.model_info().get("task", "classification")
+        if task != "classification":
+            raise RunError(
+                f"run {self.run.path} is a {task}: the report's analyses (confusion, mistakes, "
+                "class prototypes) are for classifiers; its summary.json has R², RMSE and MAE"
+                + (
+                    " and line.png draws the fitted line"
+                    if (self.run.path / "line.png").exists()
+                    else ""
+                )
+            )
         self._dataset, self._data_dir = dataset, data_dir
         self.device = select_device(device)
         self.seed = seed
