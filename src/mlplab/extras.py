@@ -1,0 +1,31 @@
+"""Optional dependencies: import them late, and say which extra to install when one is missing.
+
+The heavy features (ONNX export, the web server) live in extras so that ``pip install
+mlplab`` stays small; ``require("onnxruntime", "export")`` imports the module or raises
+:class:`MissingExtraError` naming the install command.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from .errors import MlplabError
+
+__all__ = ["MissingExtraError", "require"]
+
+
+class MissingExtraError(MlplabError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+def require(module: str, extra: str, feature: str | None = None) -> ModuleType:
+    """Import ``module``, or raise MissingExtraError naming ``pip install 'mlplab[extra]'``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        what = feature or f"the '{extra}' feature"
+        raise MissingExtraError(
+            f"{what} needs the Python package '{module.split('.')[0]}', which is not installed "
+            f"({exc}); install it with: pip install 'mlplab[{extra}]'"
+        ) from None
