@@ -19,13 +19,17 @@ class MissingExtraError(MlplabError, ImportError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 
 
-def require(module: str, extra: str, feature: str | None = None) -> ModuleType:
-    """Import ``module``, or raise MissingExtraError naming ``pip install 'mlplab[extra]'``."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        what = feature or f"the '{extra}' feature"
-        raise MissingExtraError(
-            f"{what} needs the Python package '{module.split('.')[0]}', which is not installed "
-            f"({exc}); install it with: pip install 'mlplab[{extra}]'"
-        ) from None
+def require(module: str | tuple[str, ...], extra: str, feature: str | None = None) -> ModuleType:
+    """Import ``module`` (or the first of several alternative names that imports), or raise
+    MissingExtraError naming ``pip install 'mlplab[extra]'``."""
+    names = (module,) if isinstance(module, str) else module
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            error = exc
+    what = feature or f"the '{extra}' feature"
+    raise MissingExtraError(
+        f"{what} needs the Python package '{names[0].split('.')[0].replace('_', '-')}', which is "
+        f"not installed ({error}); install it with: pip install 'mlplab[{extra}]'"
+    ) from None

@@ -100,8 +100,9 @@ def load_image(source: ImageSource, name: str | None = None) -> Image.Image:
     except DataError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # fmt: skip
+        reason = "not a known image format" if isinstance(exc, UnidentifiedImageError) else exc
         raise DataError(
-            f"{label}: cannot read as an image ({exc}); pass a PNG, JPEG, BMP, GIF, TIFF or WebP file"
+            f"{label}: cannot read as an image ({reason}); pass a PNG, JPEG, BMP, GIF, TIFF or WebP file"
         ) from None
 
 

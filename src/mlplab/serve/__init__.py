@@ -24,8 +24,8 @@ __all__ = ["create_app", "is_loopback", "serve"]
 
 def create_app(run_dir: str | Path, **options: Any) -> FastAPI:
     """The FastAPI app for ``run_dir``; options: max_upload_bytes, max_batch, max_wait_ms, style."""
-    for module in ("fastapi", "multipart"):  # python-multipart imports as `multipart`
-        require(module, "serve", "mlplab serve")
+    require("fastapi", "serve", "mlplab serve")
+    require(("python_multipart", "multipart"), "serve", "mlplab serve")  # newer, older name
     from .app import create_app as make
 
     return make(run_dir, **options)

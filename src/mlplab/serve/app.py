@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import MlplabError
@@ -118,6 +119,16 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.predictor, app.state.batcher = predictor, batcher
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = (
+                f"no route {request.method} {request.url.path}; the routes are GET /, GET /health, "
+                "GET /model, POST /predict and GET /docs"
+            )
+        return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def drawing_page() -> str:
