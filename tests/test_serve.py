@@ -57,7 +57,8 @@ def png(band: int, size: int = 8) -> bytes:
 def test_health_model_docs_and_page(root: Path) -> None:
     run = tiny_run(root)
     with client_for(run) as client:
-        assert client.get("/health").json() == {"status": "ok", "run": run.name}
+        health = client.get("/health").json()
+        assert health == {"status": "ok", "run": run.name, "forward_passes": 0, "images": 0}
         info = client.get("/model").json()
         summary = json.loads((run / "summary.json").read_text())
         assert info["test_accuracy"] == summary["test_accuracy"] and info["dataset"] == "synthetic"
@@ -258,6 +259,7 @@ def test_loopback_and_the_no_authentication_warning(
 
     started: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: started.append({"threads": n}))
     run = tiny_run(root)
     assert main(["serve", str(run), "--port", "8123"]) == 0
     out = capsys.readouterr().out
@@ -266,7 +268,9 @@ def test_loopback_and_the_no_authentication_warning(
     out = capsys.readouterr().out
     assert "warning: serving on 0.0.0.0, reachable from other machines, and the server has no authentication" in out  # fmt: skip
     assert started == [
+        {"threads": 1},
         {"host": "127.0.0.1", "port": 8123, "log_level": "info"},
+        {"threads": 1},
         {"host": "0.0.0.0", "port": 8124, "log_level": "info"},
     ]
     assert main(["serve", str(run), "--max-batch", "0"]) == 2

@@ -111,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path, help="a run directory made by `mlplab train`")
     p.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript",
                    help="torchscript (needs only torch) or onnx (needs mlplab[export]) (default: torchscript)")  # fmt: skip
-    p.add_argument("--out", type=Path, default=None,
-                   help="file or folder to write (default: model.torchscript.pt / model.onnx in the run)")  # fmt: skip
+    p.add_argument("--out", default=None,  # a str: a trailing / means a folder
+                   help="file, or folder (ending in /), to write (default: model.torchscript.pt / model.onnx in the run)")  # fmt: skip
     p.add_argument("--data-dir", default=None, help="where to look for test images for the check")
     p.set_defaults(handler=cmd_export)
 
@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=64, help="images per request and per forward pass (default: 64)")  # fmt: skip
     p.add_argument("--batch-wait-ms", type=float, default=2.0,
                    help="how long a request waits for others to share its forward pass, ms (default: 2)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads, 0: torch's default (default: 1)")  # fmt: skip
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
                    help="uvicorn's log level; info logs every request (default: info)")  # fmt: skip
     p.set_defaults(handler=cmd_serve)
@@ -265,12 +266,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .errors import ConfigError
     from .serve import serve
 
-    if args.max_upload_mb <= 0 or args.max_batch < 1 or args.batch_wait_ms < 0:
+    if args.max_upload_mb <= 0 or args.max_batch < 1 or args.batch_wait_ms < 0 or args.threads < 0:
         raise ConfigError(
-            "--max-upload-mb must be > 0, --max-batch >= 1 and --batch-wait-ms >= 0; got "
-            f"{args.max_upload_mb:g}, {args.max_batch}, {args.batch_wait_ms:g}"
+            "--max-upload-mb must be > 0, --max-batch >= 1, --batch-wait-ms >= 0 and --threads >= 0; "
+            f"got {args.max_upload_mb:g}, {args.max_batch}, {args.batch_wait_ms:g}, {args.threads}"
         )
-    serve(args.run_dir, args.host, args.port, log_level=args.log_level,
+    serve(args.run_dir, args.host, args.port, log_level=args.log_level, threads=args.threads,
           max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_batch=args.max_batch,
           max_wait_ms=args.batch_wait_ms)  # fmt: skip
     return 0

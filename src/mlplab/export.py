@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -305,8 +306,8 @@ def _output_path(run: Run, format: str, out: str | Path | None) -> Path:
     if out is None:
         return run.path / FORMATS[format]
     path = Path(out)
-    if path.is_dir():
-        return path / FORMATS[format]
+    if path.is_dir() or str(out).endswith(("/", os.sep)):  # a folder, existing or to be made
+        path = path / FORMATS[format]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -333,15 +333,15 @@ class Predictor:
         return torch.cat(out) if out else torch.empty(0, len(self.classes))
 
     def top(self, probs: torch.Tensor, k: int = 3) -> dict[str, Any]:
-        """``{"index", "class", "probability", "top": [{"class", "index", "probability"}]}``."""
+        """``{"class", "index", "probability", "top": [{"class", "index", "probability"}]}``."""
         values, indices = probs.topk(min(k, len(self.classes)))
         top = [
             {"class": self.classes[i], "index": i, "probability": float(p)}
             for p, i in zip(values.tolist(), indices.tolist(), strict=True)
         ]
         return {
-            "index": top[0]["index"],
             "class": top[0]["class"],
+            "index": top[0]["index"],
             "probability": top[0]["probability"],
             "top": top,
         }
@@ -355,11 +355,13 @@ class Predictor:
     ) -> list[dict[str, Any]]:
         """Top-k classes per image, in input order; folders expand to their image files.
 
-        Each result: ``{"file", "index", "class", "probability", "top"}`` (``file`` is None
+        Each result: ``{"file", "class", "index", "probability", "top"}`` (``file`` is None
         for in-memory images). ``show``: write each model input there as a PNG (``shown``).
         """
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ConfigError(f"top_k must be an integer >= 1; got {top_k!r}")
+        if isinstance(images, (str, Path, bytes, Image.Image)):
+            images = [images]  # one image given alone, not a sequence of characters
         sources: list[tuple[str | None, ImageSource]] = []
         for item in images:
             if isinstance(item, (str, Path)):
@@ -390,7 +392,7 @@ def predict(
 ) -> list[dict[str, Any]]:
     """Classify image files (or folders of them, PIL images, arrays) with a run's model.
 
-    Returns, in input order, ``{"file", "index", "class", "probability", "top"}`` per
+    Returns, in input order, ``{"file", "class", "index", "probability", "top"}`` per
     image, ``top`` holding the ``top_k`` best ``{"class", "index", "probability"}``.
     """
     return Predictor(run_dir, style=style, device=device).predict(images, top_k, show=show)

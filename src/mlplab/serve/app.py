@@ -134,9 +134,14 @@ def create_app(
     async def drawing_page() -> str:
         return page
 
-    @app.get("/health", summary="liveness")
+    @app.get("/health", summary="liveness, and how many forward passes served how many images")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "run": model_info["run"]}
+        return {
+            "status": "ok",
+            "run": model_info["run"],
+            "forward_passes": batcher.batches,
+            "images": batcher.images,
+        }
 
     @app.get("/model", summary="the model: architecture, dataset, classes, test accuracy")
     async def model() -> dict[str, Any]:
