@@ -72,6 +72,15 @@ def test_parity_on_each_head(root: Path, head: str, format: str) -> None:
         assert torch.allclose(got.exp().sum(1), torch.ones(n), atol=1e-5)
 
 
+def test_color_model(root: Path) -> None:
+    run = tiny_run(root, channels=3)
+    result = export(run, "onnx")
+    assert result.input_shape == (3, 8, 8) and result.max_abs_diff < 1e-5
+    pixels = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    got = load_exported(result.path, "onnx")(pixels.float() / 255)
+    assert (got - eager(run, pixels)).abs().max() < 1e-5
+
+
 def test_raw_image_model_reproduces_training_input_exactly(root: Path) -> None:
     run = tiny_run(root)
     model, normalization, _ = Run.open(run).load_model()

@@ -222,13 +222,23 @@ def test_micro_batcher_failure_reaches_every_request() -> None:
 def test_concurrent_http_requests_share_forward_passes(root: Path) -> None:
     run = tiny_run(root)
     app = create_app(run, max_wait_ms=20)
-    x = torch.rand(24, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)
+    x = torch.randint(0, 256, (24, 1, 8, 8), dtype=torch.uint8, generator=g)
+    x[:, :, [0, -1]] = 0  # a dark border: uploads in the model's size are taken as they are
+    x[:, :, :, [0, -1]] = 0
     want = Predictor(run).probabilities(x).max(1).values
+
+    def request(client: httpx.AsyncClient, i: int):  # uploads and JSON, mixed in one batch
+        if i % 2:
+            return client.post("/predict", json={"pixels": (x[i, 0].float() / 255).tolist()})
+        out = io.BytesIO()
+        Image.fromarray(x[i, 0].numpy()).save(out, format="PNG")
+        return client.post("/predict", files={"file": (f"{i}.png", out.getvalue(), "image/png")})
 
     async def scenario() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await asyncio.gather(*(client.post("/predict", json={"pixels": x[i, 0].tolist()}) for i in range(24)))  # fmt: skip
+            return await asyncio.gather(*(request(client, i) for i in range(24)))
 
     responses = asyncio.run(scenario())
     assert [r.status_code for r in responses] == [200] * 24

@@ -166,7 +166,7 @@ def create_app(
                 )
             except MlplabError as exc:
                 raise HTTPException(400, str(exc)) from None
-            x = torch.from_numpy(pixels)
+            x = torch.from_numpy(pixels).float() / 255  # requests batch together as [0, 1] floats
         elif kind in ("application/json", ""):
             x = _json_pixels(body, predictor.input_shape, max_batch)
         else:
