@@ -65,12 +65,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or train_quick_run(dataset, Path(tmp))
         payloads = make_payloads(dataset.test.images[:64], args.payload)
-        load = os.getloadavg()[0]
+        busy = cpu_busy()
         print(
-            f"machine: {cpu_name()}, {os.cpu_count()} cores; load average before: {load:.2f}; "
+            f"machine: {cpu_name()}, {os.cpu_count()} cores, {busy:.0%} busy just before; "
             f"python {platform.python_version()}, torch {torch.__version__}"
         )
-        if load > 0.5 * (os.cpu_count() or 1):
+        if busy > 0.15:
             print("warning: the machine is busy; these figures will be low and noisy")
         print(
             f"server: mlplab serve {run.name} --threads {args.threads} --max-batch {args.max_batch} "
@@ -81,8 +81,8 @@ def main() -> int:
             f"{args.payload} payload (~{statistics.mean(map(len, payloads)) / 1024:.1f} KiB), "
             f"{WARMUP:g} s warm-up then {args.seconds:g} s measured"
         )
-        with running_server(run, args) as url:
-            result = asyncio.run(drive(url, payloads, args.clients, args.seconds))
+        with running_server(run, args) as server:
+            result = asyncio.run(drive(server, payloads, args.clients, args.seconds))
     report(result)
     if args.json:
         args.json.write_text(json.dumps(result | {"settings": vars(args) | {"run": str(run)}}, indent=2, default=str))  # fmt: skip
@@ -119,7 +119,12 @@ class running_server:
             "--max-batch", str(args.max_batch), "--batch-wait-ms", str(args.batch_wait_ms),
         ]  # fmt: skip
 
-    def __enter__(self) -> str:
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used (Linux /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> running_server:
         # the server runs the same mlplab as this script (a checkout, not an installed copy)
         env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(Path(mlplab.__file__).parents[1]), os.environ.get("PYTHONPATH")]))}  # fmt: skip
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, env=env)
@@ -130,7 +135,8 @@ class running_server:
                 raise SystemExit(f"the server exited with status {self.process.returncode}")
             try:
                 if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    return url
+                    self.url = url
+                    return self
             except httpx.TransportError:
                 time.sleep(0.1)
         self.__exit__()
@@ -145,12 +151,14 @@ class running_server:
             self.process.wait(5)
 
 
-async def drive(url: str, payloads: list[bytes], clients: int, seconds: float) -> dict:
+async def drive(
+    server: running_server, payloads: list[bytes], clients: int, seconds: float
+) -> dict:
     latencies: list[float] = []
     failures: list[str] = []
     measuring = False
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
 
         async def one_client(k: int, stop: float) -> None:
             i = k
@@ -176,9 +184,11 @@ async def drive(url: str, payloads: list[bytes], clients: int, seconds: float) -
         tasks = [asyncio.create_task(one_client(k, t0 + WARMUP + seconds)) for k in range(clients)]
         await asyncio.sleep(WARMUP)
         warm = (await client.get("/health")).json()
+        server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
         measuring, started = True, time.perf_counter()
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
+        server_cpu, client_cpu = server.cpu_seconds() - server_cpu, time.process_time() - client_cpu
         after = (await client.get("/health")).json()
     passes = after["forward_passes"] - warm["forward_passes"]
     images = after["images"] - warm["images"]
@@ -197,6 +207,8 @@ async def drive(url: str, payloads: list[bytes], clients: int, seconds: float) -
         },
         "forward_passes": passes,
         "images_per_forward_pass": images / passes if passes else float("nan"),
+        "server_cpu_ms_per_request": 1000 * server_cpu / max(len(latencies), 1),
+        "client_cpu_ms_per_request": 1000 * client_cpu / max(len(latencies), 1),
     }
 
 
@@ -218,10 +230,27 @@ def report(r: dict) -> None:
         f"latency ms: p50 {lat['p50']:.1f}, p90 {lat['p90']:.1f}, p99 {lat['p99']:.1f}, max {lat['max']:.1f}"
     )
     print(
-        f"server: {r['forward_passes']:,} forward passes, {r['images_per_forward_pass']:.2f} images each on average"
+        f"server: {r['forward_passes']:,} forward passes, {r['images_per_forward_pass']:.2f} images each on average; "
+        f"CPU per request: server {r['server_cpu_ms_per_request']:.1f} ms, clients {r['client_cpu_ms_per_request']:.1f} ms"
     )
     for example in r["failure_examples"]:
         print(f"  failure: {example}")
+
+
+def cpu_busy(seconds: float = 2.0) -> float:
+    """Fraction of all CPUs busy over the next ``seconds`` (Linux /proc/stat; 0 elsewhere)."""
+
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
 
 
 def cpu_name() -> str:

@@ -80,7 +80,11 @@ def test_health_model_docs_and_page(root: Path) -> None:
         assert "@import" not in page.text and "url(" not in page.text
 
 
-def test_uploads_predicted_in_input_order(root: Path) -> None:
+@pytest.mark.parametrize("inline_pixels", [1_000_000, 0], ids=["inline", "in-a-thread"])
+def test_uploads_predicted_in_input_order(
+    root: Path, inline_pixels: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mlplab.serve.app.INLINE_PIXELS", inline_pixels)  # large uploads: a thread
     run = tiny_run(root)
     images = [png(3), png(0), png(1), png(2)]
     with client_for(run) as client:

@@ -183,6 +183,8 @@ def _mnist_style(gray: np.ndarray, h: int, w: int, box: float) -> np.ndarray:
         return np.zeros((h, w), np.uint8)
     threshold = _otsu(ink)
     mask = ink > threshold
+    if not mask.any():  # one flat level of "ink" everywhere: nothing to crop to
+        return np.zeros((h, w), np.uint8)
     peak = np.percentile(ink[mask], 90)  # the top tenth of the ink saturates, as in MNIST
     ink = np.where(ink >= threshold / 2, np.clip(ink / peak, 0, 1) * 255, 0)  # clear texture
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))

@@ -21,6 +21,7 @@ passes through :class:`~mlplab.serve.batcher.MicroBatcher`.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -45,6 +47,11 @@ __all__ = ["create_app"]
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # whole request body, bytes
 MAX_BATCH = 64  # images per request and per forward pass
 MAX_WAIT_MS = 2.0  # how long the first request of a batch waits for others, ms
+# Uploads up to this many pixels (all of a request's) are preprocessed on the event loop
+# (~2 ms for a 280x280 drawing); larger ones in a worker thread, so that a 12-megapixel
+# photo does not stall every other request. Measured on 2 cores with 16 clients posting
+# drawings: inline 167 requests/s, p99 180 ms; in threads 124-171 requests/s, p99 380-490 ms.
+INLINE_PIXELS = 1_000_000
 
 _REQUEST_BODY = {  # /predict reads its body itself (size cap first); this documents it in /docs
     "required": True,
@@ -160,10 +167,13 @@ def create_app(
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "multipart/form-data":
             uploads = await _uploads(request, body, max_batch)
-            try:
-                pixels = await asyncio.to_thread(
-                    lambda: np.stack([predictor.prepare(data, name) for name, data in uploads])
-                )
+
+            def prepare() -> np.ndarray:
+                return np.stack([predictor.prepare(data, name) for name, data in uploads])
+
+            try:  # small images inline: a thread's GIL hand-offs cost more than the work
+                small = _decoded_pixels(uploads) <= INLINE_PIXELS
+                pixels = prepare() if small else await asyncio.to_thread(prepare)
             except MlplabError as exc:
                 raise HTTPException(400, str(exc)) from None
             x = torch.from_numpy(pixels).float() / 255  # requests batch together as [0, 1] floats
@@ -230,6 +240,18 @@ async def _uploads(request: Request, body: bytes, max_batch: int) -> list[tuple[
             raise HTTPException(400, f"field 'file' #{i} is text, not a file upload")
         uploads.append((part.filename or f"file #{i}", await part.read()))
     return uploads
+
+
+def _decoded_pixels(uploads: list[tuple[str, bytes]]) -> int:
+    """Pixels the uploads decode to, from their headers alone (unreadable ones count 0)."""
+    total = 0
+    for _, data in uploads:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                total += image.size[0] * image.size[1]
+        except Exception:  # decoding proper reports it, with the file's name
+            continue
+    return total
 
 
 def _json_pixels(body: bytes, input_shape: tuple[int, int, int], max_batch: int) -> torch.Tensor:

@@ -2,8 +2,10 @@
 
 Each request puts its images on a queue and awaits a future. One worker task takes the
 first waiting request, keeps collecting for up to ``max_wait`` seconds or until
-``max_batch`` images, runs the model once on the concatenation (in a worker thread, so the
-event loop keeps accepting requests meanwhile) and hands each request its rows.
+``max_batch`` images, runs the model once on the concatenation and hands each request its
+rows. The forward pass runs on the event loop itself: for an MLP it takes well under a
+millisecond (batch 64 of 784-250-100-10: 0.44 ms at 1 thread), less than handing it to a thread costs
+in GIL switches; requests that arrive meanwhile simply join the next batch.
 Plain asyncio and torch: no web framework here.
 """
 
@@ -97,7 +99,7 @@ class MicroBatcher:
             if not items:
                 continue
             try:
-                out = await asyncio.to_thread(self.fn, torch.cat([x for x, _ in items]))
+                out = self.fn(torch.cat([x for x, _ in items]))
             except Exception as exc:  # every request of the batch learns why
                 for _, future in items:
                     if not future.done():
