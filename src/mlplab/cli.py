@@ -107,13 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_demo)
 
-    p = command("export", "write a run's model as TorchScript or ONNX, checked against the model")
+    p = command("export", "write a run's model as TorchScript or ONNX, parity-checked")
     p.add_argument("run_dir", type=Path, help="a run directory made by `mlplab train`")
     p.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript",
                    help="torchscript (needs only torch) or onnx (needs mlplab[export]) (default: torchscript)")  # fmt: skip
     p.add_argument("--out", default=None,  # a str: a trailing / means a folder
                    help="file, or folder (ending in /), to write (default: model.torchscript.pt / model.onnx in the run)")  # fmt: skip
-    p.add_argument("--data-dir", default=None, help="where to look for test images for the check")
+    p.add_argument("--data-dir", default=None,
+                   help="where to look for the test images of the parity check (default: the run's data.data_dir, then the usual places)")  # fmt: skip
     p.set_defaults(handler=cmd_export)
 
     p = command("predict", "classify image files with a run's model (MNIST-style preprocessing)")
