@@ -19,7 +19,7 @@ def test_public_names() -> None:
         "MLP", "PRESETS", "Config", "ConfigError", "DataError", "Dataset", "DownloadError",
         "FormatError", "MlplabError", "Normalization", "Run", "RunError", "Split", "TrainResult",
         "TrainingError", "__version__", "evaluate", "load_dataset", "model_summary", "Epoch", "resume",
-            "MissingExtraError", "RunAnalysis", "compare", "explore", "report",
+            "MissingExtraError", "RunAnalysis",
         "split_train_val", "train",
     ])  # fmt: skip
     for name in mlplab.__all__:
@@ -62,3 +62,17 @@ def test_readme_train_examples_run(
         str(tmp_path / "runs"),
     ]
     assert main(argv) == 0, capsys.readouterr().err
+
+
+def test_every_submodule_name_is_the_module() -> None:
+    """`import mlplab.x` gives the module x, never a function re-exported under its name."""
+    import importlib
+    import pkgutil
+    import types
+
+    for info in pkgutil.iter_modules(mlplab.__path__):
+        if info.name == "__main__":  # importing it runs the CLI
+            continue
+        module = importlib.import_module(f"mlplab.{info.name}")
+        assert isinstance(getattr(mlplab, info.name), types.ModuleType), info.name
+        assert getattr(mlplab, info.name) is module

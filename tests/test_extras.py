@@ -14,9 +14,9 @@ from mlplab.extras import MissingExtraError, require
 def test_require_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import now fails
     with pytest.raises(MissingExtraError) as info:
-        require("matplotlib.figure", "report", "figures and reports")
+        require("matplotlib.figure", "report", "the report")
     assert str(info.value) == (
-        "figures and reports need matplotlib, which is not installed; "
+        "the report needs the Python package 'matplotlib', which is not installed; "
         "install it with: pip install 'mlplab[report]'"
     )
     assert isinstance(info.value, ImportError)
@@ -30,6 +30,6 @@ def test_cli_without_matplotlib_is_one_line_exit_2(
     assert main(["explore", "digits", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err == (
-        "mlplab: error: figures and reports need matplotlib, which is not installed; "
+        "mlplab: error: the report needs the Python package 'matplotlib', which is not installed; "
         "install it with: pip install 'mlplab[report]'\n"
     )

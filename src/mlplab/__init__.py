@@ -5,11 +5,13 @@ The CLI (``mlplab ...``) is a thin shell over these functions::
     from mlplab import Config, load_dataset, train, evaluate
     result = train(Config.preset("tutorial"))
     evaluate(result.run_dir)
+
+Each submodule name means one thing (the module): ``mlplab.report.report(run_dir)``,
+``mlplab.export.export(run_dir, "onnx")``, ``mlplab.predict.predict(run_dir, files)``.
 """
 
 __version__ = "0.1.0"
 
-from .compare import compare
 from .config import PRESETS, Config
 from .data import Dataset, Normalization, Split, load_dataset, split_train_val
 from .errors import (
@@ -22,11 +24,10 @@ from .errors import (
     RunError,
     TrainingError,
 )
-from .explore import explore
 from .loop import Epoch, TrainResult, resume, train
 from .metrics import evaluate
 from .model import MLP, model_summary
-from .report import RunAnalysis, report
+from .report import RunAnalysis
 from .run import Run
 
 __all__ = [
@@ -49,12 +50,9 @@ __all__ = [
     "TrainResult",
     "TrainingError",
     "__version__",
-    "compare",
     "evaluate",
-    "explore",
     "load_dataset",
     "model_summary",
-    "report",
     "resume",
     "split_train_val",
     "train",

@@ -193,6 +193,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=8, help="samples shown per class (default: 8)")
     p.add_argument("--open", action="store_true", help="open the page in the web browser")
     p.set_defaults(handler=cmd_explore)
+
+    p = command("export", "write a run's model as TorchScript or ONNX, parity-checked")
+    p.add_argument("run_dir", type=Path, help="a run directory made by `mlplab train`")
+    p.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript",
+                   help="torchscript (needs only torch) or onnx (needs mlplab[export]) (default: torchscript)")  # fmt: skip
+    p.add_argument("--out", default=None,  # a str: a trailing / means a folder
+                   help="file, or folder (ending in /), to write (default: model.torchscript.pt / model.onnx in the run)")  # fmt: skip
+    p.add_argument("--data-dir", default=None,
+                   help="where to look for the test images of the parity check (default: the run's data.data_dir, then the usual places)")  # fmt: skip
+    p.set_defaults(handler=cmd_export)
+
+    p = command("predict", "classify image files with a run's model (MNIST-style preprocessing)")
+    p.add_argument("run_dir", type=Path, help="a run directory made by `mlplab train`")
+    p.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files, or folders of them")  # fmt: skip
+    p.add_argument("--top-k", type=int, default=3, help="classes to list per image (default: 3)")
+    p.add_argument("--json", action="store_true", help="print a JSON array, in input order")
+    p.add_argument("--show", type=Path, default=None, metavar="OUTDIR",
+                   help="write what the model saw, one PNG per image, into OUTDIR (default: off)")  # fmt: skip
+    p.add_argument("--preprocess", choices=("auto", "mnist", "resize", "none"), default="auto",
+                   help="auto: mnist for 1-channel models, resize otherwise, none for images already "
+                        "the model's size (default: auto)")  # fmt: skip
+    p.set_defaults(handler=cmd_predict)
+
+    p = command("serve", "serve a run's model over HTTP: JSON API, /docs and a drawing page")
+    p.add_argument("run_dir", type=Path, help="a run directory made by `mlplab train`")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; anything but loopback exposes an unauthenticated server (default: 127.0.0.1)")  # fmt: skip
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    p.add_argument("--max-upload-mb", type=float, default=4.0, help="largest request body, MiB (default: 4)")  # fmt: skip
+    p.add_argument("--max-batch", type=int, default=64, help="images per request and per forward pass (default: 64)")  # fmt: skip
+    p.add_argument("--batch-wait-ms", type=float, default=2.0,
+                   help="how long a request waits for others to share its forward pass, ms (default: 2)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads, 0: torch's default (default: 1)")  # fmt: skip
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
+                   help="uvicorn's log level; info logs every request (default: info)")  # fmt: skip
+    p.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -416,6 +452,51 @@ def cmd_explore(args: argparse.Namespace) -> int:
     print(path)
     if args.open:
         _open_in_browser(path)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export  # torch.onnx and friends load only when asked for
+
+    result = export(args.run_dir, args.format, args.out, data_dir=args.data_dir)
+    print(result.path)
+    print(
+        f"parity: max |{result.format} - eager| = {result.max_abs_diff:.2e} (outputs up to "
+        f"{result.max_abs_output:.3g}) over {result.images} images at batch sizes "
+        f"{', '.join(map(str, result.batch_sizes))}: {result.inputs}"
+    )
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .predict import predict
+
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be >= 1; got {args.top_k}")
+    results = predict(args.run_dir, args.images, args.top_k, style=args.preprocess, show=args.show)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    width = max(len(r["file"]) for r in results)
+    for r in results:
+        top = "  ".join(f"{t['class']} {t['probability']:6.1%}" for t in r["top"])
+        shown = f"  (model input: {r['shown']})" if "shown" in r else ""
+        print(f"{r['file']:<{width}}  {r['class']:>5}  {r['probability']:6.1%}   top {len(r['top'])}: {top}{shown}")  # fmt: skip
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .serve import serve
+
+    if args.max_upload_mb <= 0 or args.max_batch < 1 or args.batch_wait_ms < 0 or args.threads < 0:
+        raise ConfigError(
+            "--max-upload-mb must be > 0, --max-batch >= 1, --batch-wait-ms >= 0 and --threads >= 0; "
+            f"got {args.max_upload_mb:g}, {args.max_batch}, {args.batch_wait_ms:g}, {args.threads}"
+        )
+    serve(args.run_dir, args.host, args.port, log_level=args.log_level, threads=args.threads,
+          max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_batch=args.max_batch,
+          max_wait_ms=args.batch_wait_ms)  # fmt: skip
     return 0
 
 

@@ -61,7 +61,7 @@ MAX_LEGEND = 20  # classes named in a scatter's legend
 
 def _figure(width: float, height: float) -> Figure:
     """A new Figure (no pyplot), sized in inches, laid out by the constrained engine."""
-    figure_module = require("matplotlib.figure", "report", "figures and reports")
+    figure_module = require("matplotlib.figure", "report", "the report")
     return figure_module.Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 

@@ -1,0 +1,423 @@
+"""Image files -> the model's input -> top-k classes.
+
+A model trained on MNIST has only seen white, centered, size-normalized digits on black;
+a photo of a digit on paper is none of that. :func:`preprocess` brings an image to the
+training distribution the way MNIST itself was made, in the ``"mnist"`` style:
+
+1. grayscale (transparent parts laid on a background that contrasts with the drawing);
+2. inverted when the background is light, judged from the median of the border pixels;
+3. background level subtracted, contrast stretched, faint paper texture below half the
+   ink threshold (Otsu's) cleared;
+4. cropped to the bounding box of the ink (pixels above Otsu's threshold);
+5. strokes that would come out thinner than MNIST's thickened (a pen line on a large
+   photo would otherwise shrink to a faint hairline): the ink mask is dilated;
+6. scaled, keeping the aspect ratio, to fit a box of 20/28 of the target size (20x20 in
+   28x28) with antialiasing;
+7. placed so that its center of mass falls on the frame's center, to a fraction of a
+   pixel: row H/2 and column W/2 in pixel-index units, where MNIST's own digits lie
+   (their mean center of mass is at (13.99, 14.00)).
+
+Other styles: ``"resize"`` (for color or not digit-like models: convert to the model's
+channels, RGB or gray, and resize to its input size, no inversion or cropping), ``"none"``
+(the image must already have the model's size), and ``"auto"`` (the default):
+``"none"`` for an image that already has the model's exact size (and, for one channel,
+a dark background, as a saved MNIST image or a ``--show`` output has), else ``"mnist"``
+for one-channel models and ``"resize"`` for the others.
+
+:func:`predict` runs the whole path for a list of files, folders, PIL images or arrays;
+:class:`Predictor` keeps the model loaded for many calls (the server uses it).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .atomic import atomic_write
+from .errors import ConfigError, DataError, RunError, did_you_mean
+from .export import RawImageModel
+from .run import Run
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "STYLES",
+    "Predictor",
+    "image_files",
+    "load_image",
+    "predict",
+    "preprocess",
+    "probabilities",
+]
+
+STYLES = ("auto", "mnist", "resize", "none")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")  # fmt: skip
+MAX_PIXELS = (
+    40_000_000  # largest decoded image accepted (a 40 MP photo); guards decompression bombs
+)
+BOX = 20 / 28  # MNIST fits each digit in 20x20 of its 28x28 frame
+MNIST_STROKE = 2.5  # median stroke width of MNIST digits, px at 28x28 (2 * area / perimeter)
+THIN = 0.7  # thicken strokes below this fraction of it (MNIST's 10th percentile)
+
+ImageSource = str | Path | bytes | Image.Image | np.ndarray | torch.Tensor
+
+
+# ----- reading ---------------------------------------------------------------------------
+def load_image(source: ImageSource, name: str | None = None) -> Image.Image:
+    """A decoded PIL image from a path, encoded bytes, a PIL image or an array.
+
+    Arrays follow PIL (``(H, W)``, ``(H, W, C)``) or mlplab (``(C, H, W)``, C = 1 or 3)
+    layouts; uint8 in 0-255 or floats in [0, 1]. Undecodable input raises DataError
+    naming ``name`` (or the path).
+    """
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        return _from_array(source, name or "array")
+    if isinstance(source, (bytes, bytearray)):
+        label, opener = name or "upload", lambda: Image.open(io.BytesIO(source))
+    else:
+        path = Path(source)
+        label, opener = name or str(path), lambda: Image.open(path)
+        if not path.is_file():
+            raise DataError(f"{label}: no such image file")
+    try:
+        image = opener()
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise DataError(
+                f"{label}: {width}x{height} pixels is larger than the {MAX_PIXELS:,} accepted; "
+                "scale the image down first"
+            )
+        image.load()  # decode now: truncated files fail here, with their name
+        return ImageOps.exif_transpose(image)  # photos: apply the camera's rotation
+    except DataError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # fmt: skip
+        reason = "not a known image format" if isinstance(exc, UnidentifiedImageError) else exc
+        raise DataError(
+            f"{label}: cannot read as an image ({reason}); pass a PNG, JPEG, BMP, GIF, TIFF or WebP file"
+        ) from None
+
+
+def _from_array(array: np.ndarray | torch.Tensor, label: str) -> Image.Image:
+    a = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[2] not in (1, 3, 4):
+        a = a.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))) or 0 in a.shape:
+        raise DataError(
+            f"{label}: an array image must be (H, W), (H, W, 3|4) or (C, H, W) with C 1 or 3; "
+            f"got shape {tuple(array.shape)}"
+        )
+    if a.dtype != np.uint8:
+        a = a.astype(np.float64)
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            raise DataError(
+                f"{label}: a non-uint8 array image must hold pixels in [0, 1]; "
+                f"got values in [{a.min():g}, {a.max():g}]"
+            )
+        a = np.rint(a * 255).astype(np.uint8)
+    return Image.fromarray(a)
+
+
+def image_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The paths, with each folder replaced by its image files (sorted, not recursive)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise DataError(
+                    f"{p}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})"
+                )
+            files += found
+        else:
+            files.append(p)
+    return files
+
+
+# ----- preprocessing --------------------------------------------------------------------
+def preprocess(
+    image: Image.Image, input_shape: Sequence[int], style: str = "auto", *, box: float = BOX
+) -> np.ndarray:
+    """The model's input for ``image``: uint8 ``(C, H, W)`` (see the module docstring)."""
+    c, h, w = (int(s) for s in input_shape)
+    if style not in STYLES:
+        raise ConfigError(
+            f"preprocessing style must be one of {', '.join(STYLES)}; got '{style}'{did_you_mean(style, STYLES)}"
+        )
+    if c not in (1, 3):
+        raise DataError(f"images can feed models with 1 or 3 channels; this one takes {c}")
+    if style == "auto":
+        if image.size == (w, h) and (c == 3 or np.median(_border(_gray(image))) <= 127.5):
+            style = "none"  # already in the training format (a saved MNIST image, a --show file)
+        else:
+            style = "mnist" if c == 1 else "resize"
+    if style == "none":
+        if image.size != (w, h):
+            raise DataError(
+                f"preprocessing 'none' needs images of exactly {w}x{h} pixels; got "
+                f"{image.size[0]}x{image.size[1]} (use 'auto', 'mnist' or 'resize')"
+            )
+        return _channels(image, c)
+    if style == "resize":
+        return _channels(_flatten_alpha(image).resize((w, h), Image.Resampling.LANCZOS), c)
+    gray = _mnist_style(_gray(image), h, w, box)
+    return np.repeat(gray[None], c, axis=0)
+
+
+def _mnist_style(gray: np.ndarray, h: int, w: int, box: float) -> np.ndarray:
+    """Grayscale float (H', W') in 0-255 -> uint8 (h, w), white ink centered on black."""
+    if np.median(_border(gray)) > 127.5:
+        gray = 255 - gray  # dark ink on light paper -> light ink on black, as MNIST
+    ink = np.clip(gray - np.median(_border(gray)), 0, None)  # background to 0
+    if ink.max() < 16:  # nothing drawn (flat within 16 levels): the model sees an empty frame
+        return np.zeros((h, w), np.uint8)
+    threshold = _otsu(ink)
+    mask = ink > threshold
+    if not mask.any():  # one flat level of "ink" everywhere: nothing to crop to
+        return np.zeros((h, w), np.uint8)
+    peak = np.percentile(ink[mask], 90)  # the top tenth of the ink saturates, as in MNIST
+    ink = np.where(ink >= threshold / 2, np.clip(ink / peak, 0, 1) * 255, 0)  # clear texture
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    mask = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+    # A stroke that would come out thinner than MNIST's (a pen line on a large photo shrinks
+    # to a faint hairline) is thickened first, on the ink mask, as MNIST's bilevel sources.
+    scale = min(box * h / ink.shape[0], box * w / ink.shape[1])
+    want = MNIST_STROKE * min(h, w) / 28 / scale  # source pixels that become MNIST's width
+    width = _stroke_width(mask)
+    if width < THIN * want:
+        grow = math.ceil((want - width) / 2)
+        ink = _dilate(np.pad(mask, grow), grow) * 255.0
+        scale = min(box * h / ink.shape[0], box * w / ink.shape[1])
+
+    # Fit box*h x box*w keeping the aspect ratio, with antialiasing (Lanczos, clipped).
+    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))  # (w, h)
+    small = Image.fromarray(ink.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
+    # a zero margin: bilinear sampling clamps at an image's edge, which would smear the ink
+    small = np.pad(np.clip(np.asarray(small, dtype=np.float64), 0, 255), 2)
+
+    # Sub-pixel placement: the center of mass goes to (h/2, w/2) in pixel-index units.
+    mass = small.sum()
+    com_y = (small.sum(1) * np.arange(small.shape[0])).sum() / mass
+    com_x = (small.sum(0) * np.arange(small.shape[1])).sum() / mass
+    dx, dy = w / 2 - com_x, h / 2 - com_y
+    placed = Image.fromarray(small.astype(np.float32)).transform(
+        (w, h), Image.Transform.AFFINE, (1, 0, -dx, 0, 1, -dy), Image.Resampling.BILINEAR
+    )
+    return np.clip(np.rint(np.asarray(placed, dtype=np.float64)), 0, 255).astype(np.uint8)
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a bilevel drawing, px: 2 * area / perimeter (long thin strokes)."""
+    inner = mask.copy()  # 4-neighbour erosion: what is left inside the boundary
+    inner[1:] &= mask[:-1]
+    inner[:-1] &= mask[1:]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    return 2 * float(mask.sum()) / max(int((mask & ~inner).sum()), 1)
+
+
+def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    """Dilation by a (2r+1)-square, separably, with running sums: O(pixels) for any r."""
+    for axis in (0, 1):
+        counts = np.cumsum(mask, axis=axis, dtype=np.int64)
+        counts = np.concatenate([np.zeros_like(counts.take([0], axis=axis)), counts], axis=axis)
+        n = mask.shape[axis]
+        hi = np.minimum(np.arange(n) + r + 1, n)
+        lo = np.maximum(np.arange(n) - r, 0)
+        mask = (counts.take(hi, axis=axis) - counts.take(lo, axis=axis)) > 0
+    return mask
+
+
+def _gray(image: Image.Image) -> np.ndarray:
+    """Luminance as float64 in 0-255; 16-bit images scaled, transparency flattened."""
+    if image.mode.startswith("I;16"):
+        return np.asarray(image, dtype=np.float64) / 257
+    if image.mode in ("I", "F"):
+        a = np.asarray(image, dtype=np.float64)
+        return a * (255 / a.max()) if a.max() > 255 else np.clip(a, 0, 255)
+    return np.asarray(_flatten_alpha(image).convert("L"), dtype=np.float64)
+
+
+def _flatten_alpha(image: Image.Image) -> Image.Image:
+    """Lay a transparent image on white, or on black when what is drawn on it is light."""
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode not in ("RGBA", "LA", "PA", "La", "RGBa"):
+        return image
+    rgba = image.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float64)
+    luma = np.asarray(rgba.convert("L"), dtype=np.float64)
+    drawn = (luma * alpha).sum() / max(alpha.sum(), 1e-9)
+    background = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if drawn > 127.5 else (255,) * 4)
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _channels(image: Image.Image, c: int) -> np.ndarray:
+    a = np.asarray(_flatten_alpha(image).convert("L" if c == 1 else "RGB"), dtype=np.uint8)
+    return a[None].copy() if c == 1 else a.transpose(2, 0, 1).copy()
+
+
+def _border(a: np.ndarray) -> np.ndarray:
+    """The outer ring of pixels, 2% of the size thick (at least one pixel)."""
+    k = max(1, round(0.02 * min(a.shape)))
+    return np.concatenate([a[:k].ravel(), a[-k:].ravel(), a[:, :k].ravel(), a[:, -k:].ravel()])
+
+
+def _otsu(a: np.ndarray) -> float:
+    """Otsu's threshold of values in 0-255: the split that maximizes between-class variance."""
+    hist = np.bincount(np.clip(a, 0, 255).astype(np.int64).ravel(), minlength=256).astype(float)
+    levels = np.arange(256)
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * levels)
+    mean0 = m0 / np.maximum(w0, 1e-12)
+    mean1 = (m0[-1] - m0) / np.maximum(w1, 1e-12)
+    between = w0 * w1 * (mean0 - mean1) ** 2
+    return float(np.argmax(between[:-1]))  # values > threshold are ink
+
+
+# ----- the model -------------------------------------------------------------------------
+def probabilities(outputs: torch.Tensor, head: str) -> torch.Tensor:
+    """Class probabilities from a model head's outputs (softmax, exp, or as they are)."""
+    if head == "logits":
+        return torch.softmax(outputs.float(), dim=1)
+    if head == "log_softmax":
+        return outputs.float().exp()
+    return outputs.float()
+
+
+class Predictor:
+    """A run's model, loaded once, with its preprocessing: files in, top-k classes out."""
+
+    def __init__(self, run_dir: str | Path, *, style: str = "auto", device: str = "cpu") -> None:
+        if style not in STYLES:
+            raise ConfigError(
+                f"preprocessing style must be one of {', '.join(STYLES)}; got '{style}'{did_you_mean(style, STYLES)}"
+            )
+        self.run = Run.open(run_dir)
+        task = self.run.model_info().get("task", "classification")
+        if task != "classification":  # its inputs are table rows, not images
+            raise RunError(
+                f"run {self.run.path} is a {task} on tabular data: predict and serve take images "
+                "for classifiers; load its model with Run.load_model and feed it feature rows"
+            )
+        model, normalization, classes = self.run.load_model(device)
+        self.model = RawImageModel(model, normalization).to(device).eval()
+        self.classes = classes
+        self.input_shape: tuple[int, int, int] = tuple(model.input_shape)  # type: ignore[assignment]
+        self.head = model.head
+        self.style = style
+        self.device = torch.device(device)
+
+    def __repr__(self) -> str:
+        c, h, w = self.input_shape
+        return f"Predictor('{self.run.path}', input={c}x{h}x{w}, classes={len(self.classes)}, style='{self.style}')"
+
+    def prepare(self, source: ImageSource, name: str | None = None) -> np.ndarray:
+        """Any image source -> the model's uint8 input ``(C, H, W)``."""
+        return preprocess(load_image(source, name), self.input_shape, self.style)
+
+    @torch.no_grad()
+    def probabilities(self, pixels: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Class probabilities ``(N, classes)`` of uint8 images or float pixels in [0, 1]."""
+        x = torch.as_tensor(pixels)
+        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+        out = [
+            probabilities(self.model(chunk.to(self.device)), self.head).cpu()
+            for chunk in x.split(256)
+        ]
+        return torch.cat(out) if out else torch.empty(0, len(self.classes))
+
+    def top(self, probs: torch.Tensor, k: int = 3) -> dict[str, Any]:
+        """``{"class", "index", "probability", "top": [{"class", "index", "probability"}]}``."""
+        values, indices = probs.topk(min(k, len(self.classes)))
+        top = [
+            {"class": self.classes[i], "index": i, "probability": float(p)}
+            for p, i in zip(values.tolist(), indices.tolist(), strict=True)
+        ]
+        return {
+            "class": top[0]["class"],
+            "index": top[0]["index"],
+            "probability": top[0]["probability"],
+            "top": top,
+        }
+
+    def predict(
+        self,
+        images: Sequence[ImageSource],
+        top_k: int = 3,
+        *,
+        show: str | Path | None = None,
+    ) -> list[dict[str, Any]]:
+        """Top-k classes per image, in input order; folders expand to their image files.
+
+        Each result: ``{"file", "class", "index", "probability", "top"}`` (``file`` is None
+        for in-memory images). ``show``: write each model input there as a PNG (``shown``).
+        """
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ConfigError(f"top_k must be an integer >= 1; got {top_k!r}")
+        if isinstance(images, (str, Path, bytes, Image.Image)):
+            images = [images]  # one image given alone, not a sequence of characters
+        sources: list[tuple[str | None, ImageSource]] = []
+        for item in images:
+            if isinstance(item, (str, Path)):
+                sources += [(str(f), f) for f in image_files([item])]
+            else:
+                sources.append((None, item))
+        pixels = [self.prepare(src, name) for name, src in sources]
+        probs = self.probabilities(np.stack(pixels)) if pixels else torch.empty(0)
+        results = [
+            {"file": name, **self.top(p, top_k)}
+            for (name, _), p in zip(sources, probs, strict=True)
+        ]
+        if show is not None:
+            used: set[Path] = set()
+            for i, (result, (name, _), x) in enumerate(zip(results, sources, pixels, strict=True)):
+                result["shown"] = str(_save_input(x, Path(show), name or f"image-{i}", used))
+        return results
+
+
+def predict(
+    run_dir: str | Path,
+    images: Sequence[ImageSource],
+    top_k: int = 3,
+    *,
+    style: str = "auto",
+    show: str | Path | None = None,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Classify image files (or folders of them, PIL images, arrays) with a run's model.
+
+    Returns, in input order, ``{"file", "class", "index", "probability", "top"}`` per
+    image, ``top`` holding the ``top_k`` best ``{"class", "index", "probability"}``.
+    """
+    return Predictor(run_dir, style=style, device=device).predict(images, top_k, show=show)
+
+
+def _save_input(pixels: np.ndarray, folder: Path, name: str, used: set[Path]) -> Path:
+    """Write one model input as a PNG of its exact pixels (fed back, it gives the same input)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the folder {folder}: {exc.strerror}") from None
+    stem, n = Path(name).stem, 1
+    path = folder / f"{stem}.png"
+    while path in used:  # two inputs with one name (a.png, a.jpg): a-2.png
+        n += 1
+        path = folder / f"{stem}-{n}.png"
+    used.add(path)
+    image = Image.fromarray(pixels[0] if len(pixels) == 1 else pixels.transpose(1, 2, 0))
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    return path

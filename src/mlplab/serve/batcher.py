@@ -1,0 +1,114 @@
+"""Micro-batching: many concurrent requests, one forward pass.
+
+Each request puts its images on a queue and awaits a future. One worker task takes the
+first waiting request, keeps collecting for up to ``max_wait`` seconds or until
+``max_batch`` images, runs the model once on the concatenation and hands each request its
+rows. The forward pass runs on the event loop itself: for an MLP it takes well under a
+millisecond (batch 64 of 784-250-100-10: 0.44 ms at 1 thread), less than handing it to a thread costs
+in GIL switches; requests that arrive meanwhile simply join the next batch.
+Plain asyncio and torch: no web framework here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["MicroBatcher"]
+
+Item = tuple[torch.Tensor, "asyncio.Future[torch.Tensor]"]
+
+
+class MicroBatcher:
+    """Batch ``fn(x) -> y`` (rows of y follow rows of x) across concurrent ``submit`` calls."""
+
+    def __init__(
+        self,
+        fn: Callable[[torch.Tensor], torch.Tensor],
+        max_batch: int = 64,
+        max_wait: float = 0.002,
+    ) -> None:
+        self.fn = fn
+        self.max_batch = max_batch  # images per forward pass (a request never exceeds it)
+        self.max_wait = max_wait  # seconds the first request waits for company
+        self.batches = 0  # forward passes run
+        self.images = 0  # images through them
+        self._queue: asyncio.Queue[Item] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"MicroBatcher(max_batch={self.max_batch}, max_wait={self.max_wait * 1000:g} ms, "
+            f"batches={self.batches}, images={self.images})"
+        )
+
+    async def submit(self, x: torch.Tensor) -> torch.Tensor:
+        """``fn(x)``, computed together with whatever else arrives meanwhile."""
+        if len(x) > self.max_batch:
+            raise ValueError(f"{len(x)} images in one request; at most {self.max_batch}")
+        queue = self._ensure_worker()
+        future: asyncio.Future[torch.Tensor] = asyncio.get_running_loop().create_future()
+        await queue.put((x, future))
+        return await future
+
+    async def close(self) -> None:
+        """Stop the worker (requests still queued get CancelledError)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _ensure_worker(self) -> asyncio.Queue[Item]:
+        # A worker belongs to one event loop; a test client may run each request in its own.
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._task is None or self._task.done() or self._loop is not loop:
+            self._loop, self._queue = loop, asyncio.Queue()
+            self._task = loop.create_task(self._work(self._queue))
+        return self._queue
+
+    async def _work(self, queue: asyncio.Queue[Item]) -> None:
+        loop = asyncio.get_running_loop()
+        held: Item | None = None  # a request that did not fit in the previous batch
+        while True:
+            first = held if held is not None else await queue.get()
+            held = None
+            items, count = [first], len(first[0])
+            deadline = loop.time() + self.max_wait
+            while count < self.max_batch:
+                try:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(queue.get(), remaining)
+                    except asyncio.TimeoutError:
+                        break
+                if count + len(item[0]) > self.max_batch:
+                    held = item
+                    break
+                items.append(item)
+                count += len(item[0])
+            items = [(x, f) for x, f in items if not f.done()]  # a client that gave up
+            if not items:
+                continue
+            try:
+                out = self.fn(torch.cat([x for x, _ in items]))
+            except Exception as exc:  # every request of the batch learns why
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.images += sum(len(x) for x, _ in items)
+            start = 0
+            for x, future in items:
+                if not future.done():
+                    future.set_result(out[start : start + len(x)])
+                start += len(x)

@@ -1,0 +1,283 @@
+"""Predict: each MNIST-style preprocessing step, the heads' probabilities, real digits, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from shipping import (
+    center_of_mass,
+    digit_font,
+    drawn_digit,
+    mnist_run,
+    mnist_test_split,
+    tiny_run,
+)
+
+from mlplab import ConfigError, DataError, Run
+from mlplab.cli import main
+from mlplab.predict import Predictor, load_image, predict, preprocess, probabilities
+
+MNIST = (1, 28, 28)
+
+
+@pytest.fixture
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "shipping"
+
+
+def paper(size: tuple[int, int] = (400, 300), shade: int = 230) -> tuple[Image.Image, ImageDraw.ImageDraw]:  # fmt: skip
+    image = Image.new("L", size, shade)
+    return image, ImageDraw.Draw(image)
+
+
+def extent(x: np.ndarray) -> tuple[float, float]:
+    """(height, width) of the ink in pixels: partly covered edge rows and columns count in part."""
+    x = x.astype(np.float64) / 255
+    return float(x.max(1).sum()), float(x.max(0).sum())
+
+
+# ----- preprocessing, step by step ------------------------------------------------------
+def test_light_background_is_inverted_dark_is_not() -> None:
+    dark_on_light, draw = paper()
+    draw.rectangle((250, 40, 290, 200), fill=20)  # a dark bar, far off-center
+    x = preprocess(dark_on_light, MNIST)
+    assert x.shape == MNIST and x.dtype == np.uint8
+    assert x[0, 0, 0] == 0 and x.max() == 255  # black background, white ink, as MNIST
+    light_on_dark = Image.eval(dark_on_light, lambda v: 255 - v)
+    np.testing.assert_array_equal(preprocess(light_on_dark, MNIST), x)  # already MNIST-like
+
+
+def test_cropped_to_the_ink_and_fit_in_20x20_keeping_aspect() -> None:
+    tall, draw = paper((600, 500))
+    draw.rectangle((400, 50, 459, 349), fill=0)  # 60 wide x 300 tall -> 4 x 20
+    h, w = extent(preprocess(tall, MNIST)[0])
+    assert h == pytest.approx(20, abs=0.3) and w == pytest.approx(4, abs=0.3)
+
+    wide, draw = paper((600, 500))
+    draw.rectangle((10, 400, 309, 459), fill=0)  # 300 wide x 60 tall -> 20 x 4
+    h, w = extent(preprocess(wide, MNIST)[0])
+    assert w == pytest.approx(20, abs=0.3) and h == pytest.approx(4, abs=0.3)
+
+    small, draw = paper((600, 500))
+    draw.rectangle((500, 20, 509, 29), fill=0)  # 10 x 10 -> scaled up to 20 x 20
+    assert extent(preprocess(small, MNIST)[0]) == pytest.approx((20, 20), abs=0.3)
+
+
+def test_center_of_mass_lands_on_the_frame_center() -> None:
+    # An L shape: its center of mass is far from its bounding box's center.
+    image, draw = paper((500, 400))
+    draw.rectangle((300, 30, 330, 330), fill=0)
+    draw.rectangle((300, 300, 460, 330), fill=0)
+    x = preprocess(image, MNIST)[0]
+    row, col = center_of_mass(x)
+    # MNIST's own convention: (14, 14) in pixel-index units (measured mean: 13.99, 14.00)
+    assert abs(row - 14) < 0.1 and abs(col - 14) < 0.1
+    box_cols = np.flatnonzero(x.any(0))
+    assert box_cols.mean() > 15  # the box sits off-center: the mass, left in the L, decides
+
+
+def test_other_frame_sizes_scale_the_box() -> None:
+    image, draw = paper()
+    draw.rectangle((100, 50, 200, 250), fill=0)
+    x = preprocess(image, (1, 56, 42))[0]  # box = 20/28 of each side: 40 x 30; this one 40 x 20
+    assert x.shape == (56, 42) and extent(x) == pytest.approx((40, 20), abs=0.3)
+    row, col = center_of_mass(x)
+    assert abs(row - 28) < 0.1 and abs(col - 21) < 0.1
+
+
+def test_thin_strokes_are_thickened_to_mnist_width() -> None:
+    thin, draw = paper((1600, 1200))
+    draw.line((800, 100, 800, 1100), fill=0, width=3)  # a 3-px pen line, 1000 px long
+    draw.line((600, 100, 800, 100), fill=0, width=3)
+    x = preprocess(thin, MNIST)[0]
+    width = (x[10:22].astype(np.float64) / 255).sum(1)  # ink per row of the upright, px
+    assert x.max() == 255 and np.all((width >= 2) & (width <= 3))  # MNIST's strokes: ~2.5 px
+
+
+def test_blank_and_transparent_images() -> None:
+    blank, _ = paper()
+    assert not preprocess(blank, MNIST).any()  # nothing drawn: an empty frame
+
+    on_white, draw = paper((300, 300), 255)
+    draw.ellipse((60, 40, 200, 260), outline=0, width=14)
+    transparent = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
+    ImageDraw.Draw(transparent).ellipse((60, 40, 200, 260), outline=(0, 0, 0, 255), width=14)
+    np.testing.assert_array_equal(preprocess(transparent, MNIST), preprocess(on_white, MNIST))
+
+
+def test_images_already_in_the_training_format_pass_through() -> None:
+    frame = np.zeros((28, 28), np.uint8)
+    frame[5:20, 3:9] = 200  # not centered: "auto" must not touch it
+    image = Image.fromarray(frame)
+    np.testing.assert_array_equal(preprocess(image, MNIST)[0], frame)
+    assert not np.array_equal(preprocess(image, MNIST, "mnist")[0], frame)
+    light = Image.fromarray(255 - frame)  # right size but dark-on-light: preprocessed
+    assert preprocess(light, MNIST)[0, 0, 0] == 0
+    with pytest.raises(
+        DataError, match=r"^preprocessing 'none' needs images of exactly 28x28 pixels; got 400x300"
+    ):
+        preprocess(paper()[0], MNIST, "none")
+    with pytest.raises(ConfigError, match=r"got 'mnsit' \(did you mean 'mnist'\?\)"):
+        preprocess(image, MNIST, "mnsit")
+
+
+def test_color_models_get_a_resized_color_image() -> None:
+    photo = Image.new("RGB", (64, 48), (200, 30, 10))
+    x = preprocess(photo, (3, 16, 16))
+    assert x.shape == (3, 16, 16)
+    assert (x[0] == 200).all() and (x[1] == 30).all() and (x[2] == 10).all()  # no inversion
+    assert preprocess(photo.convert("L"), (3, 16, 16)).shape == (3, 16, 16)
+
+
+def test_sources_and_their_errors(tmp_path: Path) -> None:
+    frame = np.zeros((28, 28), np.uint8)
+    frame[10:18, 12:16] = 255
+    for source in (
+        frame,
+        frame[None],
+        frame[:, :, None],
+        torch.from_numpy(frame[None]),
+        frame / 255,
+    ):
+        np.testing.assert_array_equal(np.asarray(load_image(source)), frame)
+    Image.fromarray(frame).save(tmp_path / "a.png")
+    np.testing.assert_array_equal(np.asarray(load_image(tmp_path / "a.png")), frame)
+    np.testing.assert_array_equal(np.asarray(load_image((tmp_path / "a.png").read_bytes())), frame)
+
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(
+        DataError, match=r"notes\.png: cannot read as an image .*; pass a PNG, JPEG"
+    ):
+        load_image(tmp_path / "notes.png")
+    truncated = (tmp_path / "a.png").read_bytes()[:60]
+    with pytest.raises(DataError, match=r"^cut\.png: cannot read as an image"):
+        load_image(truncated, "cut.png")
+    with pytest.raises(DataError, match=r"missing\.png: no such image file"):
+        load_image(tmp_path / "missing.png")
+    with pytest.raises(DataError, match=r"pixels in \[0, 1\]; got values in \[2, 2\]"):
+        load_image(np.full((4, 4), 2.0))
+    with pytest.raises(DataError, match=r"got shape \(2, 3, 4, 5\)"):
+        load_image(np.zeros((2, 3, 4, 5), np.uint8))
+
+
+# ----- probabilities and results --------------------------------------------------------
+def test_probabilities_per_head_by_hand() -> None:
+    logits = torch.tensor([[0.0, math.log(3)]])
+    torch.testing.assert_close(probabilities(logits, "logits"), torch.tensor([[0.25, 0.75]]))
+    torch.testing.assert_close(
+        probabilities(torch.log(torch.tensor([[0.25, 0.75]])), "log_softmax"),
+        torch.tensor([[0.25, 0.75]]),
+    )
+    torch.testing.assert_close(probabilities(torch.tensor([[0.25, 0.75]]), "softmax"), torch.tensor([[0.25, 0.75]]))  # fmt: skip
+
+
+@pytest.mark.parametrize("head", ["logits", "log_softmax", "softmax"])
+def test_predict_results_on_each_head(root: Path, head: str) -> None:
+    run = tiny_run(root, head)
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (5, 1, 8, 8), dtype=torch.uint8, generator=g)
+    results = predict(run, list(pixels), top_k=3, style="none")  # arrays, in the model's size
+    model, normalization, classes = Run.open(run).load_model()
+    scale, offset = normalization.affine()
+    with torch.no_grad():
+        reference = torch.softmax(model.output(model.hidden(((pixels.float() * scale + offset)).flatten(1))), 1)  # fmt: skip
+    for r, p in zip(results, reference, strict=True):
+        assert (
+            r["file"] is None
+            and r["index"] == int(p.argmax())
+            and r["class"] == classes[r["index"]]
+        )
+        assert r["probability"] == pytest.approx(float(p.max()), abs=1e-6)
+        assert [t["index"] for t in r["top"]] == p.argsort(descending=True)[:3].tolist()
+        assert r["top"][0] == {"class": r["class"], "index": r["index"], "probability": r["probability"]}  # fmt: skip
+    assert len(predict(run, [pixels[0]], top_k=99, style="none")[0]["top"]) == 4  # every class
+    with pytest.raises(ConfigError, match=r"^top_k must be an integer >= 1; got 0$"):
+        predict(run, [pixels[0]], top_k=0)
+
+
+# ----- real digits, with a model trained on real MNIST -------------------------------------
+def test_drawn_digits_are_recognized(root: Path) -> None:
+    run = mnist_run(root)
+    font, serif = digit_font(160)
+    images = [drawn_digit(d, font, at=(30 + 17 * d, 10 + 5 * d)) for d in range(10)]
+    results = predict(run, images, top_k=3)
+    correct = [r["index"] == d for d, r in enumerate(results)]
+    # a 2-epoch model on clean serif digits: 10/10 measured; Pillow's own font: 8/10
+    assert sum(correct) >= (9 if serif else 7), [r["class"] for r in results]
+    naive = predict(run, images, top_k=1, style="resize")  # no inversion, no crop, no centering
+    assert sum(r["index"] == d for d, r in enumerate(naive)) <= 3
+
+
+def test_saved_mnist_images_predict_as_the_tensor(root: Path, tmp_path: Path) -> None:
+    run = mnist_run(root)
+    test = mnist_test_split()
+    images = test.images[:200]
+    for i, image in enumerate(images):
+        Image.fromarray(image[0].numpy()).save(tmp_path / f"{i:03d}.png")
+    results = predict(run, [tmp_path], top_k=1)  # a folder: its images, sorted
+    assert [Path(r["file"]).name for r in results] == [f"{i:03d}.png" for i in range(200)]
+    model, normalization, _ = Run.open(run).load_model()
+    scale, offset = normalization.affine()
+    with torch.no_grad():
+        direct = torch.softmax(model(images.float() * scale + offset), 1)
+    assert [r["index"] for r in results] == direct.argmax(1).tolist()
+    np.testing.assert_allclose([r["probability"] for r in results], direct.max(1).values, atol=1e-6)
+
+    # Forcing the MNIST-style pipeline on images that are already MNIST changes little.
+    again = Predictor(run, style="mnist").predict(list(images[:, 0].numpy()), top_k=1)
+    agree = np.mean([a["index"] == r["index"] for a, r in zip(again, results, strict=True)])
+    assert agree >= 0.97  # measured 0.996 on the first 1,000 test images
+
+
+# ----- command line -------------------------------------------------------------------------
+def test_cli_predict(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tiny_run(root)
+    for i in range(3):
+        image, draw = paper((120, 100))
+        draw.rectangle((20, 10 + 20 * i, 100, 25 + 20 * i), fill=10)
+        image.save(tmp_path / f"in-{i}.png")
+    files = [str(tmp_path / f"in-{i}.png") for i in (2, 0, 1)]
+    assert main(["predict", str(run), *files, "--top-k", "2", "--show", str(tmp_path / "saw")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == files
+    assert all("top 2: " in line and "(model input: " in line for line in lines)
+
+    assert main(["predict", str(run), *files, "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["file"] for r in results] == files
+    assert set(results[0]) == {"file", "index", "class", "probability", "top"}
+
+    # What the model saw, fed back, is taken as it is and predicted the same.
+    shown = [str(tmp_path / "saw" / f"in-{i}.png") for i in (2, 0, 1)]
+    assert main(["predict", str(run), *shown, "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert [r["top"] for r in again] == [r["top"] for r in results]
+
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    assert main(["predict", str(run), files[0], str(tmp_path / "broken.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mlplab: error: {tmp_path / 'broken.jpg'}: cannot read as an image")
+    assert err.count("\n") == 1
+    assert main(["predict", str(run), str(tmp_path / "saw"), "--top-k", "0"]) == 2
+    assert capsys.readouterr().err == "mlplab: error: --top-k must be >= 1; got 0\n"
+
+
+def test_a_regression_run_is_refused_with_one_line(tmp_path: Path, capsys) -> None:
+    from mlplab.cli import main
+
+    assert (
+        main(["train", "--preset", "linreg", "--epochs", "1", "--runs-dir", str(tmp_path), "-q"])
+        == 0
+    )
+    run = capsys.readouterr().out.strip()
+    Image.new("L", (28, 28)).save(tmp_path / "x.png")
+    assert main(["predict", run, str(tmp_path / "x.png")]) == 2
+    assert (
+        "is a regression on tabular data: predict and serve take images" in capsys.readouterr().err
+    )

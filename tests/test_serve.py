@@ -1,0 +1,353 @@
+"""Serve: every route and error through a real HTTP client, the micro-batcher, a live uvicorn
+server, and the drawing page in headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+from chromium import Chromium, find_chromium
+from PIL import Image
+from shipping import live_server, mnist_run, tiny_run
+
+from mlplab.cli import main
+from mlplab.extras import MissingExtraError
+from mlplab.predict import Predictor
+from mlplab.serve import create_app, is_loopback
+from mlplab.serve.batcher import MicroBatcher
+
+# Starlette 1.x deprecates its httpx-based TestClient in favour of a fork; it still works.
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+
+
+@pytest.fixture
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "shipping"
+
+
+def client_for(run: Path, **options):
+    from fastapi.testclient import TestClient
+
+    return TestClient(create_app(run, **options))
+
+
+def png(band: int, size: int = 8) -> bytes:
+    """An 8x8 PNG with one band of rows lit (the tiny model's classes), on black.
+
+    Already the model's size with a dark background, so "auto" preprocessing keeps it as it
+    is: cropping and centering would erase the position that tells the classes apart.
+    """
+    pixels = np.full((size, size), 20, np.uint8)
+    pixels[band * size // 4 : (band + 1) * size // 4] = 220
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+# ----- routes ---------------------------------------------------------------------------
+def test_health_model_docs_and_page(root: Path) -> None:
+    run = tiny_run(root)
+    with client_for(run) as client:
+        health = client.get("/health").json()
+        assert health == {"status": "ok", "run": run.name, "forward_passes": 0, "images": 0}
+        info = client.get("/model").json()
+        summary = json.loads((run / "summary.json").read_text())
+        assert info["test_accuracy"] == summary["test_accuracy"] and info["dataset"] == "synthetic"
+        assert info["classes"] == ["c0", "c1", "c2", "c3"] and info["input_shape"] == [1, 8, 8]
+        assert (
+            info["architecture"]["hidden"] == [16]
+            and info["parameters"] == 64 * 16 + 16 + 16 * 4 + 4
+        )
+        docs = client.get("/docs")
+        assert docs.status_code == 200 and "swagger-ui" in docs.text
+        spec = client.get("/openapi.json").json()
+        body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
+        assert set(body) == {"multipart/form-data", "application/json"}
+        page = client.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert '<canvas id="canvas"' in page.text and "pointerdown" in page.text
+        # offline: nothing fetched from another origin
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page.text)
+        assert "@import" not in page.text and "url(" not in page.text
+
+
+@pytest.mark.parametrize("inline_pixels", [1_000_000, 0], ids=["inline", "in-a-thread"])
+def test_uploads_predicted_in_input_order(
+    root: Path, inline_pixels: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mlplab.serve.app.INLINE_PIXELS", inline_pixels)  # large uploads: a thread
+    run = tiny_run(root)
+    images = [png(3), png(0), png(1), png(2)]
+    with client_for(run) as client:
+        response = client.post("/predict?top_k=2", files=[("file", (f"{i}.png", b, "image/png")) for i, b in enumerate(images)])  # fmt: skip
+    assert response.status_code == 200
+    got = response.json()["predictions"]
+    want = Predictor(run).predict([Image.open(io.BytesIO(b)) for b in images], top_k=2)
+    assert [p["index"] for p in got] == [w["index"] for w in want] == [3, 0, 1, 2]
+    for p, w in zip(got, want, strict=True):
+        assert set(p) == {"class", "index", "probability", "top"} and len(p["top"]) == 2
+        assert p["probability"] == pytest.approx(w["probability"], abs=1e-6)
+
+
+def test_json_pixels(root: Path) -> None:
+    run = tiny_run(root)
+    predictor = Predictor(run)
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    want = predictor.probabilities(x)
+    with client_for(run) as client:
+        for pixels, rows in (
+            (x[0, 0].tolist(), [0]),  # one H x W image
+            (x[0].tolist(), [0]),  # one 1 x H x W image
+            (x[:, 0].tolist(), [0, 1, 2]),  # a list of H x W
+            (x.tolist(), [0, 1, 2]),  # a list of 1 x H x W
+        ):
+            got = client.post("/predict", json={"pixels": pixels}).json()["predictions"]
+            assert len(got) == len(rows)
+            for p, r in zip(got, rows, strict=True):
+                assert p["probability"] == pytest.approx(float(want[r].max()), abs=1e-6)
+
+    color = tiny_run(root, channels=3)
+    with client_for(color) as client:
+        one = torch.rand(3, 8, 8).tolist()
+        assert len(client.post("/predict", json={"pixels": one}).json()["predictions"]) == 1
+        assert len(client.post("/predict", json={"pixels": [one, one]}).json()["predictions"]) == 2
+        wrong = client.post("/predict", json={"pixels": torch.rand(8, 8).tolist()})
+        assert wrong.status_code == 400
+        assert wrong.json()["detail"] == "'pixels' has shape [8, 8]; expected one image as 3x8x8 (or a list of them), float pixels in [0, 1]"  # fmt: skip
+
+
+# ----- errors ---------------------------------------------------------------------------
+def test_errors_are_clear_json(root: Path) -> None:
+    run = tiny_run(root)
+    with client_for(run, max_upload_bytes=2000, max_batch=2) as client:
+
+        def error(response: httpx.Response, status: int) -> str:
+            assert response.status_code == status, response.text
+            assert response.headers["content-type"] == "application/json"
+            return response.json()["detail"]
+
+        big = bytes(3000)
+        assert error(client.post("/predict", files={"file": ("big.png", big, "image/png")}), 413).startswith(
+            "request body of 3,"
+        )  # fmt: skip
+        streamed = client.post("/predict", content=iter([big[:1500], big[1500:]]),
+                               headers={"content-type": "application/json"})  # fmt: skip
+        assert "over 2,000 bytes" not in error(streamed, 413)  # no length declared: counted
+        assert error(client.post("/predict", files={"file": ("cat.txt", b"meow", "text/plain")}), 400) == (
+            "cat.txt: cannot read as an image (not a known image format); pass a PNG, JPEG, BMP, GIF, TIFF or WebP file"
+        )  # fmt: skip
+        three = [("file", (f"{i}.png", png(0), "image/png")) for i in range(3)]
+        assert (
+            error(client.post("/predict", files=three), 400) == "3 images in one request; at most 2"
+        )
+        assert error(client.post("/predict", files={"image": ("a.png", png(0), "image/png")}), 400) == (
+            "no image in the request: upload each image in the multipart field 'file' (got fields: image)"
+        )  # fmt: skip
+        assert error(client.post("/predict", json={"pixels": [[0.5] * 7] * 8}), 400).startswith(
+            "'pixels' has shape [8, 7]; expected one image as 8x8 nested lists"
+        )
+        assert error(client.post("/predict", json={"pixels": [[255] * 8] * 8}), 400) == (
+            "'pixels' must be in [0, 1] (the exported model's input); got values in [255, 255]; divide 0-255 values by 255"
+        )  # fmt: skip
+        assert error(client.post("/predict", json={"pixels": [[0.5] * 8, [0.5]]}), 400).startswith(
+            "'pixels' must be numbers in nested lists of equal lengths"
+        )
+        assert error(client.post("/predict", json={"image": []}), 400).startswith(
+            "expected a JSON object with the key 'pixels'"
+        )
+        assert error(client.post("/predict", json={"pixels": [[[0.5] * 8] * 8] * 3}), 400) == (
+            "3 images in one request; send 1 to 2"
+        )
+        not_json = client.post("/predict", content=b"{nope", headers={"content-type": "application/json"})  # fmt: skip
+        assert error(not_json, 400).startswith("the body is not valid JSON")
+        plain = client.post("/predict", content=b"7", headers={"content-type": "text/plain"})
+        assert error(plain, 415).startswith("content type 'text/plain' is not accepted")
+        assert error(client.get("/nope"), 404) == (
+            "no route GET /nope; the routes are GET /, GET /health, GET /model, POST /predict and GET /docs"
+        )
+        assert client.post("/predict?top_k=0", json={"pixels": [[0.0] * 8] * 8}).status_code == 422
+        assert client.get("/predict").status_code == 405
+
+
+# ----- micro-batching -------------------------------------------------------------------
+def test_micro_batcher_collects_concurrent_requests() -> None:
+    calls: list[int] = []
+
+    def double(x: torch.Tensor) -> torch.Tensor:
+        calls.append(len(x))
+        return x * 2
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(double, max_batch=8, max_wait=0.05)
+        inputs = [torch.full((1, 3), float(i)) for i in range(6)]
+        outs = await asyncio.gather(*(batcher.submit(x) for x in inputs))
+        assert calls == [6]  # one forward pass for six concurrent requests
+        for x, y in zip(inputs, outs, strict=True):
+            assert torch.equal(y, x * 2)  # each gets its own rows back
+
+        calls.clear()  # a request that would overflow the batch waits for the next one
+        sizes = [3, 4, 2]
+        outs = await asyncio.gather(*(batcher.submit(torch.ones(n, 3)) for n in sizes))
+        assert calls == [7, 2] and [len(o) for o in outs] == sizes
+        assert batcher.batches == 3 and batcher.images == 15
+
+        gone = asyncio.ensure_future(batcher.submit(torch.ones(1, 3)))  # a client that gives up
+        gone.cancel()
+        assert torch.equal(await batcher.submit(torch.ones(1, 3)), torch.full((1, 3), 2.0))
+        await batcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_micro_batcher_failure_reaches_every_request() -> None:
+    def broken(x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("model on fire")
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(broken, max_batch=8, max_wait=0.05)
+        results = await asyncio.gather(*(batcher.submit(torch.ones(1, 2)) for _ in range(3)), return_exceptions=True)  # fmt: skip
+        assert [str(r) for r in results] == ["model on fire"] * 3
+        with pytest.raises(ValueError, match="9 images in one request; at most 8"):
+            await batcher.submit(torch.ones(9, 2))
+        await batcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_http_requests_share_forward_passes(root: Path) -> None:
+    run = tiny_run(root)
+    app = create_app(run, max_wait_ms=20)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randint(0, 256, (24, 1, 8, 8), dtype=torch.uint8, generator=g)
+    x[:, :, [0, -1]] = 0  # a dark border: uploads in the model's size are taken as they are
+    x[:, :, :, [0, -1]] = 0
+    want = Predictor(run).probabilities(x).max(1).values
+
+    def request(client: httpx.AsyncClient, i: int):  # uploads and JSON, mixed in one batch
+        if i % 2:
+            return client.post("/predict", json={"pixels": (x[i, 0].float() / 255).tolist()})
+        out = io.BytesIO()
+        Image.fromarray(x[i, 0].numpy()).save(out, format="PNG")
+        return client.post("/predict", files={"file": (f"{i}.png", out.getvalue(), "image/png")})
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await asyncio.gather(*(request(client, i) for i in range(24)))
+
+    responses = asyncio.run(scenario())
+    assert [r.status_code for r in responses] == [200] * 24
+    got = [r.json()["predictions"][0]["probability"] for r in responses]
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert app.state.batcher.images == 24 and app.state.batcher.batches < 24
+
+
+# ----- a real server ----------------------------------------------------------------------
+def test_real_uvicorn_server_on_loopback(root: Path) -> None:
+    run = tiny_run(root)
+    with live_server(create_app(run)) as url, httpx.Client(base_url=url, timeout=10) as client:
+        assert client.get("/health").json()["status"] == "ok"
+        response = client.post("/predict", files={"file": ("bar.png", png(0), "image/png")})
+        assert response.status_code == 200 and response.json()["predictions"][0]["class"] == "c0"
+        assert client.get("/missing").status_code == 404
+
+
+def test_loopback_and_the_no_authentication_warning(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "192.168.1.20", "example.org"):
+        assert not is_loopback(host), host
+
+    import uvicorn
+
+    started: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: started.append({"threads": n}))
+    run = tiny_run(root)
+    assert main(["serve", str(run), "--port", "8123"]) == 0
+    out = capsys.readouterr().out
+    assert "no authentication" not in out and "on http://127.0.0.1:8123/" in out
+    assert main(["serve", str(run), "--host", "0.0.0.0", "--port", "8124", "--max-batch", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: serving on 0.0.0.0, reachable from other machines, and the server has no authentication" in out  # fmt: skip
+    assert started == [
+        {"threads": 1},
+        {"host": "127.0.0.1", "port": 8123, "log_level": "info"},
+        {"threads": 1},
+        {"host": "0.0.0.0", "port": 8124, "log_level": "info"},
+    ]
+    assert main(["serve", str(run), "--max-batch", "0"]) == 2
+    assert "--max-batch >= 1" in capsys.readouterr().err
+
+
+def test_missing_extra_names_the_install_command(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if not installed
+    with pytest.raises(MissingExtraError, match=r"^mlplab serve needs the Python package 'fastapi'.*pip install 'mlplab\[serve\]'$"):  # fmt: skip
+        create_app(tiny_run(root))
+    assert main(["serve", str(tiny_run(root))]) == 2
+    assert "pip install 'mlplab[serve]'" in capsys.readouterr().err
+
+
+# ----- the drawing page in a real browser ---------------------------------------------------
+def draw_on_page(url: str, strokes: list[list[tuple[float, float]]], screenshot: Path) -> dict:
+    """Open the page, draw strokes (in 0-1 canvas units), wait for a prediction, screenshot."""
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium found (looked for /usr/bin/chromium; set MLPLAB_CHROMIUM)")
+    with Chromium(executable) as browser:
+        browser.navigate(url)
+        browser.wait_for("document.querySelectorAll('#bars li').length > 0")
+        box = browser.evaluate("(() => { const r = document.getElementById('canvas')"
+                               ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")  # fmt: skip
+        left, top, width, height = box
+        for stroke in strokes:
+            browser.drag([(left + u * width, top + v * height) for u, v in stroke])
+        browser.wait_for("document.getElementById('guess').textContent !== '–' && document.body.dataset.state === 'idle'")  # fmt: skip
+        browser.wait_for("!document.querySelector('#status').textContent")  # no error shown
+        state = browser.evaluate("""(() => ({
+            guess: document.getElementById('guess').textContent,
+            confidence: document.getElementById('confidence').textContent,
+            bars: [...document.querySelectorAll('#bars li')].map(li => ({
+                name: li.querySelector('.name').textContent,
+                width: parseFloat(li.querySelector('.fill').style.width),
+                best: li.classList.contains('best')})),
+            model: document.getElementById('model').textContent}))()""")
+        time.sleep(0.3)  # let the bars' 120 ms width transition finish before the picture
+        browser.screenshot(screenshot)
+        state["errors"] = browser.exceptions()
+    return state
+
+
+def test_drawing_page_in_chromium(root: Path, tmp_path: Path) -> None:
+    run = tiny_run(root)
+    with live_server(create_app(run)) as url:
+        state = draw_on_page(url + "/", [[(0.1, 0.15), (0.5, 0.18), (0.9, 0.2)]], tmp_path / "page.png")  # fmt: skip
+    assert state["errors"] == []
+    assert [b["name"] for b in state["bars"]] == ["c0", "c1", "c2", "c3"]
+    assert sum(b["width"] for b in state["bars"]) == pytest.approx(100, abs=0.5)
+    best = [b for b in state["bars"] if b["best"]]
+    assert len(best) == 1 and best[0]["name"] == state["guess"]
+    assert state["confidence"].endswith("% sure") and run.name in state["model"]
+    assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def test_drawing_page_reads_a_drawn_seven(root: Path, tmp_path: Path) -> None:
+    run = mnist_run(root)
+    seven = [[(0.25, 0.2), (0.5, 0.2), (0.75, 0.2), (0.62, 0.45), (0.5, 0.7), (0.42, 0.85)]]
+    with live_server(create_app(run)) as url:
+        state = draw_on_page(url + "/", seven, tmp_path / "seven.png")
+    assert state["errors"] == [] and state["guess"] == "7", state
+    assert "mnist" in state["model"] and len(state["bars"]) == 10
