@@ -23,6 +23,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLPLAB_PROGRESS", "0")
     monkeypatch.delenv("MLPLAB_MIRROR", raising=False)
     monkeypatch.delenv("MLPLAB_DATA_DIR", raising=False)
+    monkeypatch.setenv("MLPLAB_THREADS", "1")  # tests share the machine: one thread never collapses
     return tmp_path
 
 

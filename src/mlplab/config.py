@@ -43,6 +43,7 @@ FORMATS = ("auto", "csv", "hdf5", "npz", "folders", "cifar", "idx")  # data.form
 PIXEL_SCALES = ("auto", "255", "1")
 TASK_CHOICES = ("auto", "classification", "regression")
 REGRESSION_LOSSES = ("mse", "mae")
+PRECISIONS = ("fp32", "bf16")
 SEED_MAX = 2**63 - 1  # torch.manual_seed takes at most 64 bits; YAML and JSON keep 63 exactly
 
 
@@ -206,7 +207,15 @@ class TrainConfig:
     )
     device: str = _opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     threads: int = _opt(
-        1, "CPU threads for torch; 1 is safe on a shared machine, 0: torch's default", low=0
+        0,
+        "CPU threads for torch; 0: auto (one per ~25 MFLOP of a step's work, at most torch's "
+        "thread count, i.e. the physical cores; MLPLAB_THREADS overrides)",
+        low=0,
+    )
+    precision: str = _opt(
+        "fp32",
+        "fp32, or bf16: autocast matrix products to bfloat16 (CPUs with AVX512-BF16/AMX, CUDA)",
+        choices=PRECISIONS,
     )
     eval_batch_size: int = _opt(1000, "samples per forward pass when evaluating", low=1)
     dry_run: bool = _opt(False, "smoke test: a few batches of every epoch and split, then stop")

@@ -14,7 +14,9 @@ stops after the current step, keeps the best weights so far and says how to resu
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import os
 import platform
 import shutil
 import sys
@@ -139,6 +141,7 @@ def train(
     config = (config or Config()).validate()
     with _process_settings(config.train) as device:
         data = dataset or load_configured(config.data)
+        set_threads(config, data, device)
         run = Run.create(config.run.dir, config.run.name or "mlp")
         try:
             with log_to_file(run.path / LOG):
@@ -176,6 +179,7 @@ def resume(
         )
     with _process_settings(config.train) as device:
         data = run_dataset(run, dataset=dataset)
+        set_threads(config, data, device)
         with log_to_file(run.path / LOG, mode="a"):
             logger.info(
                 f"resume   {run.path} from epoch {checkpoint['epoch']} of {config.train.epochs}"
@@ -250,8 +254,9 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
             lr_at(tc, state.step, s.plan, state.monitored()),
             momentum_at(tc, state.step, s.plan),
         )
-        out = model(x)
-        loss = criterion(out, y)
+        with torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16"):
+            out = model(x)
+            loss = criterion(out.float(), y)
         objective = loss + tc.l1 * sum(w.abs().sum() for w in weights) if tc.l1 else loss
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
@@ -275,14 +280,41 @@ def _process_settings(tc: Any) -> Iterator[torch.device]:
     thread count and global RNG state are put back afterwards."""
     device = select_device(tc.device)
     threads = torch.get_num_threads()
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
     forked = [device.index or 0] if device.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=forked):
             yield device
     finally:
         torch.set_num_threads(threads)
+
+
+FLOPS_PER_THREAD = 25e6  # a step's work below which one more thread costs more than it saves
+
+
+def step_flops(input_size: int, hidden: list[int], outputs: int, batch_size: int) -> int:
+    """Multiply-adds x 2 of one training step: forward, and backward (the first layer needs
+    no input gradient)."""
+    widths = [input_size, *hidden, outputs]
+    layers = [a * b for a, b in itertools.pairwise(widths)]
+    return 2 * batch_size * (sum(layers) * 2 + sum(layers[1:]))
+
+
+def auto_threads(flops: float, available: int) -> int:
+    """Threads for a step of ``flops``: one per FLOPS_PER_THREAD, between 1 and ``available``."""
+    return max(1, min(available, int(flops // FLOPS_PER_THREAD)))
+
+
+def set_threads(config: Config, data: Dataset, device: torch.device) -> None:
+    """train.threads, or (0) the automatic choice; _process_settings puts the caller's back."""
+    tc, env = config.train, os.environ.get("MLPLAB_THREADS")
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    elif env:
+        torch.set_num_threads(max(1, int(env)))
+    elif device.type == "cpu":
+        outputs = 1 if data.task == "regression" else len(data.classes)
+        flops = step_flops(math.prod(data.image_shape), config.model.hidden, outputs, tc.batch_size)
+        torch.set_num_threads(auto_threads(flops, torch.get_num_threads()))
 
 
 def seed_streams(seed: int) -> tuple[int, int]:
