@@ -603,7 +603,7 @@ def markdown(
     lines = [
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} thread(s) for every "
         f"contender; {v}.",
-        f"MNIST, {settings['n_train']:,} training samples, up to {settings['max_epochs']} epochs, "
+        f"MNIST, {settings['n_train']:,} training samples, up to {settings['max_epochs']} epoch(s), "
         f"median of {settings['repeats']} repeat(s) in rotated order.",
         "",
         "| " + " | ".join(HEADERS) + " |",
