@@ -628,7 +628,7 @@ def plot(results: dict[str, dict[str, Any]], machine: dict[str, Any], path: Path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, s in results.items():
@@ -640,6 +640,7 @@ def plot(results: dict[str, dict[str, Any]], machine: dict[str, Any], path: Path
         ax.annotate(f"{target:.1%}", (1, 100 * target), xycoords=("axes fraction", "data"),
                     ha="right", va="bottom", fontsize=8, color="grey")  # fmt: skip
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("wall time since the start of the contender (s, log scale)")
