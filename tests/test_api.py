@@ -76,3 +76,15 @@ def test_every_submodule_name_is_the_module() -> None:
         module = importlib.import_module(f"mlplab.{info.name}")
         assert isinstance(getattr(mlplab, info.name), types.ModuleType), info.name
         assert getattr(mlplab, info.name) is module
+
+
+def test_lazy_exports_match_all_and_load_no_torch_until_used() -> None:
+    import subprocess
+    import sys
+
+    assert set(mlplab.__all__) == {*mlplab._EXPORTS, "__version__"}
+    code = "import sys, mlplab; print('torch' in sys.modules); mlplab.Config; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "True"]

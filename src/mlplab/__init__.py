@@ -8,29 +8,47 @@ The CLI (``mlplab ...``) is a thin shell over these functions::
 
 Each submodule name means one thing (the module): ``mlplab.report.report(run_dir)``,
 ``mlplab.export.export(run_dir, "onnx")``, ``mlplab.predict.predict(run_dir, files)``.
+
+The names below load on first use (PEP 562), so ``import mlplab.cli`` can set OpenMP's
+environment before torch is loaded; ``from mlplab import train`` works as usual.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .config import PRESETS, Config
-from .data import Dataset, Normalization, Split, load_dataset, split_train_val
-from .errors import (
-    ConfigError,
-    DataError,
-    DownloadError,
-    FormatError,
-    MissingExtraError,
-    MlplabError,
-    RunError,
-    TrainingError,
-)
-from .loop import Epoch, TrainResult, resume, train
-from .metrics import evaluate
-from .model import MLP, model_summary
-from .report import RunAnalysis
-from .run import Run
+# public name -> the submodule that defines it
+_EXPORTS = {
+    "Config": "config",
+    "PRESETS": "config",
+    "Dataset": "data",
+    "Normalization": "data",
+    "Split": "data",
+    "load_dataset": "data",
+    "split_train_val": "data",
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "DownloadError": "errors",
+    "FormatError": "errors",
+    "MissingExtraError": "errors",
+    "MlplabError": "errors",
+    "RunError": "errors",
+    "TrainingError": "errors",
+    "Epoch": "loop",
+    "TrainResult": "loop",
+    "resume": "loop",
+    "train": "loop",
+    "evaluate": "metrics",
+    "MLP": "model",
+    "model_summary": "model",
+    "RunAnalysis": "report",
+    "Run": "run",
+}
 
-__all__ = [
+__all__ = [  # a literal, for tools; tests/test_api.py keeps it equal to _EXPORTS
     "MLP",
     "PRESETS",
     "Config",
@@ -57,3 +75,35 @@ __all__ = [
     "split_train_val",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # once loaded, an ordinary attribute
+        return value
+    raise AttributeError(f"module 'mlplab' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from .config import PRESETS, Config
+    from .data import Dataset, Normalization, Split, load_dataset, split_train_val
+    from .errors import (
+        ConfigError,
+        DataError,
+        DownloadError,
+        FormatError,
+        MissingExtraError,
+        MlplabError,
+        RunError,
+        TrainingError,
+    )
+    from .loop import Epoch, TrainResult, resume, train
+    from .metrics import evaluate
+    from .model import MLP, model_summary
+    from .report import RunAnalysis
+    from .run import Run
