@@ -250,6 +250,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             logger.warning("interrupted before the first epoch ended: no run directory was kept")
             raise
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 speaks for all
+        return 130 if result.interrupted else 0
     if result.interrupted:
         print(
             f"mlplab: interrupted; continue with: mlplab train --resume {result.run_dir}",

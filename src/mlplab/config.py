@@ -218,6 +218,11 @@ class TrainConfig:
         choices=PRECISIONS,
     )
     eval_batch_size: int = _opt(1000, "samples per forward pass when evaluating", low=1)
+    dist_timeout: float = _opt(
+        300.0,
+        "seconds a data-parallel rank waits for the others before it fails (torchrun)",
+        low=1.0,
+    )
     dry_run: bool = _opt(False, "smoke test: a few batches of every epoch and split, then stop")
 
 

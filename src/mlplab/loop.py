@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import math
 import os
 import platform
@@ -29,12 +30,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, linear
+from . import __version__, distributed, linear
 from .batches import iterate_batches
 from .config import Config
 from .data import Dataset, Normalization, Split, load_configured
 from .data.splits import run_splits
 from .device import select_device
+from .distributed import World, lost_peer, shard
 from .errors import ConfigError, RunError, TrainingError
 from .losses import expected_initial_loss, loss_fn
 from .metrics import Scores, evaluate_split, run_dataset
@@ -93,6 +95,8 @@ class _Session:
     plan: Plan
     generator: torch.Generator  # shuffling and augmentation
     max_batches: int | None
+    world: World = field(default_factory=World)  # this process among the data-parallel ranks
+    trained: torch.nn.Module | None = None  # the model as trained: DDP-wrapped with several ranks
 
     @property
     def regression(self) -> str | None:
@@ -139,16 +143,16 @@ def train(
     :class:`Epoch`; returning True stops training early.
     """
     config = (config or Config()).validate()
-    with _process_settings(config.train) as device:
+    with _process_settings(config.train) as (device, world):
         data = dataset or load_configured(config.data)
         set_threads(config, data, device)
-        run = Run.create(config.run.dir, config.run.name or "mlp")
+        run = _create_run(config, world)
         try:
-            with log_to_file(run.path / LOG):
-                session = _prepare(config, data, device, run)
+            with _run_log(run, world, "w"):
+                session = _prepare(config, data, device, run, world=world)
                 return _fit(session, run, _State(), on_epoch)
         except BaseException:
-            if not (run.path / "checkpoint.pt").exists():  # nothing worth keeping: no epoch ended
+            if world.is_main and not (run.path / "checkpoint.pt").exists():  # no epoch ended
                 shutil.rmtree(run.path, ignore_errors=True)
             raise
 
@@ -171,20 +175,21 @@ def resume(
     checkpoint = run.load_checkpoint()
     if epochs is not None and epochs != config.train.epochs:
         config = config.override({"train.epochs": epochs}, source="--epochs")
-        run.save_config(config)  # a later resume continues the same plan
+        if int(os.environ.get("RANK", "0")) == 0:
+            run.save_config(config)  # a later resume continues the same plan
     if checkpoint["epoch"] >= config.train.epochs:
         raise RunError(
             f"run {run.path} already finished all {config.train.epochs} epochs; "
             f"pass --epochs N (more than {checkpoint['epoch']}) to extend it"
         )
-    with _process_settings(config.train) as device:
+    with _process_settings(config.train) as (device, world):
         data = run_dataset(run, dataset=dataset)
         set_threads(config, data, device)
-        with log_to_file(run.path / LOG, mode="a"):
+        with _run_log(run, world, "a"):
             logger.info(
                 f"resume   {run.path} from epoch {checkpoint['epoch']} of {config.train.epochs}"
             )
-            session = _prepare(config, data, device, run, fresh=False)
+            session = _prepare(config, data, device, run, fresh=False, world=world)
             return _fit(session, run, _restore(session, checkpoint), on_epoch)
 
 
@@ -219,11 +224,16 @@ def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tr
                 state.best_weights = {
                     k: v.detach().clone() for k, v in s.model.state_dict().items()
                 }
-            run.save_metrics(state.history)
-            run.save_checkpoint(_checkpoint(s, state))
+            if s.world.is_main:
+                run.save_metrics(state.history)
+                run.save_checkpoint(_checkpoint(s, state))
             log_line(format_epoch(record, s.plan.epochs), bar)
             if on_epoch is not None and on_epoch(Epoch(record, s.model, s.score)):
                 break
+    except RuntimeError as exc:
+        if s.world.size > 1:  # a collective failed: most often, another rank died
+            raise lost_peer(exc, s.world) from None
+        raise
     except KeyboardInterrupt:
         if state.best_weights is None:
             raise
@@ -237,6 +247,7 @@ def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tr
 def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | None]:
     """One pass over the training split; returns its mean loss and accuracy (None: regression)."""
     tc, model, optimizer = s.config.train, s.model, s.optimizer
+    world, trained = s.world, s.trained or model  # DDP averages the gradients of the ranks
     criterion = loss_fn(model.head, s.regression)
     weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
     scale, offset = s.normalization.affine(s.device)
@@ -254,10 +265,15 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
             lr_at(tc, state.step, s.plan, state.monitored()),
             momentum_at(tc, state.step, s.plan),
         )
+        batch = len(y)
+        x, y = shard(x, world), shard(y, world)  # every rank drew the same global batch
         with torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16"):
-            out = model(x)
+            out = trained(x)
             loss = criterion(out.float(), y)
-        objective = loss + tc.l1 * sum(w.abs().sum() for w in weights) if tc.l1 else loss
+        # DDP averages gradients over the ranks: weighting each share by its size keeps the
+        # gradient that of the global batch's mean loss (one process: the loss itself)
+        scaled = loss * (len(y) * world.size / batch) if world.size > 1 else loss
+        objective = scaled + tc.l1 * sum(w.abs().sum() for w in weights) if tc.l1 else scaled
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
         optimizer.step()
@@ -267,23 +283,29 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
         sizes.append(len(y))
         state.step += 1
         bar.update()
-    seen = sum(sizes)
     per_batch = losses[: len(sizes)].tolist()  # one transfer; summed exactly on the host
     total = math.fsum(loss * size for loss, size in zip(per_batch, sizes, strict=True))
-    return total / seen, None if s.regression else float(correct) / seen
+    total, seen, hits = world.sum([total, sum(sizes), float(correct)], s.device)
+    return total / seen, None if s.regression else hits / seen
 
 
 # ----- set-up ----------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _process_settings(tc: Any) -> Iterator[torch.device]:
+def _process_settings(tc: Any) -> Iterator[tuple[torch.device, World]]:
     """The device, the thread count and the RNGs for one training call; the caller's
     thread count and global RNG state are put back afterwards."""
     device = select_device(tc.device)
     threads = torch.get_num_threads()
     forked = [device.index or 0] if device.type == "cuda" else []
+    ranks = distributed.world_size()
+    if tc.batch_size < ranks:
+        raise ConfigError(
+            f"train.batch_size={tc.batch_size} is the global batch: it needs at least one "
+            f"sample for each of the {ranks} ranks"
+        )
     try:
-        with torch.random.fork_rng(devices=forked):
-            yield device
+        with torch.random.fork_rng(devices=forked), distributed.world(device, tc.dist_timeout) as w:
+            yield device, w
     finally:
         torch.set_num_threads(threads)
 
@@ -317,6 +339,27 @@ def set_threads(config: Config, data: Dataset, device: torch.device) -> None:
         torch.set_num_threads(auto_threads(flops, torch.get_num_threads()))
 
 
+def _create_run(config: Config, world: World) -> Run:
+    """Rank 0 makes the run directory; the other ranks learn its path and write nothing."""
+    path = Run.create(config.run.dir, config.run.name or "mlp").path if world.is_main else None
+    return Run(Path(world.broadcast(str(path) if path else None)))  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def _run_log(run: Run, world: World, mode: str) -> Iterator[None]:
+    """train.log on rank 0; the other ranks keep quiet but for warnings."""
+    if world.is_main:
+        with log_to_file(run.path / LOG, mode=mode):
+            yield
+        return
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def seed_streams(seed: int) -> tuple[int, int]:
     """Two independent seeds from one: (weights and dropout, shuffling and augmentation)."""
     children = np.random.SeedSequence(seed).spawn(2)
@@ -324,7 +367,12 @@ def seed_streams(seed: int) -> tuple[int, int]:
 
 
 def _prepare(
-    config: Config, data: Dataset, device: torch.device, run: Run, fresh: bool = True
+    config: Config,
+    data: Dataset,
+    device: torch.device,
+    run: Run,
+    fresh: bool = True,
+    world: World | None = None,
 ) -> _Session:
     """Data on the device, normalization, model, optimizer, plan; logs what it built."""
     tc, dry = config.train, config.train.dry_run
@@ -347,8 +395,10 @@ def _prepare(
     max_batches = DRY_RUN_BATCHES if dry else None
     steps = min(math.ceil(len(train_split) / tc.batch_size), max_batches or math.inf)
     plan = Plan(min(tc.epochs, DRY_RUN_EPOCHS) if dry else tc.epochs, steps)
+    world = world or World()
     s = _Session(config, data, device, splits, normalization, model, make_optimizer(model.parameters(), tc, device),
-                 plan, torch.Generator(device).manual_seed(data_seed), max_batches)  # fmt: skip
+                 plan, torch.Generator(device).manual_seed(data_seed), max_batches, world,
+                 distributed.wrap(model, device, world))  # fmt: skip
     if fresh:
         c, h, w = data.image_shape
         what = (
@@ -369,8 +419,9 @@ def _prepare(
             expected = expected_initial_loss(config.model.head, model.classes)
             logger.info(f"initial loss {initial.loss:.4f} (a fresh model should be near {expected:.4f}"
                         f"{' = ln(' + str(model.classes) + ')' if expected > 0 else ''})")  # fmt: skip
-        run.save_config(config)
-        run.save_dataset({**data.info(), "samples": {k: len(v) for k, v in splits.items()}})
+        if world.is_main:
+            run.save_config(config)
+            run.save_dataset({**data.info(), "samples": {k: len(v) for k, v in splits.items()}})
         logger.info(f"run      {run.path}")
     return s
 
@@ -420,12 +471,13 @@ def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: fl
     """The best weights, scored once on the test split, saved with the summary."""
     s.model.load_state_dict(state.best_weights)  # type: ignore[arg-type]
     test = s.score("test")
-    run.save_model(s.model, s.normalization, s.data.classes, task=s.data.task)
     summary = _summary(s, state, test, started, interrupted)
-    if linear.is_line(s.model, s.data):
-        summary["line"] = linear.line_fit(s.model, s.normalization, s.splits["train"], run.path)
-        logger.info(linear.describe(summary["line"]))
-    run.save_summary(summary)
+    if s.world.is_main:
+        run.save_model(s.model, s.normalization, s.data.classes, task=s.data.task)
+        if linear.is_line(s.model, s.data):
+            summary["line"] = linear.line_fit(s.model, s.normalization, s.splits["train"], run.path)
+            logger.info(linear.describe(summary["line"]))
+        run.save_summary(summary)
     score = (
         f"R² {test.r2:.4f}  RMSE {test.rmse:.4g}"
         if s.regression
@@ -526,6 +578,8 @@ def _summary(
         if device.type == "cuda"
         else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
+        "world_size": s.world.size,
+        "backend": s.world.backend,
         "dry_run": s.config.train.dry_run,
         "interrupted": interrupted,
         "versions": {
