@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import logging
 import math
 import platform
 import re
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -419,18 +421,24 @@ def create_sweep(
         queue = [{**c, "train.seed": s} for c in combos for s in seed_list] if seed_list else combos
         spec.update(kind="grid", grid=values, seeds=seed_list, trials=len(queue))
     name = study or f"{time.strftime('%Y%m%d-%H%M%S')}-{base.run.name or 'sweep'}"
+    store = _storage(storage) if storage else None  # a bad URL or server: before any folder
+    fresh = study is None or not (Path(sweeps_dir) / name).exists()
     path = _new_folder(Path(sweeps_dir), name, fixed=study is not None)
     url = storage or f"sqlite:///{(path / STUDY_DB).resolve()}"
     try:
         with _quiet_optuna():
-            store = _storage(url)
+            store = store or _storage(url)
             created = optuna.create_study(storage=store, study_name=path.name if study is None else name,
                                           direction="maximize")  # fmt: skip
-    except optuna.exceptions.DuplicatedStudyError:
-        raise ConfigError(
-            f"a study named '{name}' already exists in {_mask(url)}; join it with "
-            f"`mlplab sweep --resume --storage URL --study {name}`, or choose another --study"
-        ) from None
+    except BaseException as exc:
+        if fresh:  # leave no empty sweep folder behind
+            shutil.rmtree(path, ignore_errors=True)
+        if isinstance(exc, optuna.exceptions.DuplicatedStudyError):
+            raise ConfigError(
+                f"a study named '{name}' already exists in {_mask(url)}; join it with "
+                f"`mlplab sweep --resume --storage URL --study {name}`, or choose another --study"
+            ) from None
+        raise
     created.set_user_attr("mlplab", spec)
     for params in queue:
         created.enqueue_trial(params)
@@ -447,9 +455,11 @@ def open_sweep(
     storage: str | None = None,
     study: str | None = None,
     sweeps_dir: str | Path = "sweeps",
+    join: bool = True,
 ) -> Sweep:
     """An existing sweep: from its folder (``sweep.json`` says where its study is), or from
-    ``storage`` and ``study`` (its runs then go to ``sweeps_dir/<study>``)."""
+    ``storage`` and ``study``: its runs on this machine then go to ``sweeps_dir/<study>``,
+    made now unless ``join=False`` (only reading it, as a report does)."""
     optuna = _optuna()
     if path is not None:
         path = Path(path)
@@ -499,6 +509,7 @@ def open_sweep(
         loaded = optuna.load_study(study_name=study, storage=store)
     if path is None:
         path = Path(sweeps_dir) / study
+    if join:
         path.mkdir(parents=True, exist_ok=True)
         if not (path / SWEEP_JSON).is_file():
             _write_sweep_json(path, study, storage)
@@ -755,13 +766,19 @@ def _storage(url: str) -> Any:
             f"--storage '{url}' is not a database URL; use e.g. postgresql://user@host:5432/db "
             "or sqlite:///path/study.db"
         ) from None
-    if parsed.drivername in ("postgresql", "postgresql+psycopg2"):
+    if parsed.drivername == "postgresql":
+        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the sweep extra brings
+        # psycopg2: use whichever driver is installed.
+        driver = "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
+        parsed = parsed.set(drivername=f"postgresql+{driver}")
+    if parsed.drivername == "postgresql+psycopg2":
         require("psycopg2", "sweep", "a PostgreSQL sweep storage")
     sqlite = parsed.drivername.startswith("sqlite")
     engine = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
     try:
         with _quiet_optuna():
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+            return optuna.storages.RDBStorage(parsed.render_as_string(hide_password=False),
+                                              engine_kwargs=engine)  # fmt: skip
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         raise ConfigError(

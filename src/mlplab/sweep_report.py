@@ -256,11 +256,12 @@ def sweep_report(
     storage: str | None = None,
     study: str | None = None,
 ) -> SweepReport:
-    """Write a sweep's report into ``out`` (default: its folder) and return its numbers:
+    """Write a sweep's report into ``out`` (default: its folder; for a study named by
+    ``storage`` and ``study`` alone, ``sweeps/<study>``) and return its numbers:
     ``report.md``, ``trials.csv``, ``best.yaml`` once a trial finished, and for a grid
     ``ablation.csv`` and ``ablation.png``."""
     if not isinstance(sweep, Sweep):
-        sweep = open_sweep(sweep, storage=storage, study=study, sweeps_dir=out or "sweeps")
+        sweep = open_sweep(sweep, storage=storage, study=study, join=False)
     report = summarize(sweep)
     folder = Path(out) if out is not None else sweep.path
     folder.mkdir(parents=True, exist_ok=True)
