@@ -86,7 +86,7 @@ class LRFind:
         )
         s = self.setup
         return (
-            f"lr-find  {len(self.lrs)} steps from {self.lrs[0]:.0e} to {self.lrs[-1]:.1e} "
+            f"lr-find  {len(self.lrs)} of {s['steps']} steps, lr {self.lrs[0]:.0e} to {self.lrs[-1]:.1e} "
             f"({s['optimizer']}, batch {s['batch_size']}, {s['dataset']}, {s['model']}): {self.stopped}\n"
             f"suggested lr {self.suggestion:.1e} ({self.method} of the smoothed loss; {other})"
         )

@@ -51,7 +51,7 @@ class RunRow:
 
     path: str
     date: str  # YYYY-mm-dd HH:MM:SS from the folder's stamp (else the config's mtime)
-    name: str  # run.name from the config
+    name: str  # run.name from the config (else the folder's name after its stamp)
     dataset: str
     architecture: str  # e.g. 64-16-10 relu (from model.json; the config's widths before one)
     task: str  # classification or regression
@@ -106,7 +106,7 @@ def read_row(path: Path) -> RunRow:
         return _read(path, date)
     except (RunError, ConfigError, OSError, ValueError, KeyError, TypeError) as exc:
         problem = _why(exc).replace(f"{path}/", "").replace(str(path), "run")
-        return RunRow(str(path), date, path.name, "", "", "", 0, None, None, None, None,
+        return RunRow(str(path), date, _folder_name(path), "", "", "", 0, None, None, None, None,
                       "unreadable", problem=problem)  # fmt: skip
 
 
@@ -136,7 +136,7 @@ def _read(path: Path, date: str) -> RunRow:
         status = "interrupted" if summary.get("interrupted") else "finished"
     else:
         status = "interrupted" if history else "empty"
-    return RunRow(str(path), date, config.run.name, dataset, architecture,
+    return RunRow(str(path), date, config.run.name or _folder_name(path), dataset, architecture,
                   "regression" if regression else "classification", len(history),
                   summary.get("epochs_planned") or config.train.epochs, val, test, seconds, status,
                   summary.get("parameters"))  # fmt: skip
@@ -196,6 +196,11 @@ def _date(path: Path) -> str:
     except OSError:
         return "-"
     return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _folder_name(path: Path) -> str:
+    """The run's name as its folder says it: the part after the time stamp."""
+    return STAMP.sub("", path.name).lstrip("-") or path.name
 
 
 def _dataset_name(run: Run) -> str | None:
