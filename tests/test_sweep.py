@@ -374,3 +374,13 @@ def test_two_workers_share_a_postgres_study(base: Config, digits, tmp_path: Path
         assert sorted(int(line.split()[1]) for line in lines) == list(range(6))  # each ran once
     finally:
         cluster.__exit__(None, None, None)
+
+
+def test_without_optuna_is_one_line(monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    assert main(["sweep", "--grid", "model.head=logits", *FLAGS]) == 2
+    assert capsys.readouterr().err == (
+        "mlplab: error: mlplab sweep needs the Python package 'optuna', which is not installed; "
+        "install it with: pip install 'mlplab[sweep]'\n"
+    )
+    assert not Path("sweeps").exists()
