@@ -663,9 +663,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     report = summarize(sweep)
     logger.info(f"done     {len(done)} trial{'s' * (len(done) != 1)} here; {report._counts()}")
     logger.info(f"best     {report._best_line()}")
-    where = (str(sweep.path) if sweep.join_command().endswith(str(sweep.path))
-             else f"--storage URL --study {sweep.name}")  # fmt: skip
-    logger.info(f"report   mlplab sweep report {where}")
+    logger.info(f"report   mlplab sweep report {sweep.path}")
     return 0
 
 

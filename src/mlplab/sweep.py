@@ -555,7 +555,7 @@ def run_sweep(
                                   sampler=_sampler(spec["sampler"], sweep.sampler_seed),
                                   pruner=_pruner(spec["pruner"] if spec["kind"] == "search" else "none"))  # fmt: skip
     worker = dataclasses.replace(sweep, study=study, storage=store)
-    space, base = worker.space(), worker.base_config()
+    space, base = worker.space(), worker.base_config()  # read once: every trial shares them
     worker.runs_dir.mkdir(parents=True, exist_ok=True)
     cache: dict[str, Dataset] = {}
     finished = []
@@ -564,7 +564,9 @@ def run_sweep(
         if claimed is None:
             break
         trial, fixed = claimed
-        finished.append(_run_trial(worker, trial, fixed, base, space, dataset, cache, verbose))
+        finished.append(
+            _run_trial(worker, trial, fixed, base, space, spec, dataset, cache, verbose)
+        )
     return finished
 
 
@@ -642,6 +644,7 @@ def _run_trial(
     fixed: dict[str, Any],
     base: Config,
     space: dict[str, Param],
+    spec: dict[str, Any],
     dataset: Dataset | None,
     cache: dict[str, Dataset],
     verbose: bool,
@@ -649,23 +652,19 @@ def _run_trial(
     optuna = _optuna()
     State = optuna.trial.TrialState
     started = time.perf_counter()
-    if sweep.kind == "search":
+    if spec["kind"] == "search":
         params = {key: p.suggest(trial) for key, p in space.items()}
     else:  # every parameter is fixed by the queue; suggesting records it with its choices
-        choices = {
-            **sweep.grid(),
-            "train.seed": sweep.spec.get("seeds") or [fixed.get("train.seed")],
-        }
+        choices = {**spec["grid"], "train.seed": spec.get("seeds") or [fixed.get("train.seed")]}
         params = {k: trial.suggest_categorical(k, choices.get(k, [v])) for k, v in fixed.items()}
     trial.set_user_attr("host", platform.node())
     shown = "  ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
-    try:
+    try:  # a combination the config refuses (nesterov without momentum, ...) fails alone
         config = base.override({**params, "run.dir": str(sweep.runs_dir),
                                 "run.name": f"trial-{trial.number:04d}"}, source=f"trial {trial.number}")  # fmt: skip
-        data = dataset or _dataset(config, cache)
     except ConfigError as exc:
         return _fail(sweep, trial, str(exc), shown)
-    pruned: list[int] = []
+    pruned: list[tuple[int, float]] = []  # (epoch, the score that was reported)
 
     def on_epoch(epoch: Any) -> bool:
         record = epoch.record
@@ -674,11 +673,12 @@ def _run_trial(
             return False
         trial.report(value, record["epoch"])
         if trial.should_prune():
-            pruned.append(record["epoch"])
+            pruned.append((record["epoch"], value))
             return True
         return False
 
     try:
+        data = dataset or _dataset(config, cache)
         with _training_quiet(verbose):
             result = train(config, dataset=data, on_epoch=on_epoch)
     except (TrainingError, ConfigError) as exc:  # this trial's settings: the sweep goes on
@@ -709,7 +709,9 @@ def _run_trial(
     label = "R²" if regression else "acc"
     if pruned:
         frozen = sweep.study.tell(trial, state=State.PRUNED)
-        status = f"pruned at epoch {pruned[0]} (val {label} {_fmt_metric(value, regression)})"
+        status = (
+            f"pruned at epoch {pruned[0][0]} (val {label} {_fmt_metric(pruned[0][1], regression)})"
+        )
     elif value is None or not math.isfinite(value):
         return _fail(sweep, trial, "no validation score", shown)
     else:
