@@ -180,7 +180,7 @@ def test_pruned_trials_stop_early(base: Config, digits, tmp_path: Path, monkeypa
         def prune(self, study, trial) -> bool:
             return True
 
-    monkeypatch.setattr(sweep_module, "_pruner", lambda name: Always())
+    monkeypatch.setattr(sweep_module, "_pruner", lambda name, warmup: Always())
     s = sweep(
         base.override({"train.epochs": 3}),
         space=SPACE,
@@ -384,3 +384,24 @@ def test_without_optuna_is_one_line(monkeypatch, capsys) -> None:
         "install it with: pip install 'mlplab[sweep]'\n"
     )
     assert not Path("sweeps").exists()
+
+
+def test_docs_python_example_runs(tmp_path: Path) -> None:
+    """The Python example of docs/scale.md, as written, made smaller (on the bundled digits)."""
+    import re
+
+    docs = Path(__file__).parents[1] / "docs" / "scale.md"
+    (code,) = re.findall(r"```python\n(.*?)```", docs.read_text(), flags=re.DOTALL)
+    code = code.replace(
+        '"model.hidden": [64], "train.epochs": 10',
+        '"model.hidden": [16], "train.epochs": 2, "train.threads": 1',
+    )
+    code = code.replace("trials=8", "trials=3").replace("lr_find(base)", "lr_find(base, steps=30)")
+    printed = []
+    exec(compile(code, str(docs), "exec"), {"print": lambda *a: printed.append(a)})
+    params, value = printed[0]
+    assert set(params) == {"train.lr"} and 0 < value <= 1
+    assert "model.head  runs  val acc mean ± std" in printed[1][0]
+    assert printed[2][0].startswith("date ") and Path(printed[3][0]).name == "tensorboard"
+    assert printed[4][1] in ("steepest descent", "minimum/10")
+    assert Path("lr_find.json").is_file()

@@ -19,7 +19,8 @@ queued again with the same parameters.
 
 The objective is the validation score of the weights a run keeps (``best_val_accuracy``
 in its summary: the epoch of lowest validation loss; R² for a regression), never a test
-score. Searches prune with Optuna's MedianPruner on the validation score of each epoch.
+score. Searches prune with Optuna's MedianPruner on the validation score of each epoch
+(after 5 finished trials, never in a trial's first quarter of epochs).
 Each trial records its run directory, host, test score and timings as user attributes,
 so a report needs only the study (:mod:`mlplab.sweep_report`).
 """
@@ -391,8 +392,10 @@ def create_sweep(
     _check_choice("pruner", pruner, PRUNERS)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"--seeds must be a whole number >= 1; got {seeds!r}")
-    spec: dict[str, Any] = {"format": SPEC_FORMAT, "base_config": base.to_dict(),
-                            "sampler": sampler, "pruner": pruner, "created": _now()}  # fmt: skip
+    # A trial is never pruned in the first quarter of its epochs: early on, curves of
+    # different rates still cross (a slower rate often catches up by then).
+    spec: dict[str, Any] = {"format": SPEC_FORMAT, "base_config": base.to_dict(), "sampler": sampler,
+                            "pruner": pruner, "pruner_warmup": base.train.epochs // 4, "created": _now()}  # fmt: skip
     queue: list[dict[str, Any]]
     if space is not None:
         params = parse_space(space, base)
@@ -553,7 +556,8 @@ def run_sweep(
         store = _storage(sweep.storage_url)
         study = optuna.load_study(study_name=sweep.name, storage=store,
                                   sampler=_sampler(spec["sampler"], sweep.sampler_seed),
-                                  pruner=_pruner(spec["pruner"] if spec["kind"] == "search" else "none"))  # fmt: skip
+                                  pruner=_pruner(spec["pruner"] if spec["kind"] == "search" else "none",
+                                                 spec.get("pruner_warmup", 0)))  # fmt: skip
     worker = dataclasses.replace(sweep, study=study, storage=store)
     space, base = worker.space(), worker.base_config()  # read once: every trial shares them
     worker.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -794,9 +798,13 @@ def _sampler(name: str, seed: int | None) -> Any:
     return samplers.RandomSampler(seed=seed) if name == "random" else samplers.TPESampler(seed=seed)
 
 
-def _pruner(name: str) -> Any:
+def _pruner(name: str, warmup: int = 0) -> Any:
+    """Optuna's MedianPruner: stop a trial whose score at an epoch is below the median of
+    earlier trials' at that epoch, once 5 trials finished and past ``warmup`` epochs."""
     pruners = _optuna().pruners
-    return pruners.NopPruner() if name == "none" else pruners.MedianPruner(n_startup_trials=5)
+    if name == "none":
+        return pruners.NopPruner()
+    return pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
 
 
 def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
