@@ -231,6 +231,37 @@ def test_ctrl_c_queues_the_trial_again(base: Config, digits, tmp_path: Path, mon
     assert heads == ["logits", "softmax"]
 
 
+def test_ctrl_c_after_an_epoch_keeps_the_run_and_requeues(
+    base: Config, digits, tmp_path: Path, monkeypatch
+) -> None:
+    real_train = sweep_module.train
+
+    def stopped_after_one_epoch(config, dataset=None, on_epoch=None):
+        def hook(epoch):
+            raise KeyboardInterrupt  # what Ctrl-C during the next epoch amounts to
+
+        return real_train(config, dataset=dataset, on_epoch=hook)
+
+    s = create_sweep(base, grid=["model.head=logits"], sweeps_dir=tmp_path)
+    monkeypatch.setattr(sweep_module, "train", stopped_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(s, dataset=digits)
+    first, retry = s.trials()
+    assert (first.state.name, retry.state.name) == ("FAIL", "WAITING")
+    assert first.user_attrs["error"] == "stopped: interrupted; queued again"
+    assert mlplab.Run(Path(first.user_attrs["run_dir"])).summary()["interrupted"] is True
+
+
+def test_a_study_not_made_by_mlplab_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    optuna.create_study(storage=url, study_name="theirs")
+    with pytest.raises(
+        ConfigError,
+        match=r"^study 'theirs' in sqlite:///.*other.db was not made by `mlplab sweep`$",
+    ):
+        open_sweep(storage=url)
+
+
 def test_resume_adds_trials_to_a_search(base: Config, digits, tmp_path: Path) -> None:
     s = sweep(base, space=SPACE, trials=2, sweeps_dir=tmp_path, dataset=digits, pruner="none")
     again = open_sweep(s.path)
