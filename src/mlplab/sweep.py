@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import itertools
 import json
 import logging
 import math
@@ -419,7 +420,7 @@ def create_sweep(
             [base.train.seed + i for i in range(seeds)] if "train.seed" not in values else []
         )
         combos = [
-            dict(zip(values, combo, strict=True)) for combo in _product(list(values.values()))
+            dict(zip(values, combo, strict=True)) for combo in itertools.product(*values.values())
         ]
         queue = [{**c, "train.seed": s} for c in combos for s in seed_list] if seed_list else combos
         spec.update(kind="grid", grid=values, seeds=seed_list, trials=len(queue))
@@ -812,12 +813,6 @@ def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(
             f"--{what} must be one of {', '.join(choices)}; got '{value}'{did_you_mean(value, choices)}"
         )
-
-
-def _product(lists: list[list[Any]]) -> Iterator[tuple[Any, ...]]:
-    import itertools
-
-    return itertools.product(*lists)
 
 
 def _new_folder(root: Path, name: str, fixed: bool) -> Path:

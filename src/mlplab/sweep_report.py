@@ -12,6 +12,7 @@ highest validation score; test scores are shown beside it, never used to choose.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import warnings
@@ -380,8 +381,6 @@ def _ablation(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[Ablation
     grid = spec["grid"]
     keys = list(grid)
     seeds = len(spec.get("seeds") or []) or 1
-    import itertools
-
     out = []
     for combo in itertools.product(*grid.values()):
         setting = dict(zip(keys, combo, strict=True))
