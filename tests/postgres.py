@@ -112,6 +112,9 @@ def throwaway_cluster(database: str = "mlplab") -> Iterator[str]:
 
 
 if __name__ == "__main__":  # a server for a while, by hand: python tests/postgres.py SECONDS
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill PID` still stops the server
     with throwaway_cluster() as url:
         print(url, flush=True)
         time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 600)
