@@ -61,6 +61,7 @@ __all__ = [
     "Sweep",
     "add_trials",
     "create_sweep",
+    "describe_sweep",
     "open_sweep",
     "parse_grid",
     "parse_space",
