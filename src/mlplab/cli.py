@@ -237,6 +237,99 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
                    help="uvicorn's log level; info logs every request (default: info)")  # fmt: skip
     p.set_defaults(handler=cmd_serve)
+
+    # ----- scale: sweeps and ablations, the runs table, TensorBoard, the LR finder -----
+    from .sweep import PRUNERS, SAMPLERS
+
+    p = command("sweep", "search config keys with Optuna (--space), or run an ablation (--grid × --seeds); "
+                         "`mlplab sweep report SWEEP_DIR` writes its report")  # fmt: skip
+    p.add_argument("action", nargs="?", choices=["report"],
+                   help="report: tables, importance, best.yaml (and the ablation plot) of an existing sweep")  # fmt: skip
+    p.add_argument("sweep_dir", nargs="?", type=Path, metavar="SWEEP_DIR",
+                   help="with report: the sweep folder (or --storage URL --study NAME)")  # fmt: skip
+    p.add_argument("--space", type=Path, default=None, metavar="FILE",
+                   help="YAML search space: config key -> {type: float|int|categorical, low, high, log, step, choices}")  # fmt: skip
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials of a search (default: 20); with --resume, queue this many more")  # fmt: skip
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="ablation: run every value of KEY; several --grid make the cartesian product; "
+                        "list values in brackets: model.hidden=[128],[256,128]")  # fmt: skip
+    p.add_argument("--seeds", type=int, default=None,
+                   help="runs of each grid setting, train.seed = base seed + 0, 1, ... (default: 1)")  # fmt: skip
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="Optuna database URL that several workers share, e.g. postgresql://user@host/db "
+                        "(default: study.db, SQLite, in the sweep folder)")  # fmt: skip
+    p.add_argument("--study", default=None, metavar="NAME",
+                   help="study name (default: the sweep folder's name, <stamp>-<name>)")  # fmt: skip
+    p.add_argument("--resume", nargs="?", const="", default=None, metavar="SWEEP_DIR",
+                   help="work on an existing sweep: its folder, or --storage URL --study NAME from any machine")  # fmt: skip
+    p.add_argument("--sweeps-dir", type=Path, default=Path("sweeps"),
+                   help="folder that holds the sweep folders (default: sweeps)")  # fmt: skip
+    p.add_argument("--sampler", default=None, metavar="NAME",
+                   help=f"search sampler: {' or '.join(SAMPLERS)} (default: tpe)")  # fmt: skip
+    p.add_argument("--pruner", default=None, metavar="NAME",
+                   help=f"search pruner on each epoch's validation score: {' or '.join(PRUNERS)} (default: median)")  # fmt: skip
+    p.add_argument("--sampler-seed", type=int, default=None,
+                   help="seed of the search sampler in the process that creates the sweep (default: 0)")  # fmt: skip
+    p.add_argument("--out", type=Path, default=None,
+                   help="with report: folder for the report files (default: the sweep folder)")  # fmt: skip
+    p.add_argument("--verbose", action="store_true",
+                   help="also print every trial's training lines (always kept in its train.log)")  # fmt: skip
+    _add_config_flags(p)
+    p.set_defaults(handler=cmd_sweep)
+
+    p = command(
+        "runs",
+        "list run directories: date, name, dataset, architecture, epochs, scores, time, status",
+    )
+    p.add_argument("root", nargs="?", type=Path, default=Path("runs"), metavar="DIR",
+                   help="a folder of runs (searched four levels down, so sweeps/ works too), or one run (default: runs)")  # fmt: skip
+    p.add_argument("--sort", default="date", metavar="KEY",
+                   help="column to sort by: date, name, dataset, architecture, epochs, val, test, time, status (default: date)")  # fmt: skip
+    p.add_argument("--reverse", action="store_true", help="sort in descending order")
+    p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="keep runs whose KEY matches VALUE (wildcards * ?), e.g. dataset=mnist, status=finished (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--json", action="store_true", help="print the rows as JSON (raw numbers, full paths)"
+    )
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--tensorboard", nargs="?", const=Path("tensorboard"), default=None, type=Path, metavar="OUT",
+                   help="also write TensorBoard event files of every listed run into OUT/<run> (default OUT: tensorboard)")  # fmt: skip
+    p.set_defaults(handler=cmd_runs)
+
+    p = command(
+        "tensorboard", "write TensorBoard event files of a run: curves, weight histograms, images"
+    )
+    p.add_argument("run_dir", type=Path, help="a run directory made by `mlplab train`")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for the event files (default: RUN/tensorboard)",
+    )
+    p.add_argument("--samples", type=int, default=16,
+                   help="test images to include, when the run's data can be reloaded; 0: none (default: 16)")  # fmt: skip
+    p.add_argument("--data-dir", default=None, help="where to look for the run's dataset first")
+    p.set_defaults(handler=cmd_tensorboard)
+
+    p = command(
+        "lr-find",
+        "learning-rate range test: loss against an exponentially growing rate, and a suggestion",
+    )
+    p.add_argument("--start", type=float, default=1e-7, help="first learning rate (default: 1e-7)")
+    p.add_argument("--end", type=float, default=10.0, help="last learning rate (default: 10)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=200,
+        help="optimizer steps from --start to --end (default: 200)",
+    )
+    p.add_argument("--stop-factor", type=float, default=4.0,
+                   help="stop once the smoothed loss exceeds this many times its best (default: 4)")  # fmt: skip
+    p.add_argument("--out", type=Path, default=Path("lr_find.png"),
+                   help="the plot (PNG); the numbers go next to it as .json (default: lr_find.png)")  # fmt: skip
+    _add_config_flags(p)
+    p.set_defaults(handler=cmd_lr_find)
     return parser
 
 
@@ -507,6 +600,134 @@ def cmd_serve(args: argparse.Namespace) -> int:
     serve(args.run_dir, args.host, args.port, log_level=args.log_level, threads=args.threads,
           max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_batch=args.max_batch,
           max_wait_ms=args.batch_wait_ms)  # fmt: skip
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import add_trials, create_sweep, describe_sweep, open_sweep, run_sweep
+    from .sweep_report import summarize, sweep_report
+
+    recipe = [
+        _flag(k) for k in describe() if getattr(args, k.key) is not None
+    ]  # recipe options given
+    recipe += (
+        ["--preset"] * bool(args.preset)
+        + ["--config"] * bool(args.config)
+        + ["--set"] * bool(args.set)
+    )
+    new_sweep = [flag for flag, value in (("--space", args.space), ("--grid", args.grid), ("--seeds", args.seeds),
+                                          ("--sampler", args.sampler), ("--pruner", args.pruner),
+                                          ("--sampler-seed", args.sampler_seed)) if value]  # fmt: skip
+    if args.action == "report":
+        extra = (
+            recipe
+            + new_sweep
+            + ["--trials"] * bool(args.trials)
+            + ["--resume"] * (args.resume is not None)
+        )
+        if extra:
+            raise ConfigError(
+                f"sweep report reads an existing sweep; {', '.join(extra)} would make a new one "
+                "(report takes SWEEP_DIR or --storage URL --study NAME, and --out DIR)"
+            )
+        if args.sweep_dir is None and args.storage is None:
+            raise ConfigError("sweep report needs SWEEP_DIR, or --storage URL (and --study NAME)")
+        report = sweep_report(args.sweep_dir, args.out, storage=args.storage, study=args.study)
+        print(report.text(), end="")
+        print(f"wrote    {', '.join(str(f) for f in report.files)}")
+        return 0
+    if args.out is not None:
+        raise ConfigError(
+            "--out goes with `mlplab sweep report`; a sweep's runs go into its folder under --sweeps-dir"
+        )
+    if getattr(args, "run.dir") is not None:
+        raise ConfigError(
+            "--runs-dir: a sweep keeps its trials' runs in its own folder (SWEEP/runs); "
+            "choose where sweep folders go with --sweeps-dir"
+        )
+    if args.resume is not None:
+        if recipe or new_sweep:
+            raise ConfigError(
+                f"--resume works on the sweep's own recipe (kept in its study); {', '.join(recipe + new_sweep)} "
+                "would change it (only --trials N, to queue N more trials of a search, goes with --resume)"
+            )
+        sweep = open_sweep(
+            args.resume or None, storage=args.storage, study=args.study, sweeps_dir=args.sweeps_dir
+        )
+        if args.trials:
+            add_trials(sweep, args.trials)
+    else:
+        sweep = create_sweep(config_from_args(args), space=args.space, grid=args.grid or None,
+                             seeds=1 if args.seeds is None else args.seeds, trials=args.trials,
+                             storage=args.storage, study=args.study, sweeps_dir=args.sweeps_dir,
+                             sampler=args.sampler or "tpe", pruner=args.pruner or "median",
+                             seed=0 if args.sampler_seed is None else args.sampler_seed)  # fmt: skip
+    logger.info(describe_sweep(sweep))
+    try:
+        done = run_sweep(sweep, verbose=args.verbose)
+    except KeyboardInterrupt:
+        logger.warning(
+            f"interrupted; the stopped trial is queued again. Continue with: {sweep.join_command()}"
+        )
+        raise
+    report = summarize(sweep)
+    logger.info(f"done     {len(done)} trial{'s' * (len(done) != 1)} here; {report._counts()}")
+    logger.info(f"best     {report._best_line()}")
+    logger.info(f"report   mlplab sweep report {sweep.path}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import filter_runs, list_runs, runs_table, sort_runs, to_json
+
+    rows = sort_runs(filter_runs(list_runs(args.root), args.filter), args.sort, args.reverse)
+    if args.json:
+        print(to_json(rows))
+    elif args.markdown:
+        print(runs_table(rows, "markdown", root=args.root), end="")
+    elif rows:
+        print(runs_table(rows, root=args.root), end="")
+    else:
+        print(
+            f"no runs under {args.root}{' match ' + ', '.join(args.filter) if args.filter else ''}"
+        )
+    if args.tensorboard is not None:
+        from .tensorboard import write_events
+
+        for row in rows:
+            if row.status in ("empty", "unreadable"):
+                continue
+            target = args.tensorboard / (Path(row.path).relative_to(args.root) if Path(row.path) != args.root
+                                         else Path(row.path).name)  # fmt: skip
+            write_events(row.path, target, samples=0)
+        print(
+            f"tensorboard: {args.tensorboard} (view with: tensorboard --logdir {args.tensorboard})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from .tensorboard import write_events
+
+    if args.samples < 0:
+        raise ConfigError(f"--samples must be >= 0; got {args.samples}")
+    out = write_events(args.run_dir, args.out, samples=args.samples, data_dir=args.data_dir)
+    print(out)
+    print(f"view with: tensorboard --logdir {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from .extras import require
+    from .lr_find import lr_find
+
+    require("matplotlib.figure", "report", "the lr-find plot")  # before minutes of work, not after
+    result = lr_find(config_from_args(args), start=args.start, end=args.end, steps=args.steps,
+                     stop_factor=args.stop_factor)  # fmt: skip
+    png, data = result.save(args.out)
+    print(result.describe())
+    print(f"wrote    {png}, {data}")
     return 0
 
 

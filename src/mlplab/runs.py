@@ -1,0 +1,247 @@
+"""The runs table: every run directory under a folder, one row each, from its files alone.
+
+``list_runs("runs")`` finds run directories (folders holding a ``config.yaml``: the folder
+itself, and up to four levels below it, so ``mlplab runs sweeps`` shows every
+trial) and reads each one's ``config.yaml``, ``summary.json``, ``metrics.jsonl`` and
+``model.json``. Nothing is loaded onto a device and no data is read, so listing is quick.
+
+A row's ``status`` is ``finished`` (a summary, not interrupted), ``interrupted`` (Ctrl-C
+after an epoch, or stopped without a summary but with epochs written: resumable),
+``empty`` (no epoch finished) or ``unreadable`` (a damaged file; its ``problem`` says
+which): a half-written run is a row, never a crash. Regression runs show R² where
+classification runs show accuracy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, RunError, did_you_mean
+from .run import CONFIG, MODEL, Run
+from .tables import format_table
+
+__all__ = [
+    "COLUMNS",
+    "RunRow",
+    "filter_runs",
+    "list_runs",
+    "read_row",
+    "runs_table",
+    "sort_runs",
+    "to_json",
+]
+
+STATUSES = ("finished", "interrupted", "empty", "unreadable")
+COLUMNS = ("date", "name", "dataset", "architecture", "epochs", "val", "test", "time", "status")
+FIELDS = ("path", *COLUMNS, "task", "parameters")  # what --filter may match
+MAX_DEPTH = 4  # levels below the folder given that are searched (sweeps/SWEEP/runs/RUN)
+STAMP = re.compile(r"^(\d{8})-(\d{6})")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run directory, summarized. Scores are fractions (accuracy) or R² values."""
+
+    path: str
+    date: str  # YYYY-mm-dd HH:MM:SS from the folder's stamp (else the config's mtime)
+    name: str  # run.name from the config (else the folder's name after its stamp)
+    dataset: str
+    architecture: str  # e.g. 64-16-10 relu (from model.json; the config's widths before one)
+    task: str  # classification or regression
+    epochs_run: int
+    epochs_planned: int | None
+    val: float | None  # kept epoch's validation accuracy (R² for a regression)
+    test: float | None  # test accuracy (R²)
+    seconds: float | None  # training time
+    status: str
+    parameters: int | None = None
+    problem: str = ""  # why a row is unreadable
+
+    @property
+    def epochs(self) -> str:
+        return f"{self.epochs_run}/{self.epochs_planned if self.epochs_planned else '?'}"
+
+    def cells(self) -> dict[str, str]:
+        """The row as the table shows it."""
+        return {"date": self.date, "name": self.name or "-", "dataset": self.dataset or "-",
+                "architecture": self.architecture or "-", "epochs": self.epochs,
+                "val": self._score(self.val), "test": self._score(self.test),
+                "time": "-" if self.seconds is None else f"{self.seconds:.{2 if self.seconds < 10 else 1}f}s",
+                "status": self.status + (f" ({self.problem})" if self.problem else "")}  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def _score(self, value: float | None) -> str:
+        if value is None:
+            return "-"
+        return f"R² {value:.4f}" if self.task == "regression" else f"{value:.2%}"
+
+
+def list_runs(root: str | Path = "runs") -> list[RunRow]:
+    """Every run directory at or under ``root`` (up to four levels down), oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RunError(f"runs folder {root} does not exist; pass a folder holding run directories")
+    found = [root] if (root / CONFIG).is_file() else []
+    level = [root] if not found else []
+    for _ in range(MAX_DEPTH):
+        children = [c for d in level for c in sorted(d.iterdir()) if c.is_dir()]
+        found += [c for c in children if (c / CONFIG).is_file()]
+        level = [c for c in children if not (c / CONFIG).is_file()]
+    return sorted((read_row(p) for p in found), key=lambda r: (r.date, r.path))
+
+
+def read_row(path: Path) -> RunRow:
+    """One run directory as a row; any damaged file makes an ``unreadable`` row."""
+    date = _date(path)
+    try:
+        return _read(path, date)
+    except (RunError, ConfigError, OSError, ValueError, KeyError, TypeError) as exc:
+        problem = _why(exc).replace(f"{path}/", "").replace(str(path), "run")
+        return RunRow(str(path), date, _folder_name(path), "", "", "", 0, None, None, None, None,
+                      "unreadable", problem=problem)  # fmt: skip
+
+
+def _read(path: Path, date: str) -> RunRow:
+    run = Run(path)
+    config = run.config()
+    summary, history = run.summary(), run.metrics()
+    info = run.model_info() if (path / MODEL).is_file() else None
+    regression = "test_r2" in summary or (bool(history) and "val_r2" in history[0])
+    if info is not None:
+        spec = info["model"]
+        widths = [math.prod(spec["input_shape"]), *spec["hidden"], spec["classes"]]
+        architecture = f"{'-'.join(map(str, widths))} {spec['activation']}"
+    else:
+        architecture = (
+            f"{'-'.join(map(str, ['?', *config.model.hidden, '?']))} {config.model.activation}"
+        )
+    dataset = summary.get("dataset") or _dataset_name(run) or config.data.dataset
+    best = summary.get("best_epoch") or _best_epoch(history)
+    kept = history[best - 1] if best and best <= len(history) else {}
+    val = kept.get("val_r2" if regression else "val_accuracy")
+    test = summary.get("test_r2" if regression else "test_accuracy")
+    seconds = summary.get("train_seconds")
+    if seconds is None and history:
+        seconds = sum(r.get("epoch_seconds") or 0.0 for r in history)
+    if summary:
+        status = "interrupted" if summary.get("interrupted") else "finished"
+    else:
+        status = "interrupted" if history else "empty"
+    return RunRow(str(path), date, config.run.name or _folder_name(path), dataset, architecture,
+                  "regression" if regression else "classification", len(history),
+                  summary.get("epochs_planned") or config.train.epochs, val, test, seconds, status,
+                  summary.get("parameters"))  # fmt: skip
+
+
+def filter_runs(rows: list[RunRow], filters: list[str]) -> list[RunRow]:
+    """Keep the rows matching every ``key=pattern`` (shell-style wildcards, case-insensitive,
+    against the table's text: ``dataset=mnist``, ``status=finished``, ``name=trial-*``)."""
+    out = rows
+    for item in filters:
+        if "=" not in item:
+            raise ConfigError(f"--filter expects KEY=VALUE (e.g. dataset=mnist); got '{item}'")
+        key, pattern = (part.strip() for part in item.split("=", 1))
+        if key not in FIELDS:
+            raise ConfigError(
+                f"--filter key '{key}' is not a column{did_you_mean(key, FIELDS)}; "
+                f"filter on one of: {', '.join(FIELDS)}"
+            )
+        out = [r for r in out if fnmatch.fnmatch(_text(r, key).lower(), pattern.lower())]
+    return out
+
+
+def sort_runs(rows: list[RunRow], key: str = "date", reverse: bool = False) -> list[RunRow]:
+    """Rows ordered by a column (numbers as numbers; rows without a value last)."""
+    if key not in COLUMNS:
+        raise ConfigError(
+            f"--sort must be one of {', '.join(COLUMNS)}; got '{key}'{did_you_mean(key, COLUMNS)}"
+        )
+    value = {"val": lambda r: r.val, "test": lambda r: r.test, "time": lambda r: r.seconds,
+             "epochs": lambda r: r.epochs_run}.get(key, lambda r: r.cells()[key])  # fmt: skip
+    present = [r for r in rows if value(r) is not None]
+    missing = [r for r in rows if value(r) is None]
+    return sorted(present, key=value, reverse=reverse) + missing
+
+
+def runs_table(rows: list[RunRow], style: str = "text", root: str | Path | None = None) -> str:
+    """The rows as an aligned text (or Markdown, CSV) table; ``name`` shows the run folder
+    relative to ``root`` when the rows come from several folders."""
+    header = ["date", "run", "dataset", "architecture", "epochs", "val", "test", "time", "status"]
+    table = []
+    for r in rows:
+        cells = r.cells()
+        where = _relative(r.path, root)
+        table.append([cells["date"], where, cells["dataset"], cells["architecture"], cells["epochs"],
+                      cells["val"], cells["test"], cells["time"], cells["status"]])  # fmt: skip
+    return format_table(header, table, style)
+
+
+# ----- helpers ---------------------------------------------------------------------------------
+def _date(path: Path) -> str:
+    match = STAMP.match(path.name)
+    if match:
+        with_stamp = dt.datetime.strptime("".join(match.groups()), "%Y%m%d%H%M%S")
+        return with_stamp.strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        stamp = (path / CONFIG).stat().st_mtime
+    except OSError:
+        return "-"
+    return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _folder_name(path: Path) -> str:
+    """The run's name as its folder says it: the part after the time stamp."""
+    return STAMP.sub("", path.name).lstrip("-") or path.name
+
+
+def _dataset_name(run: Run) -> str | None:
+    try:
+        return run.dataset_info()["name"]
+    except RunError:
+        return None
+
+
+def _best_epoch(history: list[dict[str, Any]]) -> int | None:
+    """Lowest validation loss (train loss without a validation split), as the loop keeps."""
+    scored = [(r.get("val_loss") if r.get("val_loss") is not None else r.get("train_loss"), r["epoch"])
+              for r in history]  # fmt: skip
+    scored = [s for s in scored if s[0] is not None]
+    return min(scored)[1] if scored else None
+
+
+def _text(row: RunRow, key: str) -> str:
+    if key in ("path", "task"):
+        return getattr(row, key)
+    if key == "parameters":
+        return "" if row.parameters is None else str(row.parameters)
+    return row.cells()[key] if key != "status" else row.status
+
+
+def _relative(path: str, root: str | Path | None) -> str:
+    if root is None:
+        return Path(path).name
+    try:
+        rel = str(Path(path).relative_to(Path(root)))
+    except ValueError:
+        return path
+    return Path(path).name if rel == "." else rel
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    message = text[0] if text else type(exc).__name__
+    return message if len(message) <= 120 else message[:117] + "..."
+
+
+def to_json(rows: list[RunRow]) -> str:
+    """The rows as a JSON array (raw values: fractions, seconds, the full path)."""
+    return json.dumps([r.to_dict() for r in rows], indent=2)

@@ -1,0 +1,56 @@
+"""Tables of text cells in three styles: aligned text (the terminal), Markdown and CSV.
+
+One function, so the runs table, a sweep's trials table and an ablation table print,
+save and diff the same way. Cells are strings already formatted by the caller; numbers
+(cells that parse as one, or end in %) are right-aligned in text and Markdown.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+__all__ = ["STYLES", "format_table"]
+
+STYLES = ("text", "markdown", "csv")
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], style: str = "text") -> str:
+    """The table as one string (ending in a newline): ``text`` columns padded to their
+    widest cell and two spaces apart, ``markdown`` a pipe table, ``csv`` RFC 4180."""
+    if style == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return buffer.getvalue()
+    columns = list(zip(header, *rows, strict=True)) if rows else [(h,) for h in header]
+    right = [all(_numeric(c) for c in col[1:]) and len(col) > 1 for col in columns]
+    if style == "markdown":
+        escape = lambda cell: cell.replace("|", "\\|")  # noqa: E731
+        lines = ["| " + " | ".join(escape(h) for h in header) + " |",
+                 "| " + " | ".join("---:" if r else "---" for r in right) + " |"]  # fmt: skip
+        lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
+        return "\n".join(lines) + "\n"
+    if style != "text":
+        raise ValueError(f"table style must be one of {', '.join(STYLES)}; got {style!r}")
+    widths = [max(len(c) for c in col) for col in columns]
+    lines = []
+    for row in [list(header), *map(list, rows)]:
+        cells = [
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _numeric(cell: str) -> bool:
+    text = cell.strip().rstrip("%").replace(",", "").split(" ")[0]
+    if text in ("", "-"):
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

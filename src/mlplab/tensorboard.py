@@ -1,0 +1,142 @@
+"""TensorBoard event files from a run directory, written after training.
+
+``write_events(run_dir)`` reads the run's files and writes ``RUN/tensorboard/`` for
+``tensorboard --logdir``:
+
+- scalars per epoch from ``metrics.jsonl``: ``loss/train``, ``loss/val``, ``accuracy/train``,
+  ``accuracy/val`` (or ``r2/val``), ``lr``, ``time/epoch_seconds``, each at its epoch, with
+  the wall time the epoch ended; and the kept weights' ``test/loss``, ``test/accuracy``
+  (``test/r2``) at the kept epoch
+- histograms of every tensor in ``model.safetensors`` (``weights/hidden.0.linear.weight``, ...)
+- images: the first layer's strongest units reshaped to the input (what each unit looks for),
+  and a few test images when the run's data can be reloaded (skipped otherwise)
+- text: the config (YAML) and the summary
+
+The training loop is untouched: everything comes from the run directory, so any finished
+(or interrupted) run can be looked at this way, and ``mlplab runs --tensorboard`` puts
+many runs side by side. Event files this function wrote before are replaced, so running
+it again never doubles a curve. Needs ``pip install 'mlplab[tensorboard]'``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import MlplabError, RunError
+from .extras import require
+from .progress import logger
+from .run import CONFIG, MODEL, Run
+
+__all__ = ["SCALARS", "write_events"]
+
+SCALARS = {  # metrics.jsonl key -> TensorBoard tag
+    "train_loss": "loss/train",
+    "val_loss": "loss/val",
+    "train_accuracy": "accuracy/train",
+    "val_accuracy": "accuracy/val",
+    "val_r2": "r2/val",
+    "lr": "lr",
+    "epoch_seconds": "time/epoch_seconds",
+}
+FOLDER = "tensorboard"
+FIRST_LAYER_UNITS = 16  # first-layer units shown as images
+EVENTS = re.compile(r"^events\.out\.tfevents\.")
+
+
+def write_events(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    samples: int = 16,
+    data_dir: str | Path | None = None,
+) -> Path:
+    """Write a run's TensorBoard event files into ``out`` (default ``RUN/tensorboard``) and
+    return that folder. ``samples`` test images are added when the data reloads (0: none)."""
+    require("tensorboard", "tensorboard", "mlplab tensorboard")
+    writer_module = require("torch.utils.tensorboard", "tensorboard", "mlplab tensorboard")
+    path = Path(run_dir)
+    if not (path / CONFIG).is_file():
+        Run.open(path, need_model=False)  # the one-line error for a missing or foreign folder
+    run = Run(path)
+    history, summary = run.metrics(), run.summary()
+    if not history:
+        raise RunError(
+            f"run directory {path} has no metrics.jsonl yet: no epoch finished, nothing to show"
+        )
+    folder = Path(out) if out is not None else path / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():  # our own earlier files: a second run must not double curves
+        if old.is_file() and EVENTS.match(old.name):
+            old.unlink()
+    start = _started(path)
+    writer = writer_module.SummaryWriter(log_dir=str(folder))
+    try:
+        for record in history:
+            when = (
+                start + record["elapsed_seconds"] if start and "elapsed_seconds" in record else None
+            )
+            for key, tag in SCALARS.items():
+                if record.get(key) is not None:
+                    writer.add_scalar(tag, float(record[key]), int(record["epoch"]), walltime=when)
+        best = int(summary.get("best_epoch") or len(history))
+        for key, tag in (("test_loss", "test/loss"), ("test_accuracy", "test/accuracy"),
+                         ("test_r2", "test/r2")):  # fmt: skip
+            if summary.get(key) is not None and not (
+                key == "test_accuracy" and "test_r2" in summary
+            ):
+                writer.add_scalar(tag, float(summary[key]), best)
+        if (path / MODEL).is_file():
+            _model(writer, run, best, samples, data_dir)
+        writer.add_text("config", _code(run.path.joinpath(CONFIG).read_text()), 0)
+        if summary:
+            writer.add_text("summary", _code(json.dumps(summary, indent=2)), best)
+        writer.flush()
+    finally:
+        writer.close()
+    return folder
+
+
+def _model(writer: Any, run: Run, step: int, samples: int, data_dir: Any) -> None:
+    """Weight histograms, the first layer as images, and a few test images."""
+    from .analysis.weights import first_layer
+
+    model, _, classes = run.load_model()
+    for name, tensor in model.state_dict().items():
+        writer.add_histogram(f"weights/{name}", tensor.detach().cpu(), step)
+    _, h, w = model.input_shape
+    if h * w == 1:  # tabular features: no picture to draw
+        return
+    first = first_layer(model, n=FIRST_LAYER_UNITS, classes=classes)
+    units = torch.from_numpy(first.weights)
+    scale = units.abs().flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1, 1)
+    writer.add_images(f"first_layer/{first.layer}", units / scale * 0.5 + 0.5, step)
+    if samples <= 0:
+        return
+    from .metrics import run_dataset
+
+    try:
+        data = run_dataset(run, data_dir=data_dir)
+    except (MlplabError, OSError) as exc:  # offline, moved, passed in memory: skip the pictures
+        logger.info(f"tensorboard: no sample images ({exc})")
+        return
+    images = data.test.images[:samples]
+    writer.add_images("samples/test", images.float() / 255, step)
+
+
+def _started(path: Path) -> float | None:
+    """When training began (seconds since the epoch), from the run folder's stamp."""
+    match = re.match(r"^(\d{8}-\d{6})", path.name)
+    if not match:
+        return None
+    return dt.datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").timestamp()
+
+
+def _code(text: str) -> str:
+    """TensorBoard renders text as Markdown: indent it into a code block."""
+    return "\n".join("    " + line for line in text.splitlines())

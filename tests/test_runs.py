@@ -1,0 +1,155 @@
+"""The runs table: one row per run directory, whatever state it was left in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlplab import Config, ConfigError, RunError, load_dataset, train
+from mlplab.cli import main
+from mlplab.run import Run
+from mlplab.runs import filter_runs, list_runs, runs_table, sort_runs
+
+TINY = {
+    "data.dataset": "digits",
+    "model.hidden": [16],
+    "train.epochs": 2,
+    "train.lr": 0.01,
+    "train.threads": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    """A folder with a finished, an interrupted, a killed, an empty, a damaged and a
+    regression run, and a sweep-like nested one."""
+    root = tmp_path_factory.mktemp("runs")
+    digits = load_dataset("digits")
+    config = Config().override({**TINY, "run.dir": str(root)})
+    train(config.override({"run.name": "done", "model.hidden": [32]}), dataset=digits)
+
+    def stop(epoch):
+        raise KeyboardInterrupt
+
+    train(config.override({"run.name": "ctrl-c"}), dataset=digits, on_epoch=stop)
+    killed = train(config.override({"run.name": "killed"}), dataset=digits).run_dir
+    for name in ("summary.json", "model.json", "model.safetensors"):
+        (killed / name).unlink()  # as if killed between its last epoch and the end
+    empty = Run.create(root, "empty")
+    empty.save_config(config)
+    damaged = train(config.override({"run.name": "damaged"}), dataset=digits).run_dir
+    (damaged / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 0.5}\n{"epo')
+    linreg = Config.preset("linreg").override({"train.epochs": 2, "data.val_size": 0.2, "run.dir": str(root),
+                                               "train.threads": 1})  # fmt: skip
+    train(linreg)
+    nested = root / "sweeps" / "s1" / "runs"
+    train(config.override({"run.name": "trial-0000", "run.dir": str(nested)}), dataset=digits)
+    return root
+
+
+def by_name(rows):
+    return {r.name: r for r in rows}
+
+
+def test_statuses_and_columns(runs: Path) -> None:
+    rows = by_name(list_runs(runs))
+    assert set(rows) == {"done", "ctrl-c", "killed", "empty", "damaged", "linreg", "trial-0000"}
+    done = rows["done"]
+    summary = json.loads((Path(done.path) / "summary.json").read_text())
+    assert (done.status, done.dataset, done.architecture, done.epochs) == (
+        "finished",
+        "digits",
+        "64-32-10 relu",
+        "2/2",
+    )
+    assert done.val == summary["best_val_accuracy"] and done.test == summary["test_accuracy"]
+    assert done.seconds == summary["train_seconds"] and done.parameters == summary["parameters"]
+    assert (rows["ctrl-c"].status, rows["ctrl-c"].epochs) == ("interrupted", "1/2")
+    killed = rows["killed"]
+    assert (killed.status, killed.epochs, killed.test) == ("interrupted", "2/2", None)
+    assert killed.val is not None and killed.architecture == "?-16-? relu"
+    assert (rows["empty"].status, rows["empty"].epochs, rows["empty"].val) == ("empty", "0/2", None)
+    assert rows["damaged"].status == "unreadable"
+    assert rows["damaged"].problem.startswith("metrics.jsonl: unreadable metrics")
+    linreg = rows["linreg"]
+    assert linreg.task == "regression" and linreg.architecture == "1-1 relu"
+    assert linreg.cells()["test"].startswith("R² ") and linreg.cells()["val"].startswith("R² ")
+
+
+def test_text_table_and_nested_runs(runs: Path) -> None:
+    text = runs_table(list_runs(runs), root=runs)
+    header, *lines = text.splitlines()
+    assert header.split() == [
+        "date",
+        "run",
+        "dataset",
+        "architecture",
+        "epochs",
+        "val",
+        "test",
+        "time",
+        "status",
+    ]
+    assert (
+        len(lines) == 7
+        and len({len(line) for line in [header, *lines] if "unreadable" not in line}) > 0
+    )
+    assert any(" sweeps/s1/runs/" in line and line.rstrip().endswith("finished") for line in lines)
+    assert any("unreadable (metrics.jsonl: unreadable metrics" in line for line in lines)
+    # columns line up: every row's status column starts where the header's does
+    start = header.index("status")
+    assert all(line[start - 2 : start] == "  " for line in lines)
+
+
+def test_sort_and_filter(runs: Path) -> None:
+    rows = list_runs(runs)
+    best_first = sort_runs([r for r in rows if r.task == "classification"], "test", reverse=True)
+    tests = [r.test for r in best_first if r.test is not None]
+    assert tests == sorted(tests, reverse=True) and best_first[-1].test is None  # missing last
+    assert [r.name for r in filter_runs(rows, ["status=interrupted"])] == ["ctrl-c", "killed"]
+    assert [r.name for r in filter_runs(rows, ["dataset=make-*", "status=finished"])] == ["linreg"]
+    assert [r.name for r in filter_runs(rows, ["architecture=64-32-10*"])] == ["done"]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda rows: filter_runs(rows, ["datset=mnist"]),
+         "--filter key 'datset' is not a column (did you mean 'dataset'?); filter on one of: path, date, name, dataset, architecture, epochs, val, test, time, status, task, parameters"),
+        (lambda rows: filter_runs(rows, ["mnist"]), "--filter expects KEY=VALUE (e.g. dataset=mnist); got 'mnist'"),
+        (lambda rows: sort_runs(rows, "tset"),
+         "--sort must be one of date, name, dataset, architecture, epochs, val, test, time, status; got 'tset' (did you mean 'test'?)"),
+    ],
+)  # fmt: skip
+def test_errors(runs: Path, call, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        call(list_runs(runs))
+    assert str(info.value) == message
+
+
+def test_cli(runs: Path, capsys, tmp_path: Path) -> None:
+    assert (
+        main(["runs", str(runs), "--filter", "status=finished", "--sort", "val", "--reverse"]) == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("date ") and len(out) == 4
+    assert main(["runs", str(runs), "--json", "--filter", "name=done"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["name"] == "done" and row["status"] == "finished" and 0 < row["test"] <= 1
+    assert main(["runs", str(runs), "--markdown", "--filter", "name=done"]) == 0
+    assert capsys.readouterr().out.startswith("| date | run | dataset |")
+    assert main(["runs", str(runs), "--filter", "name=nothing"]) == 0
+    assert capsys.readouterr().out == f"no runs under {runs} match name=nothing\n"
+    assert main(["runs", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err == (
+        f"mlplab: error: runs folder {tmp_path / 'nope'} does not exist; pass a folder holding run directories\n"
+    )
+
+
+def test_one_run_directory_is_a_table_of_one(runs: Path) -> None:
+    done = next(r for r in list_runs(runs) if r.name == "done")
+    assert [r.name for r in list_runs(done.path)] == ["done"]
+    with pytest.raises(RunError):
+        list_runs(runs / "missing")

@@ -1,0 +1,32 @@
+"""Tables: aligned text (numbers to the right), Markdown and CSV from the same cells."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlplab.tables import format_table
+
+HEADER = ["run", "val", "status"]
+ROWS = [["a", "95.20%", "finished"], ["long-name", "-", "empty"]]
+
+
+def test_text_aligns_numbers_right() -> None:
+    assert format_table(HEADER, ROWS) == (
+        "run           val  status\na          95.20%  finished\nlong-name       -  empty\n"
+    )
+
+
+def test_markdown_and_csv() -> None:
+    assert format_table(HEADER, ROWS, "markdown") == (
+        "| run | val | status |\n| --- | ---: | --- |\n"
+        "| a | 95.20% | finished |\n| long-name | - | empty |\n"
+    )
+    assert format_table(["a", "b"], [["x,y", "1"]], "csv") == 'a,b\n"x,y",1\n'
+
+
+def test_empty_and_bad_style() -> None:
+    assert format_table(HEADER, []) == "run  val  status\n"
+    with pytest.raises(
+        ValueError, match="table style must be one of text, markdown, csv; got 'html'"
+    ):
+        format_table(HEADER, ROWS, "html")

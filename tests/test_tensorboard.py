@@ -1,0 +1,100 @@
+"""TensorBoard event files from a run directory: read back, they hold the run's own numbers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from mlplab import Config, RunError, load_dataset, train
+from mlplab.cli import main
+from mlplab.run import Run
+from mlplab.tensorboard import write_events
+
+pytest.importorskip("tensorboard")
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    config = Config().override({"data.dataset": "digits", "model.hidden": [16], "train.epochs": 3,
+                                "train.lr": 0.01, "train.threads": 1,
+                                "run.dir": str(tmp_path_factory.mktemp("runs"))})  # fmt: skip
+    return train(config, dataset=load_dataset("digits")).run_dir
+
+
+def events(folder: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(
+        str(folder), size_guidance={"scalars": 0, "histograms": 0, "images": 0}
+    )
+    accumulator.Reload()
+    return accumulator
+
+
+def test_curves_histograms_and_images(run_dir: Path, tmp_path: Path) -> None:
+    out = write_events(run_dir, tmp_path / "tb")
+    assert out == tmp_path / "tb"
+    ea = events(out)
+    history, summary = Run(run_dir).metrics(), Run(run_dir).summary()
+    for key, tag in (("train_loss", "loss/train"), ("val_accuracy", "accuracy/val"), ("lr", "lr")):
+        got = [(e.step, e.value) for e in ea.Scalars(tag)]
+        assert got == [(r["epoch"], pytest.approx(r[key], rel=1e-6)) for r in history]
+    (test,) = ea.Scalars("test/accuracy")
+    assert (test.step, test.value) == (
+        summary["best_epoch"],
+        pytest.approx(summary["test_accuracy"], rel=1e-6),
+    )
+    weights = load_file(str(run_dir / "model.safetensors"))
+    assert set(ea.Tags()["histograms"]) == {f"weights/{k}" for k in weights}
+    (hist,) = ea.Histograms("weights/hidden.0.linear.weight")
+    assert hist.histogram_value.num == weights["hidden.0.linear.weight"].numel()
+    assert hist.histogram_value.min == pytest.approx(float(weights["hidden.0.linear.weight"].min()))
+    assert set(ea.Tags()["images"]) == {"first_layer/hidden.0", "samples/test"}
+    image = ea.Images("first_layer/hidden.0")[0]
+    assert (image.width, image.height) == (64, 16)  # 16 units of 8x8 pixels, 8 to a row
+    assert {"config/text_summary", "summary/text_summary"} <= set(ea.Tags()["tensors"])
+
+
+def test_writing_again_replaces_the_events(run_dir: Path) -> None:
+    first = write_events(run_dir, samples=0)
+    second = write_events(run_dir, samples=0)
+    assert first == second == run_dir / "tensorboard"
+    assert len(list(first.glob("events.out.tfevents.*"))) == 1
+    assert len(events(first).Scalars("loss/train")) == 3  # not 6
+    assert "samples/test" not in events(first).Tags()["images"]
+
+
+def test_regression_run_has_no_pictures(tmp_path: Path) -> None:
+    config = Config.preset("linreg").override({"train.epochs": 2, "data.val_size": 0.2, "train.threads": 1,
+                                                "run.dir": str(tmp_path)})  # fmt: skip
+    ea = events(write_events(train(config).run_dir))
+    assert "r2/val" in ea.Tags()["scalars"] and "test/r2" in ea.Tags()["scalars"]
+    assert "test/accuracy" not in ea.Tags()["scalars"] and ea.Tags()["images"] == []
+
+
+def test_errors(tmp_path: Path, monkeypatch, capsys) -> None:
+    with pytest.raises(RunError, match="run directory .*nope does not exist"):
+        write_events(tmp_path / "nope")
+    empty = Run.create(tmp_path, "empty")
+    Config().save(empty.path / "config.yaml")
+    with pytest.raises(
+        RunError, match=r"has no metrics.jsonl yet: no epoch finished, nothing to show$"
+    ):
+        write_events(empty.path)
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    assert main(["tensorboard", str(empty.path)]) == 2
+    assert capsys.readouterr().err == (
+        "mlplab: error: mlplab tensorboard needs the Python package 'tensorboard', which is not "
+        "installed; install it with: pip install 'mlplab[tensorboard]'\n"
+    )
+
+
+def test_cli(run_dir: Path, tmp_path: Path, capsys) -> None:
+    assert main(["tensorboard", str(run_dir), "--out", str(tmp_path / "tb"), "--samples", "0"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"{tmp_path / 'tb'}\n"
+    assert captured.err == f"view with: tensorboard --logdir {tmp_path / 'tb'}\n"
+    assert main(["runs", str(run_dir.parent), "--tensorboard", str(tmp_path / "all")]) == 0
+    assert (tmp_path / "all" / run_dir.name).is_dir()
