@@ -552,6 +552,13 @@ def run_sweep(
     and the sweep goes on; Ctrl-C marks the current trial failed, queues it again and
     stops.
     """
+    from .distributed import world_size
+
+    if world_size() > 1:  # under torchrun every rank would run its own sweep loop
+        raise ConfigError(
+            "mlplab sweep runs trials in parallel as separate workers (run it once per machine "
+            "with --resume --storage); do not start it under torchrun"
+        )
     optuna = _optuna()
     spec = sweep.spec
     with _quiet_optuna():
