@@ -10,7 +10,7 @@ SOURCES := src tests benchmarks
 
 install: $(STAMP)
 
-# constraints.txt pins torch to the CPU build (an unpinned torch pulls GBs of CUDA packages)
+# constraints.txt pins the versions (torch==2.13.0; which build depends on the index: see README)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'

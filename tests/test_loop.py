@@ -384,3 +384,31 @@ def test_non_finite_validation_loss_is_one_clear_error(tiny, quick_config, monke
     ):
         train(quick_config, dataset=tiny)
     assert not list(Path(quick_config.run.dir).glob("*")), "no run directory is left behind"
+
+
+def test_automatic_threads_follow_the_work_and_the_wait_policy() -> None:
+    from mlplab.loop import auto_threads, step_flops
+
+    tutorial = step_flops(784, [250, 100], 10, 64)
+    assert tutorial == 2 * 64 * (2 * (784 * 250 + 250 * 100 + 100 * 10) + 250 * 100 + 100 * 10)
+    assert auto_threads(tutorial, 16, "passive") == 1  # waking sleeping workers costs more
+    assert auto_threads(tutorial, 16, "active") == 2
+    assert auto_threads(step_flops(784, [250, 100], 10, 1024), 2, "passive") == 2
+    assert auto_threads(step_flops(784, [250, 100], 10, 4096), 2, "passive") == 2  # capped
+
+
+def test_default_threads_are_chosen_and_recorded(tiny, quick_config, monkeypatch) -> None:
+    monkeypatch.delenv("MLPLAB_THREADS")
+    torch.set_num_threads(2)
+    try:
+        result = train(quick_config, dataset=tiny)  # a tiny step: one thread
+        assert result.summary["threads"] == 1 and torch.get_num_threads() == 2
+        monkeypatch.setenv("MLPLAB_THREADS", "2")
+        assert train(quick_config, dataset=tiny).summary["threads"] == 2
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_bf16_autocast_trains(tiny, quick_config) -> None:
+    result = train(quick_config.override({"train.precision": "bf16"}), dataset=tiny)
+    assert result.summary["test_accuracy"] > 0.9

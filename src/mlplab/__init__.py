@@ -9,8 +9,9 @@ The CLI (``mlplab ...``) is a thin shell over these functions::
 Each submodule name means one thing (the module): ``mlplab.report.report(run_dir)``,
 ``mlplab.export.export(run_dir, "onnx")``, ``mlplab.predict.predict(run_dir, files)``.
 
-The names below load on first use (PEP 562), so ``import mlplab.cli`` can set OpenMP's
-environment before torch is loaded; ``from mlplab import train`` works as usual.
+The names below load on first use (PEP 562): ``import mlplab`` does not load torch until a
+name needs it, so a program can still set torch's environment (``OMP_WAIT_POLICY``,
+``OMP_NUM_THREADS``) after importing mlplab; ``from mlplab import train`` works as usual.
 """
 
 from __future__ import annotations

@@ -9,14 +9,6 @@ Ctrl-C); ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
-import os
-
-# OpenMP reads its settings once, when torch loads. Its default lets worker threads sleep
-# between PyTorch's small operations; waking them costs a 2-thread MLP step about 2x
-# (1.8-2.1 s/epoch against 1.05 s for the tutorial preset on 2 cores). The command keeps
-# them awake unless the user chose otherwise; the library never touches the environment.
-os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
-
 import argparse
 import json
 import logging

@@ -208,8 +208,8 @@ class TrainConfig:
     device: str = _opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     threads: int = _opt(
         0,
-        "CPU threads for torch; 0: auto (one per ~25 MFLOP of a step's work, at most torch's "
-        "thread count, i.e. the physical cores; MLPLAB_THREADS overrides)",
+        "CPU threads for torch; 0: auto (one per ~400 MFLOP of a step's work, ~25 with "
+        "OMP_WAIT_POLICY=ACTIVE; at most torch's count, the physical cores; MLPLAB_THREADS overrides)",
         low=0,
     )
     precision: str = _opt(

@@ -310,7 +310,12 @@ def _process_settings(tc: Any) -> Iterator[tuple[torch.device, World]]:
         torch.set_num_threads(threads)
 
 
-FLOPS_PER_THREAD = 25e6  # a step's work below which one more thread costs more than it saves
+# A step's work (FLOPs) per thread below which one more thread costs more than it saves,
+# measured on 2 cores (benchmarks/threads.py, docs/config.md): with OpenMP's default policy
+# its workers sleep between operations and waking them only pays from ~1 GFLOP steps (batch
+# 1024 of the tutorial MLP: 0.70 vs 1.14 s/epoch; batch 256: none); kept awake
+# (OMP_WAIT_POLICY=ACTIVE, a user's choice for a dedicated machine) they pay from ~25 MFLOP.
+FLOPS_PER_THREAD = {"passive": 400e6, "active": 25e6}
 
 
 def step_flops(input_size: int, hidden: list[int], outputs: int, batch_size: int) -> int:
@@ -321,9 +326,14 @@ def step_flops(input_size: int, hidden: list[int], outputs: int, batch_size: int
     return 2 * batch_size * (sum(layers) * 2 + sum(layers[1:]))
 
 
-def auto_threads(flops: float, available: int) -> int:
-    """Threads for a step of ``flops``: one per FLOPS_PER_THREAD, between 1 and ``available``."""
-    return max(1, min(available, int(flops // FLOPS_PER_THREAD)))
+def auto_threads(flops: float, available: int, policy: str | None = None) -> int:
+    """Threads for a step of ``flops``: one per FLOPS_PER_THREAD (for OpenMP's wait policy,
+    read from the environment when not given), between 1 and ``available``."""
+    if policy is None:
+        policy = (
+            "active" if os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE" else "passive"
+        )
+    return max(1, min(available, int(flops // FLOPS_PER_THREAD[policy])))
 
 
 def set_threads(config: Config, data: Dataset, device: torch.device) -> None:
