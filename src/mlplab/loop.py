@@ -310,12 +310,13 @@ def _process_settings(tc: Any) -> Iterator[tuple[torch.device, World]]:
         torch.set_num_threads(threads)
 
 
-# A step's work (FLOPs) per thread below which one more thread costs more than it saves,
-# measured on 2 cores (benchmarks/threads.py, docs/config.md): with OpenMP's default policy
-# its workers sleep between operations and waking them only pays from ~1 GFLOP steps (batch
-# 1024 of the tutorial MLP: 0.70 vs 1.14 s/epoch; batch 256: none); kept awake
-# (OMP_WAIT_POLICY=ACTIVE, a user's choice for a dedicated machine) they pay from ~25 MFLOP.
-FLOPS_PER_THREAD = {"passive": 400e6, "active": 25e6}
+# A step's work (FLOPs) per thread below which a second thread is not worth its risk,
+# measured on 2 cores (benchmarks/threads.py, docs/config.md). At the tutorial's 60 MFLOP
+# step two threads gain 1.3x on an idle machine (OpenMP's workers spin, then sleep) but
+# lose 3x as soon as another process wants a core; from ~1 GFLOP steps they gain either
+# way (batch 1024: 0.70 vs 1.14 s/epoch). With OMP_WAIT_POLICY=ACTIVE (a dedicated machine,
+# the user's explicit choice) they are used from ~25 MFLOP steps.
+FLOPS_PER_THREAD = {"default": 400e6, "active": 25e6}
 
 
 def step_flops(input_size: int, hidden: list[int], outputs: int, batch_size: int) -> int:
