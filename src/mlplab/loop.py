@@ -332,7 +332,7 @@ def auto_threads(flops: float, available: int, policy: str | None = None) -> int
     read from the environment when not given), between 1 and ``available``."""
     if policy is None:
         policy = (
-            "active" if os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE" else "passive"
+            "active" if os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE" else "default"
         )
     return max(1, min(available, int(flops // FLOPS_PER_THREAD[policy])))
 
