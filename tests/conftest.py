@@ -30,9 +30,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def real_data(name: str, probe: str = "train-images-idx3-ubyte.gz") -> Path:
     """The folder holding ``<name>/`` with the real files, or skip (never download)."""
     if not REAL_DATA_DIR or not (Path(REAL_DATA_DIR) / name / probe).is_file():
-        pytest.skip(
-            f"real {name} not available: set MLPLAB_DATA_DIR to a folder holding {name}/{probe}"
-        )
+        why = f"real {name} not available: set MLPLAB_DATA_DIR to a folder holding {name}/{probe}"
+        pytest.skip(reason=why)
     return Path(REAL_DATA_DIR)
 
 

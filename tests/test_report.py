@@ -178,7 +178,7 @@ def test_report_in_headless_chromium(digits_run: Path, digits_report: Path, tmp_
 
     executable = find_chromium()
     if executable is None:
-        pytest.skip("no Chromium or Chrome found on PATH (chromium, google-chrome)")
+        pytest.skip(reason="Chromium not available: no chromium or google-chrome on PATH")
     with Browser(executable, width=1366, height=768) as browser:
         browser.open(digits_report.resolve().as_uri())
         images = browser.evaluate(

@@ -378,7 +378,7 @@ def test_two_workers_share_a_postgres_study(base: Config, digits, tmp_path: Path
         cluster = throwaway_cluster()
         url = cluster.__enter__()
     except NoPostgres as exc:
-        pytest.skip(str(exc))
+        pytest.skip(reason=f"PostgreSQL not available: {exc}")
     try:
         s = create_sweep(base, space=SPACE, trials=6, storage=url, study="shared",
                          sweeps_dir=tmp_path / "creator", pruner="none")  # fmt: skip
