@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from .errors import TrainingError
 
-__all__ = ["select_device"]
+__all__ = ["isolated", "select_device"]
 
 
 def select_device(name: str) -> torch.device:
@@ -30,3 +33,18 @@ def select_device(name: str) -> torch.device:
             f"train.device='{name}' but MPS is not available here; use --device cpu or --device auto"
         )
     return device
+
+
+@contextlib.contextmanager
+def isolated(name: str) -> Iterator[torch.device]:
+    """The device ``name`` selects, for one call that may change torch's thread count and
+    draw from its global RNG: the caller's thread count and RNG state (CPU, and the
+    device's on CUDA) are put back afterwards."""
+    device = select_device(name)
+    threads = torch.get_num_threads()
+    forked = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=forked):
+            yield device
+    finally:
+        torch.set_num_threads(threads)

@@ -35,7 +35,7 @@ from .batches import iterate_batches
 from .config import Config
 from .data import Dataset, Normalization, Split, load_configured
 from .data.splits import run_splits
-from .device import select_device
+from .device import isolated
 from .distributed import World, lost_peer, shard
 from .errors import ConfigError, RunError, TrainingError
 from .losses import expected_initial_loss, loss_fn
@@ -45,7 +45,7 @@ from .optim import Plan, lr_at, make_optimizer, momentum_at, set_step
 from .progress import log_line, log_to_file, logger, progress_bar
 from .run import CHECKPOINT_FORMAT, LOG, Run
 
-__all__ = ["Epoch", "TrainResult", "format_epoch", "resume", "select_device", "train"]
+__all__ = ["Epoch", "TrainResult", "format_epoch", "resume", "train"]
 
 DRY_RUN_EPOCHS, DRY_RUN_BATCHES = 2, 3  # --dry-run: a few batches of every epoch and split
 
@@ -292,22 +292,16 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
 # ----- set-up ----------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _process_settings(tc: Any) -> Iterator[tuple[torch.device, World]]:
-    """The device, the thread count and the RNGs for one training call; the caller's
-    thread count and global RNG state are put back afterwards."""
-    device = select_device(tc.device)
-    threads = torch.get_num_threads()
-    forked = [device.index or 0] if device.type == "cuda" else []
+    """The device and this process's place among the data-parallel ranks for one training
+    call; the caller's thread count and global RNG state are put back afterwards."""
     ranks = distributed.world_size()
     if tc.batch_size < ranks:
         raise ConfigError(
             f"train.batch_size={tc.batch_size} is the global batch: it needs at least one "
             f"sample for each of the {ranks} ranks"
         )
-    try:
-        with torch.random.fork_rng(devices=forked), distributed.world(device, tc.dist_timeout) as w:
-            yield device, w
-    finally:
-        torch.set_num_threads(threads)
+    with isolated(tc.device) as device, distributed.world(device, tc.dist_timeout) as world:
+        yield device, world
 
 
 # A step's work (FLOPs) per thread below which a second thread is not worth its risk,

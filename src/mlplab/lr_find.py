@@ -20,10 +20,8 @@ left as they were (like ``train``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,9 +34,9 @@ from .batches import iterate_batches
 from .config import Config
 from .data import Dataset, Normalization, load_configured
 from .data.splits import run_splits
-from .device import select_device
+from .device import isolated
 from .errors import ConfigError, TrainingError
-from .loop import seed_streams
+from .loop import seed_streams, set_threads
 from .losses import loss_fn
 from .model import MLP
 from .optim import make_optimizer, set_step
@@ -145,8 +143,9 @@ def lr_find(
     config = (config or Config()).validate()
     _check_range(start, end, steps, stop_factor, smoothing)
     tc = config.train
-    with _process_settings(tc) as device:
+    with isolated(tc.device) as device:
         data = dataset or load_configured(config.data)
+        set_threads(config, data, device)
         regression = tc.loss if data.task == "regression" else None
         model_seed, data_seed = seed_streams(tc.seed)
         train_split, _, _ = run_splits(
@@ -234,19 +233,3 @@ def _check_range(
         raise ConfigError(f"lr-find --stop-factor must be > 1; got {stop_factor:g}")
     if not 0 <= smoothing < 1:
         raise ConfigError(f"lr-find smoothing must be in [0, 1); got {smoothing:g}")
-
-
-@contextlib.contextmanager
-def _process_settings(tc: Any) -> Iterator[torch.device]:
-    """The device and thread count for the test; the caller's thread count and global RNG
-    state (CPU, and the device's on CUDA) are put back afterwards, as :func:`train` does."""
-    device = select_device(tc.device)
-    threads = torch.get_num_threads()
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    forked = [device.index or 0] if device.type == "cuda" else []
-    try:
-        with torch.random.fork_rng(devices=forked):
-            yield device
-    finally:
-        torch.set_num_threads(threads)
