@@ -330,6 +330,8 @@ def test_cifar10_source_downloads_and_checks_the_archive_md5(
     damaged[len(damaged) // 2] ^= 0xFF
     Path(data.origin).write_bytes(bytes(damaged))
     with pytest.raises(
-        FormatError, match=r"cifar-10-binary.tar.gz: MD5 [0-9a-f]{12}… is not the published"
+        FormatError,
+        match=r"cifar-10-binary.tar.gz: MD5 [0-9a-f]{12}… is not cifar10's published [0-9a-f]{12}…; "
+        r"the file is damaged or from another dataset",
     ):
         source.load()

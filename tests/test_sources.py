@@ -92,7 +92,7 @@ def test_real_fashion_mnist(fashion_dir: Path) -> None:
 def test_local_copies_are_checked_once_against_the_published_checksums(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlplab.data.sources as sources
+    import mlplab.data.download as download
 
     fake_mnist(tmp_path / "data" / "MNIST" / "raw", 3)
     with pytest.raises(
@@ -103,7 +103,7 @@ def test_local_copies_are_checked_once_against_the_published_checksums(
         load_dataset("mnist")
     # A file that passes is remembered (path, size, mtime) and not hashed again.
     calls = []
-    monkeypatch.setattr(sources, "content_sha256", lambda p: calls.append(p) or _published(p))
+    monkeypatch.setattr(download, "content_sha256", lambda p: calls.append(p) or _published(p))
     load_dataset("mnist")
     assert len(calls) == 4
     load_dataset("mnist")

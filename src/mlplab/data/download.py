@@ -14,6 +14,7 @@ import contextlib
 import gzip
 import hashlib
 import http.client
+import json
 import os
 import urllib.error
 import urllib.request
@@ -21,11 +22,11 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic import temporary_sibling
-from ..errors import DownloadError
+from ..atomic import temporary_sibling, write_text_atomic
+from ..errors import DownloadError, FormatError
 from ..progress import progress_bar
 
-__all__ = ["content_sha256", "download_file", "file_md5"]
+__all__ = ["content_sha256", "digest_of", "download_file", "file_md5", "verify_local"]
 
 _CHUNK = 1 << 16
 TIMEOUT_SECONDS = 30.0  # per network operation, not per file
@@ -55,6 +56,46 @@ def file_md5(path: str | Path) -> str:
         while chunk := stream.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def digest_of(path: str | Path, digest: str) -> tuple[str, str, str]:
+    """(what, actual, expected) for a digest written as bare SHA-256 hex (of the content,
+    decompressed when gzip) or ``"md5:<hex>"`` (of the file as stored). Raises OSError,
+    EOFError or zlib.error for a file that cannot be read to the end."""
+    if digest.startswith("md5:"):
+        return "MD5", file_md5(path), digest[4:]
+    return "content SHA-256", content_sha256(path), digest
+
+
+def verify_local(path: Path, digest: str, dataset: str, memo_file: Path) -> None:
+    """Check a local copy of a known dataset's file against its published digest, once: the
+    result is remembered in ``memo_file`` (by path, size and modification time)."""
+    stat = path.stat()
+    key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns, digest]
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if memo.get(key) == stamp:
+        return
+    try:
+        what, actual, expected = digest_of(path, digest)
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise FormatError(
+            f"{path}: cannot read it as the {dataset} file it is named after ({exc})"
+        ) from None
+    if actual != expected:
+        raise FormatError(
+            f"{path}: {what} {actual[:12]}… is not {dataset}'s published {expected[:12]}…; "
+            f"the file is damaged or from another dataset: delete it to download it again, "
+            f"or pass --no-verify to use it anyway"
+        )
+    memo[key] = stamp
+    try:  # remembering is a convenience: a read-only cache only costs a re-check next time
+        memo_file.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(memo_file, json.dumps(memo, indent=1))
+    except OSError:
+        pass
 
 
 def download_file(
@@ -104,13 +145,10 @@ def _fetch_verified(url: str, dest: Path, digest: str, timeout: float) -> None:
                     bar.update(len(chunk))
             if total is not None and received < total:
                 raise http.client.IncompleteRead(b"", total - received)
-        if digest.startswith("md5:"):
-            expected, actual, what = digest[4:], file_md5(tmp), "MD5"
-        else:
-            try:
-                expected, actual, what = digest, content_sha256(tmp), "content SHA-256"
-            except (EOFError, OSError, zlib.error) as exc:
-                raise _ChecksumMismatch(f"not a complete gzip file: {exc}") from None
+        try:
+            what, actual, expected = digest_of(tmp, digest)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise _ChecksumMismatch(f"not a complete gzip file: {exc}") from None
         if actual != expected:
             raise _ChecksumMismatch(
                 f"{what} {actual[:12]}… does not match the expected {expected[:12]}…"

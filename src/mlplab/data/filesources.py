@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import DataError, DownloadError, FormatError
 from .cifar import CIFAR10_ARCHIVE, CIFAR10_CLASSES, CIFAR10_MD5, CIFAR10_URL, read_cifar
 from .dataset import Dataset
-from .download import download_file, file_md5
+from .download import download_file, verify_local
 from .hdf5 import read_usps
 from .raw import RawSplits
 
@@ -67,20 +67,14 @@ class FileSource:
         if path is None:
             path = self._download(data_dir, download, mirror)
         elif verify and self.url and self.digest and path.name == self.url.rsplit("/", 1)[-1]:
-            self._verify(path)
+            from .sources import VERIFIED, cache_dir  # sources.py imports this module
+
+            verify_local(path, self.digest, self.name, cache_dir() / VERIFIED)
         raw = self.reader(path)
         if raw.test is None:
             raise FormatError(f"{path}: no test split; the {self.name} files have one")
         return Dataset.from_numpy(self.name, raw.classes, str(path), raw.train, raw.test,
                                   reload={"dataset": self.name})  # fmt: skip
-
-    def _verify(self, path: Path) -> None:
-        kind, _, expected = (self.digest or "").partition(":")
-        if kind == "md5" and file_md5(path) != expected:
-            raise FormatError(
-                f"{path}: MD5 {file_md5(path)[:12]}… is not the published {expected[:12]}… of "
-                f"{self.name}; the file is damaged or another one: delete it to download it again"
-            )
 
     def _download(self, data_dir: str | Path | None, download: bool, mirror: str | None) -> Path:
         from .sources import cache_dir

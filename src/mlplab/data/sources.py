@@ -12,19 +12,16 @@ Data-directory resolution for file-based datasets, first complete folder wins:
 
 from __future__ import annotations
 
-import json
 import os
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text_atomic
-from ..errors import DataError, DownloadError, FormatError, did_you_mean
+from ..errors import DataError, DownloadError, did_you_mean
 from .dataset import Dataset
-from .download import content_sha256, download_file
+from .download import download_file, verify_local
 from .filesources import CIFAR10_SOURCE, USPS_SOURCE, FileSource
 from .idx import read_idx_pair
 
@@ -35,6 +32,9 @@ FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
+
+
+VERIFIED = "verified.json"  # in the cache: local copies already checked against their digests
 
 
 def cache_dir() -> Path:
@@ -93,7 +93,8 @@ class IdxSource:
         if verify:
             for pair in self.files.values():
                 for filename, sha256 in pair:
-                    self._verify(_existing(folder, filename), sha256)  # type: ignore[arg-type]
+                    verify_local(_existing(folder, filename), sha256, self.name,  # type: ignore[arg-type]
+                                 cache_dir() / VERIFIED)  # fmt: skip
         arrays = {}
         for split, ((images_file, _), (labels_file, _)) in self.files.items():
             images, labels = read_idx_pair(
@@ -104,37 +105,6 @@ class IdxSource:
             self.name, self.classes, str(folder), arrays["train"], arrays["test"],
             reload={"dataset": self.name},
         )  # fmt: skip
-
-    def _verify(self, path: Path, sha256: str) -> None:
-        """Check a local copy against the known checksum, once: the result is remembered
-        (keyed by path, size and modification time) in ``<cache>/verified.json``."""
-        stat = path.stat()
-        key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns, sha256]
-        memo_file = cache_dir() / "verified.json"
-        try:
-            memo = json.loads(memo_file.read_text())
-        except (OSError, ValueError):
-            memo = {}
-        if memo.get(key) == stamp:
-            return
-        try:
-            actual = content_sha256(path)
-        except (OSError, EOFError, ValueError, zlib.error) as exc:
-            raise FormatError(
-                f"{path}: cannot read it as the {self.name} file it is named after ({exc})"
-            ) from None
-        if actual != sha256:
-            raise FormatError(
-                f"{path}: content SHA-256 {actual[:12]}… is not {self.name}'s published {sha256[:12]}…; "
-                f"the file is damaged or from another dataset: delete it to download it again, "
-                f"or pass --no-verify to use it anyway"
-            )
-        memo[key] = stamp
-        try:  # remembering is a convenience: a read-only cache only costs a re-check next time
-            memo_file.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(memo_file, json.dumps(memo, indent=1))
-        except OSError:
-            pass
 
     def _download(self, data_dir: str | Path | None, download: bool, mirror: str | None) -> Path:
         looked = ", ".join(str(d) for d in search_dirs(self.name, self.torchvision_name, data_dir))
