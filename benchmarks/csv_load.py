@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import describe
 from mlplab.data.csv import read_csv
 
 
@@ -36,23 +36,13 @@ def write_csv(path: Path, rows: int, decimals: bool, seed: int = 0) -> None:
             out.write(labels[row[0]] + b"," + b",".join([text[v] for v in row[1:]]) + b"\n")
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=60_000, help="rows (images) (default: 60000)")
     parser.add_argument("--runs", type=int, default=3, help="reads per case (default: 3)")
     args = parser.parse_args()
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; OMP_NUM_THREADS={threads}")
+    print(f"machine: {describe()}; OMP_NUM_THREADS={threads}")
     print("numpy's CSV parser is single-threaded: the thread count does not change it")
     with tempfile.TemporaryDirectory() as folder:
         for decimals in (False, True):

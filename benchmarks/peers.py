@@ -76,6 +76,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tutorial_pipeline as tp  # noqa: E402
+from machine import cpu_name  # noqa: E402
 from mlplab import Config, Dataset, Epoch, Normalization, Split, load_dataset, train  # noqa: E402
 from mlplab.data.splits import run_splits  # noqa: E402
 
@@ -514,16 +515,6 @@ def summarize(runs: list[dict[str, Any]], n_train: int) -> dict[str, Any]:
     return summary
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def versions(names: list[str]) -> dict[str, str]:
     found = {}
     for name in ["python", "torch", "numpy", *names]:
@@ -540,7 +531,7 @@ def machine_info(threads: int, names: list[str]) -> dict[str, Any]:
          for p in threadpool_info()}
     )  # fmt: skip
     return {
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "threads": threads,
         "torch_threads": torch.get_num_threads(),

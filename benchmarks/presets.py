@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 
 import torch
 
+from machine import describe
 from mlplab import PRESETS, Config, load_dataset, train
 
 MNIST_VARIANTS = {
@@ -36,7 +36,7 @@ def main() -> None:
     variants = {name: {} for name in args.presets} if args.presets else MNIST_VARIANTS
     datasets: dict[str, object] = {}
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s); seeds {args.seeds}"
+        f"machine: {describe()}, torch {torch.__version__}, {args.threads} thread(s); seeds {args.seeds}"
     )
     print(
         "| preset | epochs | test accuracy per seed | mean ± std | s/epoch (median) |\n| --- | --- | --- | --- | --- |"

@@ -39,6 +39,7 @@ import torch
 from PIL import Image
 
 import mlplab
+from machine import describe
 from mlplab import Config, load_dataset, train
 
 MAX_CLIENTS, MAX_SECONDS = 256, 120
@@ -67,7 +68,7 @@ def main() -> int:
         payloads = make_payloads(dataset.test.images[:64], args.payload)
         busy = cpu_busy()
         print(
-            f"machine: {cpu_name()}, {os.cpu_count()} cores, {busy:.0%} busy just before; "
+            f"machine: {describe()}, {busy:.0%} busy just before; "
             f"python {platform.python_version()}, torch {torch.__version__}"
         )
         if busy > 0.15:
@@ -251,16 +252,6 @@ def cpu_busy(seconds: float = 2.0) -> float:
     except (OSError, ValueError, IndexError):
         return 0.0
     return 1 - (idle1 - idle0) / max(total1 - total0, 1)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

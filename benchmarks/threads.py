@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe
 
 SETTINGS = {  # name -> (train.threads, environment); "" leaves a variable unset
     "1 thread": ("1", {}),
@@ -56,7 +57,7 @@ def main() -> None:
         "--only", nargs="*", default=None, help="settings whose name contains any of these"
     )
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    print(f"machine: {describe()}; "
           f"tutorial preset, {args.epochs} epochs per run, median of the epochs after the first, "
           f"{args.repeats} runs")  # fmt: skip
     print("| setting | alone: s/epoch | next to a busy process: s/epoch |\n| --- | --- | --- |")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe
 from mlplab import Config, Epoch, load_dataset, train
 from mlplab.device import select_device
 from tutorial_pipeline import train_to_accuracy
@@ -95,7 +95,7 @@ def main() -> None:
     # Warm-up: the first optimizer constructed in a process imports torch._dynamo (~1 s);
     # pay it here so that neither contender is charged for it.
     torch.optim.Adam(torch.nn.Linear(1, 1).parameters())
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s)"
+    machine = f"{describe()}, torch {torch.__version__}, {args.threads} thread(s)"
     print(
         f"machine: {machine}\ntarget: {args.target:.1%} test accuracy, at most {args.max_epochs} epochs, seeds {args.seeds}"
     )
