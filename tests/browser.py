@@ -2,8 +2,8 @@
 
 ``--remote-debugging-pipe`` makes Chromium read JSON commands on file descriptor 3 and
 write replies and events on descriptor 4, each message ending in a NUL byte. That is all
-a test needs: open a page, wait for it to load, evaluate JavaScript, collect console
-errors, take a screenshot.
+a test needs: open a page, wait for it to load, evaluate JavaScript (and wait until an
+expression holds), drag the mouse, collect console errors, take a screenshot.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-st
 
 
 def find_chromium() -> str | None:
+    """``$MLPLAB_CHROMIUM``, else the first Chromium or Chrome on the PATH, else None."""
+    if os.environ.get("MLPLAB_CHROMIUM"):
+        return os.environ["MLPLAB_CHROMIUM"]
     for name in CANDIDATES:
         path = shutil.which(name)
         if path:
@@ -146,6 +149,28 @@ class Browser:
         if "exceptionDetails" in result:
             raise RuntimeError(f"JavaScript failed: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def until(self, expression: str, timeout: float = 15) -> Any:
+        """Evaluate ``expression`` until it is truthy; its value, or TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.05)
+        raise TimeoutError(f"not true within {timeout:g} s: {expression}")
+
+    def drag(self, points: list[tuple[float, float]]) -> None:
+        """Press the left button at the first point, move through the rest, release."""
+
+        def mouse(kind: str, x: float, y: float, buttons: int) -> None:
+            self.call("Input.dispatchMouseEvent", session=True, type=kind, x=x, y=y,
+                      button="left", buttons=buttons, clickCount=1, pointerType="mouse")  # fmt: skip
+
+        mouse("mousePressed", *points[0], 1)
+        for x, y in points[1:]:
+            mouse("mouseMoved", x, y, 1)
+        mouse("mouseReleased", *points[-1], 0)
 
     def errors(self) -> list[str]:
         """Console errors, uncaught exceptions and failed loads seen since the page opened."""

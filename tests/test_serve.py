@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from chromium import Chromium, find_chromium
+from browser import Browser, find_chromium
 from PIL import Image
 from shipping import live_server, mnist_run, tiny_run
 
@@ -306,17 +306,17 @@ def draw_on_page(url: str, strokes: list[list[tuple[float, float]]], screenshot:
     """Open the page, draw strokes (in 0-1 canvas units), wait for a prediction, screenshot."""
     executable = find_chromium()
     if executable is None:
-        pytest.skip("no Chromium found (looked for /usr/bin/chromium; set MLPLAB_CHROMIUM)")
-    with Chromium(executable) as browser:
-        browser.navigate(url)
-        browser.wait_for("document.querySelectorAll('#bars li').length > 0")
+        pytest.skip(reason="Chromium not available: none on the PATH (or set MLPLAB_CHROMIUM)")
+    with Browser(executable, width=900, height=720) as browser:
+        browser.open(url)
+        browser.until("document.querySelectorAll('#bars li').length > 0")
         box = browser.evaluate("(() => { const r = document.getElementById('canvas')"
                                ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")  # fmt: skip
         left, top, width, height = box
         for stroke in strokes:
             browser.drag([(left + u * width, top + v * height) for u, v in stroke])
-        browser.wait_for("document.getElementById('guess').textContent !== '–' && document.body.dataset.state === 'idle'")  # fmt: skip
-        browser.wait_for("!document.querySelector('#status').textContent")  # no error shown
+        browser.until("document.getElementById('guess').textContent !== '–' && document.body.dataset.state === 'idle'")  # fmt: skip
+        browser.until("!document.querySelector('#status').textContent")  # no error shown
         state = browser.evaluate("""(() => ({
             guess: document.getElementById('guess').textContent,
             confidence: document.getElementById('confidence').textContent,
@@ -327,7 +327,7 @@ def draw_on_page(url: str, strokes: list[list[tuple[float, float]]], screenshot:
             model: document.getElementById('model').textContent}))()""")
         time.sleep(0.3)  # let the bars' 120 ms width transition finish before the picture
         browser.screenshot(screenshot)
-        state["errors"] = browser.exceptions()
+        state["errors"] = browser.errors()
     return state
 
 
