@@ -210,3 +210,23 @@ def test_data_inspect(tmp_path: Path, capsys) -> None:
 def test_a_path_that_does_not_exist(tmp_path: Path, capsys) -> None:
     assert main(["train", "--dataset", str(tmp_path / "nope.csv")]) == 2
     assert "is neither a registered dataset" in capsys.readouterr().err
+
+
+def test_regression_refuses_augmentation_and_class_heads(tmp_path: Path, capsys) -> None:
+    runs = ["--runs-dir", str(tmp_path)]
+    assert main(["train", "--preset", "linreg", "--rotation", "5", *runs]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "mlplab: error: augmentation (rotation, shift, hflip) moves pixels: it does not apply "
+        "to tabular regression"
+    )
+    assert main(["train", "--preset", "linreg", "--head", "softmax", *runs]) == 2
+    assert (
+        "model.head=softmax is for classes; a regression's output is a plain value"
+        in capsys.readouterr().err
+    )
+    assert main(["train", "--dataset", "digits", "--task", "regression", *runs]) == 2
+    assert (
+        "model.task=regression but dataset 'digits' is a classification dataset (pass --target COLUMN"
+        in capsys.readouterr().err
+    )
+    assert list(tmp_path.iterdir()) == []  # refused before any run directory was kept

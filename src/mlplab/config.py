@@ -379,12 +379,6 @@ class Config:
                 f"data.target='{self.data.target}' makes a regression; model.task=classification "
                 "conflicts with it (leave model.task at auto)"
             )
-        if self.task == "regression" and (
-            self.augment.rotation or self.augment.shift or self.augment.hflip
-        ):
-            raise ConfigError(
-                "augmentation (rotation, shift, hflip) moves pixels: it does not apply to regression on tabular data"
-            )
         if self.train.nesterov and not (self.train.optimizer == "sgd" and self.train.momentum > 0):
             raise ConfigError(
                 "train.nesterov=true needs train.optimizer=sgd and train.momentum > 0; "

@@ -145,6 +145,7 @@ def train(
     config = (config or Config()).validate()
     with _process_settings(config.train) as (device, world):
         data = dataset or load_configured(config.data)
+        _check_task(config, data)  # before anything is written
         set_threads(config, data, device)
         run = _create_run(config, world)
         try:
@@ -184,6 +185,7 @@ def resume(
         )
     with _process_settings(config.train) as (device, world):
         data = run_dataset(run, dataset=dataset)
+        _check_task(config, data)
         set_threads(config, data, device)
         with _run_log(run, world, "a"):
             logger.info(
@@ -383,7 +385,6 @@ def _prepare(
     tc, dry = config.train, config.train.dry_run
     if fresh:
         logger.info("config   " + config.summary().replace("\n", "\n         "))
-    _check_task(config, data)
     model_seed, data_seed = seed_streams(tc.seed)
     train_split, val_split, test_split = run_splits(data, config.data.limit, config.data.val_size,
                                                     config.data.split_seed)  # fmt: skip
