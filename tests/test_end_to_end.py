@@ -18,6 +18,7 @@ def test_one_epoch_on_a_slice_of_mnist(
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "data     mnist: 5,400 train / 600 val / 10,000 test, 1x28x28, 10 classes" in out
+    assert "limit    a seeded, class-stratified 6,000 of the 60,000 training samples" in out
     assert "parameters=222,360" in out
     run = Path(out.strip().splitlines()[-1].split("run directory: ")[-1])
     summary = json.loads((run / "summary.json").read_text())

@@ -412,3 +412,14 @@ def test_default_threads_are_chosen_and_recorded(tiny, quick_config, monkeypatch
 def test_bf16_autocast_trains(tiny, quick_config) -> None:
     result = train(quick_config.override({"train.precision": "bf16"}), dataset=tiny)
     assert result.summary["test_accuracy"] > 0.9
+
+
+def test_limit_says_what_it_took(tiny, quick_config, caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="mlplab"):
+        train(quick_config.override({"data.limit": 200}), dataset=tiny)
+    assert (
+        "limit    a seeded, class-stratified 200 of the 512 training samples (data.limit, split_seed 0)"
+        in caplog.text
+    )

@@ -416,6 +416,9 @@ def _prepare(
             f"data     {data.name}: {len(train_split):,} train / {len(val_split):,} val / {len(test_split):,} test, "
             f"{what}, from {data.origin}"
         )
+        if config.data.limit and config.data.limit < len(data.train):
+            logger.info(f"limit    a seeded, class-stratified {config.data.limit:,} of the "
+                        f"{len(data.train):,} training samples (data.limit, split_seed {config.data.split_seed})")  # fmt: skip
         logger.info(f"normalize {config.data.normalize}: mean {_fmt(normalization.mean)}, "
                     f"std {_fmt(normalization.std)} (training split)")  # fmt: skip
         logger.info(f"model    {model.extra_repr()}\n{model_summary(model)}")
