@@ -8,7 +8,7 @@ import torch
 from PIL import Image, ImageOps
 
 from mlplab import Normalization, Split
-from mlplab.batches import augment, iterate_batches, rotation_angles
+from mlplab.batches import Augmentation, augment, iterate_batches, rotation_angles, warp
 
 
 def digit_like(n: int = 40, size: int = 28, seed: int = 0) -> torch.Tensor:
@@ -130,9 +130,63 @@ def test_augmented_batches_are_seeded() -> None:
             [
                 x
                 for x, _ in iterate_batches(
-                    split, 32, scale, offset, generator=g, rotation=5, max_shift=1
+                    split, 32, scale, offset, generator=g, augmentation=Augmentation(5.0, 1)
                 )
             ]
         )
 
     assert torch.equal(epoch(0), epoch(0)) and not torch.equal(epoch(0), epoch(1))
+
+
+def test_warp_with_nothing_drawn_is_the_identity() -> None:
+    images = digit_like(16, 12)
+    # every draw is zero-width: the bilinear resampling lands on the pixel centres
+    same = warp(images, Augmentation(scale=1e-9, elastic=0.0), torch.Generator().manual_seed(0))
+    assert torch.equal(same, images)
+
+
+def test_warp_shifts_zooms_and_distorts_like_its_definition() -> None:
+    image = torch.zeros(1, 1, 9, 9, dtype=torch.uint8)
+    image[0, 0, 4, 4] = 200  # one bright pixel at the centre
+    g = torch.Generator().manual_seed(3)
+    # a shift of up to a pixel spreads the dot over its neighbours, keeping its brightness
+    shifted = warp(image.repeat(64, 1, 1, 1), Augmentation(shift=1, scale=1e-9), g)
+    totals = shifted.flatten(1).float().sum(1)
+    assert (totals - 200).abs().max() <= 4 and (shifted[:, 0, 4, 4] < 200).any()
+    assert shifted[:, 0, 2:7, 2:7].flatten(1).float().sum(1).min() >= 196  # never further
+    zoomed = warp(image.repeat(64, 1, 1, 1), Augmentation(scale=0.5), g)
+    assert zoomed.shape == (64, 1, 9, 9) and zoomed.dtype == torch.uint8
+    assert (zoomed[:, 0, 4, 4] == 200).all()  # the centre stays put
+    # magnified, the dot covers more pixels (bilinear): its total grows
+    assert zoomed.flatten(1).float().sum(1).max() > 300
+    digits = digit_like(64, 28)
+    bent = warp(
+        digits, Augmentation(elastic=34.0, elastic_sigma=4.0), torch.Generator().manual_seed(0)
+    )
+    moved = (bent.float() - digits.float()).abs().mean()
+    assert 1.0 < moved < 60.0  # distorted, not destroyed
+    again = warp(
+        digits, Augmentation(elastic=34.0, elastic_sigma=4.0), torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(bent, again)  # seeded
+
+
+def test_warp_rotation_turns_about_the_centre() -> None:
+    bar = torch.zeros(1, 1, 15, 15, dtype=torch.uint8)
+    bar[0, 0, 7, 2:13] = 255  # a horizontal bar through the centre
+    g = torch.Generator().manual_seed(0)
+    turned = warp(bar.repeat(32, 1, 1, 1), Augmentation(rotation=90.0, scale=1e-9), g)
+    assert (turned[:, 0, 7, 7] > 200).all()  # the centre stays on the bar
+    # some draws turn the bar by far more than a pixel at its ends
+    assert (turned[:, 0, 7, 2] < 100).any()
+
+
+def test_the_warps_grid_is_affine_grids() -> None:
+    from mlplab.batches import _centres
+
+    theta = torch.randn(5, 2, 3)
+    x, y = _centres(7, 9, torch.device("cpu"))
+    ours = torch.stack([(theta[:, i, :1] * x).add_(theta[:, i, 2:]).addcmul_(theta[:, i, 1:2], y)
+                        for i in (0, 1)], -1).view(5, 7, 9, 2)  # fmt: skip
+    reference = torch.nn.functional.affine_grid(theta, [5, 1, 7, 9], align_corners=False)
+    torch.testing.assert_close(ours, reference)

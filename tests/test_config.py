@@ -57,7 +57,14 @@ def test_presets() -> None:
         "linreg",
         "usps",
         "cifar10",
+        "fast",
+        "best",
+        "fashion-best",
     }
+    fast, best = Config.preset("fast"), Config.preset("best")
+    assert fast.train.precision == "bf16" and fast.train.epochs == 3
+    assert best.augment.elastic > 0 and best.train.label_smoothing > 0
+    assert Config.preset("fashion-best").data.dataset == "fashion-mnist"
     for name in PRESETS:  # every preset is a valid config on its own
         Config.preset(name).validate()
 

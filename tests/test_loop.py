@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 
 from mlplab import Config, Epoch, Run, train
 from mlplab.device import select_device
-from mlplab.errors import TrainingError
+from mlplab.errors import ConfigError, TrainingError
 from mlplab.loop import format_epoch
 
 METRIC_KEYS = {
@@ -386,15 +387,33 @@ def test_non_finite_validation_loss_is_one_clear_error(tiny, quick_config, monke
     assert not list(Path(quick_config.run.dir).glob("*")), "no run directory is left behind"
 
 
-def test_automatic_threads_follow_the_work_and_the_wait_policy() -> None:
+def test_automatic_threads_follow_the_work_and_leave_busy_cores_alone() -> None:
     from mlplab.loop import auto_threads, step_flops
 
     tutorial = step_flops(784, [250, 100], 10, 64)
     assert tutorial == 2 * 64 * (2 * (784 * 250 + 250 * 100 + 100 * 10) + 250 * 100 + 100 * 10)
-    assert auto_threads(tutorial, 16, "default") == 1  # 1.3x alone, 3x slower beside a busy process
-    assert auto_threads(tutorial, 16, "active") == 2
-    assert auto_threads(step_flops(784, [250, 100], 10, 1024), 2, "default") == 2
-    assert auto_threads(step_flops(784, [250, 100], 10, 4096), 2, "default") == 2  # capped
+    assert auto_threads(tutorial, 2) == 2  # 1.3x on an idle 2-core machine
+    assert auto_threads(tutorial, 2, busy=0.9) == 1  # 3-5x slower beside a busy process
+    assert auto_threads(tutorial, 16, busy=0.3) == 2  # small steps: few threads pay
+    assert auto_threads(step_flops(784, [250, 100], 10, 16), 16) == 1
+    assert auto_threads(step_flops(784, [250, 100], 10, 4096), 2) == 2  # capped by the cores
+    assert auto_threads(step_flops(784, [250, 100], 10, 4096), 16, busy=15.2) == 1
+
+
+def test_busy_cores_reads_the_kernels_counters(tmp_path, monkeypatch) -> None:
+    from mlplab import device
+
+    assert 0.0 <= device.busy_cores(window=0.01) <= (os.cpu_count() or 1)
+    stat, reads = (
+        tmp_path / "stat",
+        iter(["0 0 0 100 0", "150 0 50 200 0"]),
+    )  # user nice sys idle iowait
+    monkeypatch.setattr(device.time, "sleep", lambda s: stat.write_text(f"cpu  {next(reads)}\n"))
+    monkeypatch.setattr(device.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(device, "_cpu_seconds", lambda: 0.0)  # this process: idle
+    stat.write_text(f"cpu  {next(reads)}\n")
+    assert device.busy_cores(stat=stat) == 4 * 200 / 300  # 2/3 of the ticks busy, on 4 cores
+    assert device.busy_cores(stat=tmp_path / "missing") == 0.0
 
 
 def test_default_threads_are_chosen_and_recorded(tiny, quick_config, monkeypatch) -> None:
@@ -412,6 +431,59 @@ def test_default_threads_are_chosen_and_recorded(tiny, quick_config, monkeypatch
 def test_bf16_autocast_trains(tiny, quick_config) -> None:
     result = train(quick_config.override({"train.precision": "bf16"}), dataset=tiny)
     assert result.summary["test_accuracy"] > 0.9
+
+
+def test_label_smoothing_is_the_training_loss_only(tiny, quick_config) -> None:
+    import torch.nn.functional as F
+
+    from mlplab.losses import loss_fn
+
+    logits, target = torch.randn(8, 10), torch.randint(0, 10, (8,))
+    smoothed = loss_fn("logits", None, 0.1)(logits, target)
+    uniform = -F.log_softmax(logits, 1).mean(1)  # cross-entropy against the uniform target
+    plain = F.cross_entropy(logits, target, reduction="none")
+    torch.testing.assert_close(smoothed, (0.9 * plain + 0.1 * uniform).mean())
+    plain_run = train(quick_config, dataset=tiny)
+    smooth_run = train(quick_config.override({"train.label_smoothing": 0.1}), dataset=tiny)
+    assert smooth_run.summary["test_accuracy"] > 0.9
+    # the training loss carries the smoothing's floor; the validation loss is plain NLL
+    assert smooth_run.history[-1]["train_loss"] > plain_run.history[-1]["train_loss"] + 0.1
+    assert smooth_run.history[-1]["val_loss"] < smooth_run.history[-1]["train_loss"]
+    with pytest.raises(ConfigError, match="train.label_smoothing=0.1 needs model.head=logits"):
+        quick_config.override({"train.label_smoothing": 0.1, "model.head": "log_softmax"})
+
+
+def test_select_keeps_the_epoch_it_names(tiny, quick_config) -> None:
+    from mlplab.loop import selection_score
+
+    config = quick_config.override({"train.epochs": 4})
+    by_loss = train(config, dataset=tiny)
+    by_accuracy = train(config.override({"train.select": "val_accuracy"}), dataset=tiny)
+    last = train(config.override({"train.select": "last"}), dataset=tiny)
+    history = by_loss.history  # the same training: only the kept epoch differs
+    assert [h["val_loss"] for h in by_accuracy.history] == [h["val_loss"] for h in history]
+    losses, accuracies = [h["val_loss"] for h in history], [h["val_accuracy"] for h in history]
+    assert by_loss.summary["best_epoch"] == losses.index(min(losses)) + 1
+    assert by_accuracy.summary["best_epoch"] == accuracies.index(max(accuracies)) + 1
+    assert last.summary["best_epoch"] == 4
+    record = {
+        "epoch": 2,
+        "val_loss": None,
+        "val_accuracy": None,
+        "train_loss": 0.5,
+        "train_accuracy": 0.8,
+    }
+    assert selection_score(record, "val_loss") == 0.5  # no validation split: training figures
+    assert selection_score(record, "val_accuracy") == -0.8
+
+
+def test_warped_training_is_reproducible(tiny, quick_config) -> None:
+    config = quick_config.override(
+        {"augment.elastic": 20.0, "augment.scale": 0.1, "augment.rotation": 5.0}
+    )
+    a, b = train(config, dataset=tiny), train(config, dataset=tiny)
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    assert a.summary["test_accuracy"] > 0.8
 
 
 def test_limit_says_what_it_took(tiny, quick_config, caplog) -> None:

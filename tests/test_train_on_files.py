@@ -216,8 +216,13 @@ def test_regression_refuses_augmentation_and_class_heads(tmp_path: Path, capsys)
     runs = ["--runs-dir", str(tmp_path)]
     assert main(["train", "--preset", "linreg", "--rotation", "5", *runs]) == 2
     assert capsys.readouterr().err.strip() == (
-        "mlplab: error: augmentation (rotation, shift, hflip) moves pixels: it does not apply "
-        "to tabular regression"
+        "mlplab: error: augmentation (rotation, shift, hflip, scale, elastic) moves pixels: it "
+        "does not apply to tabular regression"
+    )
+    assert main(["train", "--preset", "linreg", "--select", "val_accuracy", *runs]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "mlplab: error: train.select=val_accuracy needs classes; a regression keeps the epoch "
+        "of the lowest val_loss (or the last)"
     )
     assert main(["train", "--preset", "linreg", "--head", "softmax", *runs]) == 2
     assert (

@@ -7,15 +7,19 @@ No per-sample Python runs here: an epoch is a handful of tensor ops per chunk of
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from .data import Split
 
-__all__ = ["augment", "iterate_batches", "rotation_angles"]
+__all__ = ["Augmentation", "augment", "iterate_batches", "rotation_angles", "warp"]
 
 CHUNK = 256  # images gathered and augmented at once: amortizes per-op overhead, stays in cache
 
@@ -61,10 +65,110 @@ def _rotate_and_shift(
     dx = torch.randint(-shift, shift + 1, (n, 1), generator=generator, device=images.device)
     # Output pixel p shows the rotated frame at p + d: its entry in the enlarged map.
     window = _window(h, w, shift, images.device)
-    at = which * maps.shape[1] + window + (dy * (w + 2 * shift) + dx)
+    at = (which * maps.shape[1] + dy * (w + 2 * shift) + dx) + window  # one full-size add
     index = maps.take(at).view(n, 1, h * w).expand(n, c, h * w)
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad)).view(n, c, hp * wp)
     return padded.gather(2, index).view(n, c, h, w)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """What happens to each training image (the ``augment`` config section): the exact
+    nearest-neighbour rotation and integer shift of :func:`augment`, or, once ``scale`` or
+    ``elastic`` is set, the bilinear :func:`warp` that does all of it in one resampling."""
+
+    rotation: float = 0.0
+    shift: int = 0
+    hflip: bool = False
+    scale: float = 0.0
+    elastic: float = 0.0
+    elastic_sigma: float = 4.0
+
+    @classmethod
+    def of(cls, section: Any) -> Augmentation:
+        return cls(**{f.name: getattr(section, f.name) for f in dataclasses.fields(cls)})
+
+    def __bool__(self) -> bool:
+        return bool(self.rotation or self.shift or self.hflip or self.scale or self.elastic)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        if self.scale or self.elastic:
+            return warp(images, self, generator)
+        return augment(images, self.rotation, self.shift, generator, self.hflip)
+
+
+def warp(
+    images: torch.Tensor, aug: Augmentation, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Bilinear random distortion of uint8 ``(N, C, H, W)`` images, zero fill: a rotation
+    (uniform in ±``aug.rotation`` degrees), a zoom (uniform factor in 1 ± ``aug.scale``) and
+    a shift (uniform in ±``aug.shift`` pixels per axis) about the centre, plus an elastic
+    displacement (Simard et al. 2003: uniform noise in [-1, 1] per pixel and axis, smoothed
+    by a Gaussian of ``aug.elastic_sigma`` pixels, times ``aug.elastic`` pixels); then the
+    optional left-right flip. One ``grid_sample`` per chunk, rounded back to uint8."""
+    n, _, h, w = images.shape
+    device = images.device
+
+    def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
+        size = shape or (n,)
+        return torch.rand(size, generator=generator, device=device) * (high - low) + low
+
+    angle = torch.deg2rad(uniform(-aug.rotation, aug.rotation))
+    zoom = uniform(1 - aug.scale, 1 + aug.scale)
+    # affine_grid maps output to input coordinates in [-1, 1]: undo the zoom and the turn
+    cos, sin = angle.cos() / zoom, angle.sin() / zoom
+    tx, ty = uniform(-aug.shift, aug.shift) * 2 / w, uniform(-aug.shift, aug.shift) * 2 / h
+    theta = torch.stack([torch.stack([cos, -sin * h / w, -tx], 1),
+                         torch.stack([sin * w / h, cos, -ty], 1)], 1)  # fmt: skip
+    # F.affine_grid (theta times each pixel centre's x, y, 1), as fused multiply-adds:
+    # ~10x faster on CPU than its batched product with an inner size of 3
+    x, y = _centres(h, w, device)
+    grid = torch.stack(
+        [(theta[:, i, :1] * x).add_(theta[:, i, 2:]).addcmul_(theta[:, i, 1:2], y)
+         for i in (0, 1)], -1)  # fmt: skip
+    if aug.elastic:
+        noise = uniform(-1.0, 1.0, n * 2, h, w)
+        # the separable Gaussian blur (zero padding) as two plain matrix products with
+        # banded matrices: along the rows, then, transposed, along the columns
+        noise = (noise @ _blur(w, aug.elastic_sigma, device)).transpose(1, 2)
+        noise = (noise @ _blur(h, aug.elastic_sigma, device)).transpose(1, 2)
+        # pixels to grid units, as float32 scalars: no tensor goes to the device (a GPU
+        # would wait for the copy)
+        x_scale, y_scale = (torch.tensor([2 / w, 2 / h]) * aug.elastic).tolist()
+        noise = noise.reshape(n, 2, h * w)
+        noise[:, 0].mul_(x_scale)
+        noise[:, 1].mul_(y_scale)
+        grid = grid + noise.transpose(1, 2)
+    grid = grid.view(n, h, w, 2)
+    out = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros",
+                        align_corners=False)  # fmt: skip
+    out = out.round_().clamp_(0, 255).to(torch.uint8)
+    if aug.hflip:
+        flip = torch.rand(n, generator=generator, device=device) < 0.5
+        out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _centres(h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel centre's x and y in grid units, ``(1, h*w)`` each, as F.affine_grid has
+    them with ``align_corners=False``."""
+    ys = (torch.arange(h, dtype=torch.float32) * 2 + 1) / h - 1
+    xs = (torch.arange(w, dtype=torch.float32) * 2 + 1) / w - 1
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    return x.reshape(1, h * w).to(device), y.reshape(1, h * w).to(device)
+
+
+@functools.lru_cache(maxsize=8)
+def _blur(size: int, sigma: float, device: torch.device) -> torch.Tensor:
+    """The ``size x size`` symmetric matrix that convolves a line of pixels with a normalized
+    Gaussian of ``sigma`` reaching 3 sigma each side, zero beyond the ends."""
+    radius = max(1, math.ceil(3 * sigma))
+    offsets = torch.arange(size).view(-1, 1) - torch.arange(size).view(1, -1)
+    kernel = torch.exp(-(offsets.float() ** 2) / (2 * sigma**2))
+    kernel = kernel * (offsets.abs() <= radius)
+    total = torch.exp(-(torch.arange(-radius, radius + 1).float() ** 2) / (2 * sigma**2)).sum()
+    return (kernel / total).to(device)
 
 
 def rotation_angles(rotation: float) -> torch.Tensor:
@@ -114,15 +218,13 @@ def iterate_batches(
     offset: torch.Tensor,
     *,
     generator: torch.Generator | None = None,
-    rotation: float = 0.0,
-    max_shift: int = 0,
-    hflip: bool = False,
+    augmentation: Augmentation | None = None,
     max_batches: int | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield normalized float batches ``(B, C, H, W)`` and labels from a device split.
 
-    With a ``generator`` the order is a fresh seeded permutation (and augmentation is
-    drawn from it); without one the order is the split's own (evaluation).
+    With a ``generator`` the order is a fresh seeded permutation (and ``augmentation`` is
+    drawn from it); without one the order is the split's own (evaluation, never augmented).
     """
     n = len(split)
     order = (
@@ -140,9 +242,13 @@ def iterate_batches(
             )
         else:
             index = order[start : start + chunk]
-            images, labels = split.images[index], split.labels[index]
-        if generator is not None:  # training: augmented; evaluation never is
-            images = augment(images, rotation, max_shift, generator, hflip)
+            # index_select copies whole rows: ~3x faster than advanced indexing here
+            images, labels = (
+                split.images.index_select(0, index),
+                split.labels.index_select(0, index),
+            )
+        if generator is not None and augmentation:  # training: augmented
+            images = augmentation(images, generator)
         for b in range(0, len(labels), batch_size):
             if max_batches is not None and produced >= max_batches:
                 return

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
 from .errors import TrainingError
 
-__all__ = ["isolated", "select_device"]
+__all__ = ["busy_cores", "isolated", "select_device"]
 
 
 def select_device(name: str) -> torch.device:
@@ -48,3 +51,30 @@ def isolated(name: str) -> Iterator[torch.device]:
             yield device
     finally:
         torch.set_num_threads(threads)
+
+
+def busy_cores(window: float = 0.1, stat: Path = Path("/proc/stat")) -> float:
+    """How many CPU cores other work keeps busy right now: the machine's busy share over
+    ``window`` seconds (user, system, interrupts and a VM's stolen time) times its core
+    count, less this process's own use. 0.0 where the kernel does not say (not Linux)."""
+
+    def ticks() -> tuple[int, int]:
+        fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]) - idle, sum(fields[:8])
+
+    try:
+        own0, (busy0, total0), start = _cpu_seconds(), ticks(), time.monotonic()
+        time.sleep(window)
+        own1, (busy1, total1), end = _cpu_seconds(), ticks(), time.monotonic()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    if total1 <= total0 or end <= start:
+        return 0.0
+    machine = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1)
+    return max(0.0, machine - (own1 - own0) / (end - start))  # this process's threads aside
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system

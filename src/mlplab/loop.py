@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from . import __version__, distributed, linear
-from .batches import iterate_batches
+from .batches import Augmentation, iterate_batches
 from .config import Config
 from .data import Dataset, Normalization, Split, load_configured
 from .data.splits import run_splits
-from .device import isolated
+from .device import busy_cores, isolated
 from .distributed import World, lost_peer, shard
 from .errors import ConfigError, RunError, TrainingError
 from .losses import expected_initial_loss, loss_fn
@@ -119,7 +119,7 @@ class _State:
     step: int = 0  # optimizer steps taken
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
-    best_loss: float = math.inf
+    best_score: float = math.inf  # of train.select; lower is better
     best_weights: dict[str, torch.Tensor] | None = None
 
     def monitored(self) -> list[float]:
@@ -221,8 +221,8 @@ def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tr
             }
             state.history.append(record)
             state.epoch = epoch
-            if state.monitored()[-1] < state.best_loss:
-                state.best_loss, state.best_epoch = state.monitored()[-1], epoch
+            if (score := selection_score(record, tc.select)) < state.best_score:
+                state.best_score, state.best_epoch = score, epoch
                 state.best_weights = {
                     k: v.detach().clone() for k, v in s.model.state_dict().items()
                 }
@@ -250,7 +250,7 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     """One pass over the training split; returns its mean loss and accuracy (None: regression)."""
     tc, model, optimizer = s.config.train, s.model, s.optimizer
     world, trained = s.world, s.trained or model  # DDP averages the gradients of the ranks
-    criterion = loss_fn(model.head, s.regression)
+    criterion = loss_fn(model.head, s.regression, tc.label_smoothing)
     weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
     scale, offset = s.normalization.affine(s.device)
     model.train()
@@ -260,8 +260,8 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     correct = torch.zeros((), dtype=torch.int64, device=s.device)
     sizes: list[int] = []
     for x, y in iterate_batches(s.splits["train"], tc.batch_size, scale, offset, generator=s.generator,
-                                rotation=s.config.augment.rotation, max_shift=s.config.augment.shift,
-                                hflip=s.config.augment.hflip, max_batches=s.max_batches):  # fmt: skip
+                                augmentation=Augmentation.of(s.config.augment),
+                                max_batches=s.max_batches):  # fmt: skip
         set_step(
             optimizer,
             lr_at(tc, state.step, s.plan, state.monitored()),
@@ -306,13 +306,10 @@ def _process_settings(tc: Any) -> Iterator[tuple[torch.device, World]]:
         yield device, world
 
 
-# A step's work (FLOPs) per thread below which a second thread is not worth its risk,
-# measured on 2 cores (benchmarks/threads.py, docs/config.md). At the tutorial's 60 MFLOP
-# step two threads gain 1.3x on an idle machine (OpenMP's workers spin, then sleep) but
-# lose 3x as soon as another process wants a core; from ~1 GFLOP steps they gain either
-# way (batch 1024: 0.70 vs 1.14 s/epoch). With OMP_WAIT_POLICY=ACTIVE (a dedicated machine,
-# the user's explicit choice) they are used from ~25 MFLOP steps.
-FLOPS_PER_THREAD = {"default": 400e6, "active": 25e6}
+# A step's work (FLOPs) per thread: below it another thread costs more in OpenMP's
+# hand-offs than it gains (benchmarks/threads.py, docs/config.md). At the tutorial's 60 MFLOP
+# step two threads gain 1.3x on an idle 2-core machine; from ~1 GFLOP steps ~1.6x.
+FLOPS_PER_THREAD = 25e6
 
 
 def step_flops(input_size: int, hidden: list[int], outputs: int, batch_size: int) -> int:
@@ -323,14 +320,13 @@ def step_flops(input_size: int, hidden: list[int], outputs: int, batch_size: int
     return 2 * batch_size * (sum(layers) * 2 + sum(layers[1:]))
 
 
-def auto_threads(flops: float, available: int, policy: str | None = None) -> int:
-    """Threads for a step of ``flops``: one per FLOPS_PER_THREAD (for OpenMP's wait policy,
-    read from the environment when not given), between 1 and ``available``."""
-    if policy is None:
-        policy = (
-            "active" if os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE" else "default"
-        )
-    return max(1, min(available, int(flops // FLOPS_PER_THREAD[policy])))
+def auto_threads(flops: float, available: int, busy: float = 0.0) -> int:
+    """Threads for a step of ``flops``: one per FLOPS_PER_THREAD, at most the ``available``
+    ones less the cores other work keeps ``busy``, at least 1. A thread that has to share
+    its core stalls the others at every parallel region (3-5x slower beside one busy
+    process at the tutorial's step), so busy cores are left alone."""
+    free = available - math.floor(busy + 0.5)
+    return max(1, min(free, int(flops // FLOPS_PER_THREAD)))
 
 
 def set_threads(config: Config, data: Dataset, device: torch.device) -> None:
@@ -343,7 +339,9 @@ def set_threads(config: Config, data: Dataset, device: torch.device) -> None:
     elif device.type == "cpu":
         outputs = 1 if data.task == "regression" else len(data.classes)
         flops = step_flops(math.prod(data.image_shape), config.model.hidden, outputs, tc.batch_size)
-        torch.set_num_threads(auto_threads(flops, torch.get_num_threads()))
+        available = torch.get_num_threads()
+        busy = busy_cores() if flops >= 2 * FLOPS_PER_THREAD and available > 1 else 0.0
+        torch.set_num_threads(auto_threads(flops, available, busy))
 
 
 def _create_run(config: Config, world: World) -> Run:
@@ -443,7 +441,7 @@ def _checkpoint(s: _Session, state: _State) -> dict[str, Any]:
         "step": state.step,
         "history": state.history,
         "best_epoch": state.best_epoch,
-        "best_loss": state.best_loss,
+        "best_score": state.best_score,
         "best_weights": state.best_weights,
         "model": s.model.state_dict(),
         "optimizer": s.optimizer.state_dict(),
@@ -466,7 +464,7 @@ def _restore(s: _Session, checkpoint: dict[str, Any]) -> _State:
             step=int(checkpoint["step"]),
             history=list(checkpoint["history"]),
             best_epoch=int(checkpoint["best_epoch"]),
-            best_loss=float(checkpoint["best_loss"]),
+            best_score=float(checkpoint["best_score"]),
             best_weights={k: v.to(s.device) for k, v in checkpoint["best_weights"].items()},
         )
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
@@ -499,6 +497,19 @@ def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: fl
     return TrainResult(run=run, model=s.model, history=state.history, summary=summary)
 
 
+def selection_score(record: dict[str, Any], select: str) -> float:
+    """How good an epoch is by ``train.select``, lower being better: its validation loss,
+    its validation accuracy negated, or its number negated (the last epoch); without a
+    validation split, the training figures."""
+    if select == "last":
+        return -record["epoch"]
+    if select == "val_accuracy":
+        accuracy = record["val_accuracy"]
+        return -(accuracy if accuracy is not None else record["train_accuracy"])
+    loss = record["val_loss"]
+    return loss if loss is not None else record["train_loss"]
+
+
 def _check_task(config: Config, data: Dataset) -> None:
     """The config's task agrees with the data's: a classifier needs classes, a regression targets."""
     if config.model.task not in ("auto", data.task):
@@ -510,15 +521,19 @@ def _check_task(config: Config, data: Dataset) -> None:
         raise ConfigError(
             f"model.task={config.model.task} but dataset '{data.name}' is a {data.task} dataset{hint}"
         )
+    if data.task == "regression" and config.train.select == "val_accuracy":
+        raise ConfigError(
+            "train.select=val_accuracy needs classes; a regression keeps the epoch of the lowest "
+            "val_loss (or the last)"
+        )
     if data.task == "regression" and config.model.head != "logits":
         raise ConfigError(
             f"model.head={config.model.head} is for classes; a regression's output is a plain value (logits)"
         )
-    if data.task == "regression" and (
-        config.augment.rotation or config.augment.shift or config.augment.hflip
-    ):
+    if data.task == "regression" and Augmentation.of(config.augment):
         raise ConfigError(
-            "augmentation (rotation, shift, hflip) moves pixels: it does not apply to tabular regression"
+            "augmentation (rotation, shift, hflip, scale, elastic) moves pixels: it does not "
+            "apply to tabular regression"
         )
 
 

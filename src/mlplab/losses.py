@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -32,10 +33,15 @@ _REGRESSION_LOSSES: dict[str, Loss] = {
 }
 
 
-def loss_fn(head: str, regression: str | None = None) -> Loss:
-    """Cross-entropy for logits, NLL for log-softmax, NLL on probabilities for softmax;
-    for a regression (``regression`` = mse or mae) that loss on the single output."""
-    return _REGRESSION_LOSSES[regression] if regression else _LOSSES[head]
+def loss_fn(head: str, regression: str | None = None, label_smoothing: float = 0.0) -> Loss:
+    """Cross-entropy for logits (with ``label_smoothing``, the training loss), NLL for
+    log-softmax, NLL on probabilities for softmax; for a regression (``regression`` = mse or
+    mae) that loss on the single output."""
+    if regression:
+        return _REGRESSION_LOSSES[regression]
+    if label_smoothing:
+        return functools.partial(F.cross_entropy, label_smoothing=label_smoothing)
+    return _LOSSES[head]
 
 
 def expected_initial_loss(head: str, classes: int) -> float:

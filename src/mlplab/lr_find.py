@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .atomic import write_text_atomic
-from .batches import iterate_batches
+from .batches import Augmentation, iterate_batches
 from .config import Config
 from .data import Dataset, Normalization, load_configured
 from .data.splits import run_splits
@@ -158,7 +158,7 @@ def lr_find(
         model = MLP(data.image_shape, mc.hidden, 1 if regression else len(data.classes),
                     mc.activation, mc.dropout, mc.head, mc.init).to(device)  # fmt: skip
         optimizer = make_optimizer(model.parameters(), tc, device)
-        criterion = loss_fn(model.head, regression)
+        criterion = loss_fn(model.head, regression, tc.label_smoothing)
         weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
         scale, offset = normalization.affine(device)
         generator = torch.Generator(device).manual_seed(data_seed)
@@ -167,8 +167,7 @@ def lr_find(
         model.train()
         while len(lrs) < steps and not stopped.startswith("stopped"):
             batches = iterate_batches(split, tc.batch_size, scale, offset, generator=generator,
-                                      rotation=config.augment.rotation, max_shift=config.augment.shift,
-                                      hflip=config.augment.hflip)  # fmt: skip
+                                      augmentation=Augmentation.of(config.augment))  # fmt: skip
             for x, y in batches:
                 lr = start * (end / start) ** (len(lrs) / (steps - 1))
                 set_step(optimizer, lr, None)
