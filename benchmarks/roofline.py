@@ -6,7 +6,8 @@
    backward, no input gradient for the first layer), times the steps of an epoch.
 3. The achieved rate, per batch size: that work divided by the median ``epoch_seconds`` of
    a real ``mlplab.train`` run, whose epoch also holds the augmentation, the batching, the
-   optimizer, the validation pass and the checkpoint (none of which is counted as work);
+   optimizer, the validation pass and the checkpoint (none of which is counted as work),
+   with the tutorial preset's rotation and shift and without them;
    beside it a bare loop (forward, backward, fused Adam on one fixed batch, no data at all),
    the most any PyTorch loop over this model can do.
 
@@ -78,12 +79,19 @@ def bare_rate(hidden: list[int], batch: int, bf16: bool, steps: int = 200) -> fl
 
 
 def mlplab_rate(
-    dataset: Any, hidden: list[int], batch: int, bf16: bool, epochs: int, threads: int
+    dataset: Any,
+    hidden: list[int],
+    batch: int,
+    bf16: bool,
+    epochs: int,
+    threads: int,
+    augment: bool = True,
 ) -> tuple[float, list[float]]:
-    """FLOP/s of an mlplab training run (the tutorial preset's augmentation, this batch size),
-    over the median epoch; and the epochs' seconds."""
+    """FLOP/s of an mlplab training run (the tutorial preset, with or without its rotation
+    and shift, at this batch size), over the median epoch; and the epochs' seconds."""
     config = Config.preset("tutorial").override(
         {
+            **({} if augment else {"augment.rotation": 0.0, "augment.shift": 0}),
             "model.hidden": hidden,
             "train.batch_size": batch,
             "train.epochs": epochs,
@@ -124,7 +132,10 @@ def main() -> None:
 
     dataset = load_dataset("mnist")
     rows = []
-    header = "| batch | precision | bare loop GFLOP/s (of fp32 limit) | mlplab GFLOP/s | of fp32 limit | of own-precision limit | mlplab s/epoch |"
+    header = (
+        "| batch | precision | bare loop GFLOP/s (of fp32 limit) | mlplab GFLOP/s | of fp32 limit "
+        "| of own-precision limit | s/epoch | without augmentation: GFLOP/s | of fp32 limit | s/epoch |"
+    )
     print(header)
     print("|" + " --- |" * (header.count("|") - 1))
     for batch in args.batches:
@@ -132,6 +143,9 @@ def main() -> None:
             bare = bare_rate(args.hidden, batch, bf16)
             achieved, seconds = mlplab_rate(
                 dataset, args.hidden, batch, bf16, args.epochs, args.threads
+            )
+            plain, plain_seconds = mlplab_rate(
+                dataset, args.hidden, batch, bf16, args.epochs, args.threads, augment=False
             )
             row = {
                 "batch": batch,
@@ -142,11 +156,15 @@ def main() -> None:
                 "of_own_limit": achieved / limit[bf16],
                 "bare_of_fp32_limit": bare / limit[False],
                 "epoch_seconds": seconds,
+                "no_augmentation_gflops": plain / 1e9,
+                "no_augmentation_of_fp32_limit": plain / limit[False],
+                "no_augmentation_epoch_seconds": plain_seconds,
             }
             rows.append(row)
             print(f"| {batch} | {row['precision']} | {bare / 1e9:.0f} ({row['bare_of_fp32_limit']:.0%}) | "
                   f"{achieved / 1e9:.0f} | {row['of_fp32_limit']:.0%} | {row['of_own_limit']:.0%} | "
-                  f"{statistics.median(seconds):.2f} |", flush=True)  # fmt: skip
+                  f"{statistics.median(seconds):.2f} | {plain / 1e9:.0f} | {plain / limit[False]:.0%} | "
+                  f"{statistics.median(plain_seconds):.2f} |", flush=True)  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"machine": describe(), "torch": torch.__version__,
                                          "threads": args.threads,

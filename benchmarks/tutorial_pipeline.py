@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import gzip
+import json
 import random
 import time
 from collections.abc import Callable, Sequence

@@ -252,6 +252,7 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     world, trained = s.world, s.trained or model  # DDP averages the gradients of the ranks
     criterion = loss_fn(model.head, s.regression, tc.label_smoothing)
     weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    parameters = list(model.parameters())
     scale, offset = s.normalization.affine(s.device)
     model.train()
     # Per-batch losses stay on the device (no sync per step, no float64: MPS has none);
@@ -276,7 +277,8 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
         # gradient that of the global batch's mean loss (one process: the loss itself)
         scaled = loss * (len(y) * world.size / batch) if world.size > 1 else loss
         objective = scaled + tc.l1 * sum(w.abs().sum() for w in weights) if tc.l1 else scaled
-        optimizer.zero_grad(set_to_none=True)
+        for p in parameters:  # optimizer.zero_grad(set_to_none=True) without its overhead
+            p.grad = None
         objective.backward()
         optimizer.step()
         losses[len(sizes)] = loss.detach()
