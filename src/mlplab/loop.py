@@ -466,7 +466,8 @@ def _restore(s: _Session, checkpoint: dict[str, Any]) -> _State:
             step=int(checkpoint["step"]),
             history=list(checkpoint["history"]),
             best_epoch=int(checkpoint["best_epoch"]),
-            best_score=float(checkpoint["best_score"]),
+            # "best_loss": checkpoints written before train.select, which always watched it
+            best_score=float(checkpoint.get("best_score", checkpoint.get("best_loss"))),
             best_weights={k: v.to(s.device) for k, v in checkpoint["best_weights"].items()},
         )
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
