@@ -404,15 +404,20 @@ def test_busy_cores_reads_the_kernels_counters(tmp_path, monkeypatch) -> None:
     from mlplab import device
 
     assert 0.0 <= device.busy_cores(window=0.01) <= (os.cpu_count() or 1)
-    stat, reads = (
-        tmp_path / "stat",
-        iter(["0 0 0 100 0", "150 0 50 200 0"]),
-    )  # user nice sys idle iowait
-    monkeypatch.setattr(device.time, "sleep", lambda s: stat.write_text(f"cpu  {next(reads)}\n"))
-    monkeypatch.setattr(device.os, "cpu_count", lambda: 4)
+    stat = tmp_path / "stat"
+    # user nice system idle iowait per CPU; between the reads cpu0 works 200 of 300 ticks,
+    # cpu1 none of 300, cpu2 all 300 (a CPU this process may not use)
+    reads = iter(
+        [
+            "cpu  0 0 0 300 0\ncpu0 0 0 0 100 0\ncpu1 0 0 0 100 0\ncpu2 0 0 0 100 0\nintr 5\n",
+            "cpu  0 0 0 900 0\ncpu0 150 0 50 200 0\ncpu1 0 0 0 400 0\ncpu2 300 0 0 100 0\nintr 9\n",
+        ]
+    )
+    monkeypatch.setattr(device.time, "sleep", lambda s: stat.write_text(next(reads)))
     monkeypatch.setattr(device, "_cpu_seconds", lambda: 0.0)  # this process: idle
-    stat.write_text(f"cpu  {next(reads)}\n")
-    assert device.busy_cores(stat=stat) == 4 * 200 / 300  # 2/3 of the ticks busy, on 4 cores
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    stat.write_text(next(reads))
+    assert device.busy_cores(stat=stat) == 2 * 200 / 600  # 1/3 of the allowed ticks, on 2 CPUs
     assert device.busy_cores(stat=tmp_path / "missing") == 0.0
 
 
@@ -454,7 +459,7 @@ def test_label_smoothing_is_the_training_loss_only(tiny, quick_config) -> None:
 
 
 def test_select_keeps_the_epoch_it_names(tiny, quick_config) -> None:
-    from mlplab.loop import selection_score
+    from mlplab.config import selection_score
 
     config = quick_config.override({"train.epochs": 4})
     by_loss = train(config, dataset=tiny)
@@ -466,6 +471,14 @@ def test_select_keeps_the_epoch_it_names(tiny, quick_config) -> None:
     assert by_loss.summary["best_epoch"] == losses.index(min(losses)) + 1
     assert by_accuracy.summary["best_epoch"] == accuracies.index(max(accuracies)) + 1
     assert last.summary["best_epoch"] == 4
+    # three epochs where the three choices differ
+    history = [
+        {"epoch": 1, "val_loss": 0.30, "val_accuracy": 0.90},
+        {"epoch": 2, "val_loss": 0.35, "val_accuracy": 0.95},
+        {"epoch": 3, "val_loss": 0.40, "val_accuracy": 0.93},
+    ]
+    for select, kept in (("val_loss", 1), ("val_accuracy", 2), ("last", 3)):
+        assert min(history, key=lambda r: selection_score(r, select))["epoch"] == kept
     record = {
         "epoch": 2,
         "val_loss": None,

@@ -145,6 +145,24 @@ def test_resume_in_process_matches(tiny, quick_config: Config) -> None:
     assert_same_run(stopped.run_dir, alone.run_dir)
 
 
+def test_resume_keeps_the_automatic_thread_count(tiny, quick_config: Config, monkeypatch) -> None:
+    from mlplab import loop
+
+    monkeypatch.delenv("MLPLAB_THREADS")
+    picks = iter([2, 1])  # the machine got busier between the two calls
+    monkeypatch.setattr(loop, "auto_threads", lambda *args: next(picks))
+    caller = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        first = train(quick_config.override({"train.epochs": 1}), dataset=tiny)
+        assert first.summary["threads"] == 2
+        longer = resume(first.run_dir, epochs=2, dataset=tiny)
+        assert longer.summary["threads"] == 2  # the run's count, not a new pick
+        assert next(picks) == 1  # resume never asked
+    finally:
+        torch.set_num_threads(caller)
+
+
 def test_extending_follows_the_schedule_for_the_new_length(tiny, quick_config: Config) -> None:
     config = quick_config.override({"train.scheduler": "cosine", "train.epochs": 2})
     first = train(config, dataset=tiny)

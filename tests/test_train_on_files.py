@@ -224,6 +224,11 @@ def test_regression_refuses_augmentation_and_class_heads(tmp_path: Path, capsys)
         "mlplab: error: train.select=val_accuracy needs classes; a regression keeps the epoch "
         "of the lowest val_loss (or the last)"
     )
+    assert main(["train", "--preset", "linreg", "--set", "train.label_smoothing=0.1", *runs]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "mlplab: error: train.label_smoothing=0.1 smooths class targets; a regression has none "
+        "(leave it at 0)"
+    )
     assert main(["train", "--preset", "linreg", "--head", "softmax", *runs]) == 2
     assert (
         "model.head=softmax is for classes; a regression's output is a plain value"

@@ -111,7 +111,7 @@ def compare(runs: Sequence[str | Path] | Comparison, out: str | Path = "compare"
     page.sections = [
         Section("Results", [
             table(*c.results()),
-            paragraph("kept: the epoch whose weights were kept (lowest validation loss); test "
+            paragraph("kept: the epoch whose weights were kept (train.select); test "
                       "figures are those weights on the test split."),
         ]),
         Section("Curves", [Figure(

@@ -197,8 +197,8 @@ class TrainConfig:
     l1: float = _opt(0.0, "L1 penalty on weights, added to the loss", low=0.0)
     label_smoothing: float = _opt(
         0.0,
-        "training targets mix this much of the uniform distribution in (model.head=logits; "
-        "the reported losses stay plain cross-entropy)",
+        "training targets mix this much of the uniform distribution in (model.head=logits); "
+        "train_loss includes it, val and test losses stay plain cross-entropy",
         low=0.0,
         high=1.0,
         high_open=True,
@@ -241,7 +241,8 @@ class TrainConfig:
     threads: int = _opt(
         0,
         "CPU threads for torch; 0: auto (one per ~25 MFLOP of a step's work, at most torch's "
-        "count (the physical cores) less the cores other processes keep busy; MLPLAB_THREADS overrides)",
+        "count (the physical cores) less the cores other processes keep busy, so it can vary "
+        "with the load; a resume keeps the run's count; MLPLAB_THREADS overrides)",
         low=0,
     )
     precision: str = _opt(
@@ -670,6 +671,19 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 # ----- helpers ------------------------------------------------------------------------
+def selection_score(record: dict[str, Any], select: str) -> float:
+    """How good an epoch is by ``train.select``, lower being better: its validation loss,
+    its validation accuracy negated, or its number negated (the last epoch); without a
+    validation split, the training figures."""
+    if select == "last":
+        return -record["epoch"]
+    if select == "val_accuracy":
+        accuracy = record["val_accuracy"]
+        return -(accuracy if accuracy is not None else record["train_accuracy"])
+    loss = record["val_loss"]
+    return loss if loss is not None else record["train_loss"]
+
+
 def is_path(name: str) -> bool:
     """Does a data.dataset value name a file or folder rather than a registered dataset?"""
     return "/" in name or "\\" in name or "." in name or Path(name).exists()

@@ -54,25 +54,35 @@ def isolated(name: str) -> Iterator[torch.device]:
 
 
 def busy_cores(window: float = 0.1, stat: Path = Path("/proc/stat")) -> float:
-    """How many CPU cores other work keeps busy right now: the machine's busy share over
-    ``window`` seconds (user, system, interrupts and a VM's stolen time) times its core
-    count, less this process's own use. 0.0 where the kernel does not say (not Linux)."""
+    """How many of the CPUs this process may run on other work keeps busy right now: their
+    busy share over ``window`` seconds (user, system, interrupts and a VM's stolen time)
+    times their count, less this process's own use. 0.0 where the kernel does not say (not
+    Linux)."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
 
-    def ticks() -> tuple[int, int]:
-        fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields[:8]) - idle, sum(fields[:8])
+    def ticks() -> tuple[int, int, int]:
+        busy = total = cpus = 0
+        for line in stat.read_text().splitlines():
+            name, *values = line.split()
+            if not (name.startswith("cpu") and name[3:].isdigit()):
+                continue  # the machine-wide line, and the rest of the file
+            if allowed is not None and int(name[3:]) not in allowed:
+                continue  # a CPU this process may not use (a container, an affinity mask)
+            fields = [int(v) for v in values[:8]]
+            idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+            busy, total, cpus = busy + sum(fields) - idle, total + sum(fields), cpus + 1
+        return busy, total, cpus
 
     try:
-        own0, (busy0, total0), start = _cpu_seconds(), ticks(), time.monotonic()
+        own0, (busy0, total0, _), start = _cpu_seconds(), ticks(), time.monotonic()
         time.sleep(window)
-        own1, (busy1, total1), end = _cpu_seconds(), ticks(), time.monotonic()
+        own1, (busy1, total1, cpus), end = _cpu_seconds(), ticks(), time.monotonic()
     except (OSError, ValueError, IndexError):
         return 0.0
-    if total1 <= total0 or end <= start:
+    if total1 <= total0 or end <= start or not cpus:
         return 0.0
-    machine = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1)
-    return max(0.0, machine - (own1 - own0) / (end - start))  # this process's threads aside
+    used = (busy1 - busy0) / (total1 - total0) * cpus
+    return max(0.0, used - (own1 - own0) / (end - start))  # this process's threads aside
 
 
 def _cpu_seconds() -> float:

@@ -3,7 +3,8 @@
 ``train(config)`` loads the data, holds out the stratified validation split, fits the
 normalization on the training split, builds the model, then for each epoch: one pass over
 seeded, augmented device batches, a validation pass, a metrics line, and a checkpoint of
-the whole state. It keeps the best-validation weights (lowest validation loss), scores
+the whole state. It keeps the weights of the epoch ``train.select`` names (by default the
+lowest validation loss), scores
 them once on the test split, and writes the run directory.
 
 ``resume(run_dir)`` picks a run up from its last checkpoint and ends exactly where the
@@ -32,7 +33,7 @@ import torch
 
 from . import __version__, distributed, linear
 from .batches import Augmentation, iterate_batches
-from .config import Config
+from .config import Config, selection_score
 from .data import Dataset, Normalization, Split, load_configured
 from .data.splits import run_splits
 from .device import busy_cores, isolated
@@ -123,7 +124,7 @@ class _State:
     best_weights: dict[str, torch.Tensor] | None = None
 
     def monitored(self) -> list[float]:
-        """What "best" and the plateau schedule watch: val loss, or train loss without one."""
+        """What the plateau schedule watches: val loss, or train loss without one."""
         return [
             r["val_loss"] if r["val_loss"] is not None else r["train_loss"] for r in self.history
         ]
@@ -186,7 +187,7 @@ def resume(
     with _process_settings(config.train) as (device, world):
         data = run_dataset(run, dataset=dataset)
         _check_task(config, data)
-        set_threads(config, data, device)
+        set_threads(config, data, device, checkpoint.get("threads"))
         with _run_log(run, world, "a"):
             logger.info(
                 f"resume   {run.path} from epoch {checkpoint['epoch']} of {config.train.epochs}"
@@ -331,13 +332,19 @@ def auto_threads(flops: float, available: int, busy: float = 0.0) -> int:
     return max(1, min(free, int(flops // FLOPS_PER_THREAD)))
 
 
-def set_threads(config: Config, data: Dataset, device: torch.device) -> None:
-    """train.threads, or (0) the automatic choice; _process_settings puts the caller's back."""
+def set_threads(
+    config: Config, data: Dataset, device: torch.device, resumed: int | None = None
+) -> None:
+    """train.threads, or (0) the automatic choice, which a resumed run takes over from its
+    checkpoint (another count could change the floating-point sums); _process_settings puts
+    the caller's back."""
     tc, env = config.train, os.environ.get("MLPLAB_THREADS")
     if tc.threads:
         torch.set_num_threads(tc.threads)
     elif env:
         torch.set_num_threads(max(1, int(env)))
+    elif resumed and device.type == "cpu":
+        torch.set_num_threads(resumed)
     elif device.type == "cpu":
         outputs = 1 if data.task == "regression" else len(data.classes)
         flops = step_flops(math.prod(data.image_shape), config.model.hidden, outputs, tc.batch_size)
@@ -445,6 +452,7 @@ def _checkpoint(s: _Session, state: _State) -> dict[str, Any]:
         "best_epoch": state.best_epoch,
         "best_score": state.best_score,
         "best_weights": state.best_weights,
+        "threads": torch.get_num_threads(),
         "model": s.model.state_dict(),
         "optimizer": s.optimizer.state_dict(),
         "generator": s.generator.get_state(),
@@ -500,19 +508,6 @@ def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: fl
     return TrainResult(run=run, model=s.model, history=state.history, summary=summary)
 
 
-def selection_score(record: dict[str, Any], select: str) -> float:
-    """How good an epoch is by ``train.select``, lower being better: its validation loss,
-    its validation accuracy negated, or its number negated (the last epoch); without a
-    validation split, the training figures."""
-    if select == "last":
-        return -record["epoch"]
-    if select == "val_accuracy":
-        accuracy = record["val_accuracy"]
-        return -(accuracy if accuracy is not None else record["train_accuracy"])
-    loss = record["val_loss"]
-    return loss if loss is not None else record["train_loss"]
-
-
 def _check_task(config: Config, data: Dataset) -> None:
     """The config's task agrees with the data's: a classifier needs classes, a regression targets."""
     if config.model.task not in ("auto", data.task):
@@ -528,6 +523,11 @@ def _check_task(config: Config, data: Dataset) -> None:
         raise ConfigError(
             "train.select=val_accuracy needs classes; a regression keeps the epoch of the lowest "
             "val_loss (or the last)"
+        )
+    if data.task == "regression" and config.train.label_smoothing:
+        raise ConfigError(
+            f"train.label_smoothing={config.train.label_smoothing} smooths class targets; a "
+            "regression has none (leave it at 0)"
         )
     if data.task == "regression" and config.model.head != "logits":
         raise ConfigError(

@@ -10,7 +10,7 @@ only for what it looks at)::
     a.figure("mistakes")                  # a matplotlib Figure
     report("runs/20261121-115815-tutorial")   # -> runs/.../report.html
 
-The report is about the test split and the weights training kept (lowest validation loss),
+The report is about the test split and the weights training kept (``train.select``),
 the same model and data that ``summary.json``'s test figures come from; ``analysis.json``'s
 ``test_accuracy`` is the confusion matrix's trace over its total and equals them.
 """
@@ -279,7 +279,7 @@ FIGURES: dict[str, FigureSpec] = {
         "Training",
         "Loss and accuracy per epoch",
         "Training (blue) and validation (orange) per epoch; the dotted line marks the epoch whose "
-        "weights were kept (lowest validation loss) and the star their test score. Training far "
+        "weights were kept (train.select: by default the lowest validation loss) and the star their test score. Training far "
         "better than validation means overfitting; both still improving means more epochs would help.",
         lambda a: F.curves_figure(a.curves),
     ),

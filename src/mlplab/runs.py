@@ -14,6 +14,7 @@ classification runs show accuracy.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fnmatch
 import json
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import selection_score
 from .errors import ConfigError, RunError, did_you_mean
 from .run import CONFIG, MODEL, Run
 from .tables import format_table
@@ -125,7 +127,7 @@ def _read(path: Path, date: str) -> RunRow:
             f"{'-'.join(map(str, ['?', *config.model.hidden, '?']))} {config.model.activation}"
         )
     dataset = summary.get("dataset") or _dataset_name(run) or config.data.dataset
-    best = summary.get("best_epoch") or _best_epoch(history)
+    best = summary.get("best_epoch") or _best_epoch(history, config.train.select)
     kept = history[best - 1] if best and best <= len(history) else {}
     val = kept.get("val_r2" if regression else "val_accuracy")
     test = summary.get("test_r2" if regression else "test_accuracy")
@@ -210,11 +212,13 @@ def _dataset_name(run: Run) -> str | None:
         return None
 
 
-def _best_epoch(history: list[dict[str, Any]]) -> int | None:
-    """Lowest validation loss (train loss without a validation split), as the loop keeps."""
-    scored = [(r.get("val_loss") if r.get("val_loss") is not None else r.get("train_loss"), r["epoch"])
-              for r in history]  # fmt: skip
-    scored = [s for s in scored if s[0] is not None]
+def _best_epoch(history: list[dict[str, Any]], select: str) -> int | None:
+    """The epoch the loop keeps by ``train.select`` (a run without summary.json: it stopped
+    before its end)."""
+    scored = []
+    for record in history:
+        with contextlib.suppress(KeyError, TypeError):  # an epoch without the figure
+            scored.append((selection_score(record, select), record["epoch"]))
     return min(scored)[1] if scored else None
 
 

@@ -18,7 +18,7 @@ repeating a setting over seeds.) A trial stopped by Ctrl-C or a crash is marked 
 queued again with the same parameters.
 
 The objective is the validation score of the weights a run keeps (``best_val_accuracy``
-in its summary: the epoch of lowest validation loss; R² for a regression), never a test
+in its summary: the epoch `train.select` names, by default the lowest validation loss; R² for a regression), never a test
 score. Searches prune with Optuna's MedianPruner on the validation score of each epoch
 (after 5 finished trials, never in a trial's first quarter of epochs).
 Each trial records its run directory, host, test score and timings as user attributes,

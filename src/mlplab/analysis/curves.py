@@ -20,7 +20,7 @@ class Curves:
     train_accuracy: np.ndarray  # fractions in [0, 1]
     val_accuracy: np.ndarray
     lr: np.ndarray
-    best_epoch: int | None  # the epoch whose weights were kept (lowest validation loss)
+    best_epoch: int | None  # the epoch whose weights were kept (train.select)
     test_loss: float | None  # the kept weights on the test split
     test_accuracy: float | None
     name: str = ""
