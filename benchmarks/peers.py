@@ -152,6 +152,17 @@ def standardized(split: Split, mean: float, std: float) -> tuple[torch.Tensor, t
     return x, split.labels
 
 
+def tensor_loaders(task: Task) -> tuple[DataLoader, DataLoader]:
+    """The plain PyTorch way: shuffled training batches and in-order test batches from
+    ``TensorDataset``s of the standardized splits."""
+    train_split, _, test_split, mean, std = fixed_split(task)
+    train = TensorDataset(*standardized(train_split, mean, std))
+    test = TensorDataset(*standardized(test_split, mean, std))
+    return DataLoader(train, batch_size=BATCH, shuffle=True), DataLoader(
+        test, batch_size=EVAL_BATCH
+    )
+
+
 class Net(nn.Sequential):
     """784-250-100-10 with ReLU, logits out: the module of plain, Lightning and skorch."""
 
@@ -264,13 +275,7 @@ def run_tutorial(task: Task, clock: Clock) -> None:
 def run_plain(task: Task, clock: Clock) -> None:
     """The loop of pytorch/examples' mnist: TensorDataset, DataLoader, zero_grad/backward/step."""
     torch.manual_seed(task.seed)
-    train_split, _, test_split, mean, std = fixed_split(task)
-    train_loader = DataLoader(
-        TensorDataset(*standardized(train_split, mean, std)), batch_size=BATCH, shuffle=True
-    )
-    test_loader = DataLoader(
-        TensorDataset(*standardized(test_split, mean, std)), batch_size=EVAL_BATCH
-    )
+    train_loader, test_loader = tensor_loaders(task)
     model = Net()
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     for _ in range(task.max_epochs):
@@ -345,13 +350,7 @@ def run_lightning(task: Task, clock: Clock) -> None:
     """One ``Trainer.fit`` for all epochs; a callback scores the test split after each."""
     pl = _lightning()
     torch.manual_seed(task.seed)
-    train_split, _, test_split, mean, std = fixed_split(task)
-    train_loader = DataLoader(
-        TensorDataset(*standardized(train_split, mean, std)), batch_size=BATCH, shuffle=True
-    )
-    test_loader = DataLoader(
-        TensorDataset(*standardized(test_split, mean, std)), batch_size=EVAL_BATCH
-    )
+    train_loader, test_loader = tensor_loaders(task)
 
     class LitNet(pl.LightningModule):
         def __init__(self) -> None:

@@ -211,3 +211,16 @@ def test_the_warp_turns_zooms_and_shifts_in_pixel_geometry_on_wide_images() -> N
         assert out[row, col] > 0.99 and out.sum() < 1.01, (angle, out.nonzero().tolist())
     assert moved(0, 2, 0, 0)[4, 14] > 0.99  # zoom 2: 3 pixels out become 6
     assert moved(0, 1, 2, -1)[3, 13] > 0.99  # 2 pixels right, 1 up
+
+
+def test_hflip_mirrors_about_half_the_images_in_both_modes() -> None:
+    images = digit_like(200, 8)
+    mirrored = images.flip(-1)
+    for out in (
+        augment(images, 0.0, 0, torch.Generator().manual_seed(0), hflip=True),
+        warp(images, Augmentation(hflip=True, scale=1e-9), torch.Generator().manual_seed(0)),
+    ):
+        same = (out == images).flatten(1).all(1)
+        flipped = (out == mirrored).flatten(1).all(1)
+        assert (same | flipped).all()  # nothing else changes
+        assert 60 < int((flipped & ~same).sum()) < 140  # about half, each drawn on its own

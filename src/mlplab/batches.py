@@ -45,11 +45,14 @@ def augment(
     output pixel's source in those maps and one gather of the pixels. ``hflip`` then
     mirrors a random half of the images left-right (torchvision's ``RandomHorizontalFlip``).
     """
-    if hflip:
-        images = _rotate_and_shift(images, rotation, shift, generator)
-        flip = torch.rand(len(images), generator=generator, device=images.device) < 0.5
-        return torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
-    return _rotate_and_shift(images, rotation, shift, generator)
+    images = _rotate_and_shift(images, rotation, shift, generator)
+    return _mirror_half(images, generator) if hflip else images
+
+
+def _mirror_half(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Each image mirrored left-right with probability 1/2."""
+    flip = torch.rand(len(images), generator=generator, device=images.device) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
 
 
 def _rotate_and_shift(
@@ -134,10 +137,7 @@ def warp(
     out = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros",
                         align_corners=False)  # fmt: skip
     out = out.round_().clamp_(0, 255).to(torch.uint8)
-    if aug.hflip:
-        flip = torch.rand(n, generator=generator, device=device) < 0.5
-        out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
-    return out
+    return _mirror_half(out, generator) if aug.hflip else out
 
 
 def _theta(
