@@ -10,7 +10,7 @@ import torch
 from PIL import Image, ImageOps
 
 from mlplab import Normalization, Split
-from mlplab.batches import Augmentation, augment, iterate_batches, rotation_angles, warp
+from mlplab.batches import Augmentation, augment, erase, iterate_batches, rotation_angles, warp
 
 
 def digit_like(n: int = 40, size: int = 28, seed: int = 0) -> torch.Tensor:
@@ -224,3 +224,46 @@ def test_hflip_mirrors_about_half_the_images_in_both_modes() -> None:
         flipped = (out == mirrored).flatten(1).all(1)
         assert (same | flipped).all()  # nothing else changes
         assert 60 < int((flipped & ~same).sum()) < 140  # about half, each drawn on its own
+
+
+def erased_boxes(out: torch.Tensor) -> list[tuple[int, int, int, int] | None]:
+    """Each image's blacked-out rectangle (top, left, height, width) on a white input."""
+    boxes = []
+    for image in out[:, 0]:
+        rows, cols = (image == 0).nonzero(as_tuple=True)
+        if not len(rows):
+            boxes.append(None)
+            continue
+        top, left = int(rows.min()), int(cols.min())
+        height, width = int(rows.max()) - top + 1, int(cols.max()) - left + 1
+        assert len(rows) == height * width  # one solid rectangle, nothing else
+        boxes.append((top, left, height, width))
+    return boxes
+
+
+def test_erase_blacks_out_one_rectangle_like_torchvisions_random_erasing() -> None:
+    white = torch.full((2000, 3, 28, 28), 255, dtype=torch.uint8)
+    out = erase(white, 1.0, torch.Generator().manual_seed(0))
+    assert (out == out[:, :1]).all()  # every channel alike
+    boxes = [b for b in erased_boxes(out) if b is not None]
+    assert len(boxes) > 1990  # a rectangle that fits turns up in 10 draws almost always
+    areas = torch.tensor([h * w / 784 for _, _, h, w in boxes])
+    ratios = torch.tensor([h / w for _, _, h, w in boxes])
+    # area uniform in [0.02, 0.33] and aspect log-uniform in [0.3, 3.3], up to rounding
+    assert areas.min() > 0.01 and areas.max() < 0.37 and 0.16 < areas.mean() < 0.19
+    assert ratios.min() > 0.2 and ratios.max() < 5.0 and abs(ratios.log().mean()) < 0.1
+    assert all(h < 28 and w < 28 for _, _, h, w in boxes)
+    # uniform positions: rectangles touch every border
+    assert {t for t, _, _, _ in boxes} >= {0} and any(t + h == 28 for t, _, h, _ in boxes)
+    assert any(left == 0 for _, left, _, _ in boxes) and any(le + w == 28 for _, le, _, w in boxes)
+
+
+def test_erase_touches_the_chosen_share_only_seeded_and_in_the_augmentation() -> None:
+    white = torch.full((400, 1, 16, 16), 255, dtype=torch.uint8)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(erase(white, 0.0, g), white)
+    half = erase(white, 0.5, torch.Generator().manual_seed(1))
+    assert 160 < sum(b is not None for b in erased_boxes(half)) < 240
+    assert torch.equal(half, erase(white, 0.5, torch.Generator().manual_seed(1)))
+    for aug in (Augmentation(erase=1.0), Augmentation(erase=1.0, scale=1e-9)):  # both modes
+        assert aug and all(b is not None for b in erased_boxes(aug(white, g)))

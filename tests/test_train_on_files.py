@@ -216,7 +216,7 @@ def test_regression_refuses_augmentation_and_class_heads(tmp_path: Path, capsys)
     runs = ["--runs-dir", str(tmp_path)]
     assert main(["train", "--preset", "linreg", "--rotation", "5", *runs]) == 2
     assert capsys.readouterr().err.strip() == (
-        "mlplab: error: augmentation (rotation, shift, hflip, scale, elastic) moves pixels: it "
+        "mlplab: error: augmentation (rotation, shift, hflip, scale, elastic, erase) changes pixels: it "
         "does not apply to tabular regression"
     )
     assert main(["train", "--preset", "linreg", "--select", "val_accuracy", *runs]) == 2

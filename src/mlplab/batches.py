@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .data import Split
 
-__all__ = ["Augmentation", "augment", "iterate_batches", "rotation_angles", "warp"]
+__all__ = ["Augmentation", "augment", "erase", "iterate_batches", "rotation_angles", "warp"]
 
 CHUNK = 256  # images gathered and augmented at once: amortizes per-op overhead, stays in cache
 
@@ -78,7 +78,8 @@ def _rotate_and_shift(
 class Augmentation:
     """What happens to each training image (the ``augment`` config section): the exact
     nearest-neighbour rotation and integer shift of :func:`augment`, or, once ``scale`` or
-    ``elastic`` is set, the bilinear :func:`warp` that does all of it in one resampling."""
+    ``elastic`` is set, the bilinear :func:`warp` that does all of it in one resampling;
+    then, with ``erase``, the random erasing of :func:`erase`."""
 
     rotation: float = 0.0
     shift: int = 0
@@ -86,18 +87,23 @@ class Augmentation:
     scale: float = 0.0
     elastic: float = 0.0
     elastic_sigma: float = 4.0
+    erase: float = 0.0
 
     @classmethod
     def of(cls, section: Any) -> Augmentation:
         return cls(**{f.name: getattr(section, f.name) for f in dataclasses.fields(cls)})
 
     def __bool__(self) -> bool:
-        return bool(self.rotation or self.shift or self.hflip or self.scale or self.elastic)
+        return bool(
+            self.rotation or self.shift or self.hflip or self.scale or self.elastic or self.erase
+        )
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         if self.scale or self.elastic:
-            return warp(images, self, generator)
-        return augment(images, self.rotation, self.shift, generator, self.hflip)
+            images = warp(images, self, generator)
+        else:
+            images = augment(images, self.rotation, self.shift, generator, self.hflip)
+        return erase(images, self.erase, generator) if self.erase else images
 
 
 def warp(
@@ -138,6 +144,46 @@ def warp(
                         align_corners=False)  # fmt: skip
     out = out.round_().clamp_(0, 255).to(torch.uint8)
     return _mirror_half(out, generator) if aug.hflip else out
+
+
+# torchvision's RandomErasing defaults: the rectangle's share of the image and its aspect
+# ratio (drawn log-uniformly), and how many draws an image gets to find one that fits
+ERASE_AREA, ERASE_RATIO, ERASE_TRIES = (0.02, 0.33), (0.3, 3.3), 10
+
+
+def erase(
+    images: torch.Tensor, probability: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Random erasing (Zhong et al. 2017) of uint8 ``(N, C, H, W)`` images, batched: with
+    ``probability``, one rectangle of each image is set to 0 in every channel, as
+    torchvision's ``RandomErasing(p, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0)`` does
+    before normalization. Each image gets ``ERASE_TRIES`` draws of area and aspect ratio and
+    takes the first whose rectangle fits inside it (none fits: it is left whole), then a
+    uniform position for it."""
+    n, _, h, w = images.shape
+    device = images.device
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=generator, device=device)
+
+    chosen = rand(n) < probability
+    area = (rand(n, ERASE_TRIES) * (ERASE_AREA[1] - ERASE_AREA[0]) + ERASE_AREA[0]) * (h * w)
+    low, high = math.log(ERASE_RATIO[0]), math.log(ERASE_RATIO[1])
+    ratio = torch.exp(rand(n, ERASE_TRIES) * (high - low) + low)
+    heights, widths = (area * ratio).sqrt().round(), (area / ratio).sqrt().round()
+    fits = (heights < h) & (widths < w)
+    first = fits.to(torch.uint8).argmax(1, keepdim=True)  # the first draw that fits
+    height, width = heights.gather(1, first), widths.gather(1, first)  # (n, 1) each
+    top = (rand(n, 1) * (h - height + 1)).floor()
+    left = (rand(n, 1) * (w - width + 1)).floor()
+    rows = torch.arange(h, device=device).view(1, h, 1)
+    cols = torch.arange(w, device=device).view(1, 1, w)
+    inside = (
+        (rows >= top.view(n, 1, 1)) & (rows < (top + height).view(n, 1, 1))
+        & (cols >= left.view(n, 1, 1)) & (cols < (left + width).view(n, 1, 1))
+    )  # fmt: skip
+    keep = (chosen & fits.any(1)).view(n, 1, 1)
+    return images.masked_fill((inside & keep).unsqueeze(1), 0)
 
 
 def _theta(

@@ -157,6 +157,13 @@ class AugmentConfig:
     elastic_sigma: float = _opt(
         4.0, "pixels: smoothness of the elastic displacement field", low=0.5, high=16.0
     )
+    erase: float = _opt(
+        0.0,
+        "probability that a training image gets one random rectangle set to 0 (random erasing, "
+        "Zhong et al. 2017, as torchvision's RandomErasing: 2-33% of the area, aspect 0.3-3.3)",
+        low=0.0,
+        high=1.0,
+    )
 
 
 @dataclass

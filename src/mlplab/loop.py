@@ -535,7 +535,7 @@ def _check_task(config: Config, data: Dataset) -> None:
         )
     if data.task == "regression" and Augmentation.of(config.augment):
         raise ConfigError(
-            "augmentation (rotation, shift, hflip, scale, elastic) moves pixels: it does not "
+            "augmentation (rotation, shift, hflip, scale, elastic, erase) changes pixels: it does not "
             "apply to tabular regression"
         )
 
