@@ -340,7 +340,7 @@ def test_training_steps_and_evaluation_make_no_float64(tiny, quick_config, monke
 
         monkeypatch.setattr(loop, name, guarded)
     # The rotation maps are built once per image size on the host, in float64 so that their
-    # rounding matches PIL's; only their int64 indices go to the device. Build them first.
+    # rounding matches PIL's; only their int32 indices go to the device. Build them first.
     from mlplab.batches import _rotation_maps
 
     _rotation_maps(8, 8, 5.0, 0, torch.device("cpu"))
