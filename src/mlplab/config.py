@@ -644,17 +644,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
     "fashion-best": {
-        "help": "the Fashion-MNIST record attempt: 784-1024-1024-10, dropout 0.2, AdamW one-cycle 2e-3 "
-        "weight decay 5e-4, label smoothing 0.1, bfloat16, flips and 2-pixel shifts, 120 epochs; "
-        "the epoch of best validation accuracy kept",
+        "help": "the Fashion-MNIST record attempt: 784-1024-1024-10, AdamW one-cycle 2e-3 weight decay "
+        "5e-4, label smoothing 0.1, bfloat16, flips and 1-pixel shifts, 120 epochs; the epoch of "
+        "best validation accuracy kept",
+        # chosen on validation accuracy (docs/presets.md): less regularization won (dropout
+        # 0.2 -> 0, shifts of 2 -> 1 pixel; flips alone overfit); 1536 wide tied at 1.8x the time
         "overrides": {
             **_RECORD,
             "data.dataset": "fashion-mnist",
-            "model.dropout": 0.2,
             "train.weight_decay": 5e-4,
             "train.epochs": 120,
             "augment.hflip": True,
-            "augment.shift": 2,
+            "augment.shift": 1,
         },
     },
     "cifar10": {
