@@ -66,10 +66,11 @@ def _rotate_and_shift(
     which = torch.randint(0, len(maps), (n, 1), generator=generator, device=images.device)
     dy = torch.randint(-shift, shift + 1, (n, 1), generator=generator, device=images.device)
     dx = torch.randint(-shift, shift + 1, (n, 1), generator=generator, device=images.device)
-    # Output pixel p shows the rotated frame at p + d: its entry in the enlarged map. All
+    # Output pixel p shows the rotated frame at p + d: its entry in the enlarged map. The
     # index arithmetic is int32 (half the memory traffic of int64; index_select and gather
-    # take int32 indices), with one full-size add.
-    start = (which * maps.shape[1] + dy * (w + 2 * shift) + dx).int()
+    # take int32 indices) unless the maps are too many for it, with one full-size add.
+    index_type = torch.int32 if maps.numel() < 2**31 else torch.int64
+    start = (which * maps.shape[1] + dy * (w + 2 * shift) + dx).to(index_type)
     at = (start + _window(h, w, shift, images.device)).view(-1)
     index = maps.view(-1).index_select(0, at).view(n, 1, h * w).expand(n, c, h * w)
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad)).view(n, c, hp * wp)
