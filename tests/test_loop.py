@@ -508,3 +508,14 @@ def test_limit_says_what_it_took(tiny, quick_config, caplog) -> None:
         "limit    a seeded, class-stratified 200 of the 512 training samples (data.limit, split_seed 0)"
         in caplog.text
     )
+
+
+def test_clean_epochs_drop_the_augmentation_at_the_end(tiny, quick_config) -> None:
+    augmented = quick_config.override({"augment.rotation": 10.0, "augment.shift": 1})
+    always = train(augmented, dataset=tiny).history
+    last_clean = train(augmented.override({"augment.clean_epochs": 1}), dataset=tiny).history
+    assert _without_times(last_clean[:2]) == _without_times(always[:2])
+    assert last_clean[2]["train_loss"] != always[2]["train_loss"]
+    # every epoch clean: the draws and the run are those of no augmentation at all
+    never = train(augmented.override({"augment.clean_epochs": 3}), dataset=tiny).history
+    assert _without_times(never) == _without_times(train(quick_config, dataset=tiny).history)

@@ -164,6 +164,12 @@ class AugmentConfig:
         low=0.0,
         high=1.0,
     )
+    clean_epochs: int = _opt(
+        0,
+        "the last N epochs train on the images as they are, without augmentation (0: every "
+        "epoch augmented)",
+        low=0,
+    )
 
 
 @dataclass

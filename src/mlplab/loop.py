@@ -261,9 +261,10 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     losses = torch.zeros(s.plan.steps_per_epoch, device=s.device)
     correct = torch.zeros((), dtype=torch.int64, device=s.device)
     sizes: list[int] = []
+    augmented = state.epoch + 1 <= s.plan.epochs - s.config.augment.clean_epochs
+    augmentation = Augmentation.of(s.config.augment) if augmented else None
     for x, y in iterate_batches(s.splits["train"], tc.batch_size, scale, offset, generator=s.generator,
-                                augmentation=Augmentation.of(s.config.augment),
-                                max_batches=s.max_batches):  # fmt: skip
+                                augmentation=augmentation, max_batches=s.max_batches):  # fmt: skip
         set_step(
             optimizer,
             lr_at(tc, state.step, s.plan, state.monitored()),
