@@ -639,7 +639,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "best": {
         "help": "the MNIST record attempt: 784-1024-1024-10, AdamW one-cycle 2e-3, label smoothing 0.1, "
         "bfloat16, bilinear rotation ±10°, zoom ±10%, 2-pixel shift and elastic distortion (alpha 34, "
-        "sigma 4), 120 epochs; the epoch of best validation accuracy kept",
+        "sigma 4), 120 epochs, the last 10 without distortion; the epoch of best validation accuracy "
+        "kept",
         "overrides": {
             **_RECORD,
             "train.epochs": 120,
@@ -647,6 +648,9 @@ PRESETS: dict[str, dict[str, Any]] = {
             "augment.scale": 0.1,
             "augment.shift": 2,
             "augment.elastic": 34.0,
+            # the distortions hold the fit back (97.4% training accuracy under them): ending
+            # on the plain images lifted validation accuracy (docs/presets.md)
+            "augment.clean_epochs": 10,
         },
     },
     "fashion-best": {
