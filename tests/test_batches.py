@@ -267,3 +267,13 @@ def test_erase_touches_the_chosen_share_only_seeded_and_in_the_augmentation() ->
     assert torch.equal(half, erase(white, 0.5, torch.Generator().manual_seed(1)))
     for aug in (Augmentation(erase=1.0), Augmentation(erase=1.0, scale=1e-9)):  # both modes
         assert aug and all(b is not None for b in erased_boxes(aug(white, g)))
+
+
+def test_every_switch_turns_the_augmentation_on() -> None:
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(Augmentation)}
+    assert set(Augmentation.SWITCHES) == fields - {"elastic_sigma"}
+    assert not Augmentation()
+    for name in Augmentation.SWITCHES:
+        assert Augmentation(**{name: 1})

@@ -519,3 +519,12 @@ def test_clean_epochs_drop_the_augmentation_at_the_end(tiny, quick_config) -> No
     # every epoch clean: the draws and the run are those of no augmentation at all
     never = train(augmented.override({"augment.clean_epochs": 3}), dataset=tiny).history
     assert _without_times(never) == _without_times(train(quick_config, dataset=tiny).history)
+
+
+def test_a_dry_run_augments_as_the_run_would(tiny, quick_config) -> None:
+    dry = quick_config.override(
+        {"train.dry_run": True, "train.epochs": 10, "augment.rotation": 10.0}
+    )
+    plain = train(dry, dataset=tiny).history
+    clean_end = train(dry.override({"augment.clean_epochs": 1}), dataset=tiny).history
+    assert _without_times(clean_end) == _without_times(plain)  # its 2 epochs are not the last

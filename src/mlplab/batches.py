@@ -12,7 +12,7 @@ import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -92,14 +92,22 @@ class Augmentation:
     elastic_sigma: float = 4.0
     erase: float = 0.0
 
+    # the fields that turn something on (elastic_sigma only shapes the elastic part)
+    SWITCHES: ClassVar[tuple[str, ...]] = (
+        "rotation",
+        "shift",
+        "hflip",
+        "scale",
+        "elastic",
+        "erase",
+    )
+
     @classmethod
     def of(cls, section: Any) -> Augmentation:
         return cls(**{f.name: getattr(section, f.name) for f in dataclasses.fields(cls)})
 
     def __bool__(self) -> bool:
-        return bool(
-            self.rotation or self.shift or self.hflip or self.scale or self.elastic or self.erase
-        )
+        return any(getattr(self, name) for name in self.SWITCHES)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         if self.scale or self.elastic:

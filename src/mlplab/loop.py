@@ -261,13 +261,15 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     losses = torch.zeros(s.plan.steps_per_epoch, device=s.device)
     correct = torch.zeros((), dtype=torch.int64, device=s.device)
     sizes: list[int] = []
-    augmented = state.epoch + 1 <= s.plan.epochs - s.config.augment.clean_epochs
+    # counted from the configured end: a dry run's few epochs are augmented as the run's are
+    augmented = state.epoch + 1 <= tc.epochs - s.config.augment.clean_epochs
     augmentation = Augmentation.of(s.config.augment) if augmented else None
+    monitored = state.monitored()  # changes only between epochs
     for x, y in iterate_batches(s.splits["train"], tc.batch_size, scale, offset, generator=s.generator,
                                 augmentation=augmentation, max_batches=s.max_batches):  # fmt: skip
         set_step(
             optimizer,
-            lr_at(tc, state.step, s.plan, state.monitored()),
+            lr_at(tc, state.step, s.plan, monitored),
             momentum_at(tc, state.step, s.plan),
         )
         batch = len(y)
@@ -536,7 +538,7 @@ def _check_task(config: Config, data: Dataset) -> None:
         )
     if data.task == "regression" and Augmentation.of(config.augment):
         raise ConfigError(
-            "augmentation (rotation, shift, hflip, scale, elastic, erase) changes pixels: it does not "
+            f"augmentation ({', '.join(Augmentation.SWITCHES)}) changes pixels: it does not "
             "apply to tabular regression"
         )
 
