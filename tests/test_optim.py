@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from mlplab import Config
-from mlplab.optim import OPTIMIZERS, SCHEDULES, Plan, lr_at, make_optimizer, momentum_at, set_step
+from mlplab.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
+    Plan,
+    lr_at,
+    make_optimizer,
+    momentum_at,
+    set_step,
+    stepper,
+)
 
 
 def torch_lrs(make, steps: int, per_epoch: int | None = None) -> list[float]:
@@ -81,3 +92,81 @@ def test_cycle_momentum_needs_onecycle() -> None:
         ConfigError, match="train.cycle_momentum=true needs train.scheduler=onecycle"
     ):
         Config().override({"train.cycle_momentum": True})
+
+
+def _net(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(12, 9), torch.nn.ReLU(), torch.nn.Linear(9, 4))
+
+
+def _train(net: torch.nn.Module, optimizer: torch.optim.Optimizer, step, steps: int = 12) -> None:
+    data = torch.Generator().manual_seed(1)
+    for i in range(steps):
+        x, y = torch.randn(16, 12, generator=data), torch.randint(0, 4, (16,), generator=data)
+        set_step(optimizer, 1e-2 * (1 + i % 3), 0.85 + 0.01 * i)  # a one-cycle-like walk
+        for p in net.parameters():
+            p.grad = None
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        step()
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_the_direct_fused_adam_step_is_adams_step_bit_for_bit(
+    name: str, weight_decay: float
+) -> None:
+    tc = (
+        Config()
+        .with_overrides([f"train.optimizer={name}", f"train.weight_decay={weight_decay}"])
+        .train
+    )
+    nets = [_net(), _net()]
+    optimizers = [make_optimizer(net.parameters(), tc) for net in nets]
+    direct = stepper(optimizers[1])
+    assert direct != optimizers[1].step  # the shortcut is taken
+    _train(nets[0], optimizers[0], optimizers[0].step)
+    _train(nets[1], optimizers[1], direct)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.equal(a, b)
+    states = [opt.state_dict()["state"] for opt in optimizers]
+    for key, state in states[0].items():
+        for field, value in state.items():
+            assert torch.equal(value, states[1][key][field]), (key, field)
+    # after load_state_dict a new stepper continues on the loaded tensors, still in step
+    twin = _net(seed=5)
+    twin.load_state_dict(nets[0].state_dict())
+    loaded = make_optimizer(twin.parameters(), tc)
+    loaded.load_state_dict(copy.deepcopy(optimizers[0].state_dict()))  # torch shares tensors
+    _train(nets[0], optimizers[0], optimizers[0].step)
+    _train(twin, loaded, stepper(loaded))
+    for a, b in zip(nets[0].parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_parameter_without_gradient_is_left_as_adam_leaves_it() -> None:
+    nets = [_net(), _net()]
+    optimizers = [make_optimizer(net.parameters(), Config().train) for net in nets]
+    direct = stepper(optimizers[1])
+    _train(nets[0], optimizers[0], optimizers[0].step, steps=3)
+    _train(nets[1], optimizers[1], direct, steps=3)
+    for net, step in zip(nets, (optimizers[0].step, direct), strict=True):
+        frozen = net[0].bias.detach().clone()
+        net[0].bias.requires_grad_(False)
+        _train(net, optimizers[0] if step == optimizers[0].step else optimizers[1], step, steps=2)
+        assert torch.equal(net[0].bias, frozen)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_other_optimizers_step_through_torch() -> None:
+    net = _net()
+    for optimizer in (
+        torch.optim.SGD(net.parameters(), lr=0.1),
+        torch.optim.Adam(net.parameters(), fused=False),
+        torch.optim.Adam(net.parameters(), fused=True, amsgrad=True),
+        torch.optim.Adam([{"params": [net[0].weight]}, {"params": [net[2].weight]}], fused=True),
+    ):
+        assert stepper(optimizer) == optimizer.step
+    hooked = torch.optim.Adam(net.parameters(), fused=True)
+    hooked.register_step_post_hook(lambda *args: None)
+    assert stepper(hooked) == hooked.step

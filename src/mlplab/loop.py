@@ -42,7 +42,7 @@ from .errors import ConfigError, RunError, TrainingError
 from .losses import expected_initial_loss, loss_fn
 from .metrics import Scores, evaluate_split, run_dataset
 from .model import MLP, model_summary
-from .optim import Plan, lr_at, make_optimizer, momentum_at, set_step
+from .optim import Plan, lr_at, make_optimizer, momentum_at, set_step, stepper
 from .progress import log_line, log_to_file, logger, progress_bar
 from .run import CHECKPOINT_FORMAT, LOG, Run
 
@@ -265,6 +265,7 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     augmented = state.epoch + 1 <= tc.epochs - s.config.augment.clean_epochs
     augmentation = Augmentation.of(s.config.augment) if augmented else None
     monitored = state.monitored()  # changes only between epochs
+    step = stepper(optimizer)
     for x, y in iterate_batches(s.splits["train"], tc.batch_size, scale, offset, generator=s.generator,
                                 augmentation=augmentation, max_batches=s.max_batches):  # fmt: skip
         set_step(
@@ -284,7 +285,7 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
         for p in parameters:  # optimizer.zero_grad(set_to_none=True) without its overhead
             p.grad = None
         objective.backward()
-        optimizer.step()
+        step()
         losses[len(sizes)] = loss.detach()
         if not s.regression:
             correct += (out.argmax(1) == y).sum()

@@ -17,7 +17,16 @@ from typing import Any
 
 import torch
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "Plan", "lr_at", "make_optimizer", "momentum_at", "set_step"]
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "Plan",
+    "lr_at",
+    "make_optimizer",
+    "momentum_at",
+    "set_step",
+    "stepper",
+]
 
 Params = Iterable[torch.nn.Parameter]
 
@@ -145,3 +154,59 @@ def set_step(optimizer: torch.optim.Optimizer, lr: float, momentum: float | None
                 group["betas"] = (momentum, group["betas"][1])
             else:
                 group["momentum"] = momentum
+
+
+def stepper(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+    """A function that makes one ``optimizer.step()``.
+
+    For fused Adam and AdamW in their plain form (one parameter group, no amsgrad, maximize,
+    capturable or hooks, all parameters of one device and dtype) it calls torch's fused
+    kernel directly once the optimizer's state exists: the update ``Adam.step`` makes, the
+    same kernel on the same tensors (tests compare them bit for bit), without its Python
+    bookkeeping, which costs ~50-100 us a step: 4-8% of a tutorial epoch on 2 cores. Any
+    other optimizer, or a step where a parameter has no gradient, goes through
+    ``optimizer.step()``. Make a new stepper after ``load_state_dict``: it keeps the state
+    tensors it found.
+    """
+    if not _plain_fused_adam(optimizer):
+        return optimizer.step
+    group = optimizer.param_groups[0]
+    params: list[torch.Tensor] = list(group["params"])
+    kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
+    state: list[list[torch.Tensor]] = []  # exp_avgs, exp_avg_sqs, steps once they exist
+
+    def step() -> None:
+        grads = [p.grad for p in params]
+        if not state:
+            found = [optimizer.state.get(p) for p in params]
+            if all(found):  # Adam creates the state at its first step
+                state.extend([s[key] for s in found] for key in ("exp_avg", "exp_avg_sq", "step"))
+        if not state or any(g is None for g in grads):
+            optimizer.step()
+            return
+        exp_avgs, exp_avg_sqs, steps = state
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        kernel(
+            params, grads, exp_avgs, exp_avg_sqs, [], steps,
+            amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
+            weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+            grad_scale=None, found_inf=None,
+        )  # fmt: skip
+
+    return step
+
+
+def _plain_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
+        return False
+    if len(optimizer.param_groups) != 1 or optimizer._optimizer_step_pre_hooks:
+        return False
+    if optimizer._optimizer_step_post_hooks:
+        return False
+    group = optimizer.param_groups[0]
+    plain = group["fused"] and not any(
+        group[key] for key in ("amsgrad", "maximize", "capturable", "differentiable")
+    )
+    kinds = {(p.device, p.dtype) for p in group["params"]}
+    return bool(plain) and len(kinds) == 1 and not isinstance(group["lr"], torch.Tensor)
