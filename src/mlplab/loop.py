@@ -258,8 +258,8 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     model.train()
     # Per-batch losses stay on the device (no sync per step, no float64: MPS has none);
     # they are summed once, on the host, at the end of the epoch.
-    losses = torch.zeros(s.plan.steps_per_epoch, device=s.device)
-    correct = torch.zeros((), dtype=torch.int64, device=s.device)
+    losses: list[torch.Tensor] = []
+    hits: list[torch.Tensor] = []
     sizes: list[int] = []
     # counted from the configured end: a dry run's few epochs are augmented as the run's are
     augmented = state.epoch + 1 <= tc.epochs - s.config.augment.clean_epochs
@@ -286,16 +286,17 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
             p.grad = None
         objective.backward()
         step()
-        losses[len(sizes)] = loss.detach()
+        losses.append(loss.detach())  # no copy: the stack below is the epoch's one
         if not s.regression:
-            correct += (out.argmax(1) == y).sum()
+            hits.append((out.argmax(1) == y).sum())
         sizes.append(len(y))
         state.step += 1
         bar.update()
-    per_batch = losses[: len(sizes)].tolist()  # one transfer; summed exactly on the host
+    per_batch = torch.stack(losses).tolist() if losses else []  # one transfer, summed exactly
     total = math.fsum(loss * size for loss, size in zip(per_batch, sizes, strict=True))
-    total, seen, hits = world.sum([total, sum(sizes), float(correct)], s.device)
-    return total / seen, None if s.regression else hits / seen
+    correct = float(torch.stack(hits).sum()) if hits else 0.0
+    total, seen, correct = world.sum([total, sum(sizes), correct], s.device)
+    return total / seen, None if s.regression else correct / seen
 
 
 # ----- set-up ----------------------------------------------------------------------------------
