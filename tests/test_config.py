@@ -65,6 +65,9 @@ def test_presets() -> None:
     assert fast.train.precision == "bf16" and fast.train.epochs == 3
     assert best.augment.elastic > 0 and best.train.label_smoothing > 0
     assert Config.preset("fashion-best").data.dataset == "fashion-mnist"
+    for record in ("best", "fashion-best"):  # chosen on validation, fitted on every image
+        config = Config.preset(record)
+        assert config.data.val_size == 0 and config.train.select == "last"
     for name in PRESETS:  # every preset is a valid config on its own
         Config.preset(name).validate()
 

@@ -550,7 +550,11 @@ _RECORD = {
     "train.label_smoothing": 0.1,
     "train.batch_size": 256,
     "train.precision": "bf16",
-    "train.select": "val_accuracy",  # label smoothing keeps plain val loss high late on
+    # The recipes were chosen on the validation split (docs/presets.md); the final fit
+    # trains on all the training images and keeps its last epoch, where one-cycle ends
+    # (within 0.1 point of the best validation epoch on average in those searches).
+    "data.val_size": 0,
+    "train.select": "last",
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -639,8 +643,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "best": {
         "help": "the MNIST record attempt: 784-1024-1024-10, AdamW one-cycle 2e-3, label smoothing 0.1, "
         "bfloat16, bilinear rotation ±10°, zoom ±10%, 2-pixel shift and elastic distortion (alpha 34, "
-        "sigma 4), 120 epochs, the last 20 without distortion; the epoch of best validation accuracy "
-        "kept",
+        "sigma 4), 120 epochs, the last 20 without distortion; all 60,000 training images, the last "
+        "epoch kept",
         "overrides": {
             **_RECORD,
             "train.epochs": 120,
@@ -656,8 +660,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "fashion-best": {
         "help": "the Fashion-MNIST record attempt: 784-1024-1024-10, AdamW one-cycle 2e-3 weight decay "
-        "5e-4, label smoothing 0.1, bfloat16, flips and 1-pixel shifts, 120 epochs; the epoch of "
-        "best validation accuracy kept",
+        "5e-4, label smoothing 0.1, bfloat16, flips and 1-pixel shifts, 120 epochs; all 60,000 "
+        "training images, the last epoch kept",
         # chosen on validation accuracy (docs/presets.md): less regularization won (dropout
         # 0.2 -> 0, shifts of 2 -> 1 pixel; flips alone overfit); 1536 wide tied at 1.8x the time
         "overrides": {
