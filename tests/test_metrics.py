@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, log_loss, recall_score
 
-from mlplab import Config, Run, evaluate, load_dataset, train
+from mlplab import Config, Run, RunError, evaluate, load_dataset, train
 from mlplab.metrics import evaluate_split
 
 
@@ -42,3 +42,14 @@ def test_batch_size_does_not_change_scores(tiny) -> None:
     a = evaluate_split(model, tiny.test, scale, offset, batch_size=7)
     b = evaluate_split(model, tiny.test, scale, offset, batch_size=1000)
     assert a.accuracy == b.accuracy and a.loss == pytest.approx(b.loss, rel=1e-6)
+
+
+def test_a_run_without_validation_split_says_so(tmp_path) -> None:
+    config = Config().override({"data.dataset": "digits", "model.hidden": [8], "train.epochs": 1,
+                                "data.val_size": 0, "run.dir": str(tmp_path)})  # fmt: skip
+    run_dir = train(config).run_dir
+    with pytest.raises(
+        RunError, match=r"holds out no val split \(data.val_size=0\); use --split test or train$"
+    ):
+        evaluate(run_dir, split="val")
+    assert evaluate(run_dir, split="train")["samples"] == len(load_dataset("digits").train)

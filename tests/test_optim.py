@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from mlplab import Config
 from mlplab.optim import (
@@ -122,6 +123,8 @@ def test_the_direct_fused_adam_step_is_adams_step_bit_for_bit(
     )
     nets = [_net(), _net()]
     optimizers = [make_optimizer(net.parameters(), tc) for net in nets]
+    for optimizer in optimizers:  # none of the defaults: each must reach the kernel
+        optimizer.param_groups[0].update(eps=1e-3, betas=(0.9, 0.95))
     direct = stepper(optimizers[1])
     assert direct != optimizers[1].step  # the shortcut is taken
     _train(nets[0], optimizers[0], optimizers[0].step)
@@ -170,3 +173,10 @@ def test_other_optimizers_step_through_torch() -> None:
     hooked = torch.optim.Adam(net.parameters(), fused=True)
     hooked.register_step_post_hook(lambda *args: None)
     assert stepper(hooked) == hooked.step
+    plain = torch.optim.Adam(net.parameters(), fused=True)
+    handle = register_optimizer_step_pre_hook(lambda *args: None)
+    try:  # a hook on every optimizer counts too
+        assert stepper(plain) == plain.step
+    finally:
+        handle.remove()
+    assert stepper(plain) != plain.step

@@ -551,8 +551,9 @@ _RECORD = {
     "train.batch_size": 256,
     "train.precision": "bf16",
     # The recipes were chosen on the validation split (docs/presets.md); the final fit
-    # trains on all the training images and keeps its last epoch, where one-cycle ends
-    # (within 0.1 point of the best validation epoch on average in those searches).
+    # trains on all the training images and keeps its last epoch, where one-cycle ends (in
+    # the searches the last epoch's validation accuracy was 0.04 / 0.19 points below the
+    # best of 120 noisy epochs: MNIST / Fashion-MNIST, 3 seeds).
     "data.val_size": 0,
     "train.select": "last",
 }

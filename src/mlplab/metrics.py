@@ -173,6 +173,11 @@ def evaluate(
         data, config.data.limit, config.data.val_size, config.data.split_seed
     )
     chosen = {"test": test, "val": val, "train": train}[split]
+    if len(chosen) == 0:
+        raise RunError(
+            f"run {run.path} holds out no {split} split (data.val_size={config.data.val_size:g}); "
+            f"use --split {' or '.join(s for s in SPLITS if s != split)}"
+        )
     scale, offset = normalization.affine(device)
     regression = config.train.loss if data.task == "regression" else None
     scores = evaluate_split(model, chosen.to(device), scale, offset,

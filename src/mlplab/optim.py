@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.optim import optimizer as torch_optimizer  # the module: its global step hooks
 
 __all__ = [
     "OPTIMIZERS",
@@ -166,7 +167,9 @@ def stepper(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
     bookkeeping, which costs ~50-100 us a step: 4-8% of a tutorial epoch on 2 cores. Any
     other optimizer, or a step where a parameter has no gradient, goes through
     ``optimizer.step()``. Make a new stepper after ``load_state_dict``: it keeps the state
-    tensors it found.
+    tensors it found. What the shortcut skips besides: the profiler's ``Optimizer.step``
+    label, and the step count a ``torch.optim.lr_scheduler`` checks (mlplab sets the rate
+    itself, :func:`set_step`).
     """
     if not _plain_fused_adam(optimizer):
         return optimizer.step
@@ -200,9 +203,13 @@ def stepper(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
 def _plain_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
     if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
         return False
-    if len(optimizer.param_groups) != 1 or optimizer._optimizer_step_pre_hooks:
-        return False
-    if optimizer._optimizer_step_post_hooks:
+    hooks = (
+        optimizer._optimizer_step_pre_hooks,
+        optimizer._optimizer_step_post_hooks,
+        torch_optimizer._global_optimizer_pre_hooks,
+        torch_optimizer._global_optimizer_post_hooks,
+    )
+    if len(optimizer.param_groups) != 1 or any(hooks):
         return False
     group = optimizer.param_groups[0]
     plain = group["fused"] and not any(

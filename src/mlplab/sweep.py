@@ -388,7 +388,8 @@ def create_sweep(
     if base.data.val_size == 0:
         raise ConfigError(
             "a sweep selects on the validation split, and data.val_size=0 holds none out; "
-            "set --val-size (e.g. 0.1)"
+            "set --val-size (e.g. 0.1), and --select val_accuracy or val_loss to score the "
+            f"best validation epoch (now train.select={base.train.select})"
         )
     _check_choice("sampler", sampler, SAMPLERS)
     _check_choice("pruner", pruner, PRUNERS)
