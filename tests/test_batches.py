@@ -59,6 +59,27 @@ def test_matches_pil_pixel_for_pixel(rotation: float, shift: int) -> None:
         assert (out[i, 0].numpy() == ref).mean() > 0.995
 
 
+def test_color_and_non_square_images_match_pil_channel_by_channel() -> None:
+    """Each channel of an image moves as one; frames wider than tall index their own maps."""
+    g = torch.Generator().manual_seed(3)
+    images = torch.zeros(12, 3, 20, 30, dtype=torch.uint8)
+    images[:, :, 4:-4, 5:-5] = torch.randint(
+        0, 256, (12, 3, 12, 20), generator=g, dtype=torch.uint8
+    )
+    rotation, shift = 12.0, 2
+    out = augment(images, rotation, shift, torch.Generator().manual_seed(7))
+    angles = rotation_angles(rotation)
+    g = torch.Generator().manual_seed(7)
+    which = torch.randint(0, len(angles), (12,), generator=g)
+    dy = torch.randint(-shift, shift + 1, (12,), generator=g)
+    dx = torch.randint(-shift, shift + 1, (12,), generator=g)
+    for i in range(12):
+        for channel in range(3):
+            ref = pil_reference(images[i, channel].numpy(), float(angles[which[i]]), int(dy[i]),
+                                int(dx[i]), shift)  # fmt: skip
+            assert (out[i, channel].numpy() == ref).mean() > 0.995, (i, channel)
+
+
 def test_angles_cover_the_range_evenly() -> None:
     angles = rotation_angles(5.0)
     assert angles[0] == -5.0 and angles[-1] == 5.0 and len(angles) == 501

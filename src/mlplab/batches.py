@@ -62,19 +62,23 @@ def _rotate_and_shift(
         return images
     n, c, h, w = images.shape
     maps, pad = _rotation_maps(h, w, float(rotation), shift, images.device)
-    hp, wp = h + 2 * pad, w + 2 * pad
-    which = torch.randint(0, len(maps), (n, 1), generator=generator, device=images.device)
-    dy = torch.randint(-shift, shift + 1, (n, 1), generator=generator, device=images.device)
-    dx = torch.randint(-shift, shift + 1, (n, 1), generator=generator, device=images.device)
-    # Output pixel p shows the rotated frame at p + d: its entry in the enlarged map. The
-    # index arithmetic is int32 (half the memory traffic of int64; index_select and gather
-    # take int32 indices) unless the maps are too many for it, with one full-size add.
-    index_type = torch.int32 if maps.numel() < 2**31 else torch.int64
-    start = (which * maps.shape[1] + dy * (w + 2 * shift) + dx).to(index_type)
-    at = (start + _window(h, w, shift, images.device)).view(-1)
-    index = maps.view(-1).index_select(0, at).view(n, 1, h * w).expand(n, c, h * w)
-    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad)).view(n, c, hp * wp)
-    return padded.gather(2, index).view(n, c, h, w)
+    hp, wp, wide = h + 2 * pad, w + 2 * pad, w + 2 * shift
+    which = torch.randint(0, len(maps), (n,), generator=generator, device=images.device)
+    dy = torch.randint(-shift, shift + 1, (n,), generator=generator, device=images.device)
+    dx = torch.randint(-shift, shift + 1, (n,), generator=generator, device=images.device)
+    # Output pixel p shows the rotated frame at p + d: an image's sources are the h x w
+    # window at (dy, dx) of its angle's map over the frame enlarged by the shift. Every
+    # such window is one stretch of the flat maps, from its first entry to its last, so
+    # one index_select of whole rows of a strided view (a row starting at every entry, no
+    # copy) fetches them all, and a strided view of those rows drops the columns between.
+    # Indices are int32 (half the memory traffic) unless the maps outgrow it.
+    span = (h - 1) * wide + w
+    starts = maps.view(-1).unfold(0, span, 1)
+    first = which * maps.shape[1] + (dy + shift) * wide + (dx + shift)
+    rows = starts.index_select(0, first.to(torch.int32 if maps.numel() < 2**31 else torch.int64))
+    index = rows.as_strided((n, 1, h, w), (span, 0, wide, 1)).expand(n, c, h, w)
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad)).view(n, c, 1, hp * wp)
+    return padded.expand(n, c, h, hp * wp).gather(3, index)
 
 
 @dataclass(frozen=True)
@@ -249,14 +253,6 @@ def rotation_angles(rotation: float) -> torch.Tensor:
     """The grid of angles (degrees) that :func:`augment` draws from, uniformly."""
     steps = min(MAX_ANGLES // 2, math.ceil(rotation / ANGLE_STEP))
     return torch.linspace(-rotation, rotation, 2 * steps + 1, dtype=torch.float64)
-
-
-@functools.lru_cache(maxsize=16)
-def _window(h: int, w: int, shift: int, device: torch.device) -> torch.Tensor:
-    """Flat indices of the original frame's pixels within the frame enlarged by ``shift``."""
-    ys = torch.arange(h).view(h, 1) + shift
-    xs = torch.arange(w).view(1, w) + shift
-    return (ys * (w + 2 * shift) + xs).view(1, h * w).int().to(device)
 
 
 @functools.lru_cache(maxsize=16)
