@@ -175,7 +175,9 @@ def stepper(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
         return optimizer.step
     group = optimizer.param_groups[0]
     params: list[torch.Tensor] = list(group["params"])
-    kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
+    # newer torch makes AdamW an Adam with this flag; older releases kept a class of its own
+    decoupled = group.get("decoupled_weight_decay", isinstance(optimizer, torch.optim.AdamW))
+    kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
     state: list[list[torch.Tensor]] = []  # exp_avgs, exp_avg_sqs, steps once they exist
 
     def step() -> None:
@@ -212,8 +214,8 @@ def _plain_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
     if len(optimizer.param_groups) != 1 or any(hooks):
         return False
     group = optimizer.param_groups[0]
-    plain = group["fused"] and not any(
-        group[key] for key in ("amsgrad", "maximize", "capturable", "differentiable")
+    plain = group.get("fused") and not any(
+        group.get(key) for key in ("amsgrad", "maximize", "capturable", "differentiable")
     )
     kinds = {(p.device, p.dtype) for p in group["params"]}
     return bool(plain) and len(kinds) == 1 and not isinstance(group["lr"], torch.Tensor)
