@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -291,8 +292,6 @@ def test_erase_touches_the_chosen_share_only_seeded_and_in_the_augmentation() ->
 
 
 def test_every_switch_turns_the_augmentation_on() -> None:
-    import dataclasses
-
     fields = {f.name for f in dataclasses.fields(Augmentation)}
     assert set(Augmentation.SWITCHES) == fields - {"elastic_sigma"}
     assert not Augmentation()

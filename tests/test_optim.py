@@ -152,10 +152,10 @@ def test_a_parameter_without_gradient_is_left_as_adam_leaves_it() -> None:
     direct = stepper(optimizers[1])
     _train(nets[0], optimizers[0], optimizers[0].step, steps=3)
     _train(nets[1], optimizers[1], direct, steps=3)
-    for net, step in zip(nets, (optimizers[0].step, direct), strict=True):
+    for net, optimizer, step in zip(nets, optimizers, (optimizers[0].step, direct), strict=True):
         frozen = net[0].bias.detach().clone()
         net[0].bias.requires_grad_(False)
-        _train(net, optimizers[0] if step == optimizers[0].step else optimizers[1], step, steps=2)
+        _train(net, optimizer, step, steps=2)
         assert torch.equal(net[0].bias, frozen)
     for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         assert torch.equal(a, b)
