@@ -528,3 +528,29 @@ def test_a_dry_run_augments_as_the_run_would(tiny, quick_config) -> None:
     plain = train(dry, dataset=tiny).history
     clean_end = train(dry.override({"augment.clean_epochs": 1}), dataset=tiny).history
     assert _without_times(clean_end) == _without_times(plain)  # its 2 epochs are not the last
+
+
+def test_ema_validates_keeps_and_saves_the_weights_average(tiny, quick_config) -> None:
+    from safetensors.torch import load_file
+
+    from mlplab.metrics import evaluate
+
+    config = quick_config.override({"train.epochs": 4, "train.select": "last"})
+    plain = train(config, dataset=tiny)
+    averaged = train(config.override({"train.ema": 0.9}), dataset=tiny)
+    # the same training steps: the average changes what is scored, not what is trained
+    assert [h["train_loss"] for h in averaged.history] == [h["train_loss"] for h in plain.history]
+    assert [h["val_loss"] for h in averaged.history] != [h["val_loss"] for h in plain.history]
+    checkpoint = averaged.run.load_checkpoint()
+    saved = load_file(averaged.run_dir / "model.safetensors")
+    for key, value in checkpoint["average"].items():
+        assert torch.equal(saved[key], value), key
+    assert not torch.equal(saved["output.weight"], checkpoint["model"]["output.weight"])
+    # the recorded validation figures are those of the saved (averaged) weights
+    val = evaluate(averaged.run_dir, split="val", dataset=tiny)
+    assert val["loss"] == pytest.approx(averaged.history[-1]["val_loss"], rel=1e-6)
+    # a decay near 0 averages nothing: the run of the plain weights
+    instant = train(config.override({"train.ema": 1e-9}), dataset=tiny)
+    assert [h["val_loss"] for h in instant.history] == pytest.approx(
+        [h["val_loss"] for h in plain.history], rel=1e-5
+    )

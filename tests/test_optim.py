@@ -13,6 +13,7 @@ from mlplab.optim import (
     OPTIMIZERS,
     SCHEDULES,
     Plan,
+    WeightAverage,
     lr_at,
     make_optimizer,
     momentum_at,
@@ -180,3 +181,37 @@ def test_other_optimizers_step_through_torch() -> None:
     finally:
         handle.remove()
     assert stepper(plain) != plain.step
+
+
+def test_the_weight_average_is_torchs_ema_after_its_first_steps() -> None:
+    from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+    net = _net()
+    average = WeightAverage(net, decay=0.9)
+    reference = [t.detach().clone() for t in net.state_dict().values()]
+    ema = get_ema_multi_avg_fn(0.9)
+    data = torch.Generator().manual_seed(3)
+    for step in range(1000, 1005):  # the bias correction has faded: 1 - 0.9 ** 1000 == 1.0
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn(p.shape, generator=data))
+        average.update(step)
+        ema(reference, list(net.state_dict().values()), torch.tensor(1))
+    for a, b in zip(average.module.state_dict().values(), reference, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    assert not any(p.requires_grad for p in average.module.parameters())
+
+
+def test_the_weight_average_is_bias_corrected() -> None:
+    net = _net()
+    average = WeightAverage(net, decay=0.9)
+    seen = []
+    with torch.no_grad():
+        for step in range(3):
+            net[0].weight.add_(1.0)
+            seen.append(net[0].weight.clone())
+            average.update(step)
+    # the first step replaces the initial weights; then each weighs 0.9 times the next
+    weights = torch.tensor([0.81, 0.9, 1.0]) / (0.81 + 0.9 + 1.0)
+    expected = sum(w * x for w, x in zip(weights, seen, strict=True))
+    torch.testing.assert_close(average.module[0].weight, expected)

@@ -129,10 +129,12 @@ def test_interrupted_before_the_first_epoch_leaves_no_run_directory(tmp_path: Pa
 
 
 # ----- the same through the API, in process ---------------------------------------------------
-def test_resume_in_process_matches(tiny, quick_config: Config) -> None:
+@pytest.mark.parametrize("ema", [0.0, 0.9])  # the weights' average is state too
+def test_resume_in_process_matches(tiny, quick_config: Config, ema: float) -> None:
     # the last epoch on plain images: a resumed run must know which epochs are which
     config = quick_config.override({"model.dropout": 0.2, "augment.shift": 1, "train.epochs": 4,
-                                    "train.scheduler": "onecycle", "augment.clean_epochs": 1})  # fmt: skip
+                                    "train.scheduler": "onecycle", "augment.clean_epochs": 1,
+                                    "train.ema": ema})  # fmt: skip
     alone = train(config, dataset=tiny)
 
     def stop(epoch: Epoch) -> None:

@@ -237,6 +237,15 @@ class TrainConfig:
         low_open=True,
         high_open=True,
     )
+    ema: float = _opt(
+        0.0,
+        "decay of an exponential moving average of the weights (Polyak averaging), folded in "
+        "after every step; the average is what is validated, kept and saved (e.g. 0.999: about "
+        "the last 1,000 steps; 0: off)",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
     select: str = _opt(
         "val_loss",
         "which epoch's weights the run keeps: lowest val_loss, highest val_accuracy, or the last "

@@ -42,7 +42,7 @@ from .errors import ConfigError, RunError, TrainingError
 from .losses import expected_initial_loss, loss_fn
 from .metrics import Scores, evaluate_split, run_dataset
 from .model import MLP, model_summary
-from .optim import Plan, lr_at, make_optimizer, momentum_at, set_step, stepper
+from .optim import Plan, WeightAverage, lr_at, make_optimizer, momentum_at, set_step, stepper
 from .progress import log_line, log_to_file, logger, progress_bar
 from .run import CHECKPOINT_FORMAT, LOG, Run
 
@@ -53,7 +53,8 @@ DRY_RUN_EPOCHS, DRY_RUN_BATCHES = 2, 3  # --dry-run: a few batches of every epoc
 
 @dataclass
 class Epoch:
-    """What an ``on_epoch`` hook sees after each epoch: the record, the model, and a scorer
+    """What an ``on_epoch`` hook sees after each epoch: the record, the model as validated
+    (the weights' average with train.ema), and a scorer
     that uses the run's own normalization and device (``epoch.score("test")``)."""
 
     record: dict[str, Any]
@@ -98,6 +99,13 @@ class _Session:
     max_batches: int | None
     world: World = field(default_factory=World)  # this process among the data-parallel ranks
     trained: torch.nn.Module | None = None  # the model as trained: DDP-wrapped with several ranks
+    average: WeightAverage | None = None  # train.ema > 0: the average of the weights
+
+    @property
+    def evaluated(self) -> MLP:
+        """The model that is validated, kept and saved: the weights' average (train.ema),
+        or the model as trained."""
+        return self.average.module if self.average else self.model  # type: ignore[return-value]
 
     @property
     def regression(self) -> str | None:
@@ -107,7 +115,7 @@ class _Session:
     def score(self, split: str) -> Scores:
         """Never augmented; in eval mode; a few batches on a dry run."""
         scale, offset = self.normalization.affine(self.device)
-        return evaluate_split(self.model, self.splits[split], scale, offset,
+        return evaluate_split(self.evaluated, self.splits[split], scale, offset,
                               batch_size=self.config.train.eval_batch_size,
                               max_batches=self.max_batches, regression=self.regression)  # fmt: skip
 
@@ -225,13 +233,13 @@ def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tr
             if (score := selection_score(record, tc.select)) < state.best_score:
                 state.best_score, state.best_epoch = score, epoch
                 state.best_weights = {
-                    k: v.detach().clone() for k, v in s.model.state_dict().items()
+                    k: v.detach().clone() for k, v in s.evaluated.state_dict().items()
                 }
             if s.world.is_main:
                 run.save_metrics(state.history)
                 run.save_checkpoint(_checkpoint(s, state))
             log_line(format_epoch(record, s.plan.epochs), bar)
-            if on_epoch is not None and on_epoch(Epoch(record, s.model, s.score)):
+            if on_epoch is not None and on_epoch(Epoch(record, s.evaluated, s.score)):
                 break
     except RuntimeError as exc:
         if s.world.size > 1:  # a collective failed: most often, another rank died
@@ -249,7 +257,7 @@ def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tr
 
 def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | None]:
     """One pass over the training split; returns its mean loss and accuracy (None: regression)."""
-    tc, model, optimizer = s.config.train, s.model, s.optimizer
+    tc, model, optimizer, average = s.config.train, s.model, s.optimizer, s.average
     world, trained = s.world, s.trained or model  # DDP averages the gradients of the ranks
     criterion = loss_fn(model.head, s.regression, tc.label_smoothing)
     weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
@@ -286,6 +294,8 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
             p.grad = None
         objective.backward()
         step()
+        if average is not None:
+            average.update(state.step)
         losses.append(loss.detach())  # no copy: the stack below is the epoch's one
         if not s.regression:
             hits.append((out.argmax(1) == y).sum())
@@ -416,7 +426,8 @@ def _prepare(
     world = world or World()
     s = _Session(config, data, device, splits, normalization, model, make_optimizer(model.parameters(), tc, device),
                  plan, torch.Generator(device).manual_seed(data_seed), max_batches, world,
-                 distributed.wrap(model, device, world))  # fmt: skip
+                 distributed.wrap(model, device, world),
+                 WeightAverage(model, tc.ema) if tc.ema else None)  # fmt: skip
     if fresh:
         c, h, w = data.image_shape
         what = (
@@ -459,6 +470,7 @@ def _checkpoint(s: _Session, state: _State) -> dict[str, Any]:
         "best_weights": state.best_weights,
         "threads": torch.get_num_threads(),
         "model": s.model.state_dict(),
+        "average": s.average.module.state_dict() if s.average else None,
         "optimizer": s.optimizer.state_dict(),
         "generator": s.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
@@ -469,6 +481,8 @@ def _checkpoint(s: _Session, state: _State) -> dict[str, Any]:
 def _restore(s: _Session, checkpoint: dict[str, Any]) -> _State:
     try:
         s.model.load_state_dict(checkpoint["model"])
+        if s.average:
+            s.average.module.load_state_dict(checkpoint["average"])
         s.optimizer.load_state_dict(checkpoint["optimizer"])
         s.generator.set_state(checkpoint["generator"].cpu())
         torch.set_rng_state(checkpoint["torch_rng"].cpu())
@@ -492,13 +506,14 @@ def _restore(s: _Session, checkpoint: dict[str, Any]) -> _State:
 # ----- finishing ---------------------------------------------------------------------------
 def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: float) -> TrainResult:
     """The best weights, scored once on the test split, saved with the summary."""
-    s.model.load_state_dict(state.best_weights)  # type: ignore[arg-type]
+    model = s.evaluated
+    model.load_state_dict(state.best_weights)  # type: ignore[arg-type]
     test = s.score("test")
     summary = _summary(s, state, test, started, interrupted)
     if s.world.is_main:
-        run.save_model(s.model, s.normalization, s.data.classes, task=s.data.task)
-        if linear.is_line(s.model, s.data):
-            summary["line"] = linear.line_fit(s.model, s.normalization, s.splits["train"], run.path)
+        run.save_model(model, s.normalization, s.data.classes, task=s.data.task)
+        if linear.is_line(model, s.data):
+            summary["line"] = linear.line_fit(model, s.normalization, s.splits["train"], run.path)
             logger.info(linear.describe(summary["line"]))
         run.save_summary(summary)
     score = (
@@ -510,7 +525,7 @@ def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: fl
         f"test     loss {test.loss:.4f}  {score}  (best epoch {state.best_epoch}, "
         f"{summary['train_seconds']:.1f}s training)"
     )
-    return TrainResult(run=run, model=s.model, history=state.history, summary=summary)
+    return TrainResult(run=run, model=model, history=state.history, summary=summary)
 
 
 def _check_task(config: Config, data: Dataset) -> None:

@@ -10,6 +10,7 @@ planned for N epochs. Each schedule matches its ``torch.optim.lr_scheduler`` cou
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "Plan",
+    "WeightAverage",
     "lr_at",
     "make_optimizer",
     "momentum_at",
@@ -219,3 +221,25 @@ def _plain_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
     )
     kinds = {(p.device, p.dtype) for p in group["params"]}
     return bool(plain) and len(kinds) == 1 and not isinstance(group["lr"], torch.Tensor)
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights (``train.ema``): a copy of the
+    model whose floating-point state follows the trained one after every optimizer step,
+    ``avg = d * avg + (1 - d) * w``, in one fused ``_foreach_lerp_`` (what
+    ``torch.optim.swa_utils.get_ema_multi_avg_fn`` does; ``AveragedModel`` itself would
+    wrap the model and rename its weights). The average is bias-corrected as Adam's moments
+    are: step ``t`` (0-based) weighs in with ``(1 - d) / (1 - d ** (t + 1))``, so the first
+    step replaces the initial weights and the decay is ``d`` from the start, with no warm-up
+    to tune. Buffers are averaged too (an MLP has none today)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(model).requires_grad_(False)
+        self.decay = decay
+        self._live = [t for t in model.state_dict().values() if t.is_floating_point()]
+        self._average = [t for t in self.module.state_dict().values() if t.is_floating_point()]
+
+    def update(self, step: int) -> None:
+        """Fold in the weights after global step ``step`` (0-based)."""
+        weight = (1.0 - self.decay) / (1.0 - self.decay ** (step + 1))
+        torch._foreach_lerp_(self._average, self._live, weight)
