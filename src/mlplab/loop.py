@@ -54,8 +54,8 @@ DRY_RUN_EPOCHS, DRY_RUN_BATCHES = 2, 3  # --dry-run: a few batches of every epoc
 @dataclass
 class Epoch:
     """What an ``on_epoch`` hook sees after each epoch: the record, the model as validated
-    (the weights' average with train.ema), and a scorer
-    that uses the run's own normalization and device (``epoch.score("test")``)."""
+    (with train.ema, the weights' average), and a scorer that uses the run's own
+    normalization and device (``epoch.score("test")``)."""
 
     record: dict[str, Any]
     model: MLP
@@ -105,7 +105,7 @@ class _Session:
     def evaluated(self) -> MLP:
         """The model that is validated, kept and saved: the weights' average (train.ema),
         or the model as trained."""
-        return self.average.module if self.average else self.model  # type: ignore[return-value]
+        return self.model if self.average is None else self.average.module  # type: ignore[return-value]
 
     @property
     def regression(self) -> str | None:
@@ -470,7 +470,7 @@ def _checkpoint(s: _Session, state: _State) -> dict[str, Any]:
         "best_weights": state.best_weights,
         "threads": torch.get_num_threads(),
         "model": s.model.state_dict(),
-        "average": s.average.module.state_dict() if s.average else None,
+        "average": None if s.average is None else s.average.module.state_dict(),
         "optimizer": s.optimizer.state_dict(),
         "generator": s.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
@@ -481,7 +481,7 @@ def _checkpoint(s: _Session, state: _State) -> dict[str, Any]:
 def _restore(s: _Session, checkpoint: dict[str, Any]) -> _State:
     try:
         s.model.load_state_dict(checkpoint["model"])
-        if s.average:
+        if s.average is not None:
             s.average.module.load_state_dict(checkpoint["average"])
         s.optimizer.load_state_dict(checkpoint["optimizer"])
         s.generator.set_state(checkpoint["generator"].cpu())
