@@ -29,7 +29,9 @@ SERIF_FONTS = ("dejavu/DejaVuSerif.ttf", "liberation/LiberationSerif-Regular.ttf
 
 
 @functools.cache
-def tiny_run(root: Path, head: str = "logits", channels: int = 1, size: int = 8) -> Path:
+def tiny_run(
+    root: Path, head: str = "logits", channels: int = 1, size: int = 8, crop: int = 0
+) -> Path:
     """A seconds-long run on synthetic 4-class images (see conftest.make_dataset)."""
     g = torch.Generator().manual_seed(0)
 
@@ -45,11 +47,12 @@ def tiny_run(root: Path, head: str = "logits", channels: int = 1, size: int = 8)
         {
             "model.hidden": [16],
             "model.head": head,
+            "model.crop": crop,
             "train.epochs": 3,
             "train.batch_size": 32,
             "train.lr": 0.01,
             "run.dir": str(root / "runs"),
-            "run.name": f"tiny-{head}-{channels}x{size}",
+            "run.name": f"tiny-{head}-{channels}x{size}-crop{crop}",
         }
     )
     return train(config, dataset=data).run_dir

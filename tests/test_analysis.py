@@ -193,6 +193,18 @@ def test_first_layer_units_are_input_shaped_largest_norm_first() -> None:
     assert logistic.layer == "output" and logistic.names == ("class x", "class y", "class z")
 
 
+def test_a_cropped_models_units_are_whole_images_with_a_zero_border() -> None:
+    torch.manual_seed(0)
+    model = MLP((2, 7, 6), [5], 3, crop=1)
+    first = first_layer(model, n=5, order="index")
+    w = model.hidden[0].linear.weight.detach().view(5, 2, 5, 4)
+    assert first.weights.shape == (5, 2, 7, 6)
+    np.testing.assert_array_equal(first.weights[:, :, 1:6, 1:5], w.numpy())
+    border = np.ones((7, 6), bool)
+    border[1:6, 1:5] = False
+    assert not first.weights[:, :, border].any()
+
+
 # ----- imagining a class ------------------------------------------------------------------
 def test_random_search_keeps_each_class_best_candidate_in_batches() -> None:
     torch.manual_seed(0)

@@ -81,6 +81,19 @@ def test_color_model(root: Path) -> None:
     assert (got - eager(run, pixels)).abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("format", ["torchscript", "onnx"])
+def test_a_cropped_model_exports_and_takes_whole_images(root: Path, format: str) -> None:
+    run = tiny_run(root, crop=2)
+    result = export(run, format)
+    assert result.input_shape == (1, 8, 8) and result.max_abs_diff < 1e-5
+    pixels = torch.randint(0, 256, (5, 1, 8, 8), dtype=torch.uint8)
+    got = load_exported(result.path, format)(pixels.float() / 255)
+    assert (got - eager(run, pixels)).abs().max() < 1e-5
+    changed = pixels.clone()
+    changed[:, :, 0, :] = 255 - changed[:, :, 0, :]  # the cropped border does not count
+    assert torch.equal(load_exported(result.path, format)(changed.float() / 255), got)
+
+
 def test_raw_image_model_reproduces_training_input_exactly(root: Path) -> None:
     run = tiny_run(root)
     model, normalization, _ = Run.open(run).load_model()

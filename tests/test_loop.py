@@ -554,3 +554,12 @@ def test_ema_validates_keeps_and_saves_the_weights_average(tiny, quick_config) -
     assert [h["val_loss"] for h in instant.history] == pytest.approx(
         [h["val_loss"] for h in plain.history], rel=1e-5
     )
+
+
+def test_a_crop_too_large_for_the_images_stops_before_the_run(tiny, quick_config) -> None:
+    runs = Path(quick_config.run.dir)
+    with pytest.raises(ConfigError, match="model.crop=4 leaves no pixels of 1x8x8 inputs"):
+        train(quick_config.override({"model.crop": 4}), dataset=tiny)
+    assert not runs.exists() or not any(runs.iterdir())
+    cropped = train(quick_config.override({"model.crop": 1}), dataset=tiny)
+    assert cropped.model.widths == [36, 16, 4] and cropped.summary["test_accuracy"] > 0.5

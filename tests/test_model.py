@@ -152,3 +152,33 @@ def test_bad_arguments() -> None:
         MLP((4,), [8], 2, activation="rleu")
     with pytest.raises(ConfigError, match="MLP needs classes >= 1"):
         MLP((4,), [0], 2)
+
+
+def test_crop_is_the_same_network_on_the_cropped_image() -> None:
+    torch.manual_seed(0)
+    cropped = MLP((3, 9, 8), [12], 4, crop=2)
+    assert cropped.input_features == 3 * 5 * 4 and cropped.widths == [60, 12, 4]
+    reference = MLP((3, 5, 4), [12], 4)
+    reference.load_state_dict(cropped.state_dict())
+    x = torch.randn(6, 3, 9, 8)
+    torch.testing.assert_close(cropped(x), reference(x[:, :, 2:7, 2:6]))
+    again = MLP.from_spec(cropped.spec())
+    assert again.spec()["crop"] == 2 and again.input_features == 60
+    assert MLP.from_spec({k: v for k, v in reference.spec().items() if k != "crop"}).crop == 0
+    lines = model_summary(cropped).splitlines()
+    assert lines[1].split() == ["input", "crop", "2,", "flatten", "(60,)", "0"]
+    assert "60-12-4, crop=2, relu" in repr(cropped)
+
+
+@pytest.mark.parametrize(
+    "shape, crop, message",
+    [
+        ((1, 28, 28), 14, "model.crop=14 leaves no pixels of 1x28x28 inputs; it takes 0 to 13 pixels off each border"),
+        ((3, 9, 5), 3, "model.crop=3 leaves no pixels of 3x9x5 inputs; it takes 0 to 2 pixels off each border"),
+        ((4,), 1, "model.crop=1 leaves no pixels of 4 inputs; it takes 0 to 0 pixels off each border"),
+    ],
+)  # fmt: skip
+def test_a_crop_that_leaves_nothing_is_refused(shape, crop: int, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        MLP(shape, [8], 2, crop=crop)
+    assert str(error.value) == message

@@ -6,7 +6,6 @@ no data is reloaded, so comparing is quick whatever the dataset.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +86,7 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
             "run": name,
             "path": str(run.path),
             "dataset": summary.get("dataset", "?"),
-            "model": "-".join(map(str, [math.prod(model.input_shape), *model.hidden_sizes, model.classes]))
+            "model": "-".join(map(str, model.widths))
                      + (f" {model.activation}" if model.hidden_sizes else " linear"),
             "parameters": model.num_parameters,
             "recipe": f"{t.optimizer} lr {t.lr:g} bs {t.batch_size}",

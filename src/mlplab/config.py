@@ -196,6 +196,13 @@ class ModelConfig:
         "weight init: default (PyTorch's), kaiming, xavier, orthogonal; biases start at 0 unless default",
         choices=INITS,
     )
+    crop: int = _opt(
+        0,
+        "pixels the model drops off each border of its input before the first layer (MNIST's "
+        "digits fill the central 20x20: 2 keeps 24x24, 27% less first-layer work); predict and "
+        "export still take whole images",
+        low=0,
+    )
 
 
 @dataclass
@@ -638,9 +645,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "overrides": _USPS,
     },
     "fast": {
-        "help": "time to 98% MNIST test accuracy: 784-384-10 ReLU, Kaiming init, Adam one-cycle to 6e-3, "
-        "batch 256, bfloat16 autocast, 3 epochs, no augmentation (about 1.3 s of training on 2 cores)",
+        "help": "time to 98% MNIST test accuracy: the central 24x24 pixels (crop 2), 576-384-10 ReLU, "
+        "Kaiming init, Adam one-cycle to 6e-3, batch 256, bfloat16 autocast, 3 epochs, no "
+        "augmentation (about 1.0-1.1 s of training on 2 cores)",
         "overrides": {
+            "model.crop": 2,
             "model.hidden": [384],
             "model.init": "kaiming",
             "train.lr": 6e-3,

@@ -156,7 +156,7 @@ def lr_find(
         torch.manual_seed(model_seed)  # inside the forked RNG: the caller's is untouched
         mc = config.model
         model = MLP(data.image_shape, mc.hidden, 1 if regression else len(data.classes),
-                    mc.activation, mc.dropout, mc.head, mc.init).to(device)  # fmt: skip
+                    mc.activation, mc.dropout, mc.head, mc.init, mc.crop).to(device)  # fmt: skip
         optimizer = make_optimizer(model.parameters(), tc, device)
         criterion = loss_fn(model.head, regression, tc.label_smoothing)
         weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
@@ -215,8 +215,7 @@ def _reading(lrs: list[float], smoothed: list[float]) -> tuple[float | None, flo
 
 
 def _architecture(model: MLP) -> str:
-    widths = [math.prod(model.input_shape), *model.hidden_sizes, model.classes]
-    return f"{'-'.join(map(str, widths))} {model.activation}"
+    return f"{'-'.join(map(str, model.widths))} {model.activation}"
 
 
 def _check_range(

@@ -1,6 +1,7 @@
 """The models: a configurable MLP (hidden widths, activation, dropout, head, init).
 
-``MLP(input_shape, hidden, classes)`` flattens its input, applies ``hidden`` blocks of
+``MLP(input_shape, hidden, classes)`` flattens its input (``crop`` pixels off each border
+first, if asked), applies ``hidden`` blocks of
 Linear → activation → (Dropout), then one Linear to ``classes`` outputs and the head.
 ``hidden=[]`` is multinomial logistic regression. A model rebuilds from its
 :meth:`MLP.spec` alone, which is what ``model.json`` in a run directory holds.
@@ -19,7 +20,7 @@ from torch import nn
 
 from .errors import ConfigError, did_you_mean
 
-__all__ = ["ACTIVATIONS", "HEADS", "INITS", "MLP", "model_summary"]
+__all__ = ["ACTIVATIONS", "HEADS", "INITS", "MLP", "input_features", "model_summary"]
 
 # The model's vocabulary: the config validates against these names, the model builds from them.
 _ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
@@ -28,6 +29,21 @@ HEADS = ("logits", "log_softmax", "softmax")
 INITS = ("default", "kaiming", "xavier", "orthogonal")
 # torch.nn.init.calculate_gain names; GELU is close enough to ReLU for init purposes
 _GAIN_NAME = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "relu"}
+
+
+def input_features(input_shape: Sequence[int], crop: int = 0) -> int:
+    """How many values the first layer sees: the input's, less ``crop`` pixels off each
+    border of a (C, H, W) image; a ConfigError when that leaves none."""
+    shape = [int(s) for s in input_shape]
+    if crop == 0:
+        return math.prod(shape)
+    height, width = shape[-2:] if len(shape) == 3 else (1, 1)  # only images have borders
+    if not 0 < crop <= (min(height, width) - 1) // 2:
+        raise ConfigError(
+            f"model.crop={crop} leaves no pixels of {'x'.join(map(str, shape))} inputs; it "
+            f"takes 0 to {(min(height, width) - 1) // 2} pixels off each border"
+        )
+    return shape[0] * (height - 2 * crop) * (width - 2 * crop)
 
 
 class MLP(nn.Module):
@@ -42,6 +58,7 @@ class MLP(nn.Module):
         dropout: float = 0.0,
         head: str = "logits",
         init: str = "default",
+        crop: int = 0,
     ) -> None:
         super().__init__()
         for key, value, allowed in (
@@ -58,11 +75,13 @@ class MLP(nn.Module):
                 f"MLP needs classes >= 1, hidden widths >= 1 and 0 <= dropout < 1; got {classes}, {list(hidden)}, {dropout}"
             )
         self.input_shape = tuple(int(s) for s in input_shape)
+        self.input_features = input_features(self.input_shape, crop)
+        self.crop = int(crop)
         self.hidden_sizes = [int(w) for w in hidden]
         self.classes = int(classes)
         self.activation, self.dropout, self.head, self.init = activation, float(dropout), head, init
 
-        widths = [math.prod(self.input_shape), *self.hidden_sizes]
+        widths = [self.input_features, *self.hidden_sizes]
         blocks = []
         for fan_in, fan_out in itertools.pairwise(widths):
             parts: OrderedDict[str, nn.Module] = OrderedDict(
@@ -99,6 +118,9 @@ class MLP(nn.Module):
         self, x: torch.Tensor, return_hidden: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Outputs of the head; with ``return_hidden`` also the last hidden layer's activations."""
+        if self.crop:
+            c = self.crop
+            x = x[..., c : x.shape[-2] - c, c : x.shape[-1] - c]
         h = self.hidden(x.flatten(1))
         z = self.output(h)
         if self.head == "log_softmax":
@@ -118,6 +140,7 @@ class MLP(nn.Module):
             "dropout": self.dropout,
             "head": self.head,
             "init": self.init,
+            "crop": self.crop,
         }
 
     @classmethod
@@ -126,19 +149,24 @@ class MLP(nn.Module):
         return cls(**args)
 
     @property
+    def widths(self) -> list[int]:
+        """The layers' widths, input (as the first layer sees it) to output."""
+        return [self.input_features, *self.hidden_sizes, self.classes]
+
+    @property
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
     def extra_repr(self) -> str:
-        sizes = "-".join(
-            str(s) for s in [math.prod(self.input_shape), *self.hidden_sizes, self.classes]
-        )
-        return f"{sizes}, {self.activation}, dropout={self.dropout:g}, head={self.head}, parameters={self.num_parameters:,}"
+        sizes = "-".join(map(str, self.widths))
+        cropped = f", crop={self.crop}" if self.crop else ""
+        return f"{sizes}{cropped}, {self.activation}, dropout={self.dropout:g}, head={self.head}, parameters={self.num_parameters:,}"
 
 
 def model_summary(model: MLP) -> str:
     """A table of layers, output shapes and parameter counts, with the total."""
-    rows = [("input", "flatten", f"({math.prod(model.input_shape)},)", 0)]
+    entry = f"crop {model.crop}, flatten" if model.crop else "flatten"
+    rows = [("input", entry, f"({model.input_features},)", 0)]
     for i, block in enumerate(model.hidden):
         for name, layer in block.named_children():
             width = block.linear.out_features

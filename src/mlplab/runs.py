@@ -18,7 +18,6 @@ import contextlib
 import datetime as dt
 import fnmatch
 import json
-import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 from .config import selection_score
 from .errors import ConfigError, RunError, did_you_mean
+from .model import input_features
 from .run import CONFIG, MODEL, Run
 from .tables import format_table
 
@@ -120,7 +120,8 @@ def _read(path: Path, date: str) -> RunRow:
     regression = "test_r2" in summary or (bool(history) and "val_r2" in history[0])
     if info is not None:
         spec = info["model"]
-        widths = [math.prod(spec["input_shape"]), *spec["hidden"], spec["classes"]]
+        features = input_features(spec["input_shape"], spec.get("crop", 0))
+        widths = [features, *spec["hidden"], spec["classes"]]
         architecture = f"{'-'.join(map(str, widths))} {spec['activation']}"
     else:
         architecture = (
