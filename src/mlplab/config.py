@@ -199,7 +199,7 @@ class ModelConfig:
     crop: int = _opt(
         0,
         "pixels the model drops off each border of its input before the first layer (MNIST's "
-        "digits fill the central 20x20: 2 keeps 24x24, 27% less first-layer work); predict and "
+        "digits fill the central 20x20: 2 keeps 24x24, 26% less first-layer work); predict and "
         "export still take whole images",
         low=0,
     )
