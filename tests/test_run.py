@@ -32,6 +32,22 @@ def test_model_json_that_is_json_but_not_a_model(run_dir: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize(
+    "crop, why",
+    [
+        ("2", "ValueError: crop must be a whole number, got '2'"),
+        (4, "ConfigError: model.crop=4 leaves no pixels of 1x8x8 inputs; it takes 0 to 3 pixels off each border"),
+    ],
+)  # fmt: skip
+def test_a_crop_that_does_not_fit_the_input_is_refused(run_dir: Path, crop, why: str) -> None:
+    info = json.loads((run_dir / "model.json").read_text())
+    info["model"]["crop"] = crop
+    (run_dir / "model.json").write_text(json.dumps(info))
+    with pytest.raises(RunError) as error:
+        Run.open(run_dir).load_model()
+    assert str(error.value).endswith(f"model.json: not a model description made by mlplab ({why})")
+
+
+@pytest.mark.parametrize(
     "change, message",
     [
         (lambda s: s.pop("output.bias"), r"missing output.bias"),

@@ -30,8 +30,8 @@ from safetensors.torch import load_file, save_file
 from .atomic import atomic_write, write_text_atomic
 from .config import Config
 from .data import Normalization
-from .errors import MlplabError, RunError
-from .model import MLP
+from .errors import ConfigError, MlplabError, RunError
+from .model import MLP, input_features
 
 __all__ = ["Run"]
 
@@ -181,13 +181,17 @@ class Run:
                 and all(isinstance(v, int) and v > 0 for v in shape)
             ):
                 raise ValueError(f"input_shape must be 3 positive whole numbers, got {shape!r}")
+            crop = spec.get("crop", 0)  # absent before model.crop
+            if type(crop) is not int:
+                raise ValueError(f"crop must be a whole number, got {crop!r}")
+            input_features(shape, crop)
             regression = info.get("task", "classification") == "regression"
             if not isinstance(classes, list) or (
                 not regression and len(classes) != spec["classes"]
             ):
                 raise ValueError("classes must list one name per output")
             Normalization.from_dict(norm)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise RunError(
                 f"{file}: not a model description made by mlplab ({_why(exc)})"
             ) from None
