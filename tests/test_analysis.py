@@ -193,6 +193,11 @@ def test_first_layer_units_are_input_shaped_largest_norm_first() -> None:
     assert logistic.layer == "output" and logistic.names == ("class x", "class y", "class z")
 
 
+def test_a_flat_input_models_units_keep_its_shape() -> None:
+    model = MLP((6,), [4], 2)
+    assert first_layer(model, n=3, order="index").weights.shape == (3, 6)
+
+
 def test_a_cropped_models_units_are_whole_images_with_a_zero_border() -> None:
     torch.manual_seed(0)
     model = MLP((2, 7, 6), [5], 3, crop=1)

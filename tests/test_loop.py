@@ -549,6 +549,8 @@ def test_ema_validates_keeps_and_saves_the_weights_average(tiny, quick_config) -
     # the recorded validation figures are those of the saved (averaged) weights
     val = evaluate(averaged.run_dir, split="val", dataset=tiny)
     assert val["loss"] == pytest.approx(averaged.history[-1]["val_loss"], rel=1e-6)
+    # what train() returns is a model to go on training, not the frozen average
+    assert all(p.requires_grad for p in averaged.model.parameters())
     # a decay near 0 averages nothing: the run of the plain weights
     instant = train(config.override({"train.ema": 1e-9}), dataset=tiny)
     assert [h["val_loss"] for h in instant.history] == pytest.approx(
@@ -563,3 +565,17 @@ def test_a_crop_too_large_for_the_images_stops_before_the_run(tiny, quick_config
     assert not runs.exists() or not any(runs.iterdir())
     cropped = train(quick_config.override({"model.crop": 1}), dataset=tiny)
     assert cropped.model.widths == [36, 16, 4] and cropped.summary["test_accuracy"] > 0.5
+
+
+def test_plateau_with_ema_watches_the_averages_validation_loss(tiny, quick_config) -> None:
+    from mlplab.optim import Plan, lr_at
+
+    config = quick_config.override({"train.epochs": 6, "train.lr": 0.1, "data.val_size": 0.3,
+                                    "train.scheduler": "plateau", "train.patience": 0,
+                                    "train.gamma": 0.5, "train.ema": 0.9})  # fmt: skip
+    averaged = train(config, dataset=tiny).history
+    plain = train(config.override({"train.ema": 0.0}), dataset=tiny).history
+    losses = [h["val_loss"] for h in averaged]  # the average's, as recorded
+    lrs = [h["lr"] for h in averaged]
+    assert lrs == [lr_at(config.train, e, Plan(6, 1), losses) for e in range(6)]
+    assert lrs != [h["lr"] for h in plain]  # here the average drops the rate later

@@ -52,6 +52,11 @@ def test_range_reading_and_state(digits) -> None:
     assert again.losses == result.losses
 
 
+def test_a_cropped_model_is_searched_as_configured(digits) -> None:
+    result = lr_find(Config().override({**TINY, "model.crop": 2}), dataset=digits, steps=20)
+    assert result.setup["model"] == "16-16-10 relu"  # the central 4x4 of 8x8
+
+
 def test_stops_when_the_loss_blows_up(digits) -> None:
     result = lr_find(Config().override({**TINY, "train.optimizer": "sgd", "train.momentum": 0.9}),
                      dataset=digits, start=1e-4, end=1e4, steps=60)  # fmt: skip

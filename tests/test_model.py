@@ -173,6 +173,8 @@ def test_crop_is_the_same_network_on_the_cropped_image() -> None:
 @pytest.mark.parametrize(
     "shape, crop, message",
     [
+        ((1, 28, 28), -1, "model.crop must be a whole number >= 0; got -1"),
+        ((1, 28, 28), 2.0, "model.crop must be a whole number >= 0; got 2.0"),
         ((1, 28, 28), 14, "model.crop=14 leaves no pixels of 1x28x28 inputs; it takes 0 to 13 pixels off each border"),
         ((3, 9, 5), 3, "model.crop=3 leaves no pixels of 3x9x5 inputs; it takes 0 to 2 pixels off each border"),
         ((4,), 1, "model.crop=1 leaves no pixels of 4 inputs; it takes 0 to 0 pixels off each border"),

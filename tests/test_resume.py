@@ -200,3 +200,14 @@ def test_resume_refuses_options_that_change_the_recipe(tmp_path: Path, capsys) -
         == "mlplab: error: --resume continues a run with its own recipe; --hidden, --lr would change it "
         "(only --epochs N, to extend the run to N epochs, goes with --resume)\n"
     )
+
+
+def test_turning_ema_on_for_a_resume_is_one_clear_error(tiny, quick_config: Config) -> None:
+    def stop(epoch: Epoch) -> None:
+        raise KeyboardInterrupt
+
+    run = train(quick_config, dataset=tiny, on_epoch=stop).run
+    run.save_config(run.config().override({"train.ema": 0.99}))
+    with pytest.raises(RunError, match=r"the checkpoint holds no weight average \(the run trained "
+                       r"with train.ema=0\), but its config now sets train.ema=0.99; put 0 back to resume"):  # fmt: skip
+        resume(run.path, dataset=tiny)

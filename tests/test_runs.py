@@ -28,7 +28,9 @@ def runs(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
     digits = load_dataset("digits")
     config = Config().override({**TINY, "run.dir": str(root)})
-    train(config.override({"run.name": "done", "model.hidden": [32]}), dataset=digits)
+    train(
+        config.override({"run.name": "done", "model.hidden": [32], "model.crop": 1}), dataset=digits
+    )
 
     def stop(epoch):
         raise KeyboardInterrupt
@@ -61,7 +63,7 @@ def test_statuses_and_columns(runs: Path) -> None:
     assert (done.status, done.dataset, done.architecture, done.epochs) == (
         "finished",
         "digits",
-        "64-32-10 relu",
+        "36-32-10 relu",  # 6x6 of the 8x8 digits: the first layer's width
         "2/2",
     )
     assert done.val == summary["best_val_accuracy"] and done.test == summary["test_accuracy"]
@@ -110,7 +112,7 @@ def test_sort_and_filter(runs: Path) -> None:
     assert tests == sorted(tests, reverse=True) and best_first[-1].test is None  # missing last
     assert [r.name for r in filter_runs(rows, ["status=interrupted"])] == ["ctrl-c", "killed"]
     assert [r.name for r in filter_runs(rows, ["dataset=make-*", "status=finished"])] == ["linreg"]
-    assert [r.name for r in filter_runs(rows, ["architecture=64-32-10*"])] == ["done"]
+    assert [r.name for r in filter_runs(rows, ["architecture=36-32-10*"])] == ["done"]
 
 
 @pytest.mark.parametrize(

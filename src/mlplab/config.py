@@ -247,8 +247,8 @@ class TrainConfig:
     ema: float = _opt(
         0.0,
         "decay of an exponential moving average of the weights (Polyak averaging), folded in "
-        "after every step; the average is what is validated, kept and saved (e.g. 0.999: about "
-        "the last 1,000 steps; 0: off)",
+        "after every step; the average is what is validated (and so what plateau watches), kept "
+        "and saved (e.g. 0.999: about the last 1,000 steps; 0: off)",
         low=0.0,
         high=1.0,
         high_open=True,
@@ -647,7 +647,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": {
         "help": "time to 98% MNIST test accuracy: the central 24x24 pixels (crop 2), 576-384-10 ReLU, "
         "Kaiming init, Adam one-cycle to 6e-3, batch 256, bfloat16 autocast, 3 epochs, no "
-        "augmentation (about 1.0-1.1 s of training on 2 cores)",
+        "augmentation (about 1.1-1.4 s of training on 2 cores)",
         "overrides": {
             "model.crop": 2,
             "model.hidden": [384],

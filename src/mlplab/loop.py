@@ -483,6 +483,11 @@ def _restore(s: _Session, checkpoint: dict[str, Any]) -> _State:
     try:
         s.model.load_state_dict(checkpoint["model"])
         if s.average is not None:
+            if checkpoint.get("average") is None:
+                raise RunError(
+                    f"the checkpoint holds no weight average (the run trained with train.ema=0), "
+                    f"but its config now sets train.ema={s.config.train.ema}; put 0 back to resume"
+                )
             s.average.module.load_state_dict(checkpoint["average"])
         s.optimizer.load_state_dict(checkpoint["optimizer"])
         s.generator.set_state(checkpoint["generator"].cpu())
@@ -509,6 +514,7 @@ def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: fl
     """The best weights, scored once on the test split, saved with the summary."""
     model = s.evaluated
     model.load_state_dict(state.best_weights)  # type: ignore[arg-type]
+    model.requires_grad_(True)  # the average was a frozen copy: the caller gets a model to train
     test = s.score("test")
     summary = _summary(s, state, test, started, interrupted)
     if s.world.is_main:

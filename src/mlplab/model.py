@@ -35,10 +35,12 @@ def input_features(input_shape: Sequence[int], crop: int = 0) -> int:
     """How many values the first layer sees: the input's, less ``crop`` pixels off each
     border of a (C, H, W) image; a ConfigError when that leaves none."""
     shape = [int(s) for s in input_shape]
+    if type(crop) is not int or crop < 0:
+        raise ConfigError(f"model.crop must be a whole number >= 0; got {crop!r}")
     if crop == 0:
         return math.prod(shape)
     height, width = shape[-2:] if len(shape) == 3 else (1, 1)  # only images have borders
-    if not 0 < crop <= (min(height, width) - 1) // 2:
+    if crop > (min(height, width) - 1) // 2:
         raise ConfigError(
             f"model.crop={crop} leaves no pixels of {'x'.join(map(str, shape))} inputs; it "
             f"takes 0 to {(min(height, width) - 1) // 2} pixels off each border"

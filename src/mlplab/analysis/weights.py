@@ -113,11 +113,13 @@ def first_layer(
         labels = tuple(f"class {classes[int(u)]}" for u in units)
     else:
         labels = tuple(f"unit {int(u)}" for u in units)
-    channels, height, width = model.input_shape
-    c = model.crop  # the cropped border has no weights: shown as 0
-    seen = w[units].view(len(units), channels, height - 2 * c, width - 2 * c)
+    images = w[units]
+    if c := model.crop:  # the cropped border has no weights: shown as 0
+        channels, height, width = model.input_shape
+        seen = images.view(len(units), channels, height - 2 * c, width - 2 * c)
+        images = torch.nn.functional.pad(seen, (c, c, c, c))
     return FirstLayer(
-        weights=torch.nn.functional.pad(seen, (c, c, c, c)).numpy(),
+        weights=images.reshape(len(units), *model.input_shape).numpy(),
         units=units.numpy().astype(np.int64),
         names=labels,
         norms=norms[units].numpy().astype(np.float64),
