@@ -34,7 +34,7 @@ def test_model_json_that_is_json_but_not_a_model(run_dir: Path, capsys) -> None:
 @pytest.mark.parametrize(
     "crop, why",
     [
-        ("2", "ValueError: crop must be a whole number, got '2'"),
+        ("2", "ConfigError: model.crop must be a whole number >= 0; got '2'"),
         (4, "ConfigError: model.crop=4 leaves no pixels of 1x8x8 inputs; it takes 0 to 3 pixels off each border"),
     ],
 )  # fmt: skip

@@ -78,7 +78,7 @@ class MLP(nn.Module):
             )
         self.input_shape = tuple(int(s) for s in input_shape)
         self.input_features = input_features(self.input_shape, crop)
-        self.crop = int(crop)
+        self.crop = crop  # a whole number: input_features checked it
         self.hidden_sizes = [int(w) for w in hidden]
         self.classes = int(classes)
         self.activation, self.dropout, self.head, self.init = activation, float(dropout), head, init

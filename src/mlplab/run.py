@@ -181,10 +181,7 @@ class Run:
                 and all(isinstance(v, int) and v > 0 for v in shape)
             ):
                 raise ValueError(f"input_shape must be 3 positive whole numbers, got {shape!r}")
-            crop = spec.get("crop", 0)  # absent before model.crop
-            if type(crop) is not int:
-                raise ValueError(f"crop must be a whole number, got {crop!r}")
-            input_features(shape, crop)
+            input_features(shape, spec.get("crop", 0))  # absent before model.crop
             regression = info.get("task", "classification") == "regression"
             if not isinstance(classes, list) or (
                 not regression and len(classes) != spec["classes"]
