@@ -30,7 +30,12 @@ SERIF_FONTS = ("dejavu/DejaVuSerif.ttf", "liberation/LiberationSerif-Regular.ttf
 
 @functools.cache
 def tiny_run(
-    root: Path, head: str = "logits", channels: int = 1, size: int = 8, crop: int = 0
+    root: Path,
+    head: str = "logits",
+    channels: int = 1,
+    size: int = 8,
+    crop: int = 0,
+    deskew: bool = False,
 ) -> Path:
     """A seconds-long run on synthetic 4-class images (see conftest.make_dataset)."""
     g = torch.Generator().manual_seed(0)
@@ -48,11 +53,12 @@ def tiny_run(
             "model.hidden": [16],
             "model.head": head,
             "model.crop": crop,
+            "model.deskew": deskew,
             "train.epochs": 3,
             "train.batch_size": 32,
             "train.lr": 0.01,
             "run.dir": str(root / "runs"),
-            "run.name": f"tiny-{head}-{channels}x{size}-crop{crop}",
+            "run.name": f"tiny-{head}-{channels}x{size}-crop{crop}{'-deskew' if deskew else ''}",
         }
     )
     return train(config, dataset=data).run_dir

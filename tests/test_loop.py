@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlplab import Config, Epoch, Run, train
+from mlplab import Config, Dataset, Epoch, Run, Split, train
 from mlplab.device import select_device
 from mlplab.errors import ConfigError, TrainingError
 from mlplab.loop import format_epoch
@@ -565,6 +565,24 @@ def test_a_crop_too_large_for_the_images_stops_before_the_run(tiny, quick_config
     assert not runs.exists() or not any(runs.iterdir())
     cropped = train(quick_config.override({"model.crop": 1}), dataset=tiny)
     assert cropped.model.widths == [36, 16, 4] and cropped.summary["test_accuracy"] > 0.5
+
+
+def test_deskew_is_checked_before_the_run_and_recorded_in_model_json(tiny, quick_config) -> None:
+    runs = Path(quick_config.run.dir)
+    table = Dataset("table", Split(torch.rand(64, 5, 1, 1), torch.randint(0, 2, (64,))),
+                    Split(torch.rand(16, 5, 1, 1), torch.randint(0, 2, (16,))), ("a", "b"), "memory")  # fmt: skip
+    with pytest.raises(
+        ConfigError, match="model.deskew needs images of at least 2x2 pixels; the inputs are 5x1x1"
+    ):
+        train(quick_config.override({"model.deskew": True}), dataset=table)
+    assert not runs.exists() or not any(runs.iterdir())
+    result = train(quick_config.override({"model.deskew": True}), dataset=tiny)
+    assert (
+        result.model.deskew
+        and json.loads((result.run_dir / "model.json").read_text())["model"]["deskew"]
+    )
+    model, _, _ = Run.open(result.run_dir).load_model()
+    assert model.deskew
 
 
 def test_plateau_with_ema_watches_the_averages_validation_loss(tiny, quick_config) -> None:

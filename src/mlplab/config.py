@@ -203,6 +203,12 @@ class ModelConfig:
         "export still take whole images",
         low=0,
     )
+    deskew: bool = _opt(
+        False,
+        "shear each image upright and centre its ink before the first layer (the classic "
+        "MNIST deskewing, for bright strokes on a dark background); inside the model, so "
+        "predict, serve and export do it too",
+    )
 
 
 @dataclass

@@ -41,7 +41,7 @@ from .distributed import World, lost_peer, shard
 from .errors import ConfigError, RunError, TrainingError
 from .losses import expected_initial_loss, loss_fn
 from .metrics import Scores, evaluate_split, run_dataset
-from .model import MLP, input_features, model_summary
+from .model import MLP, check_deskew, input_features, model_summary
 from .optim import Plan, WeightAverage, lr_at, make_optimizer, momentum_at, set_step, stepper
 from .progress import log_line, log_to_file, logger, progress_bar
 from .run import CHECKPOINT_FORMAT, LOG, Run
@@ -419,8 +419,7 @@ def _prepare(
     }
     torch.manual_seed(model_seed)  # inside fork_rng: the caller's global RNG is untouched
     outputs = 1 if data.task == "regression" else len(data.classes)
-    model = MLP(data.image_shape, config.model.hidden, outputs, config.model.activation,
-                config.model.dropout, config.model.head, config.model.init, config.model.crop).to(device)  # fmt: skip
+    model = MLP.from_config(config.model, data.image_shape, outputs).to(device)
     max_batches = DRY_RUN_BATCHES if dry else None
     steps = min(math.ceil(len(train_split) / tc.batch_size), max_batches or math.inf)
     plan = Plan(min(tc.epochs, DRY_RUN_EPOCHS) if dry else tc.epochs, steps)
@@ -538,6 +537,7 @@ def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: fl
 def _check_task(config: Config, data: Dataset) -> None:
     """The config's task agrees with the data's: a classifier needs classes, a regression targets."""
     input_features(data.image_shape, config.model.crop)  # a crop that leaves pixels
+    check_deskew(data.image_shape, config.model.deskew)  # images to deskew
     if config.model.task not in ("auto", data.task):
         hint = (
             " (pass --target COLUMN for a regression on a CSV)"

@@ -154,9 +154,8 @@ def lr_find(
         normalization = Normalization.fit(train_split.images, config.data.normalize)
         split = train_split.to(device)
         torch.manual_seed(model_seed)  # inside the forked RNG: the caller's is untouched
-        mc = config.model
-        model = MLP(data.image_shape, mc.hidden, 1 if regression else len(data.classes),
-                    mc.activation, mc.dropout, mc.head, mc.init, mc.crop).to(device)  # fmt: skip
+        outputs = 1 if regression else len(data.classes)
+        model = MLP.from_config(config.model, data.image_shape, outputs).to(device)
         optimizer = make_optimizer(model.parameters(), tc, device)
         criterion = loss_fn(model.head, regression, tc.label_smoothing)
         weights = [p for name, p in model.named_parameters() if name.endswith("weight")]

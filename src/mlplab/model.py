@@ -1,7 +1,7 @@
 """The models: a configurable MLP (hidden widths, activation, dropout, head, init).
 
-``MLP(input_shape, hidden, classes)`` flattens its input (``crop`` pixels off each border
-first, if asked), applies ``hidden`` blocks of
+``MLP(input_shape, hidden, classes)`` flattens its input (deskewed and centred first with
+``deskew``, ``crop`` pixels off each border next, if asked), applies ``hidden`` blocks of
 Linear → activation → (Dropout), then one Linear to ``classes`` outputs and the head.
 ``hidden=[]`` is multinomial logistic regression. A model rebuilds from its
 :meth:`MLP.spec` alone, which is what ``model.json`` in a run directory holds.
@@ -16,11 +16,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError, did_you_mean
 
-__all__ = ["ACTIVATIONS", "HEADS", "INITS", "MLP", "input_features", "model_summary"]
+__all__ = [
+    "ACTIVATIONS",
+    "HEADS",
+    "INITS",
+    "MLP",
+    "check_deskew",
+    "deskew",
+    "input_features",
+    "model_summary",
+]
 
 # The model's vocabulary: the config validates against these names, the model builds from them.
 _ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
@@ -48,6 +58,56 @@ def input_features(input_shape: Sequence[int], crop: int = 0) -> int:
     return shape[0] * (height - 2 * crop) * (width - 2 * crop)
 
 
+def check_deskew(input_shape: Sequence[int], deskew: bool) -> bool:
+    """``deskew`` if it is a bool that fits the inputs (images of 2x2 pixels or more)."""
+    if not isinstance(deskew, bool):
+        raise ConfigError(f"model.deskew must be true or false; got {deskew!r}")
+    shape = [int(s) for s in input_shape]
+    if deskew and (len(shape) != 3 or min(shape[1:]) < 2):
+        raise ConfigError(
+            f"model.deskew needs images of at least 2x2 pixels; the inputs are {'x'.join(map(str, shape))}"
+        )
+    return deskew
+
+
+def deskew(images: torch.Tensor) -> torch.Tensor:
+    """Each image sheared so that its ink stands upright, and its centre of mass moved to
+    the image's centre: the classic MNIST preprocessing (LeCun et al. 1998's "deskewing").
+
+    ``images`` is ``(N, C, H, W)``, H and W >= 2, bright strokes on a dark background (any affine scale of
+    the pixels: the moments are taken of each image less its darkest value, averaged over
+    channels). The shear is the ratio of the ink's row-column covariance to its row
+    variance, the one that makes that covariance 0; pixels are read bilinearly, and a read
+    past the border takes the border's value. Computed in float32 from element-wise
+    products and sums (no matrix product that autocast would lower to bfloat16), and
+    traceable for the TorchScript and ONNX exports.
+    """
+    _, _, h, w = images.shape
+    x = images.float()
+    ink = x.sum(1).flatten(1)  # over channels; the moments do not depend on the scale
+    ink = ink - ink.amin(1, keepdim=True)
+    row = torch.arange(h, dtype=torch.float32, device=x.device).repeat_interleave(w)
+    col = torch.arange(w, dtype=torch.float32, device=x.device).repeat(h)
+    total = ink.sum(1)
+    mass = total.clamp_min(1e-12)
+    blank = total <= 0  # no ink, no moments: a blank image stays put
+    cy = torch.where(blank, (h - 1) / 2, (ink * row).sum(1) / mass)
+    cx = torch.where(blank, (w - 1) / 2, (ink * col).sum(1) / mass)
+    var_y = ((ink * (row * row)).sum(1) / mass - cy * cy).clamp_min(1e-6)
+    shear = ((ink * (row * col)).sum(1) / mass - cy * cx) / var_y
+    # Output pixel (r, c) reads input (r - (h-1)/2 + cy, c - (w-1)/2 + cx + shear * (r - (h-1)/2)),
+    # in grid_sample's coordinates (align_corners: pixel p of n is 2p / (n-1) - 1).
+    out_y = torch.linspace(-1.0, 1.0, h, device=x.device).view(1, h, 1)
+    out_x = torch.linspace(-1.0, 1.0, w, device=x.device).view(1, 1, w)
+    shift_y = (2 * cy / (h - 1) - 1).view(-1, 1, 1)
+    shift_x = (2 * cx / (w - 1) - 1).view(-1, 1, 1)
+    grid_x = out_x + shift_x + (shear * ((h - 1) / (w - 1))).view(-1, 1, 1) * out_y
+    grid_y = (out_y + shift_y).expand(-1, h, w)
+    grid = torch.stack([grid_x, grid_y], 3)
+    moved = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return moved.to(images.dtype)
+
+
 class MLP(nn.Module):
     """A multilayer perceptron for images (or any fixed-shape input)."""
 
@@ -61,6 +121,7 @@ class MLP(nn.Module):
         head: str = "logits",
         init: str = "default",
         crop: int = 0,
+        deskew: bool = False,
     ) -> None:
         super().__init__()
         for key, value, allowed in (
@@ -79,6 +140,7 @@ class MLP(nn.Module):
         self.input_shape = tuple(int(s) for s in input_shape)
         self.input_features = input_features(self.input_shape, crop)
         self.crop = crop  # a whole number: input_features checked it
+        self.deskew = check_deskew(self.input_shape, deskew)
         self.hidden_sizes = [int(w) for w in hidden]
         self.classes = int(classes)
         self.activation, self.dropout, self.head, self.init = activation, float(dropout), head, init
@@ -120,6 +182,8 @@ class MLP(nn.Module):
         self, x: torch.Tensor, return_hidden: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Outputs of the head; with ``return_hidden`` also the last hidden layer's activations."""
+        if self.deskew:
+            x = deskew(x)
         if self.crop:
             c = self.crop
             x = x[..., c : x.shape[-2] - c, c : x.shape[-1] - c]
@@ -143,7 +207,14 @@ class MLP(nn.Module):
             "head": self.head,
             "init": self.init,
             "crop": self.crop,
+            "deskew": self.deskew,
         }
+
+    @classmethod
+    def from_config(cls, model: Any, input_shape: Sequence[int], outputs: int) -> MLP:
+        """The network a config's ``model`` section describes, for inputs of ``input_shape``."""
+        return cls(input_shape, model.hidden, outputs, model.activation, model.dropout,
+                   model.head, model.init, model.crop, model.deskew)  # fmt: skip
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> MLP:
@@ -162,12 +233,14 @@ class MLP(nn.Module):
     def extra_repr(self) -> str:
         sizes = "-".join(map(str, self.widths))
         cropped = f", crop={self.crop}" if self.crop else ""
+        cropped = f", deskew{cropped}" if self.deskew else cropped
         return f"{sizes}{cropped}, {self.activation}, dropout={self.dropout:g}, head={self.head}, parameters={self.num_parameters:,}"
 
 
 def model_summary(model: MLP) -> str:
     """A table of layers, output shapes and parameter counts, with the total."""
     entry = f"crop {model.crop}, flatten" if model.crop else "flatten"
+    entry = f"deskew, {entry}" if model.deskew else entry
     rows = [("input", entry, f"({model.input_features},)", 0)]
     for i, block in enumerate(model.hidden):
         for name, layer in block.named_children():
