@@ -74,13 +74,13 @@ def deskew(images: torch.Tensor) -> torch.Tensor:
     """Each image sheared so that its ink stands upright, and its centre of mass moved to
     the image's centre: the classic MNIST preprocessing (LeCun et al. 1998's "deskewing").
 
-    ``images`` is ``(N, C, H, W)``, H and W >= 2, bright strokes on a dark background (any affine scale of
-    the pixels: the moments are taken of each image less its darkest value, averaged over
-    channels). The shear is the ratio of the ink's row-column covariance to its row
-    variance, the one that makes that covariance 0; pixels are read bilinearly, and a read
-    past the border takes the border's value. Computed in float32 from element-wise
-    products and sums (no matrix product that autocast would lower to bfloat16), and
-    traceable for the TorchScript and ONNX exports.
+    ``images`` is ``(N, C, H, W)`` with H, W >= 2: bright strokes on a dark background, at
+    any affine scale of the pixels (the moments are those of each image less its darkest
+    value, summed over channels). The shear is the ratio of the ink's row-column covariance
+    to its row variance, the one that makes that covariance 0; pixels are read bilinearly,
+    and a read past the border takes the border's value. Computed in float32 from
+    element-wise products and sums (no matrix product that autocast would lower to
+    bfloat16), and traceable for the TorchScript and ONNX exports.
     """
     _, _, h, w = images.shape
     x = images.float()
