@@ -36,6 +36,7 @@ def tiny_run(
     size: int = 8,
     crop: int = 0,
     deskew: bool = False,
+    center: bool = False,
 ) -> Path:
     """A seconds-long run on synthetic 4-class images (see conftest.make_dataset)."""
     g = torch.Generator().manual_seed(0)
@@ -54,11 +55,12 @@ def tiny_run(
             "model.head": head,
             "model.crop": crop,
             "model.deskew": deskew,
+            "model.center": center,
             "train.epochs": 3,
             "train.batch_size": 32,
             "train.lr": 0.01,
             "run.dir": str(root / "runs"),
-            "run.name": f"tiny-{head}-{channels}x{size}-crop{crop}{'-deskew' if deskew else ''}",
+            "run.name": f"tiny-{head}-{channels}x{size}-crop{crop}{'-deskew' * deskew}{'-center' * center}",
         }
     )
     return train(config, dataset=data).run_dir

@@ -575,14 +575,14 @@ def test_deskew_is_checked_before_the_run_and_recorded_in_model_json(tiny, quick
         ConfigError, match="model.deskew needs images of at least 2x2 pixels; the inputs are 5x1x1"
     ):
         train(quick_config.override({"model.deskew": True}), dataset=table)
+    with pytest.raises(ConfigError, match="model.center needs images of at least 2x2 pixels"):
+        train(quick_config.override({"model.center": True}), dataset=table)
     assert not runs.exists() or not any(runs.iterdir())
     result = train(quick_config.override({"model.deskew": True}), dataset=tiny)
-    assert (
-        result.model.deskew
-        and json.loads((result.run_dir / "model.json").read_text())["model"]["deskew"]
-    )
+    spec = json.loads((result.run_dir / "model.json").read_text())["model"]
+    assert spec["deskew"] is True and spec["center"] is False
     model, _, _ = Run.open(result.run_dir).load_model()
-    assert model.deskew
+    assert model.deskew and not model.center
 
 
 def test_plateau_with_ema_watches_the_averages_validation_loss(tiny, quick_config) -> None:

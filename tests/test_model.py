@@ -13,7 +13,7 @@ from torch import nn
 from mlplab import MLP, model_summary
 from mlplab.errors import ConfigError
 from mlplab.losses import expected_initial_loss, loss_fn
-from mlplab.model import deskew
+from mlplab.model import align_ink
 
 
 def test_tutorial_parameter_count_and_shapes() -> None:
@@ -189,22 +189,28 @@ def test_a_crop_that_leaves_nothing_is_refused(shape, crop: int, message: str) -
     assert str(error.value) == message
 
 
-def _deskew_reference(image: np.ndarray) -> np.ndarray:
-    """The classic deskew, in float64 with SciPy: second moments of the ink (the image less
-    its darkest pixel), then an affine read (bilinear, edges extended) that makes the
-    row-column covariance 0 and moves the centre of mass to the image's centre."""
+def _align_reference(image: np.ndarray, upright: bool, center: bool) -> np.ndarray:
+    """Deskewing and centring in float64 with SciPy: second moments of the ink (the image
+    less its darkest pixel), then an affine read (bilinear, edges extended): output (r, c)
+    reads row r' = r (+ cy - ch when centring), column c' (+ cx - cw) + shear * (r' - cy)."""
     ink = image - image.min()
     rows, cols = np.mgrid[: image.shape[0], : image.shape[1]]
     mass = ink.sum()
     cy, cx = (ink * rows).sum() / mass, (ink * cols).sum() / mass
     shear = (ink * (rows - cy) * (cols - cx)).sum() / (ink * (rows - cy) ** 2).sum()
+    shear = shear if upright else 0.0
     ch, cw = (image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2
+    dy, dx = (cy - ch, cx - cw) if center else (0.0, 0.0)
     matrix = np.array([[1.0, 0.0], [shear, 1.0]])
-    offset = np.array([cy - ch, cx - cw - shear * ch])
+    offset = np.array([dy, dx + shear * (dy - cy)])
     return ndimage.affine_transform(image, matrix, offset=offset, order=1, mode="nearest")
 
 
-def test_deskew_matches_the_classic_moment_deskew() -> None:
+ALIGNMENTS = [(True, False), (True, True), (False, True)]  # (upright, center)
+
+
+@pytest.mark.parametrize("upright, center", ALIGNMENTS)
+def test_align_ink_matches_scipys_affine_read(upright: bool, center: bool) -> None:
     g = torch.Generator().manual_seed(0)
     images = torch.zeros(6, 1, 20, 16)
     for i in range(6):  # slanted strokes of different slopes and places
@@ -212,73 +218,96 @@ def test_deskew_matches_the_classic_moment_deskew() -> None:
         for y in range(y0, y0 + 12):
             images[i, 0, y, int(x0 + slope * (y - y0)) % 16] = 200.0
     images += torch.rand(images.shape, generator=g) * 30  # a noisy background
-    got = deskew(images * 0.02 - 0.4)  # any affine scale of the pixels: the same moments
+    got = align_ink(images * 0.02 - 0.4, upright=upright, center=center)  # any affine scale
     for i in range(6):
-        want = _deskew_reference(images[i, 0].double().numpy()) * 0.02 - 0.4
+        want = _align_reference(images[i, 0].double().numpy(), upright, center) * 0.02 - 0.4
         torch.testing.assert_close(got[i, 0].double(), torch.from_numpy(want), atol=2e-4, rtol=0)
 
 
-def test_deskew_stands_a_slanted_bar_upright_and_centres_it() -> None:
-    bar = torch.zeros(1, 1, 28, 28)
-    for y in range(4, 24):
-        bar[0, 0, y, 4 + y // 2] = 1.0  # leans right: two rows down, one column right
-    ink = deskew(bar)[0, 0].double()
+def _moments(ink: torch.Tensor) -> tuple[float, float, float]:
     rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    ink = ink.double()
     mass = ink.sum()
     cy, cx = (ink * rows).sum() / mass, (ink * cols).sum() / mass
     covariance = (ink * (rows - cy) * (cols - cx)).sum() / mass
     variance = (ink * (rows - cy) ** 2).sum() / mass
-    assert abs(cy - 13.5) < 0.05 and abs(cx - 13.5) < 0.05
-    assert abs(covariance / variance) < 0.01  # was 0.5 before: upright now
-    assert abs(mass - bar.sum()) < 0.5  # no ink lost to the border
+    return float(cy), float(cx), float(covariance / variance)
 
 
-def test_deskew_undoes_a_shift() -> None:
+@pytest.mark.parametrize("center", [False, True])
+def test_deskewing_stands_a_slanted_bar_upright(center: bool) -> None:
+    bar = torch.zeros(1, 1, 28, 28)
+    for y in range(4, 24):
+        bar[0, 0, y, 4 + y // 2] = 1.0  # leans right: two rows down, one column right
+    cy, cx, slant = _moments(bar[0, 0])
+    assert abs(slant - 0.5) < 0.05
+    out = align_ink(bar, center=center)[0, 0]
+    new_cy, new_cx, new_slant = _moments(out)
+    assert abs(new_slant) < 0.01  # upright now
+    want = (13.5, 13.5) if center else (cy, cx)  # centred, or left where it was
+    assert abs(new_cy - want[0]) < 0.05 and abs(new_cx - want[1]) < 0.05
+    assert abs(out.sum() - bar.sum()) < 0.5  # no ink lost to the border
+
+
+def test_centring_undoes_a_shift_and_deskewing_alone_keeps_it() -> None:
     digit = torch.zeros(2, 1, 28, 28)
     digit[0, 0, 6:20, 10:13] = 1.0
     digit[0, 0, 6:9, 10:18] = 0.7
     digit[1, 0] = torch.roll(digit[0, 0], shifts=(3, -4), dims=(0, 1))  # stays inside
-    out = deskew(digit)
-    torch.testing.assert_close(out[1], out[0], atol=1e-5, rtol=0)
+    for upright in (False, True):
+        out = align_ink(digit, upright=upright, center=True)
+        torch.testing.assert_close(out[1], out[0], atol=1e-5, rtol=0)
+    out = align_ink(digit)
+    torch.testing.assert_close(
+        out[1], torch.roll(out[0], shifts=(3, -4), dims=(1, 2)), atol=1e-5, rtol=0
+    )
 
 
-def test_deskew_leaves_blank_images_alone_and_ignores_autocast() -> None:
+@pytest.mark.parametrize("upright, center", ALIGNMENTS)
+def test_align_ink_leaves_blank_images_alone_and_ignores_autocast(
+    upright: bool, center: bool
+) -> None:
     flat = torch.full((2, 3, 5, 7), -0.42)
-    assert torch.equal(deskew(flat), flat)
+    assert torch.equal(align_ink(flat, upright=upright, center=center), flat)
     x = torch.rand(4, 1, 28, 28)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        in_bf16 = deskew(x)
-    assert in_bf16.dtype == torch.float32 and torch.equal(in_bf16, deskew(x))
+        in_bf16 = align_ink(x, upright=upright, center=center)
+    assert in_bf16.dtype == torch.float32
+    assert torch.equal(in_bf16, align_ink(x, upright=upright, center=center))
 
 
-def test_a_deskewing_model_is_the_same_network_on_the_deskewed_image() -> None:
+def test_a_deskewing_model_is_the_same_network_on_the_aligned_image() -> None:
     torch.manual_seed(0)
-    model = MLP((1, 12, 10), [8], 3, crop=1, deskew=True)
+    model = MLP((1, 12, 10), [8], 3, crop=1, deskew=True, center=True)
     plain = MLP((1, 12, 10), [8], 3, crop=1)
     plain.load_state_dict(model.state_dict())
     x = torch.randn(5, 1, 12, 10)
-    torch.testing.assert_close(model(x), plain(deskew(x)))
-    assert MLP.from_spec(model.spec()).deskew is True
-    assert MLP.from_spec({k: v for k, v in plain.spec().items() if k != "deskew"}).deskew is False
-    assert model_summary(model).splitlines()[1].split()[:5] == [
+    torch.testing.assert_close(model(x), plain(align_ink(x, center=True)))
+    only = MLP((1, 12, 10), [8], 3, deskew=True)
+    assert MLP.from_spec(model.spec()).center is True and MLP.from_spec(only.spec()).center is False
+    old = {k: v for k, v in plain.spec().items() if k not in ("deskew", "center")}
+    assert not MLP.from_spec(old).deskew and not MLP.from_spec(old).center  # older model.json
+    assert model_summary(model).splitlines()[1].split()[:6] == [
         "input",
         "deskew,",
+        "center,",
         "crop",
         "1,",
         "flatten",
     ]
-    assert "80-8-3, deskew, crop=1, relu" in repr(model)
+    assert "80-8-3, deskew, center, crop=1, relu" in repr(model)
 
 
 @pytest.mark.parametrize(
-    "shape, deskew_, message",
+    "shape, deskew_, center, message",
     [
-        ((5, 1, 1), True, "model.deskew needs images of at least 2x2 pixels; the inputs are 5x1x1"),
-        ((4,), True, "model.deskew needs images of at least 2x2 pixels; the inputs are 4"),
-        ((1, 8, 8), "yes", "model.deskew must be true or false; got 'yes'"),
+        ((5, 1, 1), True, False, "model.deskew needs images of at least 2x2 pixels; the inputs are 5x1x1"),
+        ((4,), False, True, "model.center needs images of at least 2x2 pixels; the inputs are 4"),
+        ((1, 8, 8), "yes", False, "model.deskew must be true or false; got 'yes'"),
+        ((1, 8, 8), False, 1, "model.center must be true or false; got 1"),
     ],
 )  # fmt: skip
-def test_deskew_needs_images(shape, deskew_, message: str) -> None:
+def test_deskew_and_center_need_images(shape, deskew_, center, message: str) -> None:
     with pytest.raises(ConfigError) as error:
-        MLP(shape, [8], 2, deskew=deskew_)
+        MLP(shape, [8], 2, deskew=deskew_, center=center)
     assert str(error.value) == message

@@ -29,8 +29,10 @@ def runs(tmp_path_factory) -> Path:
     digits = load_dataset("digits")
     config = Config().override({**TINY, "run.dir": str(root)})
     train(
-        config.override({"run.name": "done", "model.hidden": [32], "model.crop": 1}), dataset=digits
-    )
+        config.override({"run.name": "done", "model.hidden": [32], "model.crop": 1,
+                         "model.deskew": True}),
+        dataset=digits,
+    )  # fmt: skip
 
     def stop(epoch):
         raise KeyboardInterrupt
@@ -63,7 +65,7 @@ def test_statuses_and_columns(runs: Path) -> None:
     assert (done.status, done.dataset, done.architecture, done.epochs) == (
         "finished",
         "digits",
-        "36-32-10 relu",  # 6x6 of the 8x8 digits: the first layer's width
+        "36-32-10 relu deskew",  # 6x6 of the 8x8 digits: the first layer's width
         "2/2",
     )
     assert done.val == summary["best_val_accuracy"] and done.test == summary["test_accuracy"]

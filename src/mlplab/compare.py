@@ -87,7 +87,8 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
             "path": str(run.path),
             "dataset": summary.get("dataset", "?"),
             "model": "-".join(map(str, model.widths))
-                     + (f" {model.activation}" if model.hidden_sizes else " linear"),
+                     + (f" {model.activation}" if model.hidden_sizes else " linear")
+                     + " deskew" * model.deskew + " center" * model.center,
             "parameters": model.num_parameters,
             "recipe": f"{t.optimizer} lr {t.lr:g} bs {t.batch_size}",
             "epochs": summary.get("epochs_run", len(run.metrics())),

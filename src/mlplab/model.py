@@ -1,8 +1,9 @@
 """The models: a configurable MLP (hidden widths, activation, dropout, head, init).
 
 ``MLP(input_shape, hidden, classes)`` flattens its input (deskewed and centred first with
-``deskew``, ``crop`` pixels off each border next, if asked), applies ``hidden`` blocks of
-Linear → activation → (Dropout), then one Linear to ``classes`` outputs and the head.
+``deskew`` and ``center``, ``crop`` pixels off each border next, if asked), applies
+``hidden`` blocks of Linear → activation → (Dropout), then one Linear to ``classes``
+outputs and the head.
 ``hidden=[]`` is multinomial logistic regression. A model rebuilds from its
 :meth:`MLP.spec` alone, which is what ``model.json`` in a run directory holds.
 """
@@ -26,8 +27,8 @@ __all__ = [
     "HEADS",
     "INITS",
     "MLP",
-    "check_deskew",
-    "deskew",
+    "align_ink",
+    "check_align",
     "input_features",
     "model_summary",
 ]
@@ -58,30 +59,37 @@ def input_features(input_shape: Sequence[int], crop: int = 0) -> int:
     return shape[0] * (height - 2 * crop) * (width - 2 * crop)
 
 
-def check_deskew(input_shape: Sequence[int], deskew: bool) -> bool:
-    """``deskew`` if it is a bool that fits the inputs (images of 2x2 pixels or more)."""
-    if not isinstance(deskew, bool):
-        raise ConfigError(f"model.deskew must be true or false; got {deskew!r}")
+def check_align(input_shape: Sequence[int], deskew: bool, center: bool) -> None:
+    """``model.deskew`` and ``model.center`` are bools that fit the inputs (images of 2x2
+    pixels or more), or a ConfigError."""
+    for key, value in (("deskew", deskew), ("center", center)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"model.{key} must be true or false; got {value!r}")
     shape = [int(s) for s in input_shape]
-    if deskew and (len(shape) != 3 or min(shape[1:]) < 2):
+    if (deskew or center) and (len(shape) != 3 or min(shape[1:]) < 2):
+        key = "deskew" if deskew else "center"
         raise ConfigError(
-            f"model.deskew needs images of at least 2x2 pixels; the inputs are {'x'.join(map(str, shape))}"
+            f"model.{key} needs images of at least 2x2 pixels; the inputs are {'x'.join(map(str, shape))}"
         )
-    return deskew
 
 
-def deskew(images: torch.Tensor) -> torch.Tensor:
-    """Each image sheared so that its ink stands upright, and its centre of mass moved to
-    the image's centre: the classic MNIST preprocessing (LeCun et al. 1998's "deskewing").
+def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = False) -> torch.Tensor:
+    """Each image sheared so that its ink stands upright (``upright``: the deskewing of
+    LeCun et al. 1998's MNIST benchmarks) and/or moved so that its centre of mass sits at
+    the image's centre (``center``).
 
     ``images`` is ``(N, C, H, W)`` with H, W >= 2: bright strokes on a dark background, at
     any affine scale of the pixels (the moments are those of each image less its darkest
     value, summed over channels). The shear is the ratio of the ink's row-column covariance
-    to its row variance, the one that makes that covariance 0; pixels are read bilinearly,
-    and a read past the border takes the border's value. Computed in float32 from
-    element-wise products and sums (no matrix product that autocast would lower to
-    bfloat16), and traceable for the TorchScript and ONNX exports.
+    to its row variance, the one that makes that covariance 0; it pivots on the row of the
+    centre of mass, so without ``center`` the ink's centre stays where it was. Pixels are
+    read bilinearly, a read past the border takes the border's value, and an image without
+    ink is left as it is. Computed in float32 from element-wise products and sums (no matrix
+    product that autocast would lower to bfloat16), and traceable for the TorchScript and
+    ONNX exports.
     """
+    if not (upright or center):
+        return images
     _, _, h, w = images.shape
     x = images.float()
     ink = x.sum(1).flatten(1)  # over channels; the moments do not depend on the scale
@@ -93,16 +101,26 @@ def deskew(images: torch.Tensor) -> torch.Tensor:
     blank = total <= 0  # no ink, no moments: a blank image stays put
     cy = torch.where(blank, (h - 1) / 2, (ink * row).sum(1) / mass)
     cx = torch.where(blank, (w - 1) / 2, (ink * col).sum(1) / mass)
-    var_y = ((ink * (row * row)).sum(1) / mass - cy * cy).clamp_min(1e-6)
-    shear = ((ink * (row * col)).sum(1) / mass - cy * cx) / var_y
-    # Output pixel (r, c) reads input (r - (h-1)/2 + cy, c - (w-1)/2 + cx + shear * (r - (h-1)/2)),
-    # in grid_sample's coordinates (align_corners: pixel p of n is 2p / (n-1) - 1).
+    # grid_sample's coordinates (align_corners): pixel p of n is at 2p / (n-1) - 1
     out_y = torch.linspace(-1.0, 1.0, h, device=x.device).view(1, h, 1)
     out_x = torch.linspace(-1.0, 1.0, w, device=x.device).view(1, 1, w)
-    shift_y = (2 * cy / (h - 1) - 1).view(-1, 1, 1)
-    shift_x = (2 * cx / (w - 1) - 1).view(-1, 1, 1)
-    grid_x = out_x + shift_x + (shear * ((h - 1) / (w - 1))).view(-1, 1, 1) * out_y
-    grid_y = (out_y + shift_y).expand(-1, h, w)
+    mass_y = (2 * cy / (h - 1) - 1).view(-1, 1, 1)  # the centre of mass, in those coordinates
+    mass_x = (2 * cx / (w - 1) - 1).view(-1, 1, 1)
+    if upright:
+        var_y = ((ink * (row * row)).sum(1) / mass - cy * cy).clamp_min(1e-6)
+        shear = ((ink * (row * col)).sum(1) / mass - cy * cx) / var_y
+        slope = (torch.where(blank, 0.0, shear) * ((h - 1) / (w - 1))).view(-1, 1, 1)
+    # Output pixel (r, c) reads input row r' and column c' + shear * (r' - cy), where r', c'
+    # are r, c moved by the centring (centre of mass to centre) or not moved at all.
+    if center and upright:
+        grid_x = out_x + mass_x + slope * out_y
+        grid_y = (out_y + mass_y).expand(-1, h, w)
+    elif center:
+        grid_x = (out_x + mass_x).expand(-1, h, w)
+        grid_y = (out_y + mass_y).expand(-1, h, w)
+    else:
+        grid_x = out_x + slope * (out_y - mass_y)
+        grid_y = out_y.expand_as(grid_x)
     grid = torch.stack([grid_x, grid_y], 3)
     moved = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return moved.to(images.dtype)
@@ -122,6 +140,7 @@ class MLP(nn.Module):
         init: str = "default",
         crop: int = 0,
         deskew: bool = False,
+        center: bool = False,
     ) -> None:
         super().__init__()
         for key, value, allowed in (
@@ -140,7 +159,8 @@ class MLP(nn.Module):
         self.input_shape = tuple(int(s) for s in input_shape)
         self.input_features = input_features(self.input_shape, crop)
         self.crop = crop  # a whole number: input_features checked it
-        self.deskew = check_deskew(self.input_shape, deskew)
+        check_align(self.input_shape, deskew, center)
+        self.deskew, self.center = deskew, center
         self.hidden_sizes = [int(w) for w in hidden]
         self.classes = int(classes)
         self.activation, self.dropout, self.head, self.init = activation, float(dropout), head, init
@@ -182,8 +202,8 @@ class MLP(nn.Module):
         self, x: torch.Tensor, return_hidden: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Outputs of the head; with ``return_hidden`` also the last hidden layer's activations."""
-        if self.deskew:
-            x = deskew(x)
+        if self.deskew or self.center:
+            x = align_ink(x, upright=self.deskew, center=self.center)
         if self.crop:
             c = self.crop
             x = x[..., c : x.shape[-2] - c, c : x.shape[-1] - c]
@@ -208,13 +228,14 @@ class MLP(nn.Module):
             "init": self.init,
             "crop": self.crop,
             "deskew": self.deskew,
+            "center": self.center,
         }
 
     @classmethod
     def from_config(cls, model: Any, input_shape: Sequence[int], outputs: int) -> MLP:
         """The network a config's ``model`` section describes, for inputs of ``input_shape``."""
         return cls(input_shape, model.hidden, outputs, model.activation, model.dropout,
-                   model.head, model.init, model.crop, model.deskew)  # fmt: skip
+                   model.head, model.init, model.crop, model.deskew, model.center)  # fmt: skip
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> MLP:
@@ -233,14 +254,15 @@ class MLP(nn.Module):
     def extra_repr(self) -> str:
         sizes = "-".join(map(str, self.widths))
         cropped = f", crop={self.crop}" if self.crop else ""
-        cropped = f", deskew{cropped}" if self.deskew else cropped
+        aligned = ", deskew" * self.deskew + ", center" * self.center
+        cropped = f"{aligned}{cropped}"
         return f"{sizes}{cropped}, {self.activation}, dropout={self.dropout:g}, head={self.head}, parameters={self.num_parameters:,}"
 
 
 def model_summary(model: MLP) -> str:
     """A table of layers, output shapes and parameter counts, with the total."""
     entry = f"crop {model.crop}, flatten" if model.crop else "flatten"
-    entry = f"deskew, {entry}" if model.deskew else entry
+    entry = "".join(("deskew, " * model.deskew, "center, " * model.center, entry))
     rows = [("input", entry, f"({model.input_features},)", 0)]
     for i, block in enumerate(model.hidden):
         for name, layer in block.named_children():

@@ -122,7 +122,8 @@ def _read(path: Path, date: str) -> RunRow:
         spec = info["model"]
         features = input_features(spec["input_shape"], spec.get("crop", 0))
         widths = [features, *spec["hidden"], spec["classes"]]
-        architecture = f"{'-'.join(map(str, widths))} {spec['activation']}"
+        aligned = " deskew" * bool(spec.get("deskew")) + " center" * bool(spec.get("center"))
+        architecture = f"{'-'.join(map(str, widths))} {spec['activation']}{aligned}"
     else:
         architecture = (
             f"{'-'.join(map(str, ['?', *config.model.hidden, '?']))} {config.model.activation}"
