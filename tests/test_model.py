@@ -191,7 +191,8 @@ def test_a_crop_that_leaves_nothing_is_refused(shape, crop: int, message: str) -
 
 def _align_reference(image: np.ndarray, upright: bool, center: bool) -> np.ndarray:
     """Deskewing and centring in float64 with SciPy: second moments of the ink (the image
-    less its darkest pixel), then an affine read (bilinear, edges extended): output (r, c)
+    less its darkest pixel), then an affine read (bilinear; past the edges, the darkest
+    pixel's value, interpolated towards as grid_sample's zero padding is): output (r, c)
     reads row r' = r (+ cy - ch when centring), column c' (+ cx - cw) + shear * (r' - cy)."""
     ink = image - image.min()
     rows, cols = np.mgrid[: image.shape[0], : image.shape[1]]
@@ -203,7 +204,9 @@ def _align_reference(image: np.ndarray, upright: bool, center: bool) -> np.ndarr
     dy, dx = (cy - ch, cx - cw) if center else (0.0, 0.0)
     matrix = np.array([[1.0, 0.0], [shear, 1.0]])
     offset = np.array([dy, dx + shear * (dy - cy)])
-    return ndimage.affine_transform(image, matrix, offset=offset, order=1, mode="nearest")
+    return ndimage.affine_transform(
+        image, matrix, offset=offset, order=1, mode="grid-constant", cval=image.min()
+    )
 
 
 ALIGNMENTS = [(True, False), (True, True), (False, True)]  # (upright, center)
@@ -269,6 +272,11 @@ def test_align_ink_leaves_blank_images_alone_and_ignores_autocast(
 ) -> None:
     flat = torch.full((2, 3, 5, 7), -0.42)
     assert torch.equal(align_ink(flat, upright=upright, center=center), flat)
+    cancelling = torch.rand(1, 1, 6, 8).repeat(1, 2, 1, 1) * torch.tensor([1.0, -1.0]).view(
+        1, 2, 1, 1
+    )
+    kept = align_ink(cancelling, upright=upright, center=center)  # no ink summed over channels
+    torch.testing.assert_close(kept, cancelling, atol=1e-5, rtol=0)
     x = torch.rand(4, 1, 28, 28)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         in_bf16 = align_ink(x, upright=upright, center=center)
@@ -311,3 +319,20 @@ def test_deskew_and_center_need_images(shape, deskew_, center, message: str) -> 
     with pytest.raises(ConfigError) as error:
         MLP(shape, [8], 2, deskew=deskew_, center=center)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize("upright, center", ALIGNMENTS)
+def test_ink_at_the_border_is_not_smeared_into_the_image(upright: bool, center: bool) -> None:
+    corner = torch.zeros(1, 1, 28, 28)
+    corner[0, 0, 27, 27] = 1.0  # one pixel of ink in the corner
+    seven = torch.zeros(1, 1, 28, 28)
+    seven[0, 0, 4, 0:12] = 1.0  # a top bar that touches the left border
+    for y in range(5, 24):
+        seven[0, 0, y, 11 - (y - 5) // 3] = 1.0
+    for image in (corner, seven):
+        out = align_ink(image - 0.3, upright=upright, center=center) + 0.3  # background -0.3
+        assert out.min() > -1e-5
+        assert out.sum() <= image.sum() + 1e-3  # ink may leave the frame; none is made
+    moved = align_ink(corner, upright=upright, center=center)
+    if center:  # brought in whole, to the centre
+        assert abs(moved.sum() - 1) < 1e-4 and moved[0, 0, 13:15, 13:15].sum() > 0.99

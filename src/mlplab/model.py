@@ -83,8 +83,8 @@ def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = Fals
     value, summed over channels). The shear is the ratio of the ink's row-column covariance
     to its row variance, the one that makes that covariance 0; it pivots on the row of the
     centre of mass, so without ``center`` the ink's centre stays where it was. Pixels are
-    read bilinearly, a read past the border takes the border's value, and an image without
-    ink is left as it is. Computed in float32 from element-wise products and sums (no matrix
+    read bilinearly, a read past the border finds the image's darkest value (background),
+    and an image without ink is left as it is. Computed in float32 from element-wise products and sums (no matrix
     product that autocast would lower to bfloat16), and traceable for the TorchScript and
     ONNX exports.
     """
@@ -102,8 +102,8 @@ def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = Fals
     cy = torch.where(blank, (h - 1) / 2, (ink * row).sum(1) / mass)
     cx = torch.where(blank, (w - 1) / 2, (ink * col).sum(1) / mass)
     # grid_sample's coordinates (align_corners): pixel p of n is at 2p / (n-1) - 1
-    out_y = torch.linspace(-1.0, 1.0, h, device=x.device).view(1, h, 1)
-    out_x = torch.linspace(-1.0, 1.0, w, device=x.device).view(1, 1, w)
+    out_y = torch.linspace(-1.0, 1.0, h, dtype=torch.float32, device=x.device).view(1, h, 1)
+    out_x = torch.linspace(-1.0, 1.0, w, dtype=torch.float32, device=x.device).view(1, 1, w)
     mass_y = (2 * cy / (h - 1) - 1).view(-1, 1, 1)  # the centre of mass, in those coordinates
     mass_x = (2 * cx / (w - 1) - 1).view(-1, 1, 1)
     if upright:
@@ -122,8 +122,11 @@ def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = Fals
         grid_x = out_x + slope * (out_y - mass_y)
         grid_y = out_y.expand_as(grid_x)
     grid = torch.stack([grid_x, grid_y], 3)
-    moved = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return moved.to(images.dtype)
+    # Past the border lies background: the image's darkest value (replicating the edge
+    # would smear ink that touches it across the strip the move uncovers).
+    dark = x.amin((1, 2, 3), keepdim=True)
+    moved = F.grid_sample(x - dark, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return (moved + dark).to(images.dtype)
 
 
 class MLP(nn.Module):

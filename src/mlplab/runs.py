@@ -125,9 +125,8 @@ def _read(path: Path, date: str) -> RunRow:
         aligned = " deskew" * bool(spec.get("deskew")) + " center" * bool(spec.get("center"))
         architecture = f"{'-'.join(map(str, widths))} {spec['activation']}{aligned}"
     else:
-        architecture = (
-            f"{'-'.join(map(str, ['?', *config.model.hidden, '?']))} {config.model.activation}"
-        )
+        aligned = " deskew" * config.model.deskew + " center" * config.model.center
+        architecture = f"{'-'.join(map(str, ['?', *config.model.hidden, '?']))} {config.model.activation}{aligned}"
     dataset = summary.get("dataset") or _dataset_name(run) or config.data.dataset
     best = summary.get("best_epoch") or _best_epoch(history, config.train.select)
     kept = history[best - 1] if best and best <= len(history) else {}
