@@ -673,13 +673,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "best": {
         "help": "the MNIST record attempt: 784-1024-1024-10, AdamW one-cycle 2e-3, label smoothing 0.1, "
         "bfloat16, bilinear rotation ±10°, zoom ±10%, 2-pixel shift and elastic distortion (alpha 34, "
-        "sigma 4), 120 epochs, the last 20 without distortion; each image deskewed inside the model; "
-        "all 60,000 training images, the last epoch kept",
+        "sigma 4), 120 epochs, the last 20 without distortion; all 60,000 training images, the last "
+        "epoch kept",
         "overrides": {
             **_RECORD,
-            # deskewing without centring (the shifts keep teaching): 99.45% last-epoch
-            # validation accuracy against 99.375% (seeds 1, 2; docs/presets.md)
-            "model.deskew": True,
             "train.epochs": 120,
             "augment.rotation": 10.0,
             "augment.scale": 0.1,
