@@ -38,7 +38,9 @@ def runs(tmp_path_factory) -> Path:
         raise KeyboardInterrupt
 
     train(config.override({"run.name": "ctrl-c"}), dataset=digits, on_epoch=stop)
-    killed = train(config.override({"run.name": "killed"}), dataset=digits).run_dir
+    killed = train(
+        config.override({"run.name": "killed", "model.center": True}), dataset=digits
+    ).run_dir
     for name in ("summary.json", "model.json", "model.safetensors"):
         (killed / name).unlink()  # as if killed between its last epoch and the end
     empty = Run.create(root, "empty")
@@ -73,7 +75,7 @@ def test_statuses_and_columns(runs: Path) -> None:
     assert (rows["ctrl-c"].status, rows["ctrl-c"].epochs) == ("interrupted", "1/2")
     killed = rows["killed"]
     assert (killed.status, killed.epochs, killed.test) == ("interrupted", "2/2", None)
-    assert killed.val is not None and killed.architecture == "?-16-? relu"
+    assert killed.val is not None and killed.architecture == "?-16-? relu center"
     assert (rows["empty"].status, rows["empty"].epochs, rows["empty"].val) == ("empty", "0/2", None)
     assert rows["damaged"].status == "unreadable"
     assert rows["damaged"].problem.startswith("metrics.jsonl: unreadable metrics")

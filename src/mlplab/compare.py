@@ -15,6 +15,7 @@ from .analysis import figures as F
 from .analysis.curves import Curves, curves
 from .analysis.weights import LayerWeights, layer_weights
 from .errors import ConfigError
+from .model import alignment
 from .page import Figure, Page, Section, paragraph, table
 from .run import Run
 
@@ -86,9 +87,9 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
             "run": name,
             "path": str(run.path),
             "dataset": summary.get("dataset", "?"),
-            "model": "-".join(map(str, model.widths))
-                     + (f" {model.activation}" if model.hidden_sizes else " linear")
-                     + " deskew" * model.deskew + " center" * model.center,
+            "model": " ".join(["-".join(map(str, model.widths)),
+                               model.activation if model.hidden_sizes else "linear",
+                               *alignment(model.deskew, model.center)]),
             "parameters": model.num_parameters,
             "recipe": f"{t.optimizer} lr {t.lr:g} bs {t.batch_size}",
             "epochs": summary.get("epochs_run", len(run.metrics())),

@@ -28,6 +28,7 @@ __all__ = [
     "INITS",
     "MLP",
     "align_ink",
+    "alignment",
     "check_align",
     "input_features",
     "model_summary",
@@ -73,6 +74,11 @@ def check_align(input_shape: Sequence[int], deskew: bool, center: bool) -> None:
         )
 
 
+def alignment(deskew: bool, center: bool) -> list[str]:
+    """The names of the alignments a model does to its input, in order, for listings."""
+    return [name for name, on in (("deskew", deskew), ("center", center)) if on]
+
+
 def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = False) -> torch.Tensor:
     """Each image sheared so that its ink stands upright (``upright``: the deskewing of
     LeCun et al. 1998's MNIST benchmarks) and/or moved so that its centre of mass sits at
@@ -84,9 +90,9 @@ def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = Fals
     to its row variance, the one that makes that covariance 0; it pivots on the row of the
     centre of mass, so without ``center`` the ink's centre stays where it was. Pixels are
     read bilinearly, a read past the border finds the image's darkest value (background),
-    and an image without ink is left as it is. Computed in float32 from element-wise products and sums (no matrix
-    product that autocast would lower to bfloat16), and traceable for the TorchScript and
-    ONNX exports.
+    and an image without ink is left as it is. Computed in float32 from element-wise
+    products and sums (no matrix product that autocast would lower to bfloat16), and
+    traceable for the TorchScript and ONNX exports.
     """
     if not (upright or center):
         return images
@@ -256,16 +262,18 @@ class MLP(nn.Module):
 
     def extra_repr(self) -> str:
         sizes = "-".join(map(str, self.widths))
-        cropped = f", crop={self.crop}" if self.crop else ""
-        aligned = ", deskew" * self.deskew + ", center" * self.center
-        cropped = f"{aligned}{cropped}"
-        return f"{sizes}{cropped}, {self.activation}, dropout={self.dropout:g}, head={self.head}, parameters={self.num_parameters:,}"
+        steps = [
+            *alignment(self.deskew, self.center),
+            *([f"crop={self.crop}"] if self.crop else []),
+        ]
+        before = "".join(f", {step}" for step in steps)
+        return f"{sizes}{before}, {self.activation}, dropout={self.dropout:g}, head={self.head}, parameters={self.num_parameters:,}"
 
 
 def model_summary(model: MLP) -> str:
     """A table of layers, output shapes and parameter counts, with the total."""
-    entry = f"crop {model.crop}, flatten" if model.crop else "flatten"
-    entry = "".join(("deskew, " * model.deskew, "center, " * model.center, entry))
+    crop = [f"crop {model.crop}"] if model.crop else []
+    entry = ", ".join([*alignment(model.deskew, model.center), *crop, "flatten"])
     rows = [("input", entry, f"({model.input_features},)", 0)]
     for i, block in enumerate(model.hidden):
         for name, layer in block.named_children():

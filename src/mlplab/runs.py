@@ -25,7 +25,7 @@ from typing import Any
 
 from .config import selection_score
 from .errors import ConfigError, RunError, did_you_mean
-from .model import input_features
+from .model import alignment, input_features
 from .run import CONFIG, MODEL, Run
 from .tables import format_table
 
@@ -122,11 +122,14 @@ def _read(path: Path, date: str) -> RunRow:
         spec = info["model"]
         features = input_features(spec["input_shape"], spec.get("crop", 0))
         widths = [features, *spec["hidden"], spec["classes"]]
-        aligned = " deskew" * bool(spec.get("deskew")) + " center" * bool(spec.get("center"))
-        architecture = f"{'-'.join(map(str, widths))} {spec['activation']}{aligned}"
-    else:
-        aligned = " deskew" * config.model.deskew + " center" * config.model.center
-        architecture = f"{'-'.join(map(str, ['?', *config.model.hidden, '?']))} {config.model.activation}{aligned}"
+        aligned = alignment(bool(spec.get("deskew")), bool(spec.get("center")))
+        architecture = " ".join(["-".join(map(str, widths)), spec["activation"], *aligned])
+    else:  # no model.json yet: what the config asked for, widths unknown
+        m = config.model
+        widths = ["?", *m.hidden, "?"]
+        architecture = " ".join(
+            ["-".join(map(str, widths)), m.activation, *alignment(m.deskew, m.center)]
+        )
     dataset = summary.get("dataset") or _dataset_name(run) or config.data.dataset
     best = summary.get("best_epoch") or _best_epoch(history, config.train.select)
     kept = history[best - 1] if best and best <= len(history) else {}
