@@ -37,6 +37,7 @@ def tiny_run(
     crop: int = 0,
     deskew: bool = False,
     center: bool = False,
+    tta: tuple[str, ...] = (),
 ) -> Path:
     """A seconds-long run on synthetic 4-class images (see conftest.make_dataset)."""
     g = torch.Generator().manual_seed(0)
@@ -56,11 +57,12 @@ def tiny_run(
             "model.crop": crop,
             "model.deskew": deskew,
             "model.center": center,
+            "model.tta": list(tta),
             "train.epochs": 3,
             "train.batch_size": 32,
             "train.lr": 0.01,
             "run.dir": str(root / "runs"),
-            "run.name": f"tiny-{head}-{channels}x{size}-crop{crop}{'-deskew' * deskew}{'-center' * center}",
+            "run.name": f"tiny-{head}-{channels}x{size}-crop{crop}{'-deskew' * deskew}{'-center' * center}{'-tta-' + '-'.join(tta) if tta else ''}",
         }
     )
     return train(config, dataset=data).run_dir

@@ -62,6 +62,7 @@ def test_compare_needs_a_run() -> None:
 
 def test_the_model_column_says_when_a_model_aligns_its_inputs(tmp_path: Path) -> None:
     data = make_images(classes=3, channels=1, height=6, width=6)
-    config = quick(tmp_path, **{"model.hidden": [8], "model.deskew": True, "model.center": True})
+    config = quick(tmp_path, **{"model.hidden": [8], "model.deskew": True, "model.center": True,
+                                "model.tta": ["flip"]})  # fmt: skip
     run = train(config, dataset=data).run_dir
-    assert compare_runs([run]).rows[0]["model"] == "36-8-3 relu deskew center"
+    assert compare_runs([run]).rows[0]["model"] == "36-8-3 relu deskew center tta flip"

@@ -65,6 +65,9 @@ def test_presets() -> None:
     assert fast.train.precision == "bf16" and fast.train.epochs == 3
     assert best.augment.elastic > 0 and best.train.label_smoothing > 0
     assert Config.preset("fashion-best").data.dataset == "fashion-mnist"
+    assert best.model.tta == ["shift", "rotate"] and Config.preset("fashion-best").model.tta == [
+        "flip"
+    ]
     for record in ("best", "fashion-best"):  # chosen on validation, fitted on every image
         config = Config.preset(record)
         assert config.data.val_size == 0 and config.train.select == "last"
@@ -89,6 +92,8 @@ def test_string_overrides_are_typed() -> None:
         and config.augment.rotation == 7.0
     )
     assert Config().with_overrides(["model.hidden=[]"]).model.hidden == []
+    assert Config().with_overrides(["model.tta=shift, rotate"]).model.tta == ["shift", "rotate"]
+    assert Config().with_overrides(["model.tta=[]"]).model.tta == []
 
 
 def test_yaml_sections(tmp_path: Path) -> None:
@@ -130,6 +135,11 @@ def test_yaml_sections(tmp_path: Path) -> None:
             ["model.hidden=a,b"],
             "config key 'model.hidden' must be a comma-separated list of whole numbers (e.g. 512,256); got 'a,b'",
         ),
+        (
+            ["model.tta=flip,shfit"],
+            "config key 'model.tta' takes names from shift, rotate, flip; got 'shfit' (did you mean 'shift'?)",
+        ),
+        (["model.tta=flip,flip"], "config key 'model.tta' names 'flip' twice; name each once"),
         (
             ["train.optimizer=adma"],
             "config key 'train.optimizer' must be one of adam, adamw, sgd, rmsprop; got 'adma' (did you mean 'adam'?)",
@@ -219,6 +229,13 @@ def test_docs_list_every_key_with_its_default() -> None:
             (250, 100),
             "config key 'model.hidden' must be a comma-separated list of whole numbers (e.g. 512,256); got (250, 100) (tuple)",
         ),
+        (
+            "model",
+            "tta",
+            "shift",
+            "config key 'model.tta' must be a comma-separated list of names (e.g. shift,rotate); got 'shift' (str)",
+        ),
+        ("model", "tta", [1], "config key 'model.tta' must be a comma-separated list of names"),
         ("data", "val_size", math.inf, "config key 'data.val_size' must be in [0, inf); got inf"),
         (
             "train",

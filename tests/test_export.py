@@ -114,6 +114,23 @@ def test_a_deskewing_model_exports_with_its_alignment(
     assert moved < 1e-4 if center else moved > 1e-3  # centred: the shift is gone
 
 
+@pytest.mark.parametrize("format", ["torchscript", "onnx"])
+def test_a_tta_model_exports_its_average_over_views(root: Path, format: str) -> None:
+    run = tiny_run(root, size=12, tta=("shift", "rotate", "flip"))
+    result = export(run, format)  # checks several batch sizes: the views' blocks follow them
+    assert result.max_abs_diff < 1e-4
+    g = torch.Generator().manual_seed(1)
+    pixels = torch.randint(0, 256, (5, 1, 12, 12), generator=g).to(torch.uint8)
+    got = load_exported(result.path, format)(pixels.float() / 255)
+    assert (got - eager(run, pixels)).abs().max() < 1e-4
+    model, normalization, _ = Run.open(run).load_model()
+    model.tta = ()  # the same weights on the images alone: a different function
+    scale, offset = normalization.affine()
+    with torch.no_grad():
+        plain = torch.log_softmax(model(pixels.float() * scale + offset), 1)
+    assert (got - plain).abs().max() > 1e-3
+
+
 def test_raw_image_model_reproduces_training_input_exactly(root: Path) -> None:
     run = tiny_run(root)
     model, normalization, _ = Run.open(run).load_model()

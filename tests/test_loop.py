@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlplab import Config, Dataset, Epoch, Run, Split, train
+from mlplab import Config, Dataset, Epoch, Run, Split, evaluate, train
 from mlplab.device import select_device
 from mlplab.errors import ConfigError, TrainingError
 from mlplab.loop import format_epoch
@@ -583,6 +583,33 @@ def test_deskew_is_checked_before_the_run_and_recorded_in_model_json(tiny, quick
     assert spec["deskew"] is True and spec["center"] is False
     model, _, _ = Run.open(result.run_dir).load_model()
     assert model.deskew and not model.center
+
+
+def test_tta_is_checked_before_the_run_and_scores_validation_and_test(tiny, quick_config) -> None:
+    runs = Path(quick_config.run.dir)
+    table = Dataset("table", Split(torch.rand(64, 5, 1, 1), torch.randint(0, 2, (64,))),
+                    Split(torch.rand(16, 5, 1, 1), torch.randint(0, 2, (16,))), ("a", "b"), "memory")  # fmt: skip
+    with pytest.raises(ConfigError, match="model.tta needs images of at least 2x2 pixels; the inputs are 5x1x1"):  # fmt: skip
+        train(quick_config.override({"model.tta": ["shift"]}), dataset=table)
+    images = lambda n: torch.randint(0, 256, (n, 1, 4, 4), dtype=torch.uint8)  # noqa: E731
+    sizes = Dataset("sizes", Split(images(64), torch.rand(64)), Split(images(16), torch.rand(16)),
+                    (), "memory", task="regression")  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        train(quick_config.override({"model.tta": ["flip"], "train.select": "last"}), dataset=sizes)
+    assert str(error.value) == (
+        "model.tta=flip averages class probabilities; a regression has none (leave it at [])"
+    )
+    assert not runs.exists() or not any(runs.iterdir())
+    config = quick_config.override({"model.tta": ["shift", "flip"], "data.val_size": 0.25})
+    result = train(config, dataset=tiny)
+    spec = json.loads((result.run_dir / "model.json").read_text())["model"]
+    assert spec["tta"] == ["shift", "flip"]
+    # the recorded scores are the averaged model's: evaluate (eval mode, views on) agrees
+    for split, key in (("val", "val_accuracy"), ("test", "test_accuracy")):
+        scores = evaluate(result.run_dir, split=split, dataset=tiny)
+        kept = result.history[result.summary["best_epoch"] - 1]
+        recorded = kept[key] if split == "val" else result.summary[key]
+        assert scores["accuracy"] == pytest.approx(recorded)
 
 
 def test_plateau_with_ema_watches_the_averages_validation_loss(tiny, quick_config) -> None:

@@ -13,7 +13,7 @@ from torch import nn
 from mlplab import MLP, model_summary
 from mlplab.errors import ConfigError
 from mlplab.losses import expected_initial_loss, loss_fn
-from mlplab.model import align_ink
+from mlplab.model import TTA_ROTATION, align_ink, tta_views
 
 
 def test_tutorial_parameter_count_and_shapes() -> None:
@@ -336,3 +336,88 @@ def test_ink_at_the_border_is_not_smeared_into_the_image(upright: bool, center: 
     moved = align_ink(corner, upright=upright, center=center)
     if center:  # brought in whole, to the centre
         assert abs(moved.sum() - 1) < 1e-4 and moved[0, 0, 13:15, 13:15].sum() > 0.99
+
+
+# ----- test-time views (model.tta) ---------------------------------------------------------
+def _turn_reference(image: np.ndarray, degrees: float) -> np.ndarray:
+    """A turn about the image's centre with SciPy, bilinear, background past the edges:
+    output (r, c) reads (r', c') = centre + R (r - r0, c - c0) in pixels (non-square too)."""
+    cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    centre = np.array([(image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2])
+    matrix = np.array([[cos, sin], [-sin, cos]])
+    return ndimage.affine_transform(image, matrix, offset=centre - matrix @ centre, order=1,
+                                    mode="grid-constant", cval=image.min())  # fmt: skip
+
+
+def _shift_reference(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    out = np.full_like(image, image.min())
+    h, w = image.shape
+    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+def test_tta_views_match_numpy_shifts_scipys_turns_and_a_mirror() -> None:
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 1, 20, 16, generator=g) * 2 - 0.5  # any scale; darkest -0.5 or so
+    images[:, :, 5:15, 6:9] += 3.0  # a bright stroke
+    views = tta_views(images, ["flip", "shift", "rotate"])
+    assert views.shape == (3 * 8, 1, 20, 16)  # the images, 1 mirror, 4 shifts, 2 turns
+    blocks = views.unflatten(0, (8, 3))
+    for i in range(3):
+        image = images[i, 0].double().numpy()
+        want = [image, image[:, ::-1]]
+        want += [_shift_reference(image, dy, dx) for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+        want += [_turn_reference(image, a) for a in (TTA_ROTATION, -TTA_ROTATION)]
+        for k, expected in enumerate(want):
+            torch.testing.assert_close(blocks[k, i, 0].double(), torch.from_numpy(expected.copy()),
+                                       atol=1e-5, rtol=0)  # fmt: skip
+
+
+@pytest.mark.parametrize("head", ["logits", "log_softmax", "softmax"])
+def test_a_tta_model_averages_its_views_probabilities_in_eval_mode_only(head: str) -> None:
+    torch.manual_seed(0)
+    model = MLP((1, 12, 10), [8], 3, head=head, crop=1, tta=["shift", "rotate"])
+    plain = MLP((1, 12, 10), [8], 3, crop=1)
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(5, 1, 12, 10)
+    mean = torch.softmax(plain(tta_views(x, ["shift", "rotate"])), 1).unflatten(0, (7, 5)).mean(0)
+    model.eval()
+    out, hidden = model(x, return_hidden=True)
+    torch.testing.assert_close(out, mean if head == "softmax" else mean.log())
+    torch.testing.assert_close(hidden, plain(x, return_hidden=True)[1])  # the images' own
+    model.train()  # training sees the images alone, through the head
+    want = {"logits": plain(x), "log_softmax": plain(x).log_softmax(1),
+            "softmax": plain(x).softmax(1)}[head]  # fmt: skip
+    torch.testing.assert_close(model(x), want)
+
+
+def test_tta_keeps_confident_log_probabilities_finite_and_is_in_the_spec() -> None:
+    model = MLP((1, 6, 6), [], 2, tta=["flip"]).eval()
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.copy_(torch.tensor([0.0, 500.0]))  # softmax underflows to 0 for class 0
+    out = model(torch.rand(2, 1, 6, 6))
+    torch.testing.assert_close(out[:, 0], torch.full((2,), -500.0))
+    assert MLP.from_spec(model.spec()).tta == ("flip",)
+    old = {k: v for k, v in model.spec().items() if k != "tta"}
+    assert MLP.from_spec(old).tta == ()  # an older model.json
+    assert "36-2, tta flip, relu" in repr(model)
+    assert model_summary(model).splitlines()[1].split()[:4] == ["input", "tta", "flip,", "flatten"]
+
+
+@pytest.mark.parametrize(
+    "shape, views, message",
+    [
+        ((1, 8, 8), ["shfit"], "model.tta views must be among shift, rotate, flip; got 'shfit' (did you mean 'shift'?)"),
+        ((1, 8, 8), ["flip", "flip"], "model.tta names 'flip' twice; name each view once"),
+        ((1, 8, 8), "shift", "model.tta must be a list of view names (shift, rotate, flip); got 'shift'"),
+        ((5, 1, 1), ["shift"], "model.tta needs images of at least 2x2 pixels; the inputs are 5x1x1"),
+        ((4,), ["rotate"], "model.tta needs images of at least 2x2 pixels; the inputs are 4"),
+    ],
+)  # fmt: skip
+def test_tta_views_are_checked(shape, views, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        MLP(shape, [8], 2, tta=views)
+    assert str(error.value) == message

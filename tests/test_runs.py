@@ -30,7 +30,7 @@ def runs(tmp_path_factory) -> Path:
     config = Config().override({**TINY, "run.dir": str(root)})
     train(
         config.override({"run.name": "done", "model.hidden": [32], "model.crop": 1,
-                         "model.deskew": True}),
+                         "model.deskew": True, "model.tta": ["shift", "rotate"]}),
         dataset=digits,
     )  # fmt: skip
 
@@ -39,7 +39,8 @@ def runs(tmp_path_factory) -> Path:
 
     train(config.override({"run.name": "ctrl-c"}), dataset=digits, on_epoch=stop)
     killed = train(
-        config.override({"run.name": "killed", "model.center": True}), dataset=digits
+        config.override({"run.name": "killed", "model.center": True, "model.tta": ["flip"]}),
+        dataset=digits,
     ).run_dir
     for name in ("summary.json", "model.json", "model.safetensors"):
         (killed / name).unlink()  # as if killed between its last epoch and the end
@@ -67,7 +68,7 @@ def test_statuses_and_columns(runs: Path) -> None:
     assert (done.status, done.dataset, done.architecture, done.epochs) == (
         "finished",
         "digits",
-        "36-32-10 relu deskew",  # 6x6 of the 8x8 digits: the first layer's width
+        "36-32-10 relu deskew tta shift+rotate",  # 6x6 of the 8x8 digits: the first layer's width
         "2/2",
     )
     assert done.val == summary["best_val_accuracy"] and done.test == summary["test_accuracy"]
@@ -75,7 +76,7 @@ def test_statuses_and_columns(runs: Path) -> None:
     assert (rows["ctrl-c"].status, rows["ctrl-c"].epochs) == ("interrupted", "1/2")
     killed = rows["killed"]
     assert (killed.status, killed.epochs, killed.test) == ("interrupted", "2/2", None)
-    assert killed.val is not None and killed.architecture == "?-16-? relu center"
+    assert killed.val is not None and killed.architecture == "?-16-? relu center tta flip"
     assert (rows["empty"].status, rows["empty"].epochs, rows["empty"].val) == ("empty", "0/2", None)
     assert rows["damaged"].status == "unreadable"
     assert rows["damaged"].problem.startswith("metrics.jsonl: unreadable metrics")

@@ -89,7 +89,7 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
             "dataset": summary.get("dataset", "?"),
             "model": " ".join(["-".join(map(str, model.widths)),
                                model.activation if model.hidden_sizes else "linear",
-                               *alignment(model.deskew, model.center)]),
+                               *alignment(model.deskew, model.center, model.tta)]),
             "parameters": model.num_parameters,
             "recipe": f"{t.optimizer} lr {t.lr:g} bs {t.batch_size}",
             "epochs": summary.get("epochs_run", len(run.metrics())),

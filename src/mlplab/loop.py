@@ -41,7 +41,7 @@ from .distributed import World, lost_peer, shard
 from .errors import ConfigError, RunError, TrainingError
 from .losses import expected_initial_loss, loss_fn
 from .metrics import Scores, evaluate_split, run_dataset
-from .model import MLP, check_align, input_features, model_summary
+from .model import MLP, check_align, check_tta, input_features, model_summary
 from .optim import Plan, WeightAverage, lr_at, make_optimizer, momentum_at, set_step, stepper
 from .progress import log_line, log_to_file, logger, progress_bar
 from .run import CHECKPOINT_FORMAT, LOG, Run
@@ -538,6 +538,12 @@ def _check_task(config: Config, data: Dataset) -> None:
     """The config's task agrees with the data's: a classifier needs classes, a regression targets."""
     input_features(data.image_shape, config.model.crop)  # a crop that leaves pixels
     check_align(data.image_shape, config.model.deskew, config.model.center)  # images to align
+    check_tta(data.image_shape, config.model.tta)  # images to view
+    if data.task == "regression" and config.model.tta:
+        raise ConfigError(
+            f"model.tta={','.join(config.model.tta)} averages class probabilities; a regression "
+            "has none (leave it at [])"
+        )
     if config.model.task not in ("auto", data.task):
         hint = (
             " (pass --target COLUMN for a regression on a CSV)"

@@ -3,7 +3,9 @@
 ``MLP(input_shape, hidden, classes)`` flattens its input (deskewed and centred first with
 ``deskew`` and ``center``, ``crop`` pixels off each border next, if asked), applies
 ``hidden`` blocks of Linear → activation → (Dropout), then one Linear to ``classes``
-outputs and the head.
+outputs and the head. With ``tta`` (test-time augmentation), a model in eval mode scores
+each image and a few shifted, rotated or mirrored views of it, and averages the views'
+class probabilities.
 ``hidden=[]`` is multinomial logistic regression. A model rebuilds from its
 :meth:`MLP.spec` alone, which is what ``model.json`` in a run directory holds.
 """
@@ -27,11 +29,14 @@ __all__ = [
     "HEADS",
     "INITS",
     "MLP",
+    "TTA_VIEWS",
     "align_ink",
     "alignment",
     "check_align",
+    "check_tta",
     "input_features",
     "model_summary",
+    "tta_views",
 ]
 
 # The model's vocabulary: the config validates against these names, the model builds from them.
@@ -39,6 +44,10 @@ _ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu":
 ACTIVATIONS = tuple(_ACTIVATIONS)
 HEADS = ("logits", "log_softmax", "softmax")
 INITS = ("default", "kaiming", "xavier", "orthogonal")
+# test-time views: each name adds its views of the image to the image itself (tta_views)
+_VIEW_COUNTS = {"shift": 4, "rotate": 2, "flip": 1}
+TTA_VIEWS = tuple(_VIEW_COUNTS)
+TTA_ROTATION = 5.0  # degrees each way: half the `best` preset's training rotation
 # torch.nn.init.calculate_gain names; GELU is close enough to ReLU for init purposes
 _GAIN_NAME = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "relu"}
 
@@ -74,9 +83,74 @@ def check_align(input_shape: Sequence[int], deskew: bool, center: bool) -> None:
         )
 
 
-def alignment(deskew: bool, center: bool) -> list[str]:
-    """The names of the alignments a model does to its input, in order, for listings."""
-    return [name for name, on in (("deskew", deskew), ("center", center)) if on]
+def check_tta(input_shape: Sequence[int], views: Sequence[str]) -> None:
+    """``model.tta`` names views of :data:`TTA_VIEWS`, each once, of images of 2x2 pixels
+    or more; a ConfigError otherwise."""
+    if isinstance(views, str) or not all(isinstance(v, str) for v in views):
+        raise ConfigError(f"model.tta must be a list of view names ({', '.join(TTA_VIEWS)}); got {views!r}")  # fmt: skip
+    for view in views:
+        if view not in TTA_VIEWS:
+            raise ConfigError(
+                f"model.tta views must be among {', '.join(TTA_VIEWS)}; got '{view}'"
+                f"{did_you_mean(view, TTA_VIEWS)}"
+            )
+    twice = sorted({v for v in views if list(views).count(v) > 1})
+    if twice:
+        raise ConfigError(f"model.tta names '{twice[0]}' twice; name each view once")
+    shape = [int(s) for s in input_shape]
+    if views and (len(shape) != 3 or min(shape[1:]) < 2):
+        raise ConfigError(
+            f"model.tta needs images of at least 2x2 pixels; the inputs are {'x'.join(map(str, shape))}"
+        )
+
+
+def alignment(deskew: bool, center: bool, tta: Sequence[str] = ()) -> list[str]:
+    """The names of what a model does to its input, in order, for listings: the alignments,
+    then the test-time views (``tta shift+rotate``)."""
+    steps = [name for name, on in (("deskew", deskew), ("center", center)) if on]
+    return steps + ([f"tta {'+'.join(tta)}"] if tta else [])
+
+
+def tta_views(images: torch.Tensor, views: Sequence[str]) -> torch.Tensor:
+    """The images and their test-time views, stacked: ``(V * N, C, H, W)`` for ``N`` images,
+    the images themselves first, then each named family's views in turn, each as a block of
+    ``N``.
+
+    ``shift``: moved by one pixel down, up, right and left (4 views); ``rotate``: turned by
+    :data:`TTA_ROTATION` degrees each way about the image's centre, read bilinearly (2
+    views); ``flip``: mirrored left to right (1 view). Past the border lies background, the
+    image's darkest value, as in :func:`align_ink`. Traceable for the exports.
+    """
+    x = images
+    dark = x.amin((1, 2, 3), keepdim=True)
+    ink = x - dark  # background 0, so that padding with 0 pads with background
+    out = [x]
+    for view in views:
+        if view == "shift":
+            p = F.pad(ink, (1, 1, 1, 1))
+            h, w = x.shape[-2:]
+            moved = [p[..., :h, 1 : w + 1], p[..., 2:, 1 : w + 1],  # down, up
+                     p[..., 1 : h + 1, :w], p[..., 1 : h + 1, 2:]]  # right, left  # fmt: skip
+            out += [m + dark for m in moved]
+        elif view == "rotate":
+            out += [_rotate(ink, angle) + dark for angle in (TTA_ROTATION, -TTA_ROTATION)]
+        elif view == "flip":
+            out.append(x.flip(-1))
+    return torch.cat(out)
+
+
+def _rotate(ink: torch.Tensor, degrees: float) -> torch.Tensor:
+    """``ink`` (background 0) turned by ``degrees`` about the centre, bilinear, 0 outside."""
+    n, _, h, w = ink.shape
+    cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    # grid_sample's coordinates (align_corners): pixel p of n is at 2p / (n-1) - 1, so a turn
+    # in pixels scales the cross terms by the aspect ratio
+    ys = torch.linspace(-1.0, 1.0, h, dtype=ink.dtype, device=ink.device).view(h, 1)
+    xs = torch.linspace(-1.0, 1.0, w, dtype=ink.dtype, device=ink.device).view(1, w)
+    grid_x = cos * xs - sin * (h - 1) / (w - 1) * ys
+    grid_y = sin * (w - 1) / (h - 1) * xs + cos * ys
+    grid = torch.stack([grid_x, grid_y], 2).unsqueeze(0).expand(n, h, w, 2)
+    return F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
 def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = False) -> torch.Tensor:
@@ -150,6 +224,7 @@ class MLP(nn.Module):
         crop: int = 0,
         deskew: bool = False,
         center: bool = False,
+        tta: Sequence[str] = (),
     ) -> None:
         super().__init__()
         for key, value, allowed in (
@@ -170,6 +245,8 @@ class MLP(nn.Module):
         self.crop = crop  # a whole number: input_features checked it
         check_align(self.input_shape, deskew, center)
         self.deskew, self.center = deskew, center
+        check_tta(self.input_shape, tta)
+        self.tta = tuple(tta)
         self.hidden_sizes = [int(w) for w in hidden]
         self.classes = int(classes)
         self.activation, self.dropout, self.head, self.init = activation, float(dropout), head, init
@@ -210,15 +287,30 @@ class MLP(nn.Module):
     def forward(
         self, x: torch.Tensor, return_hidden: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Outputs of the head; with ``return_hidden`` also the last hidden layer's activations."""
+        """Outputs of the head; with ``return_hidden`` also the last hidden layer's activations.
+
+        In eval mode with ``tta``, the outputs are those of the views' mean class
+        probabilities (its log for the logits and log_softmax heads: a softmax of it gives
+        that mean back) and the hidden activations those of the images themselves.
+        """
         if self.deskew or self.center:
             x = align_ink(x, upright=self.deskew, center=self.center)
+        n = x.shape[0]
+        views = bool(self.tta) and not self.training
+        if views:
+            x = tta_views(x, self.tta)
         if self.crop:
             c = self.crop
             x = x[..., c : x.shape[-2] - c, c : x.shape[-1] - c]
         h = self.hidden(x.flatten(1))
         z = self.output(h)
-        if self.head == "log_softmax":
+        if views:  # log of the mean probability, without underflow: logsumexp - log(count)
+            count = 1 + sum(_VIEW_COUNTS[v] for v in self.tta)
+            log_p = torch.log_softmax(z.float(), dim=1).unflatten(0, (count, n))
+            h, z = h[:n], torch.logsumexp(log_p, 0) - math.log(count)
+            if self.head == "softmax":
+                z = z.exp()
+        elif self.head == "log_softmax":
             z = torch.log_softmax(z, dim=1)
         elif self.head == "softmax":
             z = torch.softmax(z, dim=1)
@@ -238,13 +330,15 @@ class MLP(nn.Module):
             "crop": self.crop,
             "deskew": self.deskew,
             "center": self.center,
+            "tta": list(self.tta),
         }
 
     @classmethod
     def from_config(cls, model: Any, input_shape: Sequence[int], outputs: int) -> MLP:
         """The network a config's ``model`` section describes, for inputs of ``input_shape``."""
         return cls(input_shape, model.hidden, outputs, model.activation, model.dropout,
-                   model.head, model.init, model.crop, model.deskew, model.center)  # fmt: skip
+                   model.head, model.init, model.crop, model.deskew, model.center,
+                   model.tta)  # fmt: skip
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> MLP:
@@ -263,7 +357,7 @@ class MLP(nn.Module):
     def extra_repr(self) -> str:
         sizes = "-".join(map(str, self.widths))
         steps = [
-            *alignment(self.deskew, self.center),
+            *alignment(self.deskew, self.center, self.tta),
             *([f"crop={self.crop}"] if self.crop else []),
         ]
         before = "".join(f", {step}" for step in steps)
@@ -273,7 +367,7 @@ class MLP(nn.Module):
 def model_summary(model: MLP) -> str:
     """A table of layers, output shapes and parameter counts, with the total."""
     crop = [f"crop {model.crop}"] if model.crop else []
-    entry = ", ".join([*alignment(model.deskew, model.center), *crop, "flatten"])
+    entry = ", ".join([*alignment(model.deskew, model.center, model.tta), *crop, "flatten"])
     rows = [("input", entry, f"({model.input_features},)", 0)]
     for i, block in enumerate(model.hidden):
         for name, layer in block.named_children():

@@ -122,13 +122,13 @@ def _read(path: Path, date: str) -> RunRow:
         spec = info["model"]
         features = input_features(spec["input_shape"], spec.get("crop", 0))
         widths = [features, *spec["hidden"], spec["classes"]]
-        aligned = alignment(bool(spec.get("deskew")), bool(spec.get("center")))
+        aligned = alignment(bool(spec.get("deskew")), bool(spec.get("center")), spec.get("tta", []))
         architecture = " ".join(["-".join(map(str, widths)), spec["activation"], *aligned])
     else:  # no model.json yet: what the config asked for, widths unknown
         m = config.model
         widths = ["?", *m.hidden, "?"]
         architecture = " ".join(
-            ["-".join(map(str, widths)), m.activation, *alignment(m.deskew, m.center)]
+            ["-".join(map(str, widths)), m.activation, *alignment(m.deskew, m.center, m.tta)]
         )
     dataset = summary.get("dataset") or _dataset_name(run) or config.data.dataset
     best = summary.get("best_epoch") or _best_epoch(history, config.train.select)
