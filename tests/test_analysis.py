@@ -106,6 +106,23 @@ def test_predictions_match_evaluate_split(head: str) -> None:
     assert p.hidden.shape == (90, 8) and p.images.shape == (90, 3, 5, 7)
 
 
+def test_with_test_time_views_the_logits_are_the_averaged_predictions() -> None:
+    data = make_images(classes=4, channels=3, height=6, width=6)
+    torch.manual_seed(0)
+    model = MLP(data.image_shape, [12], 4, tta=["shift", "flip"]).eval()
+    norm = Normalization.fit(data.train.images)
+    p = predict(model, data.test, norm, data.classes, batch_size=32)
+    scores = evaluate_split(model, data.test, *norm.affine(), batch_size=32)
+    assert p.accuracy == scores.accuracy and p.loss == pytest.approx(scores.loss, rel=1e-6)
+    assert (p.logits.argmax(1) == p.predicted).all()
+    np.testing.assert_allclose(p.logits, p.log_probabilities, rtol=1e-6)
+    x = data.test.images.float() * norm.affine()[0] + norm.affine()[1]
+    with torch.no_grad():  # the hidden layer is the image's own
+        np.testing.assert_allclose(
+            p.hidden, model.hidden(x.flatten(1)).numpy(), rtol=1e-5, atol=1e-6
+        )
+
+
 def test_logistic_regression_has_no_hidden_layer() -> None:
     data = make_images(classes=2, channels=1, height=4, width=6)
     model = MLP(data.image_shape, [], 2).eval()

@@ -14,6 +14,7 @@ from mlplab import Config, Dataset, Epoch, Run, Split, evaluate, train
 from mlplab.device import select_device
 from mlplab.errors import ConfigError, TrainingError
 from mlplab.loop import format_epoch
+from mlplab.metrics import evaluate_split
 
 METRIC_KEYS = {
     "epoch",
@@ -610,6 +611,14 @@ def test_tta_is_checked_before_the_run_and_scores_validation_and_test(tiny, quic
         kept = result.history[result.summary["best_epoch"] - 1]
         recorded = kept[key] if split == "val" else result.summary[key]
         assert scores["accuracy"] == pytest.approx(recorded)
+    assert evaluate(result.run_dir, dataset=tiny)["loss"] == pytest.approx(
+        result.summary["test_loss"]
+    )
+    plain = result.model  # the same weights on the images alone score another loss
+    plain.tta = ()
+    norm = Run.open(result.run_dir).load_model()[1]
+    alone = evaluate_split(plain.eval(), tiny.test, *norm.affine(), batch_size=100)
+    assert abs(alone.loss - result.summary["test_loss"]) > 1e-4
 
 
 def test_plateau_with_ema_watches_the_averages_validation_loss(tiny, quick_config) -> None:

@@ -375,6 +375,13 @@ def test_tta_views_match_numpy_shifts_scipys_turns_and_a_mirror() -> None:
                                        atol=1e-5, rtol=0)  # fmt: skip
 
 
+def test_tta_views_fill_each_channel_with_its_own_background() -> None:
+    gray = torch.rand(2, 1, 9, 7)
+    color = torch.cat([gray, gray + 5.0], 1)  # normalization moved the channels apart
+    views = tta_views(color, ["shift", "rotate"])
+    torch.testing.assert_close(views[:, 1], views[:, 0] + 5.0)
+
+
 @pytest.mark.parametrize("head", ["logits", "log_softmax", "softmax"])
 def test_a_tta_model_averages_its_views_probabilities_in_eval_mode_only(head: str) -> None:
     torch.manual_seed(0)
@@ -401,6 +408,7 @@ def test_tta_keeps_confident_log_probabilities_finite_and_is_in_the_spec() -> No
     out = model(torch.rand(2, 1, 6, 6))
     torch.testing.assert_close(out[:, 0], torch.full((2,), -500.0))
     assert MLP.from_spec(model.spec()).tta == ("flip",)
+    assert MLP((1, 6, 6), [], 2, tta=(v for v in ["flip"])).tta == ("flip",)  # read once
     old = {k: v for k, v in model.spec().items() if k != "tta"}
     assert MLP.from_spec(old).tta == ()  # an older model.json
     assert "36-2, tta flip, relu" in repr(model)

@@ -122,7 +122,7 @@ def tta_views(images: torch.Tensor, views: Sequence[str]) -> torch.Tensor:
     image's darkest value, as in :func:`align_ink`. Traceable for the exports.
     """
     x = images
-    dark = x.amin((1, 2, 3), keepdim=True)
+    dark = x.amin((2, 3), keepdim=True)  # per channel: normalization moves each its own way
     ink = x - dark  # background 0, so that padding with 0 pads with background
     out = [x]
     for view in views:
@@ -245,8 +245,8 @@ class MLP(nn.Module):
         self.crop = crop  # a whole number: input_features checked it
         check_align(self.input_shape, deskew, center)
         self.deskew, self.center = deskew, center
-        check_tta(self.input_shape, tta)
-        self.tta = tuple(tta)
+        self.tta = tta if isinstance(tta, str) else tuple(tta)  # a generator is read once
+        check_tta(self.input_shape, self.tta)
         self.hidden_sizes = [int(w) for w in hidden]
         self.classes = int(classes)
         self.activation, self.dropout, self.head, self.init = activation, float(dropout), head, init

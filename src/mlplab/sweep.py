@@ -272,7 +272,7 @@ def _check_key(key: str, where: str) -> Any:
 
 
 def _kind_name(kind: Any) -> str:
-    return {bool: "true or false", str: "a string", list: "a list of widths"}.get(kind, "a number")
+    return {bool: "true or false", str: "a string", list: "a list"}.get(kind, "a number")
 
 
 def _choices(key: str) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ class Predictions:
     predicted: np.ndarray  # int64 (N,): argmax of the model's outputs
     probabilities: np.ndarray  # float32 (N, K): rows sum to 1
     log_probabilities: np.ndarray  # float32 (N, K): natural log
-    logits: np.ndarray  # float32 (N, K): the output layer before the head
+    logits: np.ndarray  # float32 (N, K): the output layer before the head (test-time views: log p)
     hidden: np.ndarray | None  # float32 (N, H): last hidden layer; None for logistic regression
     loss: float  # mean loss of the model's own head (as in training and summary.json)
     classes: tuple[str, ...]
@@ -92,7 +92,10 @@ def predict(
         parts["pred"].append(out.argmax(1))
         parts["p"].append(p)
         parts["logp"].append(logp)
-        parts["z"].append(model.output(h))
+        # the output layer's values; a model with test-time views has them for each view
+        # only, so its logits are the averaged prediction's (log-probabilities, which
+        # softmax back to it), not the plain image's
+        parts["z"].append(logp if model.tta else model.output(h))
         if keep_hidden:
             parts["h"].append(h)
     model.train(was_training)
