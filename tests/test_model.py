@@ -429,3 +429,16 @@ def test_tta_views_are_checked(shape, views, message: str) -> None:
     with pytest.raises(ConfigError) as error:
         MLP(shape, [8], 2, tta=views)
     assert str(error.value) == message
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace")  # deprecated upstream, still exported
+def test_a_traced_model_does_not_pin_the_device_it_was_traced_on() -> None:
+    """Coordinates are made from the input (new_ones), so the exported TorchScript runs on
+    whatever device it is loaded to: no device constant in the trace."""
+    model = MLP((1, 10, 8), [6], 3, deskew=True, center=True, tta=["shift", "rotate", "flip"])
+    traced = torch.jit.trace(model.eval(), torch.rand(2, 1, 10, 8), check_trace=False)
+    assert "Device = prim::Constant" not in str(traced.inlined_graph)
+    x = torch.rand(3, 1, 10, 8)
+    torch.testing.assert_close(traced(x), model(x))
+    double = MLP((1, 10, 8), [6], 3, tta=["rotate"]).double().eval()
+    assert double(x.double()).shape == (3, 3)  # the turn's grid follows the input's dtype

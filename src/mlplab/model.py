@@ -145,12 +145,24 @@ def _rotate(ink: torch.Tensor, degrees: float) -> torch.Tensor:
     cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
     # grid_sample's coordinates (align_corners): pixel p of n is at 2p / (n-1) - 1, so a turn
     # in pixels scales the cross terms by the aspect ratio
-    ys = torch.linspace(-1.0, 1.0, h, dtype=ink.dtype, device=ink.device).view(h, 1)
-    xs = torch.linspace(-1.0, 1.0, w, dtype=ink.dtype, device=ink.device).view(1, w)
+    ys = _grid_steps(ink, h).view(h, 1)
+    xs = _grid_steps(ink, w).view(1, w)
     grid_x = cos * xs - sin * (h - 1) / (w - 1) * ys
     grid_y = sin * (w - 1) / (h - 1) * xs + cos * ys
-    grid = torch.stack([grid_x, grid_y], 2).unsqueeze(0).expand(n, h, w, 2)
+    grid = torch.stack([grid_x, grid_y], 2).unsqueeze(0).expand(n, h, w, 2).to(ink.dtype)
     return F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def _steps(like: torch.Tensor, n: int) -> torch.Tensor:
+    """0, 1, ..., n-1 in float32 on ``like``'s device. Made from ``like`` (``new_ones``),
+    not by ``torch.arange(device=...)``, which a TorchScript trace would pin to the device
+    it was traced on: an exported model then runs wherever it is loaded."""
+    return like.new_ones(n, dtype=torch.float32).cumsum(0) - 1
+
+
+def _grid_steps(like: torch.Tensor, n: int) -> torch.Tensor:
+    """grid_sample's coordinates of ``n`` pixels (align_corners): pixel p at 2p / (n-1) - 1."""
+    return _steps(like, n) * (2.0 / (n - 1)) - 1.0
 
 
 def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = False) -> torch.Tensor:
@@ -174,16 +186,16 @@ def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = Fals
     x = images.float()
     ink = x.sum(1).flatten(1)  # over channels; the moments do not depend on the scale
     ink = ink - ink.amin(1, keepdim=True)
-    row = torch.arange(h, dtype=torch.float32, device=x.device).repeat_interleave(w)
-    col = torch.arange(w, dtype=torch.float32, device=x.device).repeat(h)
+    row = _steps(x, h).repeat_interleave(w)
+    col = _steps(x, w).repeat(h)
     total = ink.sum(1)
     mass = total.clamp_min(1e-12)
     blank = total <= 0  # no ink, no moments: a blank image stays put
     cy = torch.where(blank, (h - 1) / 2, (ink * row).sum(1) / mass)
     cx = torch.where(blank, (w - 1) / 2, (ink * col).sum(1) / mass)
     # grid_sample's coordinates (align_corners): pixel p of n is at 2p / (n-1) - 1
-    out_y = torch.linspace(-1.0, 1.0, h, dtype=torch.float32, device=x.device).view(1, h, 1)
-    out_x = torch.linspace(-1.0, 1.0, w, dtype=torch.float32, device=x.device).view(1, 1, w)
+    out_y = _grid_steps(x, h).view(1, h, 1)
+    out_x = _grid_steps(x, w).view(1, 1, w)
     mass_y = (2 * cy / (h - 1) - 1).view(-1, 1, 1)  # the centre of mass, in those coordinates
     mass_x = (2 * cx / (w - 1) - 1).view(-1, 1, 1)
     if upright:
