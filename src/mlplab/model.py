@@ -118,8 +118,8 @@ def tta_views(images: torch.Tensor, views: Sequence[str]) -> torch.Tensor:
 
     ``shift``: moved by one pixel down, up, right and left (4 views); ``rotate``: turned by
     :data:`TTA_ROTATION` degrees each way about the image's centre, read bilinearly (2
-    views); ``flip``: mirrored left to right (1 view). Past the border lies background, the
-    image's darkest value, as in :func:`align_ink`. Traceable for the exports.
+    views); ``flip``: mirrored left to right (1 view). Past the border lies background:
+    each channel's darkest value in the image. Traceable for the exports.
     """
     x = images
     dark = x.amin((2, 3), keepdim=True)  # per channel: normalization moves each its own way
