@@ -21,6 +21,7 @@ from shipping import (
 
 from mlplab import ConfigError, DataError, Run
 from mlplab.cli import main
+from mlplab.model import tta_views
 from mlplab.predict import Predictor, load_image, predict, preprocess, probabilities
 
 MNIST = (1, 28, 28)
@@ -199,6 +200,22 @@ def test_predict_results_on_each_head(root: Path, head: str) -> None:
     assert len(predict(run, [pixels[0]], top_k=99, style="none")[0]["top"]) == 4  # every class
     with pytest.raises(ConfigError, match=r"^top_k must be an integer >= 1; got 0$"):
         predict(run, [pixels[0]], top_k=0)
+
+
+def test_predict_averages_a_models_test_time_views(root: Path) -> None:
+    run = tiny_run(root, size=12, tta=("shift", "rotate", "flip"))
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (4, 1, 12, 12), dtype=torch.uint8, generator=g)
+    results = predict(run, list(pixels), top_k=4, style="none")
+    model, normalization, _ = Run.open(run).load_model()
+    scale, offset = normalization.affine()
+    views = tta_views(pixels.float() * scale + offset, model.tta)  # the same weights, by hand
+    with torch.no_grad():
+        z = model.output(model.hidden(views.flatten(1)))
+    mean = torch.softmax(z, 1).unflatten(0, (8, 4)).mean(0)
+    for r, p in zip(results, mean, strict=True):
+        got = sorted((t["index"], t["probability"]) for t in r["top"])
+        assert [q for _, q in got] == pytest.approx(p.tolist(), abs=1e-6)
 
 
 # ----- real digits, with a model trained on real MNIST -------------------------------------

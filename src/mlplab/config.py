@@ -884,16 +884,18 @@ def _check(dotted: str, value: Any, f: dataclasses.Field) -> None:
     if value is None:
         return
     choices = rule.get("choices")
-    for v in value if isinstance(value, list) and choices is not None else [value]:
-        if choices is not None and v not in choices:
-            allowed = "takes names from" if isinstance(value, list) else "must be one of"
-            raise ConfigError(
-                f"config key '{dotted}' {allowed} {', '.join(choices)}; got '{v}'"
-                f"{did_you_mean(str(v), choices)}"
-            )
-    if isinstance(value, list) and len(set(value)) < len(value) and choices is not None:
-        twice = next(v for v in value if value.count(v) > 1)
-        raise ConfigError(f"config key '{dotted}' names '{twice}' twice; name each once")
+    if choices is not None:  # a name, or a list of names (each once)
+        listed = isinstance(value, list)
+        for v in value if listed else [value]:
+            if v not in choices:
+                allowed = "takes names from" if listed else "must be one of"
+                raise ConfigError(
+                    f"config key '{dotted}' {allowed} {', '.join(choices)}; got '{v}'"
+                    f"{did_you_mean(str(v), choices)}"
+                )
+        if listed and len(set(value)) < len(value):
+            twice = next(v for v in value if value.count(v) > 1)
+            raise ConfigError(f"config key '{dotted}' names '{twice}' twice; name each once")
     if "low" in rule or "high" in rule:
         low, high = rule.get("low", -math.inf), rule.get("high", math.inf)
         for v in value if isinstance(value, list) else [value]:

@@ -94,9 +94,9 @@ def check_tta(input_shape: Sequence[int], views: Sequence[str]) -> None:
                 f"model.tta views must be among {', '.join(TTA_VIEWS)}; got '{view}'"
                 f"{did_you_mean(view, TTA_VIEWS)}"
             )
-    twice = sorted({v for v in views if list(views).count(v) > 1})
-    if twice:
-        raise ConfigError(f"model.tta names '{twice[0]}' twice; name each view once")
+    if len(set(views)) < len(views):
+        twice = next(v for v in views if list(views).count(v) > 1)
+        raise ConfigError(f"model.tta names '{twice}' twice; name each view once")
     shape = [int(s) for s in input_shape]
     if views and (len(shape) != 3 or min(shape[1:]) < 2):
         raise ConfigError(
