@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := src tests benchmarks
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test fuzz lint format bench clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: install
 
 test: install lint
 	$(BIN)/python -m pytest
+
+# The fuzz tests alone, with many more examples than the bounded run inside `make test`.
+fuzz: install
+	MLPLAB_FUZZ=long $(BIN)/python -m pytest -m fuzz -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff check $(SOURCES)

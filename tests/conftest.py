@@ -7,12 +7,31 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
+
 
 from mlplab import Config, Dataset, Split
 
 torch.set_num_threads(1)  # tests may share the machine: one thread never collapses
 
 REAL_DATA_DIR = os.environ.get("MLPLAB_DATA_DIR")
+
+# Fuzzing (tests marked ``fuzz``): a bounded run by default, so the suite stays within minutes
+# on 2 cores; ``make fuzz`` selects the "long" profile (MLPLAB_FUZZ=long) for a local soak.
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    deadline=None,  # a reader's first call pays for imports; time is bounded per test instead
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    derandomize=True,  # CI is reproducible: the same examples every run
+)
+settings.register_profile(
+    "long",
+    max_examples=3000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("long" if os.environ.get("MLPLAB_FUZZ") == "long" else "ci")
 
 
 @pytest.fixture(autouse=True)
