@@ -259,3 +259,16 @@ def test_report_on_a_regression_run_says_why_not(tmp_path: Path, capsys) -> None
         "is a regression: the report's analyses (confusion, mistakes, class prototypes) are for classifiers"
         in one_line_error(capsys)
     )
+
+
+def test_control_characters_in_a_message_are_escaped(tmp_path: Path, capsys) -> None:
+    """A name holding a newline or a terminal escape code is echoed escaped, on one line."""
+    assert main(["evaluate", str(tmp_path / "run\n\x1b[2J")]) == 2
+    err = one_line_error(capsys)
+    assert "\x1b" not in err and "run\\n\\x1b[2J" in err, err
+
+
+def test_run_name_with_a_newline(tmp_path: Path, capsys) -> None:
+    assert main(["train", *QUICK, "--runs-dir", str(tmp_path), "--name", "a\nb"]) == 2
+    assert "config key 'run.name' must be a plain folder-name part" in one_line_error(capsys)
+    assert list(tmp_path.iterdir()) == []

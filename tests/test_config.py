@@ -246,6 +246,9 @@ def test_docs_list_every_key_with_its_default() -> None:
         ("train", "lr", "0.1", "config key 'train.lr' must be a number; got '0.1' (str)"),
         ("train", "nesterov", 1, "config key 'train.nesterov' must be true or false; got 1 (int)"),
         ("run", "name", "a/b", "config key 'run.name' must be a plain folder-name part"),
+        ("run", "name", "a\nb", "config key 'run.name' must be a plain folder-name part"),
+        ("run", "name", "\x1b[31mred", "config key 'run.name' must be a plain folder-name part"),
+        ("run", "name", "x" * 101, "config key 'run.name' must be a plain folder-name part"),
     ],
 )
 def test_api_values_are_type_checked_at_validate(section, key, value, message) -> None:

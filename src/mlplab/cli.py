@@ -24,6 +24,7 @@ from .data import load_dataset
 from .data.filesources import FileSource
 from .data.sources import DATASETS, BundledSource, cache_dir
 from .errors import ConfigError, DataError, MlplabError, TrainingError
+from .limits import printable
 from .loop import resume, train
 from .metrics import SPLITS, evaluate
 from .progress import logger
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlplabError as exc:
         if args.debug:
             raise
-        print(f"mlplab: error: {exc}", file=sys.stderr)
+        print(f"mlplab: error: {printable(exc)}", file=sys.stderr)  # one line, whatever it names
         return 1 if isinstance(exc, TrainingError) else 2
     except KeyboardInterrupt:
         if args.debug:
@@ -54,14 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # the last line of defence: a full disk, a read-only folder, ...
         if args.debug:
             raise
-        where = f" ({exc.filename})" if exc.filename else ""
+        where = f" ({printable(exc.filename)})" if exc.filename else ""
         print(f"mlplab: error: {exc.strerror or exc}{where}; check that the folder exists, "
               "is writable and has free space (--debug shows where it failed)", file=sys.stderr)  # fmt: skip
         return 1
     except Exception as exc:  # a bug, not a user's mistake: still one line, and how to report it
         if args.debug:
             raise
-        print(f"mlplab: internal error: {type(exc).__name__}: {exc} (a bug in mlplab: run again "
+        print(f"mlplab: internal error: {type(exc).__name__}: {printable(exc)} (a bug in mlplab: run again "
               "with --debug for the traceback and report it)", file=sys.stderr)  # fmt: skip
         return 1
     finally:  # main() may run again in this process (tests, notebooks): leave logging as it was

@@ -45,6 +45,7 @@ TASK_CHOICES = ("auto", "classification", "regression")
 REGRESSION_LOSSES = ("mse", "mae")
 PRECISIONS = ("fp32", "bf16")
 SELECTIONS = ("val_loss", "val_accuracy", "last")
+MAX_RUN_NAME = 100  # characters: the timestamp prefix and the 255-byte file-name limit leave room
 SEED_MAX = 2**63 - 1  # torch.manual_seed takes at most 64 bits; YAML and JSON keep 63 exactly
 
 
@@ -478,10 +479,17 @@ class Config:
                 f"train.cycle_momentum=true needs train.scheduler=onecycle; got scheduler={self.train.scheduler}"
             )
         name = self.run.name
-        if any(ch in name for ch in '/\\:*?"<>|') or name.startswith(".") or name != name.strip():
+        if (
+            any(ch in name for ch in '/\\:*?"<>|')
+            or not name.isprintable()  # newlines, tabs, terminal escape codes
+            or name.startswith(".")
+            or name != name.strip()
+            or len(name) > MAX_RUN_NAME
+        ):
             raise ConfigError(
                 f"config key 'run.name' must be a plain folder-name part (letters, digits, - _ and ., "
-                f"no path separators, not starting with '.'); got {name!r}"
+                f"no path separators or control characters, not starting with '.', at most "
+                f"{MAX_RUN_NAME} characters); got {name!r}"
             )
         device = self.train.device
         if not (
