@@ -12,12 +12,16 @@ header claims a huge array, a compressed member that inflates without end, or a
 - :func:`read_bounded` reads a (decompressing) stream up to a limit, and refuses more.
 - :func:`printable` escapes control characters (newlines, terminal escape codes) in a name
   before it is echoed in a message.
+- :func:`open_regular` and :func:`check_regular` refuse anything that is not a regular file
+  (a FIFO would block the read forever, ``/dev/zero`` never ends) before reading it.
 """
 
 from __future__ import annotations
 
 import os
-from typing import IO
+import stat
+from pathlib import Path
+from typing import IO, BinaryIO
 
 from .errors import FormatError
 
@@ -26,7 +30,9 @@ __all__ = [
     "available_memory",
     "check_alloc",
     "check_declared",
+    "check_regular",
     "memory_budget",
+    "open_regular",
     "printable",
     "read_bounded",
 ]
@@ -118,3 +124,69 @@ def printable(text: object) -> str:
         else _ESCAPES.get(ch, f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
         for ch in s
     )
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words."""
+    for test, kind in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _not_regular(path: str | os.PathLike[str], mode: int) -> FormatError:
+    if stat.S_ISDIR(mode):
+        return FormatError(f"{printable(path)}: a folder, where a data file was expected")
+    return FormatError(
+        f"{printable(path)}: {_kind(mode)}, not a regular file; mlplab reads data only from "
+        "regular files (a pipe or device may block or never end): copy the data into a file"
+    )
+
+
+def _cannot_open(path: str | os.PathLike[str], exc: OSError) -> FormatError:
+    if isinstance(exc, FileNotFoundError):
+        return FormatError(f"{printable(path)}: no such file")
+    return FormatError(f"{printable(path)}: cannot read: {exc.strerror or exc}")
+
+
+def check_regular(path: str | os.PathLike[str]) -> os.stat_result:
+    """``os.stat`` of ``path`` (links followed), refusing anything but a regular file.
+
+    For readers that hand the path to a library that opens it itself (h5py, Pillow);
+    readers that open the file should use :func:`open_regular`, which cannot be raced.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise _cannot_open(path, exc) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _not_regular(path, info.st_mode)
+    return info
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open ``path`` to read bytes, refusing anything that is not a regular file, unblocked.
+
+    The file is opened with ``O_NONBLOCK`` (a FIFO's open would otherwise wait for a writer
+    forever; on a regular file the flag does nothing) and checked with ``fstat`` on the
+    open descriptor, so a file swapped for a FIFO after a check is refused too.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(Path(path), flags)
+    except OSError as exc:
+        raise _cannot_open(path, exc) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
