@@ -130,3 +130,27 @@ def test_cli(tmp_path: Path, capsys) -> None:
     assert out[2] == f"wrote    {tmp_path / 'f.png'}, {tmp_path / 'f.json'}"
     assert main(["lr-find", "--dataset", "digits", "--start", "0"]) == 2
     assert "lr-find needs 0 < --start < --end" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {},
+        {"train.precision": "bf16"},  # the fast and best presets' autocast
+        {"train.precision": "bf16", "train.label_smoothing": 0.1, "augment.shift": 1,
+         "augment.rotation": 10.0, "train.l1": 1e-4, "model.dropout": 0.1},  # best's step
+    ],
+)  # fmt: skip
+def test_each_step_is_the_one_training_takes(digits, recipe: dict) -> None:
+    """lr-find measures the step ``train`` takes: the same forward (under the run's
+    precision), loss, backward and update. With one batch per epoch (the whole training
+    split) and the rate held at lr-find's first, train's first two epoch losses are
+    lr-find's first two step losses, bit for bit."""
+    from mlplab import train
+
+    config = Config().override({**TINY, **recipe, "train.batch_size": 4096, "train.epochs": 2,
+                                "train.scheduler": "none", "train.lr": 1e-3,
+                                "run.dir": "runs"})  # fmt: skip
+    history = train(config, dataset=digits).history
+    found = lr_find(config, dataset=digits, start=1e-3, end=1.0, steps=10)
+    assert found.losses[:2] == [r["train_loss"] for r in history]

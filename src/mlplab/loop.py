@@ -46,7 +46,7 @@ from .optim import Plan, WeightAverage, lr_at, make_optimizer, momentum_at, set_
 from .progress import log_line, log_to_file, logger, progress_bar
 from .run import CHECKPOINT_FORMAT, LOG, Run
 
-__all__ = ["Epoch", "TrainResult", "format_epoch", "resume", "train"]
+__all__ = ["Epoch", "TrainResult", "format_epoch", "resume", "train", "training_step"]
 
 DRY_RUN_EPOCHS, DRY_RUN_BATCHES = 2, 3  # --dry-run: a few batches of every epoch and split
 
@@ -257,13 +257,11 @@ def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tr
 
 def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | None]:
     """One pass over the training split; returns its mean loss and accuracy (None: regression)."""
-    tc, model, optimizer, average = s.config.train, s.model, s.optimizer, s.average
-    world, trained = s.world, s.trained or model  # DDP averages the gradients of the ranks
-    criterion = loss_fn(model.head, s.regression, tc.label_smoothing)
-    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
-    parameters = list(model.parameters())
+    tc, optimizer, average, world = s.config.train, s.optimizer, s.average, s.world
+    step = training_step(s.model, optimizer, tc, s.device, s.regression, trained=s.trained,
+                         world=world)  # fmt: skip
     scale, offset = s.normalization.affine(s.device)
-    model.train()
+    s.model.train()
     # Per-batch losses stay on the device (no sync per step, no float64: MPS has none);
     # they are summed once, on the host, at the end of the epoch.
     losses: list[torch.Tensor] = []
@@ -273,7 +271,6 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     augmented = state.epoch + 1 <= tc.epochs - s.config.augment.clean_epochs
     augmentation = Augmentation.of(s.config.augment) if augmented else None
     monitored = state.monitored()  # changes only between epochs
-    step = stepper(optimizer)
     for x, y in iterate_batches(s.splits["train"], tc.batch_size, scale, offset, generator=s.generator,
                                 augmentation=augmentation, max_batches=s.max_batches):  # fmt: skip
         set_step(
@@ -283,17 +280,7 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
         )
         batch = len(y)
         x, y = shard(x, world), shard(y, world)  # every rank drew the same global batch
-        with torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16"):
-            out = trained(x)
-            loss = criterion(out.float(), y)
-        # DDP averages gradients over the ranks: weighting each share by its size keeps the
-        # gradient that of the global batch's mean loss (one process: the loss itself)
-        scaled = loss * (len(y) * world.size / batch) if world.size > 1 else loss
-        objective = scaled + tc.l1 * sum(w.abs().sum() for w in weights) if tc.l1 else scaled
-        for p in parameters:  # optimizer.zero_grad(set_to_none=True) without its overhead
-            p.grad = None
-        objective.backward()
-        step()
+        loss, out = step(x, y, batch)
         if average is not None:
             average.update(state.step)
         losses.append(loss.detach())  # no copy: the stack below is the epoch's one
@@ -307,6 +294,56 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     correct = float(torch.stack(hits).sum()) if hits else 0.0
     total, seen, correct = world.sum([total, sum(sizes), correct], s.device)
     return total / seen, None if s.regression else correct / seen
+
+
+Step = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def training_step(
+    model: MLP,
+    optimizer: torch.optim.Optimizer,
+    tc: Any,
+    device: torch.device,
+    regression: str | None = None,
+    *,
+    trained: torch.nn.Module | None = None,
+    world: World | None = None,
+) -> Step:
+    """The one training step of ``train`` (and of ``lr_find``, which must measure the very
+    step training takes): ``step(x, y, batch)`` on a normalized, augmented batch runs the
+    forward pass under the run's precision (``train.precision=bf16``: autocast), the loss
+    (with ``train.label_smoothing``) in float32, the L1 term, backward and the optimizer's
+    update, and returns the batch's loss (without the L1 term) and the model's outputs.
+
+    ``tc`` is the config's ``train`` section; the caller sets the step's rate beforehand
+    (:func:`set_step`). ``trained`` is the model as trained (DDP-wrapped with several
+    ranks; ``model`` itself otherwise); ``x`` and ``y`` are then this rank's share of a
+    global batch of ``batch`` samples. Make one per pass: the optimizer's shortcut keeps the
+    state tensors it found (:func:`stepper`).
+    """
+    world = world or World()
+    forward = trained or model
+    criterion = loss_fn(model.head, regression, tc.label_smoothing)
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    parameters = list(model.parameters())
+    bf16 = tc.precision == "bf16"
+    update = stepper(optimizer)
+
+    def step(x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = forward(x)
+            loss = criterion(out.float(), y)
+        # DDP averages gradients over the ranks: weighting each share by its size keeps the
+        # gradient that of the global batch's mean loss (one process: the loss itself)
+        scaled = loss * (len(y) * world.size / batch) if world.size > 1 else loss
+        objective = scaled + tc.l1 * sum(w.abs().sum() for w in weights) if tc.l1 else scaled
+        for p in parameters:  # optimizer.zero_grad(set_to_none=True) without its overhead
+            p.grad = None
+        objective.backward()
+        update()
+        return loss, out
+
+    return step
 
 
 # ----- set-up ----------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ steps while the rate grows exponentially, and read a good rate off the loss curv
 
 ``lr_find(config)`` builds exactly what ``train(config)`` would (the same data split,
 normalization, model initialization and optimizer, from the same seeds) and takes
-``steps`` optimizer steps on augmented training batches, step ``i`` at rate
+``steps`` optimizer steps on augmented training batches, each the very step training takes
+(:func:`mlplab.loop.training_step`: the run's precision, loss, label smoothing, L1 term and
+update), step ``i`` at rate
 ``start * (end / start) ** (i / (steps - 1))``. The loss is smoothed by a bias-corrected
 exponential moving average (weight ``smoothing`` on the past); the test stops early once
 the smoothed loss exceeds ``stop_factor`` times its lowest value (the rate is too high).
@@ -36,8 +38,7 @@ from .data import Dataset, Normalization, load_configured
 from .data.splits import run_splits
 from .device import isolated
 from .errors import ConfigError, TrainingError
-from .loop import seed_streams, set_threads
-from .losses import loss_fn
+from .loop import seed_streams, set_threads, training_step
 from .model import MLP
 from .optim import make_optimizer, set_step
 
@@ -157,8 +158,7 @@ def lr_find(
         outputs = 1 if regression else len(data.classes)
         model = MLP.from_config(config.model, data.image_shape, outputs).to(device)
         optimizer = make_optimizer(model.parameters(), tc, device)
-        criterion = loss_fn(model.head, regression, tc.label_smoothing)
-        weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+        step = training_step(model, optimizer, tc, device, regression)  # train's very step
         scale, offset = normalization.affine(device)
         generator = torch.Generator(device).manual_seed(data_seed)
         lrs, losses, smoothed = [], [], []
@@ -170,11 +170,7 @@ def lr_find(
             for x, y in batches:
                 lr = start * (end / start) ** (len(lrs) / (steps - 1))
                 set_step(optimizer, lr, None)
-                loss = criterion(model(x), y)
-                objective = loss + tc.l1 * sum(w.abs().sum() for w in weights) if tc.l1 else loss
-                optimizer.zero_grad(set_to_none=True)
-                objective.backward()
-                optimizer.step()
+                loss, _ = step(x, y, len(y))
                 value = float(loss.detach())
                 average = smoothing * average + (1 - smoothing) * value
                 smooth = average / (1 - smoothing ** (len(lrs) + 1))
