@@ -53,3 +53,49 @@ def test_a_run_without_validation_split_says_so(tmp_path) -> None:
     ):
         evaluate(run_dir, split="val")
     assert evaluate(run_dir, split="train")["samples"] == len(load_dataset("digits").train)
+
+
+@pytest.mark.parametrize(
+    "kind, argv",
+    [
+        ("classification", ["--dataset", "digits", "--hidden", "16", "--epochs", "1"]),
+        ("regression", ["--dataset", "make-regression", "--hidden", "8", "--epochs", "2",
+                        "--set", "train.loss=mae"]),
+        ("linear", ["--preset", "linreg", "--epochs", "2"]),
+    ],
+)  # fmt: skip
+def test_evaluate_cli_on_every_kind_of_run(kind: str, argv: list, tmp_path, capsys) -> None:
+    """Plain and --json, each kind prints its own figures (a regression printed "internal
+    error": it formatted an accuracy of None)."""
+    import json
+
+    from mlplab.cli import main
+
+    assert main(["train", *argv, "--runs-dir", str(tmp_path / "runs"), "-q"]) == 0
+    run = capsys.readouterr().out.strip()
+    summary = json.loads((tmp_path / run / "summary.json").read_text())
+    assert main(["evaluate", run, "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", run]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    lines = out.splitlines()
+    if kind == "classification":
+        assert metrics["task"] == "classification" and metrics["loss_function"] == "cross-entropy"
+        assert metrics["accuracy"] == pytest.approx(summary["test_accuracy"])
+        assert metrics["r2"] is None and len(metrics["per_class_accuracy"]) == 10
+        assert lines[0] == f"{run}: digits test, 450 samples"
+        assert lines[1] == (f"  loss {metrics['loss']:.4f} (cross-entropy)   "
+                            f"accuracy {metrics['accuracy']:.2%}")  # fmt: skip
+        assert lines[2].split() == ["class", "accuracy"] and len(lines) == 3 + 10
+        return
+    assert metrics["task"] == "regression" and metrics["accuracy"] is None
+    assert metrics["loss_function"] == ("mae" if kind == "regression" else "mse")
+    assert metrics["classes"] == [] and metrics["per_class_accuracy"] == []
+    for key in ("r2", "rmse", "mae"):
+        assert metrics[key] == pytest.approx(summary[f"test_{key}"], rel=1e-5)
+    assert lines == [
+        f"{run}: make-regression test, 100 samples",
+        f"  loss {metrics['loss']:.4f} ({metrics['loss_function']})   R² {metrics['r2']:.4f}   "
+        f"RMSE {metrics['rmse']:.4g}   MAE {metrics['mae']:.4g}",
+    ]

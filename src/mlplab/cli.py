@@ -381,12 +381,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(metrics, indent=2))
         return 0
     print(
-        f"{args.run_dir}: {metrics['dataset']} {metrics['split']}, {metrics['samples']:,} samples"
+        f"{printable(args.run_dir)}: {printable(metrics['dataset'])} {metrics['split']}, "
+        f"{metrics['samples']:,} samples"
     )
-    print(f"  loss {metrics['loss']:.4f}   accuracy {metrics['accuracy']:.2%}")
+    loss = f"loss {metrics['loss']:.4f} ({metrics['loss_function']})"
+    if metrics["task"] == "regression":  # no accuracy, no classes: the regression's figures
+        print(f"  {loss}   R² {metrics['r2']:.4f}   RMSE {metrics['rmse']:.4g}   MAE {metrics['mae']:.4g}")  # fmt: skip
+        return 0
+    print(f"  {loss}   accuracy {metrics['accuracy']:.2%}")
     print(f"  {'class':<14} accuracy")
     for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"], strict=True):
-        print(f"  {name:<14} {acc:7.2%}")
+        print(f"  {printable(name):<14} {acc:7.2%}")
     return 0
 
 

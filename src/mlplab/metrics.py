@@ -26,6 +26,9 @@ from .run import Run
 __all__ = ["SPLITS", "Scores", "evaluate", "evaluate_split", "run_dataset"]
 
 SPLITS = ("test", "val", "train")
+# what evaluate_split's loss is for each head (losses.loss_fn)
+_CLASSIFICATION_LOSSES = {"logits": "cross-entropy", "log_softmax": "nll",
+                          "softmax": "nll of probabilities"}  # fmt: skip
 
 
 @dataclass
@@ -160,7 +163,10 @@ def evaluate(
     ``split`` is test, val or train (val and train are the run's own, rebuilt from its
     config and seeds). ``dataset`` scores another dataset of the same image shape and
     number of classes instead (its test split, or its training split for val/train).
-    Returns ``{"loss", "accuracy", "samples", "per_class_accuracy", "classes", "dataset", "split"}``.
+    Returns ``{"loss", "accuracy", "samples", "per_class_accuracy", "r2", "rmse", "mae",
+    "classes", "dataset", "split", "task", "loss_function"}``: a classification has an
+    accuracy and no R², RMSE or MAE (None); a regression the other way round, and its
+    ``loss_function`` names the loss: the run's ``train.loss`` (mse or mae) for a regression.
     """
     if split not in SPLITS:
         raise RunError(f"split must be one of {', '.join(SPLITS)}; got '{split}'")
@@ -182,7 +188,9 @@ def evaluate(
     regression = config.train.loss if data.task == "regression" else None
     scores = evaluate_split(model, chosen.to(device), scale, offset,
                             batch_size=config.train.eval_batch_size, regression=regression)  # fmt: skip
-    return {**scores.to_dict(), "classes": list(classes), "dataset": data.name, "split": split}
+    loss_function = regression or _CLASSIFICATION_LOSSES[model.head]
+    return {**scores.to_dict(), "classes": list(classes), "dataset": data.name, "split": split,
+            "task": data.task, "loss_function": loss_function}  # fmt: skip
 
 
 def _shape(shape: list[int]) -> str:
