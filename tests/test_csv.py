@@ -30,11 +30,11 @@ def files(folder: Path) -> list[str]:
 
 def test_colab_layout_no_header(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, size=(5, 784))
-    labels = np.array([3, 0, 9, 1, 3])
+    pixels = rng.integers(0, 256, size=(11, 784))
+    labels = np.array([3, 0, 9, 1, 3, 2, 4, 5, 6, 7, 8])  # every digit: K = 10 is inferred
     raw = read_csv(write(tmp_path / "mnist_train_small.csv", rows(labels, pixels)))
     assert raw.image_shape == (1, 28, 28) and raw.format == "csv" and raw.test is None
-    np.testing.assert_array_equal(raw.train[0].reshape(5, -1), pixels)
+    np.testing.assert_array_equal(raw.train[0].reshape(11, -1), pixels)
     np.testing.assert_array_equal(raw.train[1], labels)
     assert raw.train[0].dtype == np.uint8 and raw.train[1].dtype == np.int64
     assert raw.classes == tuple(str(i) for i in range(10))
@@ -44,12 +44,12 @@ def test_colab_layout_no_header(tmp_path: Path) -> None:
 
 def test_kaggle_layout_label_column_anywhere(tmp_path: Path) -> None:
     header = "p0,p1,label,p2,p3\n"
-    path = write(tmp_path / "train.csv", header + "1,2,7,3,4\n5,6,0,7,8\n")
+    path = write(tmp_path / "train.csv", header + "1,2,1,3,4\n5,6,0,7,8\n")
     raw = read_csv(path)
     np.testing.assert_array_equal(raw.train[0][:, 0], [[[1, 2], [3, 4]], [[5, 6], [7, 8]]])
-    np.testing.assert_array_equal(raw.train[1], [7, 0])
+    np.testing.assert_array_equal(raw.train[1], [1, 0])
     assert raw.notes["layout"] == "header row, labels in column 3 ('label')"
-    assert len(raw.classes) == 8
+    assert len(raw.classes) == 2
 
 
 def test_zero_one_floats_are_scaled_and_the_scale_noted(tmp_path: Path) -> None:
@@ -61,7 +61,7 @@ def test_zero_one_floats_are_scaled_and_the_scale_noted(tmp_path: Path) -> None:
 
 
 def test_pixel_scale_override(tmp_path: Path) -> None:
-    path = write(tmp_path / "f.csv", "0,0,1,1,0\n")
+    path = write(tmp_path / "f.csv", "0,0,1,1,0\n1,1,0,0,1\n")
     assert read_csv(path).train[0].max() == 255  # auto: all <= 1 means 0-1
     raw = read_csv(path, pixel_scale="255")
     assert raw.train[0].max() == 1 and raw.notes["pixel scale"] == "0-255 (pixel_scale=255)"
@@ -79,15 +79,16 @@ def test_forced_zero_one_scale_rejects_larger_values(tmp_path: Path) -> None:
 
 
 def test_square_and_cifar_shapes_inferred(tmp_path: Path) -> None:
-    assert read_csv(write(tmp_path / "a.csv", "1" + ",0" * 256 + "\n")).image_shape == (1, 16, 16)
+    two = "1" + ",0" * 256 + "\n0" + ",0" * 256 + "\n"
+    assert read_csv(write(tmp_path / "a.csv", two)).image_shape == (1, 16, 16)
     values = np.arange(3072) % 256
-    raw = read_csv(write(tmp_path / "b.csv", rows(np.array([2]), values[None])))
+    raw = read_csv(write(tmp_path / "b.csv", rows(np.array([1, 0]), values[None].repeat(2, 0))))
     assert raw.image_shape == (3, 32, 32)
     np.testing.assert_array_equal(raw.train[0][0, 1, 0, :3], values[1024:1027])  # channel-first
 
 
 def test_other_widths_need_image_shape(tmp_path: Path) -> None:
-    path = write(tmp_path / "wide.csv", "1" + ",0" * 600 + "\n")
+    path = write(tmp_path / "wide.csv", "1" + ",0" * 600 + "\n0" + ",0" * 600 + "\n")
     with pytest.raises(
         FormatError,
         match=r"wide.csv: 600 pixel columns \(besides the label\) do not make a square image \(H\*H gray or 3\*H\*H color\); give the shape, e.g. image_shape=\(1, 20, 30\) \(--image-shape 1,20,30\)$",
@@ -120,9 +121,9 @@ def test_other_delimiters_blank_lines_and_bom(tmp_path: Path) -> None:
 
 def test_gzip_file(tmp_path: Path) -> None:
     path = tmp_path / "train.csv.gz"
-    path.write_bytes(gzip.compress(b"label,a,b,c,d\n1,0,255,3,4\n"))
+    path.write_bytes(gzip.compress(b"label,a,b,c,d\n1,0,255,3,4\n0,1,2,3,4\n"))
     raw = read_csv(path)
-    np.testing.assert_array_equal(raw.train[0].ravel(), [0, 255, 3, 4])
+    np.testing.assert_array_equal(raw.train[0].ravel(), [0, 255, 3, 4, 1, 2, 3, 4])
     path.write_bytes(gzip.compress(b"label,a,b,c,d\n1,0,x,3,4\n"))
     with pytest.raises(
         FormatError, match=r"train.csv.gz: line 2, column 3 \('b'\): 'x' is not a number$"
@@ -131,9 +132,9 @@ def test_gzip_file(tmp_path: Path) -> None:
 
 
 def test_headerless_file_with_labels_key_index(tmp_path: Path) -> None:
-    raw = read_csv(write(tmp_path / "f.csv", "0,9,7,3,4\n"), labels_key="2")
-    np.testing.assert_array_equal(raw.train[1], [7])
-    np.testing.assert_array_equal(raw.train[0].ravel(), [0, 9, 3, 4])
+    raw = read_csv(write(tmp_path / "f.csv", "0,9,1,3,4\n5,6,0,7,8\n"), labels_key="2")
+    np.testing.assert_array_equal(raw.train[1], [1, 0])
+    np.testing.assert_array_equal(raw.train[0].ravel(), [0, 9, 3, 4, 5, 6, 7, 8])
     with pytest.raises(FormatError, match="no header row, so the label column 'label' cannot be"):
         read_csv(write(tmp_path / "g.csv", "0,0,255,3,4\n"), labels_key="label")
 

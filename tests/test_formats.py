@@ -23,7 +23,7 @@ def mnist_folder(folder: Path, gz: bool = True) -> Path:
     write_idx(folder / f"train-images-idx3-ubyte{ext}", images)
     write_idx(folder / f"train-labels-idx1-ubyte{ext}", np.array([1, 0, 2], np.uint8))
     write_idx(folder / f"t10k-images-idx3-ubyte{ext}", images[:2])
-    write_idx(folder / f"t10k-labels-idx1-ubyte{ext}", np.array([2, 2], np.uint8))
+    write_idx(folder / f"t10k-labels-idx1-ubyte{ext}", np.array([2, 1], np.uint8))
     return folder
 
 
@@ -89,7 +89,7 @@ def test_unknown_things(tmp_path: Path) -> None:
 
 def test_read_any_detects_and_passes_options(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
-    path.write_text("1" + ",0" * 600 + "\n")
+    path.write_text("1" + ",0" * 600 + "\n0" + ",0" * 600 + "\n")
     raw = read_any(path, image_shape="1,20,30", pixel_scale=None, images_key=None)
     assert raw.format == "csv" and raw.image_shape == (1, 20, 30)
     assert read_any(path, "csv", image_shape=(1, 20, 30)).image_shape == (1, 20, 30)
@@ -132,7 +132,7 @@ def test_idx_dataset_folder_and_file(tmp_path: Path) -> None:
     raw = read_idx_dataset(folder)
     assert raw.format == "idx" and raw.image_shape == (1, 4, 4) and raw.classes == ("0", "1", "2")
     np.testing.assert_array_equal(raw.train[0][:, 0], np.arange(48).reshape(3, 4, 4))
-    np.testing.assert_array_equal(raw.test[1], [2, 2])
+    np.testing.assert_array_equal(raw.test[1], [2, 1])
     one = read_idx_dataset(folder / "t10k-images-idx3-ubyte", classes=["a", "b", "c"])
     assert one.test is None and one.classes == ("a", "b", "c") and len(one.train[1]) == 2
 

@@ -112,7 +112,7 @@ def test_labels() -> None:
 
 
 def test_class_names() -> None:
-    labels = np.array([0, 4])
+    labels = np.array([0, 4, 2, 1, 3])
     assert class_names([(labels, "f", None)]) == ("0", "1", "2", "3", "4")
     with pytest.raises(ConfigError, match="classes must be distinct names; repeated: a"):
         class_names([(labels, "f", None)], ["a", "a", "b", "c", "d"])

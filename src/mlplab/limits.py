@@ -35,6 +35,7 @@ __all__ = [
     "open_regular",
     "printable",
     "read_bounded",
+    "read_into",
 ]
 
 MEMORY_FRACTION = 0.5  # of the memory available now: the most one array (or file) may take
@@ -108,6 +109,21 @@ def read_bounded(stream: IO[bytes], limit: int, what: str) -> bytes:
             "(a damaged or hostile file; set MLPLAB_MAX_ALLOC_MB to raise the limit)"
         )
     return data
+
+
+def read_into(stream: IO[bytes], buffer: memoryview, chunk: int = 1 << 20) -> int:
+    """Fill ``buffer`` (bytes) from ``stream`` ``chunk`` bytes at a time; the bytes filled.
+
+    For an array whose size was checked (:func:`check_alloc`): no read allocates more than
+    ``chunk``, so a decompressing stream never holds a second copy of the data.
+    """
+    view, got = buffer.cast("B"), 0
+    while got < len(view):
+        n = stream.readinto(view[got : got + chunk])  # type: ignore[attr-defined]
+        if not n:
+            break
+        got += n
+    return got
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

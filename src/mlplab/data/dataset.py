@@ -1,7 +1,14 @@
-"""The in-memory form of every dataset: uint8 image tensors and int64 labels per split."""
+"""The in-memory form of every dataset: uint8 image tensors and int64 labels per split.
+
+The label rules every classification dataset follows, whatever format it was read from,
+live here (:func:`check_class_labels`): the readers' :class:`~mlplab.data.raw.RawSplits`
+and :class:`Dataset` both call it, so HDF5, CIFAR, folders, CSV, npz and IDX data, and
+datasets built in memory, are held to the same rules.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,8 +16,49 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..limits import printable
 
-__all__ = ["TASKS", "Dataset", "Split"]
+__all__ = ["TASKS", "Dataset", "Split", "check_class_labels"]
+
+
+def check_class_labels(
+    where: str,
+    classes: Sequence[str],
+    labels: Mapping[str, np.ndarray | torch.Tensor],
+    *,
+    error: type[DataError] = DataError,
+) -> None:
+    """The label rules of classification: labels are class indices 0..K-1 (K = the number
+    of class names), and the training split holds at least two classes.
+
+    ``labels`` maps split names (``"train"``, ``"test"``) to integer arrays or tensors; the
+    message starts with ``where`` (the file or dataset). One class cannot be told apart from
+    nothing: a model trained on it learns a constant, so it is refused, naming the class.
+    """
+    k = len(classes)
+    for split, values in labels.items():
+        if not len(values):
+            continue
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high >= k:
+            mask = (values < 0) | (values >= k)
+            index = int(
+                np.argmax(np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask))
+            )
+            raise error(
+                f"{where}: {split} label {int(values[index])} at index {index} is outside "
+                f"0..{k - 1} ({k} classes)"
+            )
+    train = labels.get("train")
+    if train is not None and len(train) and int(train.min()) == int(train.max()):
+        only = int(train.min())
+        name = printable(classes[only])
+        named = f"class {only}" if name == str(only) else f"class {only} ('{name}')"
+        raise error(
+            f"{where}: every training label is {named}, the only class found; classification "
+            "needs at least two classes: add images of another class (or, to predict a number, "
+            "use a CSV table with --target COLUMN)"
+        )
 
 
 TASKS = ("classification", "regression")
@@ -86,12 +134,11 @@ class Dataset:
                     f"dataset '{self.name}' ({self.origin}): {split_name} labels must be integers "
                     f"0..{k - 1}, got {labels.dtype}"
                 )
-            if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= k):
-                bad = int(((labels < 0) | (labels >= k)).nonzero()[0])
-                raise DataError(
-                    f"dataset '{self.name}' ({self.origin}): {split_name} label {int(labels[bad])} "
-                    f"at index {bad} is outside 0..{k - 1} ({k} classes)"
-                )
+        check_class_labels(
+            f"dataset '{printable(self.name)}' ({printable(self.origin)})",
+            self.classes,
+            {"train": self.train.labels, "test": self.test.labels},
+        )
 
     def info(self) -> dict[str, Any]:
         """What a run records about the data it was trained on (``dataset.json``)."""

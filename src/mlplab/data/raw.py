@@ -18,9 +18,11 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, FormatError, did_you_mean
-from .dataset import Dataset
+from ..limits import printable
+from .dataset import Dataset, check_class_labels
 
 __all__ = [
+    "MAX_LABEL",
     "PIXEL_SCALES",
     "RawSplits",
     "as_images",
@@ -36,6 +38,9 @@ __all__ = [
 ]
 
 PIXEL_SCALES = ("auto", "255", "1")  # auto: largest value <= 1 means 0-1 floats, else 0-255
+# The largest label read at all (before the class rules): beyond it a float label such as
+# 1e20 would wrap around when cast to int64, and no dataset has two billion classes.
+MAX_LABEL = 2**31 - 1
 
 Locate = Callable[[tuple[int, ...]], str]  # index into the array as read -> "line 5, column 3"
 
@@ -70,6 +75,9 @@ class RawSplits:
                 f"{self.origin}: test images are {_shape_text(self.test[0].shape[1:])} but training "
                 f"images are {_shape_text(self.train[0].shape[1:])}; both splits need one image shape"
             )
+        # labels 0..K-1, two classes at least: the rules of every format (dataset.py)
+        labels = {name: split[1] for name, split in self.splits().items()}
+        check_class_labels(printable(self.origin), self.classes, labels, error=FormatError)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -368,6 +376,12 @@ def as_labels(values: np.ndarray, source: str, locate: Locate | None = None) -> 
             f"{source}: {locate(where)}: label {_num(values[where])} is negative; labels must be "
             "class indices 0..K-1"
         )
+    if len(values) and values.max() > MAX_LABEL:  # before the cast: 1e20 would wrap around
+        where = _first(values > MAX_LABEL)
+        raise FormatError(
+            f"{source}: {locate(where)}: label {_num(values[where])} is too large; labels must "
+            f"be class indices 0..K-1 (at most {MAX_LABEL:,})"
+        )
     return values.astype(np.int64)
 
 
@@ -375,10 +389,14 @@ def class_names(
     labels: Sequence[tuple[np.ndarray, str, Locate | None]],
     classes: Sequence[str] | None = None,
 ) -> tuple[str, ...]:
-    """Class names for checked label arrays ``(labels, source, locate)`` of every split.
+    """Class names for checked label arrays ``(labels, source, locate)`` of every split,
+    the training split first.
 
-    With ``classes`` given, every label must be below ``len(classes)``; without, the names
-    are ``"0".."K-1"`` with K the largest label + 1.
+    With ``classes`` given, every label must be below ``len(classes)`` (a class may have no
+    samples). Without, the names are ``"0".."K-1"`` with K the largest label + 1, and every
+    class 0..K-1 must have a training sample: a stray label (1,000,000 in a file of digits)
+    would otherwise make a model of a million classes, and 1-based labels one whose class 0
+    is never seen. The message names the largest label, where it is, and the fixes.
     """
     if classes is not None:
         classes = tuple(str(c) for c in classes)
@@ -395,6 +413,32 @@ def class_names(
                 )
         return classes
     k = max((int(v.max()) + 1 for v, _, _ in labels if len(v)), default=0)
+    if labels and k:
+        present = np.unique(labels[0][0])  # sorted; never np.bincount: K may be huge
+        if len(present) < k:
+            values, source, locate = next(
+                (v, s, f) for v, s, f in labels if len(v) and v.max() == k - 1
+            )
+            where = _first(values == k - 1)
+            absent = np.setdiff1d(np.arange(min(k, len(present) + 3)), present)[:3]
+            examples = ", ".join(str(int(c)) for c in absent)
+            n_absent = k - len(present)
+            some = (
+                f"class {examples} has"
+                if n_absent == 1
+                else f"{n_absent:,} of them (e.g. {examples}) have"
+            )
+            hint = (
+                " (labels counted from 1? subtract 1)"
+                if list(absent) == [0] and n_absent == 1
+                else ""
+            )
+            raise FormatError(
+                f"{source}: {(locate or _index_locator(source))(where)}: label {k - 1:,} makes "
+                f"{k:,} classes (0..{k - 1:,}), but {some} no training sample{hint}; labels must "
+                "be class indices 0..K-1 with every class in the training data: fix the row, or "
+                "declare the class names (classes) if some classes truly have no samples"
+            )
     return tuple(str(i) for i in range(k))
 
 
@@ -435,14 +479,15 @@ def find_layout(
             if test is not None and (test[0] in keys) != (test[1] in keys):
                 have, missing = (test[0], test[1]) if test[0] in keys else (test[1], test[0])
                 raise FormatError(
-                    f"{source}: has '{have}' but no '{missing}'; a test split needs both images "
-                    f"and labels (keys: {_key_list(keys)})"
+                    f"{source}: has '{printable(have)}' but no '{printable(missing)}'; a test "
+                    f"split needs both images and labels (keys: {_key_list(keys)})"
                 )
             return train, (test if test is not None and test[0] in keys else None)
     if images_key or labels_key:
         missing = next(k for k in candidates[0][0] if k not in keys)
         raise FormatError(
-            f"{source}: no key '{missing}'{did_you_mean(missing, keys)}; keys: {_key_list(keys)}"
+            f"{source}: no key '{printable(missing)}'{printable(did_you_mean(missing, keys))}; "
+            f"keys: {_key_list(keys)}"
         )
     raise FormatError(
         f"{source}: no images and labels found under the usual keys (train/data + train/target, "
@@ -463,26 +508,28 @@ def from_arrays(
 ) -> RawSplits:
     """Read and check the arrays that :func:`find_layout` picked, via ``get(key)``."""
     shape = parse_image_shape(image_shape)
+    source = printable(source)  # names in messages are echoed with control characters escaped
     notes: dict[str, str] = {}
     splits, checked = [], []
     for images_key, labels_key in filter(None, layout):
+        shown_images, shown_labels = printable(images_key), printable(labels_key)
         images = as_images(
             get(images_key),
-            f"{source}: {images_key}",
+            f"{source}: {shown_images}",
             image_shape=shape,
             pixel_scale=pixel_scale,
             notes=notes,
         )
-        labels = as_labels(get(labels_key), f"{source}: {labels_key}")
+        labels = as_labels(get(labels_key), f"{source}: {shown_labels}")
         if len(images) != len(labels):
             raise FormatError(
-                f"{source}: {len(images)} images in '{images_key}' but {len(labels)} labels in "
-                f"'{labels_key}'; they must pair one to one"
+                f"{source}: {len(images)} images in '{shown_images}' but {len(labels)} labels "
+                f"in '{shown_labels}'; they must pair one to one"
             )
         splits.append((images, labels))
-        checked.append((labels, f"{source}: {labels_key}", None))
+        checked.append((labels, f"{source}: {shown_labels}", None))
         shape = shape or images.shape[1:]  # the test split must match the training images
-    notes["keys"] = ", ".join(k for pair in filter(None, layout) for k in pair)
+    notes["keys"] = printable(", ".join(k for pair in filter(None, layout) for k in pair))
     names = class_names(checked, classes)
     return RawSplits(
         splits[0], splits[1] if len(splits) > 1 else None, names, source, format, notes
@@ -491,7 +538,7 @@ def from_arrays(
 
 def _key_list(keys: Collection[str], limit: int = 20) -> str:
     ordered = sorted(keys)
-    shown = ", ".join(ordered[:limit]) or "none"
+    shown = printable(", ".join(ordered[:limit]) or "none")  # keys come from the file
     return shown + (f", … ({len(ordered)} in all)" if len(ordered) > limit else "")
 
 
