@@ -200,7 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript",
                    help="torchscript (needs only torch) or onnx (needs mlplab[export]) (default: torchscript)")  # fmt: skip
     p.add_argument("--out", default=None,  # a str: a trailing / means a folder
-                   help="file, or folder (ending in /), to write (default: model.torchscript.pt / model.onnx in the run)")  # fmt: skip
+                   help="file, or folder (ending in /), to write (default: model.torchscript.pt / model.onnx in the run); "
+                        "an existing file is refused unless --force")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing regular file at --out (never a folder, FIFO, device or link, "
+                        "nor a run's own files; an earlier export at the default path is replaced anyway)")  # fmt: skip
     p.add_argument("--data-dir", default=None,
                    help="where to look for the test images of the parity check (default: the run's data.data_dir, then the usual places)")  # fmt: skip
     p.set_defaults(handler=cmd_export)
@@ -558,7 +562,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export  # torch.onnx and friends load only when asked for
 
-    result = export(args.run_dir, args.format, args.out, data_dir=args.data_dir)
+    result = export(args.run_dir, args.format, args.out, data_dir=args.data_dir, force=args.force)
     print(result.path)
     print(
         f"parity: max |{result.format} - eager| = {result.max_abs_diff:.2e} (outputs up to "

@@ -14,6 +14,7 @@ from typing import Any
 from .analysis import figures as F
 from .analysis.curves import Curves, curves
 from .analysis.weights import LayerWeights, layer_weights
+from .atomic import check_outputs, is_page, os_errors
 from .errors import ConfigError
 from .model import alignment
 from .page import Figure, Page, Section, paragraph, table
@@ -22,6 +23,7 @@ from .run import Run
 __all__ = ["Comparison", "compare", "compare_runs"]
 
 COMPARE = "compare.html"
+FIGURES = ("compare-curves", "compare-weights")  # the page's figures, figures/<name>.png
 COLUMNS = (  # (key, header, format)
     ("dataset", "dataset", "{}"),
     ("model", "model", "{}"),
@@ -106,7 +108,14 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
 
 def compare(runs: Sequence[str | Path] | Comparison, out: str | Path = "compare") -> Path:
     """Write ``compare.html`` (and ``figures/``) about ``runs`` (run directories, or the
-    :class:`Comparison` of :func:`compare_runs`) into the folder ``out``; return its path."""
+    :class:`Comparison` of :func:`compare_runs`) into the folder ``out``; return its path.
+
+    Replaces only an earlier compare page there (and its figures): any other file with those
+    names (e.g. a run's report figures, with ``out`` a run directory), or anything but a
+    regular file, is refused before any work (WriteError).
+    """
+    path = Path(out) / COMPARE
+    _check_out(path)
     c = runs if isinstance(runs, Comparison) else compare_runs(runs)
     page = Page(f"Comparing {len(c.names)} runs", ", ".join(c.names))
     page.sections = [
@@ -116,21 +125,28 @@ def compare(runs: Sequence[str | Path] | Comparison, out: str | Path = "compare"
                       "figures are those weights on the test split."),
         ]),
         Section("Curves", [Figure(
-            "compare-curves", "Loss and accuracy per epoch, all runs",
+            FIGURES[0], "Loss and accuracy per epoch, all runs",
             "Each run has one colour: validation solid (its kept epoch marked with a dot), "
             "training dashed. The run whose solid curves sit lowest (loss) or highest (accuracy) "
             "generalizes best; a wide solid-dashed gap means overfitting.",
             F.save_png(F.compare_curves_figure(c.curves), None))]),
         Section("Weights", [
-            Figure("compare-weights", "Weight distributions per layer, all runs",
+            Figure(FIGURES[1], "Weight distributions per layer, all runs",
                    "Each layer's weights as a density, one colour per run, layers matched by "
                    "position; narrower and smaller-norm weights usually mean more regularization.",
                    F.save_png(F.compare_weights_figure(c.weights), None)),
             table(*c.weight_statistics()),
         ]),
     ]  # fmt: skip
-    path = Path(out) / COMPARE
-    return page.write(path)
+    _check_out(path)
+    with os_errors(path, "choose another --out"):  # a full disk: one line
+        return page.write(path)
+
+
+def _check_out(path: Path) -> None:
+    """``path`` may take compare.html, and its folder the figures (see check_outputs)."""
+    figures = [path.parent / "figures" / f"{name}.png" for name in FIGURES]
+    check_outputs(path, figures, ours=is_page, ours_is="an earlier mlplab page")
 
 
 # ----- helpers -------------------------------------------------------------------------

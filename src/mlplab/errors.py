@@ -10,6 +10,9 @@ line and exits with status 2 (tracebacks only with ``--debug``)::
     │   └── DownloadError    no mirror delivered a file with the right checksum
     ├── RunError         a run directory is missing, incomplete, or would be overwritten
     ├── TrainingError    training failed at run time (diverged to nan/inf, device missing)
+    ├── WriteError       an output was refused (it exists, is not a regular file, is a run's
+    │                    own file) or the system refused it (full disk, read-only, too long)
+    │                    (also an OSError, with its errno)
     └── MissingExtraError  a feature needs an optional extra: pip install 'mlplab[extra]'
                          (also an ImportError)
 
@@ -30,6 +33,7 @@ __all__ = [
     "MlplabError",
     "RunError",
     "TrainingError",
+    "WriteError",
     "did_you_mean",
 ]
 
@@ -60,6 +64,27 @@ class RunError(MlplabError):
 
 class TrainingError(MlplabError):
     """Training cannot go on: the loss diverged, or the requested device is missing."""
+
+
+class WriteError(MlplabError, OSError):
+    """An output cannot be written: refused by mlplab (the path exists and may not be
+    replaced, is not a regular file, or is a run's own file), or by the system (no space left,
+    a read-only disk, no permission, a name too long).
+
+    Also an :class:`OSError` whose ``errno`` and ``strerror`` are the system's (``errno`` is
+    ``EEXIST`` for a refusal), so code that handles a failed write as an ``OSError`` keeps
+    doing so; ``str()`` is the one-line message.
+    """
+
+    def __init__(
+        self, message: str, errno: int = 0, filename: str | None = None, strerror: str = ""
+    ) -> None:
+        super().__init__(errno, strerror or message)
+        self.filename = filename
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class MissingExtraError(MlplabError, ImportError):

@@ -27,6 +27,7 @@ from .analysis.dataset import (
     pairwise_correlations,
     samples_per_class,
 )
+from .atomic import check_outputs, is_page, os_errors
 from .data import Dataset, load_dataset
 from .errors import ConfigError, did_you_mean
 from .page import Figure, Page, Section, cards, paragraph, table
@@ -159,8 +160,14 @@ def explore(
 ) -> Path:
     """Write ``explore.html`` (+ ``figures/``) about ``dataset`` (a :class:`Dataset` or a
     name for :func:`load_dataset`) into ``out`` (default ``explore-<name>``); return its path.
-    ``settings`` are :class:`DatasetExploration`'s."""
+    ``settings`` are :class:`DatasetExploration`'s.
+
+    Replaces only an earlier explore page there (and its figures): any other file with those
+    names, or anything but a regular file, is refused before any work (WriteError).
+    """
     data = load_dataset(dataset, data_dir) if isinstance(dataset, str) else dataset
+    folder = Path(out) if out is not None else Path(f"explore-{_slug(data.name)}")
+    _check_out(folder)
     e = DatasetExploration(data, **settings)
     c, h, w = data.image_shape
     page = Page(f"Dataset: {data.name}", f"from {data.origin}")
@@ -200,8 +207,15 @@ def explore(
                                      "the training split that remains after the validation hold-out).")]),
         Section("Similarity", [figures["correlations"]]),
     ]  # fmt: skip
-    folder = Path(out) if out is not None else Path(f"explore-{_slug(data.name)}")
-    return page.write(folder / EXPLORE)
+    _check_out(folder)  # again: minutes may have passed
+    with os_errors(folder / EXPLORE, "choose another --out"):  # a full disk: one line
+        return page.write(folder / EXPLORE)
+
+
+def _check_out(folder: Path) -> None:
+    """``folder`` may take explore.html and its figures (see :func:`mlplab.atomic.check_outputs`)."""
+    figures = [folder / "figures" / f"explore-{name}.png" for name in EXPLORE_FIGURES]
+    check_outputs(folder / EXPLORE, figures, ours=is_page, ours_is="an earlier mlplab page")
 
 
 def _slug(name: str) -> str:

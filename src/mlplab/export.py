@@ -12,14 +12,23 @@ dataset is on this machine) and random pixels at batch sizes 1, 7 and 64, and on
 renamed into place: a file that fails the check (``|exported - eager| <= 1e-5 *
 max(1, max |eager|)``) is never installed. The figure is returned and recorded in
 ``export.json`` beside the file.
+
+What it may write over (:func:`mlplab.atomic.check_target`): nothing that exists, unless
+``force`` — except its own earlier export at the default path inside the run directory;
+never anything but a regular file (a FIFO, a device, a folder, a symbolic link), never a run
+directory's own files (weights, ``model.json``, config, metrics...), never into another run's
+directory, and ``export.json`` only when it is an export record. On any failure (a full
+disk, a read-only folder) the temporary file is removed and the error is one line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import stat
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -31,9 +40,16 @@ import torch
 from torch import nn
 
 from . import __version__
-from .atomic import atomic_write, write_text_atomic
+from .atomic import (
+    atomic_write,
+    check_target,
+    describe,
+    is_run_directory,
+    os_errors,
+    write_text_atomic,
+)
 from .data import Normalization
-from .errors import ConfigError, MlplabError, did_you_mean
+from .errors import ConfigError, MlplabError, WriteError, did_you_mean
 from .extras import require
 from .metrics import run_dataset
 from .model import MLP
@@ -50,6 +66,8 @@ TOLERANCE = 1e-5
 PARITY_BATCHES = (1, 7, 64)  # batch sizes the loaded-back file is checked at (dynamic batch)
 RECORD = "export.json"  # parity records, one entry per exported file name
 OUTPUT_NAMES = {"logits": "logits", "log_softmax": "log_probabilities", "softmax": "probabilities"}
+ONNX_MAX_BYTES = 2**31 - 2**24  # one protobuf holds < 2 GiB; keep 16 MiB for the graph itself
+FIX = "choose another --out"  # how every write error of export ends
 
 
 class ExportError(MlplabError):
@@ -109,12 +127,17 @@ def export(
     out: str | Path | None = None,
     *,
     data_dir: str | Path | None = None,
+    force: bool = False,
 ) -> ExportResult:
     """Write the run's model as TorchScript or ONNX, check it, and return the parity figure.
 
     ``out`` defaults to ``model.torchscript.pt`` / ``model.onnx`` inside the run directory;
     a folder gets that name inside it. The run's dataset (looked up in ``data_dir`` and the
     usual places, never downloaded) supplies real test images for the check when present.
+
+    An existing file at ``out`` is replaced only with ``force`` (an earlier export at the
+    default path always is); anything but a regular file, and a run directory's own files,
+    never are (:class:`~mlplab.errors.WriteError`, before any work).
     """
     if format not in FORMATS:
         raise ConfigError(
@@ -125,7 +148,9 @@ def export(
             require(module, "export", "ONNX export")
     run = Run.open(run_dir)
     model, normalization, classes = run.load_model("cpu")
-    path = _output_path(run, format, out)
+    path = _output_path(run, format, out, force)
+    if format == "onnx":
+        _check_onnx_size(model)
     wrapper = RawImageModel(model, normalization).eval()
     pixels, inputs = _parity_pixels(run, model.input_shape, data_dir)
     metadata = {
@@ -153,10 +178,10 @@ def export(
                 f"was written to {path}. Please report this with your torch version ({torch.__version__})"
             )
 
-    try:
-        atomic_write(path, write_and_check)
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    # Replacing needs a yes (force, or our own default path); else the rename cannot clobber
+    # a file that appeared meanwhile (another export to the same name).
+    overwrite = force or _is_default(run, path, format)
+    atomic_write(path, write_and_check, overwrite=overwrite, fix=FIX)
     result = ExportResult(
         path=path,
         format=format,
@@ -187,7 +212,10 @@ def _torchscript(
 ) -> Exported:
     with _quiet_torch():  # torch.jit is deprecated upstream; it is still the format asked for
         traced = torch.jit.trace(wrapper, example, check_trace=False)
-        traced.save(str(tmp), _extra_files={"mlplab.json": json.dumps(metadata)})
+        # Into a Python file object: given a path, torch's C++ writer aborts the process on a
+        # full disk (and raises a RuntimeError on a refused open) instead of an OSError.
+        with open(tmp, "wb") as file:
+            torch.jit.save(traced, file, _extra_files={"mlplab.json": json.dumps(metadata)})
         loaded = torch.jit.load(str(tmp), map_location="cpu")  # our own file, just written
     loaded.eval()
 
@@ -206,23 +234,25 @@ def _onnx(
     output = OUTPUT_NAMES[wrapper.head]
     try:
         with _quiet_torch():
-            torch.onnx.export(
+            program = torch.onnx.export(  # f=None: the program in memory, no file written yet
                 wrapper,
                 (example,),
-                str(tmp),
+                None,
                 input_names=["pixels"],
                 output_names=[output],
                 dynamic_shapes={"pixels": {0: torch.export.Dim("batch", min=1)}},
-                external_data=False,  # one self-contained file
                 verbose=False,  # the exporter prints its steps otherwise
             )
+            proto = program.model_proto
     except Exception as exc:  # the exporter raises many types; say which step failed
         raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: {exc}") from None
-    proto = onnx.load(str(tmp))
     entry = proto.metadata_props.add()
     entry.key, entry.value = "mlplab", json.dumps(metadata)
     proto.doc_string = metadata["input"]
-    onnx.save(proto, str(tmp))
+    # One self-contained file, written by us: the exporter's own save puts weights over 2 GB
+    # in a sidecar file named after the temporary one (left behind, and the model broken).
+    with open(tmp, "wb") as file:
+        file.write(proto.SerializeToString())
     onnx.checker.check_model(str(tmp))
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # the check is tiny; do not take over a shared machine
@@ -301,31 +331,115 @@ def _max_abs_diff(
     return float(worst), float(largest)
 
 
-def _output_path(run: Run, format: str, out: str | Path | None) -> Path:
+def _output_path(run: Run, format: str, out: str | Path | None, force: bool) -> Path:
+    """Where the file goes, checked (before any work) to be a place export may write."""
     if out is None:
-        return run.path / FORMATS[format]
-    path = Path(out)
-    if path.is_dir() or str(out).endswith(("/", os.sep)):  # a folder, existing or to be made
-        path = path / FORMATS[format]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create the folder {path.parent}: {exc.strerror}") from None
+        path = run.path / FORMATS[format]
+    else:
+        path = Path(out)
+        with os_errors(path, FIX):  # is_dir raises for a name too long
+            if path.is_dir() or str(out).endswith(("/", os.sep)):  # a folder, or one to make
+                path = path / FORMATS[format]
+    other = path.parent
+    if is_run_directory(other) and not _same(other, run.path):
+        raise WriteError(
+            f"refusing to write {path}: {other} is another run's directory, and an export of "
+            f"{run.path} there would pass for that run's model; {FIX}",
+            errno.EEXIST,
+            str(path),
+            "File exists",
+        )
+    check_target(path, force=force, replaceable=lambda p: _is_default(run, p, format))
+    record = path.with_name(RECORD)
+    try:  # export.json beside the file was not named by the user: only ours is updated
+        check_target(record, replaceable=_is_record, force_flag=None)
+    except WriteError as exc:
+        raise WriteError(
+            f"refusing to write {path}: export records its parity check beside it in {record}, "
+            f"and what is there ({describe(record)}) is not an export record; {FIX} folder",
+            exc.errno,
+            str(record),
+            exc.strerror,
+        ) from None
+    if out is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise WriteError(
+                f"cannot write {path}: {path.parent} (or a folder above it) is a file; {FIX}",
+                errno.ENOTDIR,
+                str(path),
+                "Not a directory",
+            ) from None
+        except OSError as exc:
+            raise ExportError(
+                f"cannot create the folder {path.parent}: {exc.strerror}; {FIX}"
+            ) from None
     return path
 
 
-def _record(result: ExportResult) -> None:
-    """Add this export's parity figure to export.json beside the file (one entry per name)."""
-    record = result.path.with_name(RECORD)
+def _same(a: Path, b: Path) -> bool:
     try:
-        entries = json.loads(record.read_text()) if record.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        entries = {}
-    if not isinstance(entries, dict):
-        entries = {}
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _is_default(run: Run, path: Path, format: str) -> bool:
+    """``path`` is the run's own default export file (an earlier export: replaceable)."""
+    return _same(path.parent, run.path) and path.name == FORMATS[format]
+
+
+def _is_record(path: Path) -> bool:
+    """``path`` holds an export record (a JSON object of parity entries), which we may update."""
+    return _read_record(path) is not None
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """The entries of the export record at ``path``; {} when absent; None when it is not one."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 1 << 20:  # a record is a few entries
+            return None
+        entries = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(entries, dict) or not all(
+        isinstance(v, dict) and "max_abs_diff" in v for v in entries.values()
+    ):
+        return None
+    return entries
+
+
+def _check_onnx_size(model: MLP) -> None:
+    """Refuse, before the export, weights one self-contained ONNX file cannot hold."""
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    size += sum(b.numel() * b.element_size() for b in model.buffers())
+    if size > ONNX_MAX_BYTES:
+        raise ExportError(
+            f"the model's weights take {size / 2**30:.2f} GiB; one ONNX file holds less than "
+            "2 GiB: export it as torchscript (--format torchscript)"
+        )
+
+
+def _record(result: ExportResult) -> None:
+    """Add this export's parity figure to export.json beside the file (one entry per name).
+
+    Only a file that is an export record is updated: anything else with that name (checked
+    before the export too) is left alone, with a warning.
+    """
+    record = result.path.with_name(RECORD)
+    entries = _read_record(record)
+    if entries is None:
+        logger.warning(
+            f"export: {record} is not an export record; the parity figure is not recorded"
+        )
+        return
     entries[result.path.name] = {k: v for k, v in result.to_dict().items() if k != "path"}
     entries[result.path.name]["written"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     try:
         write_text_atomic(record, json.dumps(entries, indent=2) + "\n")
-    except OSError as exc:
-        logger.warning(f"export: could not record parity in {record}: {exc.strerror}")
+    except OSError as exc:  # the model is in place: a missing record is not worth failing for
+        logger.warning(f"export: could not record parity: {exc}")

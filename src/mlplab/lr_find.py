@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .atomic import write_text_atomic
+from .atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
 from .batches import Augmentation, iterate_batches
 from .config import Config
 from .data import Dataset, Normalization, load_configured
@@ -118,15 +118,45 @@ class LRFind:
         return figure
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
-        """Write the plot (PNG) and, next to it, the numbers (same name, ``.json``)."""
+        """Write the plot (PNG) and, next to it, the numbers (same name, ``.json``); each
+        replaces only an earlier one (see :func:`check_out`)."""
         from .analysis.figures import save_png
 
-        png = Path(path)
-        png.parent.mkdir(parents=True, exist_ok=True)
-        save_png(self.figure(), png)
-        data = png.with_suffix(".json")
-        write_text_atomic(data, json.dumps(self.to_dict(), indent=2) + "\n")
+        png, data = check_out(path)
+        with os_errors(png, "choose another --out"):  # a full disk, a read-only folder: one line
+            png.parent.mkdir(parents=True, exist_ok=True)
+            save_png(self.figure(), png)
+            write_text_atomic(data, json.dumps(self.to_dict(), indent=2) + "\n")
         return png, data
+
+
+def check_out(path: str | Path) -> tuple[Path, Path]:
+    """The plot's path and its numbers' (``.json`` beside it), if both may be written: the plot
+    may replace a PNG image, the numbers an earlier lr-find record; nothing else, nothing but
+    a regular file, never a run's own files (WriteError). Cheap: call it before the test."""
+    png = Path(path)
+    data = png.with_suffix(".json")
+    if data == png:
+        raise ConfigError(
+            f"--out {png}: the plot and its numbers (the same name, .json) would be one file; "
+            "give the plot a .png name"
+        )
+    check_folder(png.parent)
+    check_target(png, replaceable=is_png, ours_is="a PNG image", force_flag=None)
+    check_target(data, replaceable=_is_record, ours_is="the numbers of an earlier lr-find",
+                 force_flag=None)  # fmt: skip
+    return png, data
+
+
+def _is_record(path: Path) -> bool:
+    """``path`` holds the numbers of an lr-find (a JSON object with its curve and suggestion)."""
+    try:
+        if path.stat().st_size > 64 << 20:
+            return False
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(record, dict) and {"lrs", "losses", "suggestion"} <= record.keys()
 
 
 def lr_find(

@@ -34,7 +34,7 @@ from .analysis.mistakes import Picked, most_confident_mistakes, sample_predictio
 from .analysis.predictions import Predictions, predict
 from .analysis.representations import Embedding, embed_layers
 from .analysis.weights import FirstLayer, LayerWeights, first_layer, layer_weights
-from .atomic import write_text_atomic
+from .atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
 from .data import Dataset
 from .data.splits import run_splits
 from .device import select_device
@@ -385,19 +385,32 @@ def _caption(a: RunAnalysis, name: str) -> str:
 
 def plot(run_dir: str | Path, name: str, out: str | Path | None = None, **settings: Any) -> Path:
     """Draw one report figure of a run as a PNG; ``out`` defaults to
-    ``<run>/figures/<name>.png``. ``settings`` are :class:`RunAnalysis`'s."""
+    ``<run>/figures/<name>.png``. ``settings`` are :class:`RunAnalysis`'s.
+
+    ``out`` may replace a PNG image (an earlier figure), never another file, anything but a
+    regular file, or a run's own files (WriteError, before drawing)."""
     analysis = RunAnalysis(run_dir, **settings)
-    figure = analysis.figure(name)
     path = Path(out) if out is not None else analysis.run.path / "figures" / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    F.save_png(figure, path)
+    _check_plot(path, default=out is None)
+    figure = analysis.figure(name)
+    _check_plot(path, default=out is None)
+    with os_errors(path, "choose another --out"):  # a full disk, a read-only folder: one line
+        path.parent.mkdir(parents=True, exist_ok=True)
+        F.save_png(figure, path)
     return path
+
+
+def _check_plot(path: Path, *, default: bool) -> None:
+    """The figure may go to ``path``: a user's ``--out`` replaces only a PNG image."""
+    check_folder(path.parent, link_ok=not default)
+    check_target(path, replaceable=default or is_png, ours_is="a PNG image", force_flag=None)
 
 
 def report(run_dir: str | Path | RunAnalysis, **settings: Any) -> Path:
     """Write ``report.html``, ``analysis.json`` and ``figures/*.png`` into the run directory;
     return the report's path. ``settings`` are :class:`RunAnalysis`'s."""
     a = run_dir if isinstance(run_dir, RunAnalysis) else RunAnalysis(run_dir, **settings)
+    _check_report(a.run.path)
     page = Page(f"Report: {a.run.path.name}", f"{a.run.path}")
     page.header = _header(a)
     sections: dict[str, Section] = {}
@@ -415,10 +428,21 @@ def report(run_dir: str | Path | RunAnalysis, **settings: Any) -> Path:
     finally:
         bar.close()
     page.sections = list(sections.values())
-    path = page.write(a.run.path / REPORT)
-    write_text_atomic(a.run.path / ANALYSIS, json.dumps(a.to_json(), indent=2) + "\n")
+    _check_report(a.run.path)
+    with os_errors(a.run.path / REPORT, "copy the run to another disk and report there"):
+        path = page.write(a.run.path / REPORT)
+        write_text_atomic(a.run.path / ANALYSIS, json.dumps(a.to_json(), indent=2) + "\n")
     logger.debug("report timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in a.timings.items()))
     return path
+
+
+def _check_report(run: Path) -> None:
+    """The run's report files are its own (replaced each time), but only regular files: a FIFO,
+    a device or a link planted in a shared run directory is refused, and figures/ must be a
+    real folder there (not a link sending the figures elsewhere)."""
+    check_folder(run / "figures", link_ok=False, flag=None)
+    for path in (run / REPORT, run / ANALYSIS, *(run / "figures" / f"{n}.png" for n in FIGURES)):
+        check_target(path, replaceable=True, flag=None, force_flag=None)
 
 
 # ----- the page's text parts -------------------------------------------------------------------

@@ -19,15 +19,17 @@ complete files or none; an existing run directory is never reused.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
-from .atomic import atomic_write, write_text_atomic
+from .atomic import atomic_file, write_bytes_atomic, write_text_atomic
 from .config import Config
 from .data import Normalization
 from .errors import ConfigError, MlplabError, RunError
@@ -57,8 +59,22 @@ class Run:
     # ----- creating and writing -------------------------------------------------------
     @classmethod
     def create(cls, root: str | Path, name: str) -> Run:
-        """Make a new, empty run directory; never reuse an existing one."""
+        """Make a new, empty run directory; never reuse an existing one.
+
+        ``name`` must be one plain folder name (no separator, not ``.`` or ``..``, no control
+        character): the folder is always directly under ``root``.
+        """
         root = Path(root)
+        if (
+            not isinstance(name, str)
+            or name in (".", "..")
+            or any(sep in name for sep in ("/", "\\", os.sep))
+            or not name.isprintable()  # newlines, terminal escape codes
+        ):
+            raise RunError(
+                f"run name {name!r} is not a plain folder name; use letters, digits, '-' or '_' "
+                "(no '/', no control characters, not '.' or '..')"
+            )
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -68,10 +84,15 @@ class Run:
         for attempt in range(1, 1000):
             path = root / (base if attempt == 1 else f"{base}-{attempt}")
             try:
-                path.mkdir()  # atomic: fails if it exists, so two runs never share a folder
-                return cls(path)
+                path.mkdir()  # atomic: fails if anything has the name, so two runs never share
+                return cls(path)  # a folder and an existing one (or a link) is never reused
             except FileExistsError:
                 continue
+            except OSError as exc:  # a full or read-only disk, a name too long: one line
+                raise RunError(
+                    f"cannot create the run folder {path}: {exc.strerror}; choose another "
+                    "--runs-dir or a shorter --name"
+                ) from None
         raise RunError(f"cannot find a free run folder name under {root} for '{base}'")
 
     def save_config(self, config: Config) -> None:
@@ -92,10 +113,10 @@ class Run:
         task: str = "classification",
     ) -> None:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        atomic_write(
-            self.path / WEIGHTS,
-            lambda tmp: save_file(state, str(tmp), metadata={"format": "mlplab"}),
-        )
+        # Serialized in memory, written by Python: safetensors' own writer reports a full
+        # disk as a SafetensorError, not an OSError that becomes one clear line.
+        data = safetensors_bytes(state, metadata={"format": "mlplab"})
+        write_bytes_atomic(self.path / WEIGHTS, data)
         info = {
             "model": model.spec(),
             "normalization": normalization.to_dict(),
@@ -109,7 +130,8 @@ class Run:
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         """The last state (model, optimizer, RNGs, bookkeeping), written atomically."""
-        atomic_write(self.path / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+        with atomic_file(self.path / CHECKPOINT) as file:
+            torch.save(state, file)  # to a file object: given a path, a full disk aborts torch
 
     # ----- reading --------------------------------------------------------------------
     @classmethod

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .atomic import write_text_atomic
+from .atomic import check_outputs, os_errors, write_text_atomic
 from .config import Config
 from .sweep import Sweep, _fmt_value, _optuna, open_sweep
 from .tables import format_table
@@ -260,26 +260,45 @@ def sweep_report(
     """Write a sweep's report into ``out`` (default: its folder; for a study named by
     ``storage`` and ``study`` alone, ``sweeps/<study>``) and return its numbers:
     ``report.md``, ``trials.csv``, ``best.yaml`` once a trial finished, and for a grid
-    ``ablation.csv`` and ``ablation.png``."""
+    ``ablation.csv`` and ``ablation.png``.
+
+    In ``out``, only an earlier sweep report (``report.md`` beginning ``# Sweep``) and the
+    files written with it are replaced: any other file with those names, or anything but a
+    regular file, is refused before writing (WriteError).
+    """
     if not isinstance(sweep, Sweep):
         sweep = open_sweep(sweep, storage=storage, study=study, join=False)
     report = summarize(sweep)
     folder = Path(out) if out is not None else sweep.path
-    folder.mkdir(parents=True, exist_ok=True)
+    names = (TRIALS_CSV, BEST, ABLATION_CSV, ABLATION_PNG)
+    check_outputs(folder / REPORT, [folder / n for n in names], ours=_is_report,
+                  ours_is="an earlier sweep report (# Sweep ...)")  # fmt: skip
+    with os_errors(folder, "choose another --out"):  # a full disk, a read-only folder: one line
+        folder.mkdir(parents=True, exist_ok=True)
     files = {REPORT: report.markdown(), TRIALS_CSV: report.trials_table("csv")}
     if report.best_config is not None:
         files[BEST] = report.best_config.to_yaml()
     if report.ablation:
         files[ABLATION_CSV] = report.ablation_table("csv")
-    for name, text in files.items():
-        write_text_atomic(folder / name, text)
-        report.files.append(folder / name)
-    if report.ablation and any(a.runs for a in report.ablation):
-        from .analysis.figures import save_png
+    with os_errors(folder / REPORT, "choose another --out"):
+        for name, text in files.items():
+            write_text_atomic(folder / name, text)
+            report.files.append(folder / name)
+        if report.ablation and any(a.runs for a in report.ablation):
+            from .analysis.figures import save_png
 
-        save_png(ablation_figure(report), folder / ABLATION_PNG)
-        report.files.append(folder / ABLATION_PNG)
+            save_png(ablation_figure(report), folder / ABLATION_PNG)
+            report.files.append(folder / ABLATION_PNG)
     return report
+
+
+def _is_report(path: Path) -> bool:
+    """``path`` is a report.md this module wrote (it begins with ``# Sweep``)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"# Sweep "
+    except OSError:
+        return False
 
 
 def ablation_figure(report: SweepReport) -> Figure:

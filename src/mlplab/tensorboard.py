@@ -15,7 +15,9 @@
 The training loop is untouched: everything comes from the run directory, so any finished
 (or interrupted) run can be looked at this way, and ``mlplab runs --tensorboard`` puts
 many runs side by side. Event files this function wrote before are replaced, so running
-it again never doubles a curve. Needs ``pip install 'mlplab[tensorboard]'``.
+it again never doubles a curve; only those: its event files end in ``.mlplab`` (in the run's
+own ``tensorboard/`` folder, older unmarked ones are its too), so pointing ``out`` at another
+tool's log folder deletes nothing of theirs. Needs ``pip install 'mlplab[tensorboard]'``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 import torch
 
+from .atomic import check_folder, os_errors
 from .errors import MlplabError, RunError
 from .extras import require
 from .progress import logger
@@ -47,6 +50,7 @@ SCALARS = {  # metrics.jsonl key -> TensorBoard tag
 FOLDER = "tensorboard"
 FIRST_LAYER_UNITS = 16  # first-layer units shown as images
 EVENTS = re.compile(r"^events\.out\.tfevents\.")
+SUFFIX = ".mlplab"  # ends the names of the event files written here: ours to replace
 
 
 def write_events(
@@ -70,12 +74,14 @@ def write_events(
             f"run directory {path} has no metrics.jsonl yet: no epoch finished, nothing to show"
         )
     folder = Path(out) if out is not None else path / FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.iterdir():  # our own earlier files: a second run must not double curves
-        if old.is_file() and EVENTS.match(old.name):
-            old.unlink()
+    check_folder(folder, link_ok=out is not None)  # RUN/tensorboard: a real folder, not a link
+    with os_errors(folder, "choose another --out"):  # a full disk, a read-only folder: one line
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():  # our own earlier files: a second run must not double curves
+            if _ours(old, default=out is None):
+                old.unlink()
     start = _started(path)
-    writer = writer_module.SummaryWriter(log_dir=str(folder))
+    writer = writer_module.SummaryWriter(log_dir=str(folder), filename_suffix=SUFFIX)
     try:
         for record in history:
             when = (
@@ -127,6 +133,13 @@ def _model(writer: Any, run: Run, step: int, samples: int, data_dir: Any) -> Non
         return
     images = data.test.images[:samples]
     writer.add_images("samples/test", images.float() / 255, step)
+
+
+def _ours(file: Path, *, default: bool) -> bool:
+    """An event file this module wrote (a regular file, not a link): it may be deleted."""
+    if not EVENTS.match(file.name) or not file.is_file() or file.is_symlink():
+        return False
+    return file.name.endswith(SUFFIX) or default  # the run's own folder: older unmarked ones too
 
 
 def _started(path: Path) -> float | None:
