@@ -1,4 +1,4 @@
-"""CIFAR-10 in both versions, folders and archives, the restricted unpickler, and its source."""
+"""CIFAR-10 in both versions, folders and archives, the pickle reader that never unpickles, and its source."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import pickle
 import tarfile
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlplab.data.cifar import CIFAR10_CLASSES, read_cifar, safe_unpickle
+from mlplab.data.cifar import CIFAR10_CLASSES, read_cifar, read_pickle
 from mlplab.data.filesources import CIFAR10_SOURCE
 from mlplab.errors import DownloadError, FormatError
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 N = 3  # records per batch
+RECORD = 3073  # bytes: 1 label + 3072 pixels
 
 
 def batch_arrays(index: int) -> tuple[np.ndarray, list[int]]:
@@ -119,7 +121,7 @@ def test_python_folder_with_python2_pickles(tmp_path: Path) -> None:
     raw = read_cifar(write_py(tmp_path / "cifar-10-batches-py"))
     check(raw)
     assert raw.notes == {
-        "version": "Python pickles (restricted unpickler)",
+        "version": "Python batches (read without unpickling)",
         "classes": "batches.meta",
     }
 
@@ -153,11 +155,11 @@ def test_archive_members_other_than_batches_are_never_opened(tmp_path: Path) -> 
     archive = tmp_path / "a.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(folder, arcname="cifar-10-batches-bin")
-        link = tarfile.TarInfo("../../evil/data_batch_9.bin")
-        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
-        tar.addfile(link)
+        readme = tarfile.TarInfo("cifar-10-batches-bin/readme.html")
+        readme.size = 5
+        tar.addfile(readme, io.BytesIO(b"hello"))
     check(read_cifar(archive))
-    assert not (tmp_path.parent / "evil").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz", "cifar-10-batches-bin"]
 
 
 def test_refuses_a_malicious_pickle_without_running_it(tmp_path: Path) -> None:
@@ -185,20 +187,20 @@ def test_refuses_a_malicious_pickle_without_running_it(tmp_path: Path) -> None:
         b"(S'true'\nios\nsystem\n.",  # INST
     ],
 )
-def test_safe_unpickle_refuses_every_way_to_name_a_global(payload: bytes) -> None:
+def test_read_pickle_refuses_every_way_to_name_a_global(payload: bytes) -> None:
     with pytest.raises(
         FormatError, match=r"^refusing to unpickle (builtins|os)\.(eval|getattr|system) from f:"
     ):
-        safe_unpickle(payload, "f")
+        read_pickle(payload, "f")
 
 
-def test_safe_unpickle_codecs_only_for_latin1() -> None:
+def test_read_pickle_codecs_only_for_latin1() -> None:
     payload = b"\x80\x02c_codecs\nencode\nX\x03\x00\x00\x00abcX\x05\x00\x00\x00rot13\x86R."
     with pytest.raises(
         FormatError,
-        match=r"f: not a readable pickle \(UnpicklingError: _codecs.encode is allowed only for latin1",
+        match=r"^f: not a readable pickle \(_codecs.encode is allowed only for latin1 text\)$",
     ):
-        safe_unpickle(payload, "f")
+        read_pickle(payload, "f")
 
 
 @pytest.mark.parametrize(
@@ -335,3 +337,192 @@ def test_cifar10_source_downloads_and_checks_the_archive_md5(
         r"the file is damaged or from another dataset",
     ):
         source.load()
+
+
+# --- Hostile archives and pickles (issue 25) -----------------------------------------------
+
+
+def member(
+    name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, **fields: object
+) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.size = kind, size
+    for key, value in fields.items():
+        setattr(info, key, value)
+    return info
+
+
+def archive_with(
+    path: Path, tmp_path: Path, extra: tarfile.TarInfo, data: bytes | None = None
+) -> Path:
+    """A real-looking binary archive with one more member (added last, after the batches)."""
+    folder = write_bin(tmp_path / "src" / "cifar-10-batches-bin")
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as tar:
+        tar.add(folder, arcname="cifar-10-batches-bin")
+        tar.addfile(extra, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            member("../../evil/data_batch_9.bin", tarfile.SYMTYPE, linkname="/etc/passwd"),
+            r"member '../../evil/data_batch_9.bin' has an absolute path or '..'",
+        ),
+        (
+            member("cifar-10-batches-bin/link", tarfile.SYMTYPE, linkname="/etc/passwd"),
+            r"member 'cifar-10-batches-bin/link' is a symbolic link; a CIFAR-10 archive holds only files and folders \(nothing is extracted\)$",
+        ),
+        (
+            member("cifar-10-batches-bin/hard", tarfile.LNKTYPE, linkname="/etc/shadow"),
+            r"member 'cifar-10-batches-bin/hard' is a hard link; ",
+        ),
+        (
+            member("dev/zero", tarfile.CHRTYPE, devmajor=1, devminor=5),
+            r"member 'dev/zero' is a device or FIFO; ",
+        ),
+        (member("pipe", tarfile.FIFOTYPE), r"member 'pipe' is a device or FIFO; "),
+        (member("sparse", tarfile.GNUTYPE_SPARSE), r"member 'sparse' is a sparse file; "),
+        (
+            member("/etc/cron.d/x", size=3),
+            r"member '/etc/cron.d/x' has an absolute path or '..'; a CIFAR-10 archive holds relative names only \(nothing is extracted\)$",
+        ),
+        (
+            member("a\x1b[2J\nb", tarfile.SYMTYPE, linkname="/"),
+            r"member 'a\\x1b\[2J\\nb' is a symbolic link",
+        ),
+    ],
+)
+def test_archives_with_links_devices_or_escaping_names_are_refused(
+    tmp_path: Path, extra: tarfile.TarInfo, message: str
+) -> None:
+    """The published archives hold files and folders only; anything else means another archive.
+    Nothing is ever extracted: no path outside (or inside) the folder is written."""
+    archive = archive_with(tmp_path / "a.tar.gz", tmp_path, extra, b"abc" if extra.size else None)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    with pytest.raises(FormatError, match=r"a.tar.gz: " + message):
+        read_cifar(archive)
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+    assert not (tmp_path.parent / "evil").exists()
+
+
+def test_archive_members_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a header that claims 10 GB for a batch: refused from the header, nothing read
+    huge = member("cifar-10-batches-bin/data_batch_1.bin", size=10 * 10**9)
+    with tarfile.open(tmp_path / "h.tar.gz", "w:gz") as tar:
+        tar.addfile(huge)  # the header alone: the 10 GB were never there
+    with pytest.raises(
+        FormatError,
+        match=r"h.tar.gz: member 'cifar-10-batches-bin/data_batch_1.bin' is 10,000,000,000 bytes; a CIFAR-10 batch is about 31 MB: not a batch$",
+    ):
+        read_cifar(tmp_path / "h.tar.gz")
+    # a decompression bomb (64 MB of zeros in 64 KB) stops at the budget, batch or not
+    monkeypatch.setenv("MLPLAB_MAX_ALLOC_MB", "16")
+    bomb = member("cifar-10-batches-bin/padding", size=64 << 20)
+    archive = archive_with(tmp_path / "bomb.tar.gz", tmp_path, bomb, bytes(64 << 20))
+    assert archive.stat().st_size < 200_000
+    with pytest.raises(
+        FormatError,
+        match=r"bomb.tar.gz decompresses to more than 16,777,216 bytes, more than a CIFAR-10 archive holds \(a decompression bomb, or not CIFAR-10\)$",
+    ):
+        read_cifar(archive)
+
+
+def test_a_truncated_archive_is_one_line(tmp_path: Path) -> None:
+    archive = make_archive(
+        tmp_path / "cifar-10-binary.tar.gz", write_bin(tmp_path / "src" / "cifar-10-batches-bin")
+    )
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        FormatError,
+        match=r"cifar-10-binary.tar.gz: not a readable .tar.gz archive \(.*\); delete it and download it again$",
+    ):
+        read_cifar(archive)
+
+
+class Reduced:
+    """Pickles as whatever (callable, args, state) it is given: for writing hostile pickles."""
+
+    def __init__(self, *reduce: object) -> None:
+        self.reduce = reduce
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return self.reduce
+
+
+def test_pickles_are_never_unpickled_not_even_numpy_calls(tmp_path: Path) -> None:
+    """A restricted unpickler still calls numpy.ndarray(shape, dtype) for a few bytes: 160 MB
+    of None here (gigabytes with another number). The reader builds arrays only from bytes."""
+    bomb = pickle.dumps(Reduced(np.ndarray, ((20_000_000,), np.dtype(object))), protocol=2)
+    assert len(bomb) < 200
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            FormatError, match=r"^f: not a readable pickle \(an array type other than plain numbers"
+        ):
+            read_pickle(bomb, "f")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    direct = pickle.dumps(Reduced(np.ndarray, ((20_000_000,), np.dtype("u1"))), protocol=2)
+    with pytest.raises(
+        FormatError,
+        match=r"^f: not a readable pickle \(numpy.ndarray called directly; only arrays rebuilt from their bytes\)$",
+    ):
+        read_pickle(direct, "f")
+
+
+def test_a_pickled_array_must_hold_the_bytes_its_shape_declares(tmp_path: Path) -> None:
+    reconstruct = np.zeros(0).__reduce__()[0]
+    short = Reduced(
+        reconstruct, (np.ndarray, (0,), b"b"), (1, (10000, 3072), np.dtype("u1"), False, bytes(100))
+    )
+    folder = write_py(tmp_path / "cifar-10-batches-py")
+    (folder / "data_batch_4").write_bytes(
+        pickle.dumps({b"data": short, b"labels": [0]}, protocol=2)
+    )
+    with pytest.raises(
+        FormatError,
+        match=r"cifar-10-batches-py/data_batch_4: not a readable pickle \(an array declared 10000x3072 uint8 \(30,720,000 bytes\) holds 100 bytes\)$",
+    ):
+        read_cifar(folder)
+
+
+def test_files_that_are_no_batches_are_never_read_whole(tmp_path: Path) -> None:
+    folder = write_bin(tmp_path / "cifar-10-batches-bin")
+    with open(folder / "data_batch_2.bin", "r+b") as f:
+        f.truncate(RECORD * 100_000)  # 307 MB (sparse: no disk used), a whole number of records
+    with pytest.raises(
+        FormatError,
+        match=r"cifar-10-batches-bin/data_batch_2.bin: 307,300,000 bytes; a CIFAR-10 batch is about 31 MB: not a batch$",
+    ):
+        read_cifar(folder)
+
+
+def test_fifos_named_like_batches_never_block(tmp_path: Path) -> None:
+    folder = write_bin(tmp_path / "cifar-10-batches-bin")
+    (folder / "test_batch.bin").unlink()
+    os.mkfifo(folder / "test_batch.bin")
+    os.mkfifo(tmp_path / "cifar-10-binary.tar.gz")
+    outcome: list[str] = []
+
+    def read() -> None:
+        for target in (folder, tmp_path / "cifar-10-binary.tar.gz"):
+            try:
+                read_cifar(target)
+            except FormatError as exc:
+                outcome.append(str(exc))
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "read_cifar blocked on a FIFO"
+    assert outcome[0].endswith(
+        "cifar-10-batches-bin: missing test_batch.bin; CIFAR-10 has data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin, test_batch.bin"
+    )
+    assert outcome[1].endswith(
+        "cifar-10-binary.tar.gz: neither a regular file nor a folder (a FIFO or device?); CIFAR-10 is a folder of batch files or a .tar.gz archive"
+    )
