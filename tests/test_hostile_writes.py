@@ -192,6 +192,17 @@ def test_export_never_writes_over_a_runs_own_files(
     assert after == before and loads(run)
 
 
+def test_export_over_a_hard_link_to_the_weights_leaves_the_run_intact(
+    run: Path, tmp_path: Path
+) -> None:
+    """A guard (already true before): the rename replaces the name, never the linked bytes."""
+    weights = (run / "model.safetensors").read_bytes()
+    os.link(run / "model.safetensors", tmp_path / "weights-link")
+    export(run, out=tmp_path / "weights-link", force=True)  # the user's own name: allowed
+    assert (run / "model.safetensors").read_bytes() == weights and loads(run)
+    assert (tmp_path / "weights-link").read_bytes() != weights
+
+
 def test_export_does_not_go_into_another_runs_directory(run: Path, tmp_path: Path) -> None:
     other = tiny_run(run.parent.parent, "log_softmax")
     for out in (f"{other}/", other / "model.pt", run / ".." / other.name / "model.onnx"):
