@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +301,146 @@ def test_a_regression_run_is_refused_with_one_line(tmp_path: Path, capsys) -> No
     assert (
         "is a regression on tabular data: predict and serve take images" in capsys.readouterr().err
     )
+
+
+# ----- careless and hostile input (issue 25) ------------------------------------------------
+def bomb_png(width: int, height: int) -> bytes:
+    """A PNG of ``width`` x ``height`` black pixels: a few KB, whatever it decodes to."""
+    import zlib
+
+    compressor = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter byte, then the row
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return len(body).to_bytes(4, "big") + kind + body + crc.to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+def test_show_never_writes_over_an_input_or_any_existing_file(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tiny_run(root)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    image, draw = paper((120, 100))
+    draw.rectangle((20, 30, 100, 45), fill=10)
+    image.save(photos / "x.png")
+    original = (photos / "x.png").read_bytes()
+
+    # --show names the inputs' own folder: the photo stays, the model input goes beside it
+    assert main(["predict", str(run), str(photos / "x.png"), "--show", str(photos)]) == 0
+    assert (photos / "x.png").read_bytes() == original
+    assert f"(model input: {photos / 'x-2.png'})" in capsys.readouterr().out
+    assert Image.open(photos / "x-2.png").size == (8, 8)
+
+    # again: neither the photo nor the earlier output is replaced
+    shown = (photos / "x-2.png").read_bytes()
+    assert main(["predict", str(run), str(photos / "x.png"), "--show", str(photos)]) == 0
+    assert (photos / "x.png").read_bytes() == original and (photos / "x-2.png").read_bytes() == shown  # fmt: skip
+    assert "(model input: " + str(photos / "x-3.png") in capsys.readouterr().out
+
+    # whatever holds the name is skipped, never followed or replaced: a link out, a dangling
+    # link, a FIFO, a folder
+    out, secret = tmp_path / "out", tmp_path / "secret.txt"
+    out.mkdir()
+    secret.write_text("keep me")
+    (out / "x.png").symlink_to(secret)
+    (out / "x-2.png").symlink_to(tmp_path / "nowhere.png")
+    os.mkfifo(out / "x-3.png")
+    (out / "x-4.png").mkdir()
+    assert main(["predict", str(run), str(photos / "x.png"), "--show", str(out)]) == 0
+    assert secret.read_text() == "keep me" and not (tmp_path / "nowhere.png").exists()
+    assert (out / "x.png").is_symlink() and (out / "x-2.png").is_symlink()
+    assert stat.S_ISFIFO((out / "x-3.png").lstat().st_mode) and (out / "x-4.png").is_dir()
+    assert Image.open(out / "x-5.png").size == (8, 8)
+    assert {p.name for p in out.iterdir()} == {f"x{s}.png" for s in ("", "-2", "-3", "-4", "-5")}  # fmt: skip
+    capsys.readouterr()
+
+    # --show naming a file: one line, and the file is left alone
+    assert main(["predict", str(run), str(photos / "x.png"), "--show", str(secret)]) == 2
+    assert capsys.readouterr().err == (
+        f"mlplab: error: --show {secret}: not a folder; name a folder to write the model inputs into\n"
+    )
+    assert secret.read_text() == "keep me"
+
+
+def test_pixel_limit_is_checked_from_the_header(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tiny_run(root)
+    (tmp_path / "bomb.png").write_bytes(bomb_png(6000, 6000))  # 36 megapixels in 35 KB
+    assert main(["predict", str(run), str(tmp_path / "bomb.png"), "--max-megapixels", "10"]) == 2
+    assert capsys.readouterr().err == (
+        f"mlplab: error: {tmp_path / 'bomb.png'}: 6000x6000 is 36,000,000 pixels, more than the "
+        "10,000,000 accepted (--max-megapixels sets the limit); scale the image down\n"
+    )
+    assert main(["predict", str(run), str(tmp_path / "bomb.png"), "--max-megapixels", "0"]) == 2
+    assert capsys.readouterr().err == "mlplab: error: --max-megapixels must be > 0; got 0\n"
+    with pytest.raises(
+        DataError,
+        match=r"^upload: 400,000,000 pixels, more than Pillow decodes \(178,956,970\); scale the image down$",
+    ):
+        load_image(bomb_png(20_000, 20_000), max_pixels=500_000_000)  # under ours, over Pillow's
+    assert main(["predict", str(run), str(tmp_path / "bomb.png")]) == 0  # under the default 40
+
+
+def test_memory_budget_refuses_an_image_it_cannot_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLPLAB_MAX_ALLOC_MB", "100")
+    with pytest.raises(DataError, match=r"^big\.png: decoding its 4000x4000 pixels would need 335\.7 MiB of memory, more than the 100\.0 MiB"):  # fmt: skip
+        load_image(bomb_png(4000, 4000), "big.png")
+
+
+def test_names_with_control_characters_are_escaped(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tiny_run(root)
+    name = tmp_path / "red\x1b[31m\nline.png"
+    image, draw = paper((60, 50))
+    draw.rectangle((10, 10, 40, 20), fill=10)
+    image.save(name, format="PNG")
+    assert main(["predict", str(run), str(name), "--show", str(tmp_path / "seen")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and out.count("\n") == 1
+    assert "red\\x1b[31m\\nline.png" in out
+    broken = tmp_path / "bad\x1b]0;owned\x07.png"
+    broken.write_bytes(b"not an image")
+    assert main(["predict", str(run), str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and err.count("\n") == 1
+    assert "bad\\x1b]0;owned\\x07.png: cannot read as an image" in err
+
+
+def test_fifos_folders_and_odd_images_are_one_line(root: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match=r"pipe\.png: a FIFO \(named pipe\), not a regular file"):
+        load_image(fifo)  # would block forever, waiting for a writer
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(DataError, match=r"dir\.png: a folder"):
+        load_image(tmp_path / "dir.png")
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"  # never handed to Ghostscript
+    with pytest.raises(DataError, match=r"^a\.eps: cannot read as an image \(not a known image format\)"):  # fmt: skip
+        load_image(eps, "a.eps")
+    nan = io.BytesIO()
+    Image.fromarray(np.full((4, 4), np.nan, np.float32), "F").save(nan, format="TIFF")
+    with pytest.raises(DataError, match=r"^f\.tif: a floating-point image holding NaN or infinite pixels"):  # fmt: skip
+        load_image(nan.getvalue(), "f.tif")
+    lab = io.BytesIO()
+    Image.new("LAB", (30, 30), (50, 0, 0)).save(lab, format="TIFF")
+    assert preprocess(load_image(lab.getvalue()), MNIST).shape == MNIST  # converted to RGB
+
+
+def test_large_images_are_reduced_before_preprocessing() -> None:
+    """A 16-megapixel photo is box-reduced to under 2 first: the same digit, a tenth the memory."""
+    small, draw = paper((800, 600))
+    draw.rectangle((300, 100, 340, 500), fill=10)
+    big = small.resize((4000, 3000), Image.Resampling.NEAREST)  # the same drawing, 5x larger
+    a, b = preprocess(small, MNIST), preprocess(big, MNIST)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 40  # edges differ by resampling
+    assert extent(b[0]) == pytest.approx(extent(a[0]), abs=0.5)

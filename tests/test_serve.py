@@ -272,22 +272,31 @@ def test_loopback_and_the_no_authentication_warning(
     import uvicorn
 
     started: list[dict] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
+
+    def run(server: uvicorn.Server, sockets: list) -> None:  # instead of serving forever
+        config = server.config
+        started.append({"address": sockets[0].getsockname()[:2], "log_level": config.log_level,
+                        "keep_alive": config.timeout_keep_alive, "limit": config.limit_concurrency,
+                        "backlog": config.backlog, "http": config.http.__name__[:8]})  # fmt: skip
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: started.append({"threads": n}))
-    run = tiny_run(root)
-    assert main(["serve", str(run), "--port", "8123"]) == 0
+    run_dir = tiny_run(root)
+    assert main(["serve", str(run_dir), "--port", "0"]) == 0
     out = capsys.readouterr().out
-    assert "no authentication" not in out and "on http://127.0.0.1:8123/" in out
-    assert main(["serve", str(run), "--host", "0.0.0.0", "--port", "8124", "--max-batch", "8"]) == 0
+    assert "no authentication" not in out and re.search(r"on http://127\.0\.0\.1:\d+/", out)
+    assert main(["serve", str(run_dir), "--host", "0.0.0.0", "--port", "0", "--max-batch", "8",
+                 "--max-connections", "20"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "warning: serving on 0.0.0.0, reachable from other machines, and the server has no authentication" in out  # fmt: skip
+    common = {"log_level": "info", "keep_alive": 5, "backlog": 128, "http": "Deadline"}
     assert started == [
         {"threads": 1},
-        {"host": "127.0.0.1", "port": 8123, "log_level": "info"},
+        {"address": ("127.0.0.1", started[1]["address"][1]), "limit": 512, **common},
         {"threads": 1},
-        {"host": "0.0.0.0", "port": 8124, "log_level": "info"},
+        {"address": ("0.0.0.0", started[3]["address"][1]), "limit": 20, **common},
     ]
-    assert main(["serve", str(run), "--max-batch", "0"]) == 2
+    assert main(["serve", str(run_dir), "--max-batch", "0"]) == 2
     assert "--max-batch >= 1" in capsys.readouterr().err
 
 

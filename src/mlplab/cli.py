@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preprocess", choices=("auto", "mnist", "resize", "none"), default="auto",
                    help="auto: mnist for 1-channel models, resize otherwise, none for images already "
                         "the model's size (default: auto)")  # fmt: skip
+    p.add_argument("--max-megapixels", type=float, default=40.0,
+                   help="largest image accepted, decoded, in millions of pixels; checked from the "
+                        "header before decoding (default: 40)")  # fmt: skip
     p.set_defaults(handler=cmd_predict)
 
     p = command("serve", "serve a run's model over HTTP: JSON API, /docs and a drawing page")
@@ -233,6 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads, 0: torch's default (default: 1)")  # fmt: skip
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
                    help="uvicorn's log level; info logs every request (default: info)")  # fmt: skip
+    p.add_argument("--max-megapixels", type=float, default=12.0,
+                   help="largest upload, decoded, in millions of pixels (default: 12)")  # fmt: skip
+    p.add_argument("--max-request-megapixels", type=float, default=24.0,
+                   help="all the uploads of one request, decoded, in millions of pixels (default: 24)")  # fmt: skip
+    p.add_argument("--max-memory-mb", type=float, default=1024.0,
+                   help="what requests may make the server hold at once, MiB: a quarter for bodies, "
+                        "the rest for decoding images; requests over it wait their turn (default: 1024)")  # fmt: skip
+    p.add_argument("--request-timeout", type=float, default=15.0,
+                   help="seconds for a request's head, and again for its body, to arrive (default: 15)")  # fmt: skip
+    p.add_argument("--max-connections", type=int, default=512,
+                   help="open connections before new requests are answered 503 (default: 512)")  # fmt: skip
     p.set_defaults(handler=cmd_serve)
 
     # ----- scale: sweeps and ablations, the runs table, TensorBoard, the LR finder -----
@@ -578,15 +592,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1; got {args.top_k}")
-    results = predict(args.run_dir, args.images, args.top_k, style=args.preprocess, show=args.show)
+    if not 0 < args.max_megapixels <= 1e6:
+        raise ConfigError(f"--max-megapixels must be > 0; got {args.max_megapixels:g}")
+    results = predict(args.run_dir, args.images, args.top_k, style=args.preprocess, show=args.show,
+                      max_pixels=int(args.max_megapixels * 1e6))  # fmt: skip
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    width = max(len(r["file"]) for r in results)
-    for r in results:
-        top = "  ".join(f"{t['class']} {t['probability']:6.1%}" for t in r["top"])
-        shown = f"  (model input: {r['shown']})" if "shown" in r else ""
-        print(f"{r['file']:<{width}}  {r['class']:>5}  {r['probability']:6.1%}   top {len(r['top'])}: {top}{shown}")  # fmt: skip
+    files = [printable(r["file"]) for r in results]  # a name may hold escape codes
+    width = max(map(len, files))
+    for name, r in zip(files, results, strict=True):
+        top = "  ".join(f"{printable(t['class'])} {t['probability']:6.1%}" for t in r["top"])
+        shown = f"  (model input: {printable(r['shown'])})" if "shown" in r else ""
+        print(f"{name:<{width}}  {printable(r['class']):>5}  {r['probability']:6.1%}   top {len(r['top'])}: {top}{shown}")  # fmt: skip
     return 0
 
 
@@ -599,9 +617,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "--max-upload-mb must be > 0, --max-batch >= 1, --batch-wait-ms >= 0 and --threads >= 0; "
             f"got {args.max_upload_mb:g}, {args.max_batch}, {args.batch_wait_ms:g}, {args.threads}"
         )
+    sizes = (args.max_megapixels, args.max_request_megapixels, args.max_memory_mb, args.request_timeout)  # fmt: skip
+    if not all(0 < x <= 1e6 for x in sizes) or args.max_connections < 1:
+        raise ConfigError(
+            "--max-megapixels, --max-request-megapixels, --max-memory-mb and --request-timeout "
+            f"must be > 0, --max-connections >= 1; got {', '.join(f'{x:g}' for x in sizes)} and "
+            f"{args.max_connections}"
+        )
     serve(args.run_dir, args.host, args.port, log_level=args.log_level, threads=args.threads,
           max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_batch=args.max_batch,
-          max_wait_ms=args.batch_wait_ms)  # fmt: skip
+          max_wait_ms=args.batch_wait_ms, max_pixels=int(args.max_megapixels * 1e6),
+          max_request_pixels=int(args.max_request_megapixels * 1e6),
+          max_memory_bytes=int(args.max_memory_mb * 1024 * 1024),
+          request_timeout=args.request_timeout, max_connections=args.max_connections)  # fmt: skip
     return 0
 
 

@@ -30,11 +30,14 @@ for one-channel models and ``"resize"`` for the others.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
-from collections.abc import Iterable, Sequence
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -43,13 +46,19 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .atomic import atomic_write
 from .errors import ConfigError, DataError, RunError, did_you_mean
 from .export import RawImageModel
+from .limits import check_alloc, open_regular, printable
 from .run import Run
 
 __all__ = [
+    "FORMATS",
     "IMAGE_SUFFIXES",
+    "MAX_PIXELS",
     "STYLES",
+    "ImageTooLarge",
     "Predictor",
+    "decode_bytes",
     "image_files",
+    "image_size",
     "load_image",
     "predict",
     "preprocess",
@@ -58,9 +67,23 @@ __all__ = [
 
 STYLES = ("auto", "mnist", "resize", "none")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")  # fmt: skip
-MAX_PIXELS = (
-    40_000_000  # largest decoded image accepted (a 40 MP photo); guards decompression bombs
-)
+# The formats Pillow may open: those of IMAGE_SUFFIXES (JPEG includes the multi-picture
+# JPEGs of cameras). Not every plugin Pillow has: EPS would run Ghostscript on an upload,
+# and rarely used parsers are attack surface that nothing here needs.
+FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "TIFF", "WEBP", "PPM")
+MAX_PIXELS = 40_000_000  # largest image accepted by default (a 40 MP photo): bombs stop here
+# Images over this many pixels are box-reduced below it before "mnist"/"resize" preprocessing:
+# the model sees 28x28, and the float64 steps would otherwise hold ~40 bytes per source pixel.
+WORK_PIXELS = 2_000_000
+# Peak memory of load_image + preprocess, measured (benchmarks/serve_memory.py, and
+# tests/test_fuzz_predict.py checks it): per source pixel while decoding (4-byte pixels,
+# the EXIF turn's copy, the finite check of float images) and per working pixel after the
+# reduction (grayscale, ink, masks and temporaries in float64).
+DECODE_BYTES_PER_PIXEL = 16
+WORK_BYTES_PER_PIXEL = 48
+SHOW_STEM_BYTES = 200  # of a --show file's name stem (file names may have 255)
+SHOW_TRIES = 1000  # names tried in a --show folder before giving up
+_MODES = ("1", "L", "P", "LA", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")  # fmt: skip
 BOX = 20 / 28  # MNIST fits each digit in 20x20 of its 28x28 frame
 MNIST_STROKE = 2.5  # median stroke width of MNIST digits, px at 28x28 (2 * area / perimeter)
 THIN = 0.7  # thicken strokes below this fraction of it (MNIST's 10th percentile)
@@ -68,41 +91,123 @@ THIN = 0.7  # thicken strokes below this fraction of it (MNIST's 10th percentile
 ImageSource = str | Path | bytes | Image.Image | np.ndarray | torch.Tensor
 
 
+class ImageTooLarge(DataError):
+    """An image holds more pixels than accepted (the server answers it 413, not 400)."""
+
+
 # ----- reading ---------------------------------------------------------------------------
-def load_image(source: ImageSource, name: str | None = None) -> Image.Image:
+def decode_bytes(width: int, height: int) -> int:
+    """Peak memory, bytes, of decoding and preprocessing one ``width`` x ``height`` image."""
+    pixels = width * height
+    return pixels * DECODE_BYTES_PER_PIXEL + min(pixels, WORK_PIXELS) * WORK_BYTES_PER_PIXEL
+
+
+def shown_name(name: object, limit: int = 200) -> str:
+    """A file name as echoed in messages: control characters escaped, at most ``limit`` long."""
+    text = printable(name)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def image_size(source: str | Path | bytes, name: str | None = None) -> tuple[int, int]:
+    """(width, height) from an image's header alone (nothing decoded); DataError if unreadable."""
+    label = shown_name(name or ("upload" if isinstance(source, (bytes, bytearray)) else source))
+    with _opened(source, label) as image:
+        return image.size
+
+
+def load_image(
+    source: ImageSource, name: str | None = None, *, max_pixels: int = MAX_PIXELS
+) -> Image.Image:
     """A decoded PIL image from a path, encoded bytes, a PIL image or an array.
 
     Arrays follow PIL (``(H, W)``, ``(H, W, C)``) or mlplab (``(C, H, W)``, C = 1 or 3)
-    layouts; uint8 in 0-255 or floats in [0, 1]. Undecodable input raises DataError
-    naming ``name`` (or the path).
+    layouts; uint8 in 0-255 or floats in [0, 1]. Files and bytes are refused (DataError
+    naming ``name`` or the path, and what is accepted) when undecodable, in a format other
+    than :data:`FORMATS`, over ``max_pixels`` pixels (checked from the header, before
+    anything is decoded) or over the memory budget (:func:`mlplab.limits.check_alloc`),
+    and when floating-point pixels are NaN or infinite.
     """
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, (np.ndarray, torch.Tensor)):
-        return _from_array(source, name or "array")
-    if isinstance(source, (bytes, bytearray)):
-        label, opener = name or "upload", lambda: Image.open(io.BytesIO(source))
-    else:
-        path = Path(source)
-        label, opener = name or str(path), lambda: Image.open(path)
-        if not path.is_file():
-            raise DataError(f"{label}: no such image file")
-    try:
-        image = opener()
+        return _from_array(source, shown_name(name or "array"))
+    label = shown_name(name or ("upload" if isinstance(source, (bytes, bytearray)) else source))
+    with _opened(source, label) as image:
         width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise DataError(
-                f"{label}: {width}x{height} pixels is larger than the {MAX_PIXELS:,} accepted; "
-                "scale the image down first"
+        if width * height > max_pixels:
+            raise ImageTooLarge(
+                f"{label}: {width}x{height} is {width * height:,} pixels, more than the "
+                f"{max_pixels:,} accepted (--max-megapixels sets the limit); scale the image down"
             )
-        image.load()  # decode now: truncated files fail here, with their name
-        return ImageOps.exif_transpose(image)  # photos: apply the camera's rotation
-    except DataError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # fmt: skip
-        reason = "not a known image format" if isinstance(exc, UnidentifiedImageError) else exc
+        check_alloc(decode_bytes(width, height), f"{label}: decoding its {width}x{height} pixels", error=DataError)  # fmt: skip
+        try:
+            image.load()  # decode now: truncated files fail here, with their name
+            image = _usable_mode(image, label)
+            if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
+                raise DataError(
+                    f"{label}: a floating-point image holding NaN or infinite pixels; "
+                    "mlplab reads finite values only"
+                )
+            ImageOps.exif_transpose(image, in_place=True)  # photos: the camera's rotation
+            return image
+        except DataError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # Pillow's decoders raise many types (see _opened)
+            raise _unreadable(label, exc) from None
+
+
+@contextlib.contextmanager
+def _opened(source: str | Path | bytes, label: str) -> Iterator[Image.Image]:
+    """``source`` opened by Pillow (header read, nothing decoded), in one of :data:`FORMATS`.
+
+    A path must be a regular file (a FIFO would block, a device never end). Any failure of
+    Pillow's parsers, whatever its type (they raise OSError, ValueError, SyntaxError,
+    struct.error, IndexError, KeyError, EOFError, ZeroDivisionError... on damaged or hostile
+    files), becomes one DataError naming the file; MemoryError is left alone.
+    """
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, (bytes, bytearray)):
+            stream: IO[bytes] = io.BytesIO(source)
+        else:
+            if not os.path.exists(source):
+                raise DataError(f"{label}: no such image file")
+            stream = stack.enter_context(open_regular(source))  # a FIFO, a folder: one line
+        try:
+            image = Image.open(stream, formats=FORMATS)
+        except Image.DecompressionBombError as exc:  # Pillow's own ceiling, before ours
+            found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
+            size = f"{int(found[1]):,} pixels, more than Pillow decodes ({int(found[2]):,})" if found else str(exc)  # fmt: skip
+            raise ImageTooLarge(f"{label}: {size}; scale the image down") from None
+        except MemoryError:
+            raise
+        except Exception as exc:  # Pillow's parsers raise many types (see above)
+            raise _unreadable(label, exc) from None
+        yield image
+
+
+def _unreadable(label: str, exc: Exception) -> DataError:
+    if isinstance(exc, UnidentifiedImageError):
+        reason = "not a known image format"
+    else:
+        reason = shown_name(str(exc) or type(exc).__name__, 160)
+    return DataError(
+        f"{label}: cannot read as an image ({reason}); pass a PNG, JPEG, BMP, GIF, TIFF or WebP file"
+    )
+
+
+def _usable_mode(image: Image.Image, label: str) -> Image.Image:
+    """``image`` in a pixel mode preprocessing handles (LAB, HSV, ... converted to RGB(A))."""
+    if image.mode in _MODES:
+        return image
+    alpha = any(band in ("A", "a") for band in image.getbands())
+    try:
+        return image.convert("RGBA" if alpha else "RGB")
+    except ValueError:
         raise DataError(
-            f"{label}: cannot read as an image ({reason}); pass a PNG, JPEG, BMP, GIF, TIFF or WebP file"
+            f"{label}: pixels in Pillow's mode {image.mode}, which mlplab cannot convert; "
+            "save the image as RGB or grayscale"
         ) from None
 
 
@@ -136,7 +241,7 @@ def image_files(paths: Iterable[str | Path]) -> list[Path]:
             found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 raise DataError(
-                    f"{p}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})"
+                    f"{shown_name(p)}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})"
                 )
             files += found
         else:
@@ -168,10 +273,32 @@ def preprocess(
                 f"{image.size[0]}x{image.size[1]} (use 'auto', 'mnist' or 'resize')"
             )
         return _channels(image, c)
+    image = _reduced(image)
     if style == "resize":
         return _channels(_flatten_alpha(image).resize((w, h), Image.Resampling.LANCZOS), c)
     gray = _mnist_style(_gray(image), h, w, box)
     return np.repeat(gray[None], c, axis=0)
+
+
+def _reduced(image: Image.Image, limit: int = WORK_PIXELS) -> Image.Image:
+    """``image`` box-averaged by a whole factor to at most ~``limit`` pixels (as it is if smaller).
+
+    The model sees 20x20 of ink: a 40-megapixel photo holds nothing more for it than its
+    2-megapixel reduction, and the float steps after this cost ~40 bytes per pixel.
+    """
+    width, height = image.size
+    if width * height <= limit:
+        return image
+    if image.mode in ("1", "P", "PA") or image.mode.startswith("I;16"):  # reduce averages values
+        if image.mode.startswith("I;16"):  # as _gray reads them: 0-65535 -> 0-255
+            image = Image.fromarray(np.asarray(image, dtype=np.float32) / 257, "F")
+        elif image.mode == "1":
+            image = image.convert("L")
+        else:  # palette indices cannot be averaged: their colours can
+            alpha = image.mode == "PA" or "transparency" in image.info
+            image = image.convert("RGBA" if alpha else "RGB")
+    k = math.ceil(math.sqrt(width * height / limit))
+    return image.reduce(k)
 
 
 def _mnist_style(gray: np.ndarray, h: int, w: int, box: float) -> np.ndarray:
@@ -301,7 +428,14 @@ def probabilities(outputs: torch.Tensor, head: str) -> torch.Tensor:
 class Predictor:
     """A run's model, loaded once, with its preprocessing: files in, top-k classes out."""
 
-    def __init__(self, run_dir: str | Path, *, style: str = "auto", device: str = "cpu") -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        style: str = "auto",
+        device: str = "cpu",
+        max_pixels: int = MAX_PIXELS,
+    ) -> None:
         if style not in STYLES:
             raise ConfigError(
                 f"preprocessing style must be one of {', '.join(STYLES)}; got '{style}'{did_you_mean(style, STYLES)}"
@@ -320,6 +454,7 @@ class Predictor:
         self.head = model.head
         self.style = style
         self.device = torch.device(device)
+        self.max_pixels = max_pixels  # the largest image accepted (load_image)
 
     def __repr__(self) -> str:
         c, h, w = self.input_shape
@@ -327,7 +462,8 @@ class Predictor:
 
     def prepare(self, source: ImageSource, name: str | None = None) -> np.ndarray:
         """Any image source -> the model's uint8 input ``(C, H, W)``."""
-        return preprocess(load_image(source, name), self.input_shape, self.style)
+        image = load_image(source, name, max_pixels=self.max_pixels)
+        return preprocess(image, self.input_shape, self.style)
 
     @torch.no_grad()
     def probabilities(self, pixels: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -364,7 +500,8 @@ class Predictor:
         """Top-k classes per image, in input order; folders expand to their image files.
 
         Each result: ``{"file", "class", "index", "probability", "top"}`` (``file`` is None
-        for in-memory images). ``show``: write each model input there as a PNG (``shown``).
+        for in-memory images). ``show``: a folder to write each model input into as a PNG,
+        under a name nothing has yet (``shown``; see :func:`_save_input`).
         """
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ConfigError(f"top_k must be an integer >= 1; got {top_k!r}")
@@ -383,9 +520,8 @@ class Predictor:
             for (name, _), p in zip(sources, probs, strict=True)
         ]
         if show is not None:
-            used: set[Path] = set()
             for i, (result, (name, _), x) in enumerate(zip(results, sources, pixels, strict=True)):
-                result["shown"] = str(_save_input(x, Path(show), name or f"image-{i}", used))
+                result["shown"] = str(_save_input(x, Path(show), name or f"image-{i}"))
         return results
 
 
@@ -397,27 +533,58 @@ def predict(
     style: str = "auto",
     show: str | Path | None = None,
     device: str = "cpu",
+    max_pixels: int = MAX_PIXELS,
 ) -> list[dict[str, Any]]:
     """Classify image files (or folders of them, PIL images, arrays) with a run's model.
 
     Returns, in input order, ``{"file", "class", "index", "probability", "top"}`` per
     image, ``top`` holding the ``top_k`` best ``{"class", "index", "probability"}``.
+    ``show``: a folder to write each model input into as a PNG, under a new name
+    (``shown``; never over an existing file). ``max_pixels``: the largest image accepted.
     """
-    return Predictor(run_dir, style=style, device=device).predict(images, top_k, show=show)
+    predictor = Predictor(run_dir, style=style, device=device, max_pixels=max_pixels)
+    return predictor.predict(images, top_k, show=show)
 
 
-def _save_input(pixels: np.ndarray, folder: Path, name: str, used: set[Path]) -> Path:
-    """Write one model input as a PNG of its exact pixels (fed back, it gives the same input)."""
+def _save_input(pixels: np.ndarray, folder: Path, name: str) -> Path:
+    """Write one model input as a PNG of its exact pixels (fed back, it gives the same input).
+
+    Under a name nothing has yet: ``<stem>.png``, else ``<stem>-2.png``, ... so that it never
+    replaces an input (``--show`` may name the inputs' own folder), an earlier call's output
+    or anything else. The name is reserved by creating it exclusively (``O_EXCL`` and
+    ``O_NOFOLLOW``: an existing file, folder, FIFO or symbolic link, even a dangling one,
+    makes it try the next name), then the PNG is written to a temporary sibling and renamed
+    over that empty reservation, which this call created.
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DataError(f"--show {shown_name(folder)}: not a folder; name a folder to write the model inputs into") from None  # fmt: skip
     except OSError as exc:
-        raise DataError(f"cannot create the folder {folder}: {exc.strerror}") from None
-    stem, n = Path(name).stem, 1
-    path = folder / f"{stem}.png"
-    while path in used:  # two inputs with one name (a.png, a.jpg): a-2.png
-        n += 1
-        path = folder / f"{stem}-{n}.png"
-    used.add(path)
+        raise DataError(f"cannot create the folder {shown_name(folder)}: {exc.strerror}") from None
+    stem = Path(name).stem or "image"
+    while len(os.fsencode(stem)) > SHOW_STEM_BYTES:  # a long name, plus "-2.png", must fit
+        stem = stem[: len(stem) * 3 // 4]
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)  # fmt: skip
+    for n in range(1, SHOW_TRIES + 1):
+        path = folder / (f"{stem}.png" if n == 1 else f"{stem}-{n}.png")
+        try:
+            os.close(os.open(path, flags, 0o666))
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise DataError(f"cannot write {shown_name(path)}: {exc.strerror}") from None
+    else:
+        raise DataError(
+            f"--show {shown_name(folder)}: {stem}.png to {stem}-{SHOW_TRIES}.png all exist; "
+            "name an empty folder"
+        )
     image = Image.fromarray(pixels[0] if len(pixels) == 1 else pixels.transpose(1, 2, 0))
-    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    try:
+        atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()  # the empty reservation, ours
+        raise
     return path

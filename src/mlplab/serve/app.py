@@ -12,16 +12,23 @@ Routes (all answers JSON except the page):
 - ``GET /health``, ``GET /model`` (architecture, dataset, classes, test accuracy),
   ``GET /docs`` (FastAPI's interactive docs), ``GET /`` (the drawing page).
 
-Errors answer ``{"detail": "<what was wrong and what is allowed>"}``: 413 for a body over
-``max_upload_bytes``, 400 for undecodable images, wrong shapes, values or batch sizes,
-415 for another content type, 404 for unknown routes. Concurrent requests share forward
-passes through :class:`~mlplab.serve.batcher.MicroBatcher`.
+Errors answer ``{"detail": "<what was wrong and what is allowed>"}``: 400 for undecodable
+images, malformed JSON or multipart bodies, wrong shapes, values or batch sizes; 408 for a
+body that does not arrive in time; 413 for a body over ``max_upload_bytes`` or images over
+the pixel limits; 415 for another content type; 422 for a bad query parameter; 503 while
+the server's memory budget is taken by other requests; 404 for unknown routes. Concurrent
+requests share forward passes through :class:`~mlplab.serve.batcher.MicroBatcher`.
+
+Memory is bounded whatever clients send: a request reserves, from a
+:class:`~mlplab.serve.batcher.MemoryGate`, what its body will take before reading it, and
+what its images take to decode (from their headers: nothing is decoded before) before
+decoding them; the two gates share ``max_memory_bytes`` (a quarter for bodies, the rest
+for decoding), so concurrent hostile uploads wait their turn instead of adding up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,25 +40,62 @@ import numpy as np
 import torch
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from .. import __version__
-from ..errors import MlplabError
-from ..predict import Predictor
-from .batcher import MicroBatcher
+from ..errors import ConfigError, MlplabError
+from ..predict import ImageTooLarge, Predictor, decode_bytes, image_size, shown_name
+from .batcher import MemoryGate, MicroBatcher
 
 __all__ = ["create_app"]
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # whole request body, bytes
 MAX_BATCH = 64  # images per request and per forward pass
 MAX_WAIT_MS = 2.0  # how long the first request of a batch waits for others, ms
+MAX_PIXELS = 12_000_000  # one upload, once decoded (a 4000x3000 photo)
+MAX_REQUEST_PIXELS = 24_000_000  # all the uploads of one request
+MAX_MEMORY_BYTES = 1024 * 1024 * 1024  # what requests may make the server hold at once
+BODY_SHARE = 0.25  # of max_memory_bytes, for request bodies; the rest for decoding images
+REQUEST_TIMEOUT = 15.0  # s: for a body to arrive, and for a turn at the memory budget
+# A body is held about four times while it is read and parsed (the bytes read, the bytes
+# handed on, the multipart parser's copy of each part, each part read back).
+BODY_COPIES = 4
+# A parsed JSON value costs at most this many bytes: a Python float (24) and its list slot
+# (8), or an empty list, plus its float64 and float32 copies. The body is checked to hold
+# no more values and lists than max_batch images have, before it is parsed.
+JSON_VALUE_BYTES = 64
 # Uploads up to this many pixels (all of a request's) are preprocessed on the event loop
 # (~2 ms for a 280x280 drawing); larger ones in a worker thread, so that a 12-megapixel
 # photo does not stall every other request. Measured on 2 cores with 16 clients posting
 # drawings: inline 167 requests/s, p99 180 ms; in threads 124-171 requests/s, p99 380-490 ms.
 INLINE_PIXELS = 1_000_000
+
+_ERROR = {  # every error answer: {"detail": "<one line>"}
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"detail": {"type": "string"}},
+                "required": ["detail"],
+            }
+        }
+    }
+}
+_PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": why, **_ERROR}
+    for status, why in (
+        (
+            400,
+            "an undecodable image, malformed JSON or multipart, wrong shapes, values or batch size",
+        ),
+        (408, "the body did not arrive within the request timeout"),
+        (413, "a body over the upload limit, or images over the pixel limits"),
+        (415, "a content type other than multipart/form-data or application/json"),
+        (503, "the server's memory budget is taken by other requests: try again"),
+    )
+}
 
 _REQUEST_BODY = {  # /predict reads its body itself (size cap first); this documents it in /docs
     "required": True,
@@ -86,6 +130,22 @@ _REQUEST_BODY = {  # /predict reads its body itself (size cap first); this docum
     },
 }
 
+Choice = TypedDict("Choice", {"class": str, "index": int, "probability": float})
+Prediction = TypedDict(
+    "Prediction", {"class": str, "index": int, "probability": float, "top": list[Choice]}
+)
+
+
+class Predictions(TypedDict):
+    predictions: list[Prediction]
+
+
+class Health(TypedDict):
+    status: str
+    run: str
+    forward_passes: int
+    images: int
+
 
 def create_app(
     run_dir: str | Path,
@@ -94,9 +154,32 @@ def create_app(
     max_batch: int = MAX_BATCH,
     max_wait_ms: float = MAX_WAIT_MS,
     style: str = "auto",
+    max_pixels: int = MAX_PIXELS,
+    max_request_pixels: int = MAX_REQUEST_PIXELS,
+    max_memory_bytes: int = MAX_MEMORY_BYTES,
+    request_timeout: float = REQUEST_TIMEOUT,
 ) -> FastAPI:
-    """The app serving the model of ``run_dir`` (loaded once, on the CPU)."""
-    predictor = Predictor(run_dir, style=style)
+    """The app serving the model of ``run_dir`` (loaded once, on the CPU).
+
+    ``max_pixels``: the largest upload once decoded; ``max_request_pixels``: all of a
+    request's; ``max_memory_bytes``: what requests may make the server hold at once (bodies
+    and decoding); ``request_timeout``: seconds for a body to arrive, and for a request to
+    get its turn at the memory budget (408, 503 past them).
+    """
+    body_gate = MemoryGate(int(max_memory_bytes * BODY_SHARE))
+    decode_gate = MemoryGate(max_memory_bytes - body_gate.capacity)
+    _check_limits(max_upload_bytes, max_pixels, max_request_pixels, body_gate, decode_gate)
+    predictor = Predictor(run_dir, style=style, max_pixels=max_pixels)
+    c, h, w = predictor.input_shape
+    # JSON bodies may hold the lists and values of twice max_batch images, no more (a body
+    # somewhat over the batch still hears how many images it sent, from the parsed shape).
+    max_lists = 64 + 2 * max_batch * (1 + c * (1 + h))  # '[' of C x H x W nested lists
+    max_values = 2 * max_batch * c * h * w + max_lists  # ',' separate at most these
+    if _body_reservation(max_upload_bytes, True, max_values) > body_gate.capacity:
+        raise ConfigError(
+            f"max_batch {max_batch} images of {c}x{h}x{w} as JSON take more than a quarter of "
+            f"max_memory_bytes ({max_memory_bytes:,}); raise it, or lower max_batch"
+        )
     batcher = MicroBatcher(predictor.probabilities, max_batch, max_wait_ms / 1000)
     page = (files("mlplab.serve") / "static" / "index.html").read_text(encoding="utf-8")
     summary = predictor.run.summary()
@@ -110,7 +193,13 @@ def create_app(
         "parameters": sum(p.numel() for p in predictor.model.parameters()),
         "test_accuracy": summary.get("test_accuracy"),
         "preprocessing": style,
-        "limits": {"max_upload_bytes": max_upload_bytes, "max_batch": max_batch},
+        "limits": {
+            "max_upload_bytes": max_upload_bytes,
+            "max_batch": max_batch,
+            "max_pixels": max_pixels,
+            "max_request_pixels": max_request_pixels,
+            "max_memory_bytes": max_memory_bytes,
+        },
     }
 
     @asynccontextmanager
@@ -126,23 +215,34 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.predictor, app.state.batcher = predictor, batcher
+    app.state.body_gate, app.state.decode_gate = body_gate, decode_gate
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail
         if exc.status_code == 404 and detail == "Not Found":
             detail = (
-                f"no route {request.method} {request.url.path}; the routes are GET /, GET /health, "
-                "GET /model, POST /predict and GET /docs"
+                f"no route {request.method} {shown_name(request.url.path)}; the routes are GET /, "
+                "GET /health, GET /model, POST /predict and GET /docs"
             )
         return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not the client's doing: a short JSON answer (uvicorn logs the traceback).
+        return JSONResponse(
+            {
+                "detail": f"internal error ({type(exc).__name__}): a bug in mlplab; see the server log"
+            },
+            500,
+        )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def drawing_page() -> str:
         return page
 
     @app.get("/health", summary="liveness, and how many forward passes served how many images")
-    async def health() -> dict[str, Any]:
+    async def health() -> Health:
         return {
             "status": "ok",
             "run": model_info["run"],
@@ -158,49 +258,121 @@ def create_app(
         "/predict",
         summary="classify images (multipart uploads, or JSON pixels in [0, 1])",
         openapi_extra={"requestBody": _REQUEST_BODY},
+        responses=_PREDICT_ERRORS,
     )
     async def predict(
         request: Request,
         top_k: int = Query(3, ge=1, description="how many classes each 'top' lists"),
-    ) -> dict[str, Any]:
-        body = await _read_body(request, max_upload_bytes)
+    ) -> Predictions:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "multipart/form-data":
-            uploads = await _uploads(request, body, max_batch)
-
-            def prepare() -> np.ndarray:
-                return np.stack([predictor.prepare(data, name) for name, data in uploads])
-
-            try:  # small images inline: a thread's GIL hand-offs cost more than the work
-                small = _decoded_pixels(uploads) <= INLINE_PIXELS
-                pixels = prepare() if small else await asyncio.to_thread(prepare)
-            except MlplabError as exc:
-                raise HTTPException(400, str(exc)) from None
-            x = torch.from_numpy(pixels).float() / 255  # requests batch together as [0, 1] floats
-        elif kind in ("application/json", ""):
-            x = _json_pixels(body, predictor.input_shape, max_batch)
-        else:
+        if kind not in ("multipart/form-data", "application/json", ""):
             raise HTTPException(
                 415,
-                f"content type '{kind}' is not accepted; send multipart/form-data (field 'file') "
-                "or application/json ({'pixels': ...})",
+                f"content type '{shown_name(kind, 80)}' is not accepted; send multipart/form-data "
+                "(field 'file') or application/json ({'pixels': ...})",
             )
+        multipart = kind == "multipart/form-data"
+        size = _declared_length(request, max_upload_bytes)
+        reservation = _body_reservation(size, not multipart, max_values)
+        async with _turn(body_gate, reservation, request_timeout, "request bodies"):
+            body = await _read_body(request, max_upload_bytes, request_timeout)
+            if not multipart:
+                x = await _json_pixels(body, predictor.input_shape, max_batch, max_lists, max_values)  # fmt: skip
+            else:
+                uploads = await _uploads(request, body, max_batch)
+                need, pixels = _decode_reservation(uploads, max_pixels, max_request_pixels)
+                async with _turn(decode_gate, need, request_timeout, "decoding images"):
+                    x = await _decode(predictor, uploads, inline=pixels <= INLINE_PIXELS)
         probs = await batcher.submit(x)
-        return {"predictions": [predictor.top(p, top_k) for p in probs]}
+        return {"predictions": [predictor.top(p, top_k) for p in probs]}  # type: ignore[misc]
 
     return app
 
 
-async def _read_body(request: Request, cap: int) -> bytes:
-    """The request body, refused (413) as soon as it is known to be over ``cap`` bytes."""
+def _check_limits(
+    max_upload_bytes: int,
+    max_pixels: int,
+    max_request_pixels: int,
+    body_gate: MemoryGate,
+    decode_gate: MemoryGate,
+) -> None:
+    """ConfigError unless one request of each kind at its limits fits in the memory budget."""
+    if min(max_upload_bytes, max_pixels, max_request_pixels) < 1:
+        raise ConfigError(
+            "max_upload_bytes, max_pixels and max_request_pixels must be >= 1; got "
+            f"{max_upload_bytes}, {max_pixels} and {max_request_pixels}"
+        )
+    if decode_bytes(max_pixels, 1) > decode_gate.capacity:
+        raise ConfigError(
+            f"an image of max_pixels ({max_pixels:,}) takes {decode_bytes(max_pixels, 1) / 2**20:,.0f} MiB "
+            f"to decode, more than the {decode_gate.capacity / 2**20:,.0f} MiB of the memory budget "
+            "for decoding (three quarters of max_memory_bytes): raise the budget or lower max_pixels"
+        )  # fmt: skip
+    if BODY_COPIES * max_upload_bytes > body_gate.capacity:
+        raise ConfigError(
+            f"a body of max_upload_bytes ({max_upload_bytes:,}) is held {BODY_COPIES} times while "
+            f"parsed, more than the {body_gate.capacity / 2**20:,.0f} MiB of the memory budget for "
+            "bodies (a quarter of max_memory_bytes): raise the budget or lower max_upload_bytes"
+        )
+
+
+def _declared_length(request: Request, cap: int) -> int:
+    """The body's declared length (413 over ``cap``); ``cap`` when none is declared."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise HTTPException(413, _too_large(int(declared), cap))
+    if declared.isdigit() and len(declared) < 20:
+        if int(declared) > cap:
+            raise HTTPException(413, _too_large(int(declared), cap))
+        return int(declared)
+    if declared:  # neither a length nor absent: no body is framed by it
+        raise HTTPException(400, f"Content-Length '{shown_name(declared, 40)}' is not a whole number of bytes")  # fmt: skip
+    return cap  # chunked: it may take up to the cap
+
+
+def _body_reservation(size: int, is_json: bool, max_values: int) -> int:
+    """Bytes a body of ``size`` may make the server hold while it is read and parsed."""
+    return BODY_COPIES * size + (min(size, max_values) * JSON_VALUE_BYTES if is_json else 0)
+
+
+@asynccontextmanager
+async def _turn(gate: MemoryGate, nbytes: int, timeout: float, what: str) -> AsyncIterator[None]:
+    """Hold ``nbytes`` of ``gate`` for the block; 503 when no turn comes within ``timeout``."""
+    try:
+        await gate.acquire(nbytes, timeout)
+    except asyncio.TimeoutError:
+        raise HTTPException(
+            503,
+            f"the server is busy: its memory budget for {what} ({gate.capacity / 2**20:,.0f} MiB) "
+            f"stayed taken by other requests for {timeout:g} s; try again",
+            headers={"Retry-After": "1"},
+        ) from None
+    try:
+        yield
+    finally:
+        gate.release(nbytes)
+
+
+async def _read_body(request: Request, cap: int, timeout: float) -> bytes:
+    """The request body, refused (413) as soon as it is over ``cap`` bytes, 408 if too slow."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > cap:
-            raise HTTPException(413, _too_large(len(body), cap, at_least=True))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    chunks = request.stream().__aiter__()
+    try:
+        while True:
+            try:  # one deadline for the whole body: trickling bytes does not extend it
+                chunk = await asyncio.wait_for(chunks.__anext__(), deadline - loop.time())
+            except StopAsyncIteration:
+                break
+            body += chunk
+            if len(body) > cap:
+                raise HTTPException(413, _too_large(len(body), cap, at_least=True))
+    except asyncio.TimeoutError:
+        raise HTTPException(
+            408,
+            f"the request body did not arrive within {timeout:g} s ({len(body):,} bytes came); "
+            "send it faster, or smaller",
+            headers={"Connection": "close"},
+        ) from None
     return bytes(body)
 
 
@@ -221,16 +393,17 @@ async def _uploads(request: Request, body: bytes, max_batch: int) -> list[tuple[
         form = await Request(request.scope, replay).form(
             max_files=max_batch + 1, max_fields=max_batch + 1
         )
-    except HTTPException:
-        raise
+    except StarletteHTTPException as exc:  # starlette's own: too many parts, no boundary, ...
+        raise HTTPException(400, f"malformed multipart body ({shown_name(exc.detail)})") from None
     except Exception as exc:  # the multipart parser raises several types
-        raise HTTPException(400, f"malformed multipart body ({exc})") from None
+        raise HTTPException(400, f"malformed multipart body ({shown_name(exc)})") from None
     parts = form.getlist("file")
     if not parts:
+        fields = ", ".join(shown_name(key, 40) for key in list(form.keys())[:8])
         raise HTTPException(
             400,
             f"no image in the request: upload each image in the multipart field 'file' "
-            f"(got fields: {', '.join(form.keys()) or 'none'})",
+            f"(got fields: {fields or 'none'})",
         )
     if len(parts) > max_batch:
         raise HTTPException(400, f"{len(parts)} images in one request; at most {max_batch}")
@@ -238,36 +411,90 @@ async def _uploads(request: Request, body: bytes, max_batch: int) -> list[tuple[
     for i, part in enumerate(parts, 1):
         if not isinstance(part, UploadFile):
             raise HTTPException(400, f"field 'file' #{i} is text, not a file upload")
-        uploads.append((part.filename or f"file #{i}", await part.read()))
+        uploads.append((shown_name(part.filename or f"file #{i}"), await part.read()))
     return uploads
 
 
-def _decoded_pixels(uploads: list[tuple[str, bytes]]) -> int:
-    """Pixels the uploads decode to, from their headers alone (unreadable ones count 0)."""
-    total = 0
-    for _, data in uploads:
+def _decode_reservation(
+    uploads: list[tuple[str, bytes]], max_pixels: int, max_request_pixels: int
+) -> tuple[int, int]:
+    """(bytes decoding the uploads takes at most, one at a time; their pixels), from headers.
+
+    400 for one that is unreadable; 413 for one over ``max_pixels`` or all of them over
+    ``max_request_pixels``: nothing has been decoded yet.
+    """
+    total, need = 0, 0
+    for name, data in uploads:
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                total += image.size[0] * image.size[1]
-        except Exception:  # decoding proper reports it, with the file's name
-            continue
-    return total
+            width, height = image_size(data, name)
+        except MlplabError as exc:
+            raise HTTPException(413 if isinstance(exc, ImageTooLarge) else 400, str(exc)) from None
+        if width * height > max_pixels:
+            raise HTTPException(
+                413,
+                f"{name}: {width}x{height} is {width * height:,} pixels, more than the "
+                f"{max_pixels:,} this server accepts per image; scale the image down",
+            )
+        total += width * height
+        need = max(need, decode_bytes(width, height))
+    if total > max_request_pixels:
+        raise HTTPException(
+            413,
+            f"the {len(uploads)} images of the request hold {total:,} pixels, more than the "
+            f"{max_request_pixels:,} this server accepts per request; send fewer or smaller images",
+        )
+    return need, total
 
 
-def _json_pixels(body: bytes, input_shape: tuple[int, int, int], max_batch: int) -> torch.Tensor:
+async def _decode(
+    predictor: Predictor, uploads: list[tuple[str, bytes]], inline: bool
+) -> torch.Tensor:
+    """The uploads decoded and preprocessed: float32 ``(N, C, H, W)`` in [0, 1]; 400 if not."""
+
+    def prepare() -> np.ndarray:
+        return np.stack([predictor.prepare(data, name) for name, data in uploads])
+
+    try:  # small images inline: a thread's GIL hand-offs cost more than the work
+        x = prepare() if inline else await asyncio.to_thread(prepare)
+    except MlplabError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return torch.from_numpy(x).float() / 255  # requests batch together as [0, 1] floats
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+async def _json_pixels(
+    body: bytes, input_shape: tuple[int, int, int], max_batch: int, max_lists: int, max_values: int
+) -> torch.Tensor:
     """``{"pixels": ...}`` -> float32 ``(N, C, H, W)`` in [0, 1]; 400 with the reason otherwise."""
     c, h, w = input_shape
     expected = f"one image as {h}x{w} nested lists" if c == 1 else f"one image as {c}x{h}x{w}"
     expected += " (or a list of them), float pixels in [0, 1]"
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"the body is not valid JSON ({exc})") from None
+    # Parsed JSON takes up to ~40 times its text (an empty list: 56 bytes for "[],"): a body
+    # holding more lists or values than max_batch images have is refused before parsing.
+    lists, values, objects = body.count(b"["), body.count(b","), body.count(b"{")
+    if lists > max_lists or values > max_values or objects > 16:
+        raise HTTPException(
+            400,
+            f"the JSON body holds more lists or values ({lists:,} '[', {values:,} ',', {objects:,} "
+            f"'{{') than {max_batch} images of {c}x{h}x{w} pixels take; expected {expected}",
+        )
+
+    def parse() -> Any:
+        return json.loads(body, parse_constant=_no_constant, parse_int=float)
+
+    try:  # a large body is parsed in a thread: the event loop serves the others meanwhile
+        data = parse() if len(body) < 65536 else await asyncio.to_thread(parse)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else shown_name(exc, 120)
+        raise HTTPException(400, f"the body is not valid JSON ({reason})") from None
     if not isinstance(data, dict) or "pixels" not in data:
         raise HTTPException(400, f"expected a JSON object with the key 'pixels': {expected}")
     try:
-        a = np.asarray(data["pixels"], dtype=np.float32)
-    except (ValueError, TypeError):
+        a = np.asarray(data["pixels"], dtype=np.float64)
+    except (ValueError, TypeError, RecursionError):
         raise HTTPException(
             400, f"'pixels' must be numbers in nested lists of equal lengths: {expected}"
         ) from None
@@ -278,13 +505,16 @@ def _json_pixels(body: bytes, input_shape: tuple[int, int, int], max_batch: int)
     elif a.ndim == 3:
         a = a[None]  # one C x H x W image
     if a.ndim != 4 or a.shape[1:] != (c, h, w):
-        raise HTTPException(400, f"'pixels' has shape {list(np.shape(data['pixels']))}; expected {expected}")  # fmt: skip
+        shape = list(np.shape(data["pixels"]))
+        raise HTTPException(400, f"'pixels' has shape {shape}; expected {expected}")
     if len(a) == 0 or len(a) > max_batch:
         raise HTTPException(400, f"{len(a)} images in one request; send 1 to {max_batch}")
+    if np.isnan(a).any():
+        raise HTTPException(400, f"'pixels' holds null where numbers belong; expected {expected}")
     if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
         raise HTTPException(
             400,
             f"'pixels' must be in [0, 1] (the exported model's input); got values in "
-            f"[{np.nanmin(a):g}, {np.nanmax(a):g}]; divide 0-255 values by 255",
+            f"[{a.min():g}, {a.max():g}]; divide 0-255 values by 255",
         )
-    return torch.from_numpy(a)
+    return torch.from_numpy(a.astype(np.float32))

@@ -1,23 +1,30 @@
-"""Micro-batching: many concurrent requests, one forward pass.
+"""Micro-batching (many concurrent requests, one forward pass) and admission by memory.
 
-Each request puts its images on a queue and awaits a future. One worker task takes the
-first waiting request, keeps collecting for up to ``max_wait`` seconds or until
-``max_batch`` images, runs the model once on the concatenation and hands each request its
-rows. The forward pass runs on the event loop itself: for an MLP it takes well under a
-millisecond (batch 64 of 784-250-100-10: 0.44 ms at 1 thread), less than handing it to a thread costs
-in GIL switches; requests that arrive meanwhile simply join the next batch.
+:class:`MicroBatcher`: each request puts its images on a queue and awaits a future. One
+worker task takes the first waiting request, keeps collecting for up to ``max_wait``
+seconds or until ``max_batch`` images, runs the model once on the concatenation and hands
+each request its rows. The forward pass runs on the event loop itself: for an MLP it takes
+well under a millisecond (batch 64 of 784-250-100-10: 0.44 ms at 1 thread), less than
+handing it to a thread costs in GIL switches; requests that arrive meanwhile simply join
+the next batch.
+
+:class:`MemoryGate`: a semaphore counted in bytes. A request reserves what it may hold
+(its body, or the memory its images take to decode) before holding it, and waits its turn
+(first come, first served) while the reservations of others would exceed the capacity; so
+however many clients upload at once, what they make the server hold stays under it.
 Plain asyncio and torch: no web framework here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import torch
 
-__all__ = ["MicroBatcher"]
+__all__ = ["MemoryGate", "MicroBatcher"]
 
 Item = tuple[torch.Tensor, "asyncio.Future[torch.Tensor]"]
 
@@ -112,3 +119,63 @@ class MicroBatcher:
                 if not future.done():
                     future.set_result(out[start : start + len(x)])
                 start += len(x)
+
+
+class MemoryGate:
+    """At most ``capacity`` bytes reserved at once; reservations are granted in arrival order."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0  # bytes reserved now
+        self.peak = 0  # the most ever reserved at once
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    def __repr__(self) -> str:
+        return f"MemoryGate(capacity={self.capacity:,}, used={self.used:,}, waiting={len(self._waiters)})"
+
+    @contextlib.asynccontextmanager
+    async def reserve(self, nbytes: int, timeout: float) -> AsyncIterator[None]:
+        """Hold ``nbytes`` for the block (see :meth:`acquire`)."""
+        await self.acquire(nbytes, timeout)
+        try:
+            yield
+        finally:
+            self.release(nbytes)
+
+    async def acquire(self, nbytes: int, timeout: float) -> None:
+        """Reserve ``nbytes``, waiting up to ``timeout`` s (asyncio.TimeoutError) for room."""
+        if nbytes > self.capacity:
+            raise ValueError(f"{nbytes:,} bytes asked of a gate of {self.capacity:,}")
+        if not self._waiters and self.used + nbytes <= self.capacity:
+            self._take(nbytes)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (nbytes, future)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except BaseException:  # timed out, or the client left (cancelled)
+            if future.done() and not future.cancelled():
+                self.release(nbytes)  # granted meanwhile: give it back
+            else:
+                future.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(entry)
+                self._wake()  # it may have held up smaller reservations behind it
+            raise
+
+    def release(self, nbytes: int) -> None:
+        """Give back ``nbytes`` reserved by :meth:`acquire`."""
+        self.used -= nbytes
+        self._wake()
+
+    def _take(self, nbytes: int) -> None:
+        self.used += nbytes
+        self.peak = max(self.peak, self.used)
+
+    def _wake(self) -> None:
+        while self._waiters and self.used + self._waiters[0][0] <= self.capacity:
+            nbytes, future = self._waiters.popleft()
+            if not future.done():
+                self._take(nbytes)
+                future.set_result(None)
