@@ -4,65 +4,115 @@ Class names are the folder names, sorted; files are read in sorted order, hidden
 folders (``.DS_Store``, ``.ipynb_checkpoints``) are ignored, and subfolders of a class
 folder belong to that class. Images become grayscale (C=1) when every file is grayscale,
 RGB (C=3) when any is in color; palette images count as gray when their colors are;
-transparent pixels become black (the background of MNIST-style digits). Every image is
-brought to one size: ``image_shape`` or the most common height x width, resizing the
-others with Pillow's bilinear filter (antialiased when shrinking).
+transparent pixels become black (the background of MNIST-style digits); 16-bit images are
+scaled to 8 bits and float images (TIFF) are read as 0-1 or 0-255 pixels, as arrays are.
+Every image is brought to one size: ``image_shape`` or the most common height x width,
+resizing the others with Pillow's bilinear filter (antialiased when shrinking).
+
+Files come from anyone, so reading is bounded before anything is decoded: only regular
+files are opened (a FIFO or a link to a device among the images is skipped, never
+opened: it could block forever), only PNG, JPEG, BMP, GIF and TIFF are decoded (a file
+named ``.png`` holding another format is refused, so no other decoder, such as EPS's
+Ghostscript, ever runs), an image may have at most Pillow's ``MAX_IMAGE_PIXELS`` pixels
+(a few-KB PNG can declare 40000 x 40000), and the stacked dataset N x C x H x W must fit
+the memory budget (:func:`mlplab.limits.check_alloc`). Images are brought to the common
+size one at a time, so a folder of large photos never sits in memory at full size.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
-from ..errors import FormatError
-from .raw import RawSplits, parse_image_shape
+from ..errors import FormatError, MlplabError
+from ..limits import check_alloc, open_regular, printable
+from .dataset import check_class_labels
+from .raw import RawSplits, parse_image_shape, to_uint8
 
-__all__ = ["IMAGE_EXTENSIONS", "read_folders"]
+__all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "read_folders"]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF")  # the Pillow decoders that may run
+_DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default, where it has been switched off
+_GRAY_MODES = ("1", "L", "LA", "La", "I", "F")  # and I;16*: one value per pixel (P: either)
 _LAYOUT = (
     "expected <folder>/<class name>/<image files> or <folder>/train/<class name>/... "
     f"(and test/), images ending in {', '.join(IMAGE_EXTENSIONS)}"
 )
 
 
+class _Header(NamedTuple):
+    """What an image file declares, read before any pixel is decoded."""
+
+    width: int
+    height: int
+    mode: str
+
+
 def read_folders(path: str | Path, *, image_shape: str | Sequence[int] | None = None) -> RawSplits:
     """Read ``path/<class>/*`` (one split) or ``path/train/<class>/*`` + ``path/test/<class>/*``."""
     root = Path(path)
+    origin = printable(root)
     if not root.is_dir():
-        raise FormatError(f"{root}: not a folder; {_LAYOUT}")
+        raise FormatError(f"{origin}: not a folder; {_LAYOUT}")
     shape = parse_image_shape(image_shape)
     split_layout = (root / "train").is_dir()
     train_dir = root / "train" if split_layout else root
     test_dir = root / "test" if split_layout and (root / "test").is_dir() else None
 
-    classes = _class_folders(train_dir)
-    train_files = _list_images(train_dir, classes)
+    folders = _class_folders(train_dir)
+    classes = tuple(printable(name) for name in folders)
+    if len(set(classes)) != len(classes):
+        repeated = next(c for c, n in Counter(classes).items() if n > 1)
+        raise FormatError(
+            f"{printable(train_dir)}: two class folders are both shown as '{repeated}' (they "
+            "differ only in control characters); rename one"
+        )
+    skipped: list[Path] = []
+    train_files = _list_images(train_dir, folders, skipped)
     test_files = []
     if test_dir is not None:
-        extra = sorted(set(_class_folders(test_dir)) - set(classes))
+        extra = sorted(set(_class_folders(test_dir)) - set(folders))
         if extra:
             raise FormatError(
-                f"{test_dir}: class folder '{extra[0]}' has no counterpart in {train_dir}; "
-                f"training classes: {', '.join(classes)}"
+                f"{printable(test_dir)}: class folder '{printable(extra[0])}' has no counterpart "
+                f"in {printable(train_dir)}; training classes: {', '.join(classes)}"
             )
-        test_files = _list_images(test_dir, classes)
+        test_files = _list_images(test_dir, folders, skipped)
     if not train_files:
-        raise FormatError(f"{train_dir}: no images in class folders; {_LAYOUT}")
+        raise FormatError(f"{printable(train_dir)}: no images in class folders; {_LAYOUT}")
+    files = train_files + test_files
+    labels = np.array([label for _, label in files], dtype=np.int64)
+    n = len(train_files)
+    split_labels = {"train": labels[:n]} | ({"test": labels[n:]} if test_dir else {})
+    check_class_labels(origin, classes, split_labels, error=FormatError)  # before decoding
 
-    decoded = [_decode(file) for file, _ in train_files + test_files]
+    # First the headers: sizes and modes, every file checked before any pixel is decoded.
+    headers = [_header(file) for file, _ in files]
+    sizes = Counter((h.height, h.width) for h in headers)
+    height, width = shape[1:] if shape else sizes.most_common(1)[0][0]
+    color = any(h.mode not in _GRAY_MODES and not h.mode.startswith("I;") for h in headers)
+    channels_bound = shape[0] if shape else 3 if color else 1
+    check_alloc(
+        len(files) * channels_bound * height * width,
+        f"{origin}: {_count(len(files), 'image')} of {channels_bound}x{height}x{width}",
+    )
+
+    # Then the pixels, each brought to the common size at once (its channels kept for now).
+    decoded = [_fit(_decode(file), height, width, shape) for file, _ in files]
     gray = all(pixels.ndim == 2 for pixels in decoded)
     channels = shape[0] if shape else 1 if gray else 3
-    sizes = Counter(pixels.shape[:2] for pixels in decoded)
-    height, width = shape[1:] if shape else sizes.most_common(1)[0][0]
-    images = np.stack([_conform(p, channels, height, width) for p in decoded])
-    labels = np.array([label for _, label in train_files + test_files], dtype=np.int64)
+    images = np.stack([_channels_first(p, channels) for p in decoded])
+    del decoded
 
-    resized = sum(n for size, n in sizes.items() if size != (height, width))
+    resized = sum(count for size, count in sizes.items() if size != (height, width))
     why = (
         "as image_shape asks"
         if shape
@@ -78,7 +128,11 @@ def read_folders(path: str | Path, *, image_shape: str | Sequence[int] | None = 
         notes["resized"] = (
             f"{_count(resized, 'image')} of other sizes resized to {height}x{width} (bilinear)"
         )
-    n = len(train_files)
+    if skipped:
+        notes["skipped"] = (
+            f"{_count(len(skipped), 'file')} named like images but not regular files (FIFOs, "
+            f"devices, broken links), e.g. {printable(skipped[0])}"
+        )
     test = (images[n:], labels[n:]) if test_dir is not None else None
     return RawSplits((images[:n], labels[:n]), test, classes, str(root), "folders", notes)
 
@@ -92,45 +146,111 @@ def _class_folders(folder: Path) -> tuple[str, ...]:
     )
     if stray:
         raise FormatError(
-            f"{folder}: {_count(len(stray), 'image')} directly in the folder (e.g. {stray[0]}); "
-            "put each class's images in a subfolder named for the class"
+            f"{printable(folder)}: {_count(len(stray), 'image')} directly in the folder (e.g. "
+            f"{printable(stray[0])}); put each class's images in a subfolder named for the class"
         )
     if not names:
-        raise FormatError(f"{folder}: no class folders; {_LAYOUT}")
+        raise FormatError(f"{printable(folder)}: no class folders; {_LAYOUT}")
     return names
 
 
-def _list_images(folder: Path, classes: Sequence[str]) -> list[tuple[Path, int]]:
-    """(file, label) for every visible image file under ``folder/<class>``, sorted."""
+def _list_images(
+    folder: Path, classes: Sequence[str], skipped: list[Path]
+) -> list[tuple[Path, int]]:
+    """(file, label) for every visible image file under ``folder/<class>``, sorted.
+
+    Entries named like images that are not regular files (a FIFO, a device, a link to one,
+    a broken link) are never opened: they go to ``skipped``.
+    """
     files = []
     for label, name in enumerate(classes):
         class_dir = folder / name
         if not class_dir.is_dir():
             continue
-        found = (
-            p
-            for p in class_dir.rglob("*")
-            if p.suffix.lower() in IMAGE_EXTENSIONS
-            and p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
-        )
+        found = []
+        for p in class_dir.rglob("*"):  # rglob does not descend into linked folders: no loops
+            if p.suffix.lower() not in IMAGE_EXTENSIONS or any(
+                part.startswith(".") for part in p.relative_to(class_dir).parts
+            ):
+                continue
+            if p.is_file():  # stat, following links: a FIFO's stat never blocks
+                found.append(p)
+            elif not p.is_dir():
+                skipped.append(p)
         files += [(p, label) for p in sorted(found, key=lambda p: p.relative_to(class_dir).parts)]
     return files
+
+
+def _max_pixels() -> int:
+    return int(Image.MAX_IMAGE_PIXELS or _DEFAULT_MAX_PIXELS)
+
+
+def _too_large(file: Path, pixels: int | None) -> FormatError:
+    size = f" has {pixels:,} pixels," if pixels else " is"
+    return FormatError(
+        f"{printable(file)}:{size} more than the {_max_pixels():,} pixels mlplab decodes in one "
+        "image (a decompression bomb? Pillow's limit, PIL.Image.MAX_IMAGE_PIXELS); shrink the "
+        "image or remove it"
+    )
+
+
+def _opened(file: Path, stream: object) -> Image.Image:
+    """Pillow's open of one of the allowed formats, its decompression-bomb check made an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(stream, formats=IMAGE_FORMATS)  # type: ignore[arg-type]
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            raise _too_large(file, int(found.group(1)) if found else None) from None
+        except Image.UnidentifiedImageError:
+            raise FormatError(
+                f"{printable(file)}: cannot decode the image (not a {', '.join(IMAGE_FORMATS)} "
+                "image, or a damaged one); delete or replace the file"
+            ) from None
+
+
+def _header(file: Path) -> _Header:
+    """The size and mode a file declares; refuses non-images and images over the pixel limit."""
+    try:
+        with open_regular(file) as stream, _opened(file, stream) as image:
+            width, height = image.size
+            header = _Header(int(width), int(height), image.mode)
+    except MlplabError:
+        raise
+    except Exception as exc:  # Pillow's parsers raise many types on damaged headers
+        raise _undecodable(file, exc) from None
+    if width < 1 or height < 1:
+        raise FormatError(f"{printable(file)}: an image of {width}x{height} pixels holds nothing")
+    if width * height > _max_pixels():
+        raise _too_large(file, width * height)
+    return header
+
+
+def _undecodable(file: Path, exc: BaseException) -> FormatError:
+    text = printable(" ".join(str(exc).split()) or type(exc).__name__)[:300]
+    return FormatError(
+        f"{printable(file)}: cannot decode the image ({text}); delete or replace the file"
+    )
 
 
 def _decode(file: Path) -> np.ndarray:
     """One image file -> uint8 (H, W) when grayscale, (H, W, 3) when in color."""
     try:
-        with Image.open(file) as image:
+        with open_regular(file) as stream, _opened(file, stream) as image:
+            width, height = image.size
+            bands = len(image.getbands())
+            # the decoded image and the float copy a 16-bit or float image is converted with
+            check_alloc(width * height * max(bands, 1) * 8, f"{printable(file)}: decoding it")
             image.load()
-            return _pixels(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise FormatError(
-            f"{file}: cannot decode the image ({exc}); delete or replace the file"
-        ) from None
+            return _pixels(image, file)
+    except MlplabError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise many types on damaged or hostile files
+        raise _undecodable(file, exc) from None
 
 
-def _pixels(image: Image.Image) -> np.ndarray:
+def _pixels(image: Image.Image, file: Path) -> np.ndarray:
     mode = image.mode
     if mode == "P":
         rgba = image.convert("RGBA")
@@ -141,13 +261,26 @@ def _pixels(image: Image.Image) -> np.ndarray:
         return np.asarray(image.convert("L"))
     if mode == "LA":
         return _over_black(np.asarray(image))
-    if mode.startswith("I"):  # 16-bit PNGs: 0-65535 -> 0-255
-        values = np.asarray(image).astype(np.float64)
-        scale = 257.0 if values.max() > 255 else 1.0
+    if mode.startswith("I"):  # 16-bit (PNG, TIFF): 0-65535 -> 0-255; 32-bit integers likewise
+        values = np.asarray(image).astype(np.float32)
+        low, high = float(values.min()), float(values.max())
+        if low < 0 or high > 65535:
+            bad = low if low < 0 else high
+            raise FormatError(
+                f"{printable(file)}: a {mode} image with pixel {bad:g}; integer images must "
+                "hold 0-255 or 16-bit 0-65535 values"
+            )
+        scale = 257.0 if high > 255 else 1.0
         return np.rint(np.clip(values / scale, 0, 255)).astype(np.uint8)
+    if mode == "F":  # float TIFFs: 0-1 or 0-255, checked as arrays are (NaN is refused)
+        return to_uint8(np.asarray(image), printable(file), "auto", _row_column)
     if mode == "RGBA":
         return _over_black(np.asarray(image))
     return np.asarray(image.convert("RGB"))
+
+
+def _row_column(index: tuple[int, ...]) -> str:
+    return f"row {index[0] + 1}, column {index[1] + 1}"
 
 
 def _over_black(pixels: np.ndarray) -> np.ndarray:
@@ -158,13 +291,26 @@ def _over_black(pixels: np.ndarray) -> np.ndarray:
     return color[..., 0] if color.shape[-1] == 1 else color
 
 
-def _conform(pixels: np.ndarray, channels: int, height: int, width: int) -> np.ndarray:
-    """Bring one image to (channels, height, width) uint8."""
-    if pixels.ndim == 3 and channels == 1:
-        pixels = np.asarray(Image.fromarray(pixels, "RGB").convert("L"))
+def _fit(
+    pixels: np.ndarray, height: int, width: int, shape: tuple[int, int, int] | None
+) -> np.ndarray:
+    """Bring one image to height x width; to the asked channels too when image_shape gives them.
+
+    Without image_shape the channels are decided once every image is read, so a gray image
+    stays (H, W) and a color one (H, W, 3) until :func:`_channels_first`.
+    """
+    if shape is not None and shape[0] == 1 and pixels.ndim == 3:
+        pixels = np.asarray(Image.fromarray(pixels, "RGB").convert("L"))  # before resizing
     if pixels.shape[:2] != (height, width):
         image = Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
         pixels = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
+    return pixels
+
+
+def _channels_first(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """(H, W) or (H, W, 3) -> (channels, H, W) uint8."""
+    if pixels.ndim == 3 and channels == 1:
+        pixels = np.asarray(Image.fromarray(pixels, "RGB").convert("L"))
     if pixels.ndim == 2:
         return pixels[None] if channels == 1 else np.repeat(pixels[None], 3, axis=0)
     return pixels.transpose(2, 0, 1)
@@ -175,4 +321,4 @@ def _hidden(path: Path) -> bool:
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
