@@ -23,7 +23,7 @@ from .config import PRESETS, Config, describe
 from .data import load_dataset
 from .data.filesources import FileSource
 from .data.sources import DATASETS, BundledSource, cache_dir
-from .errors import ConfigError, DataError, MlplabError, TrainingError
+from .errors import ConfigError, DataError, MlplabError
 from .limits import printable
 from .loop import resume, train
 from .metrics import SPLITS, evaluate
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"mlplab: error: {printable(exc)}", file=sys.stderr)  # one line, whatever it names
-        return 1 if isinstance(exc, TrainingError) else 2
+        return exc.exit_code  # 1 when training or the machine failed, 2 for usage and data
     except KeyboardInterrupt:
         if args.debug:
             raise
@@ -729,7 +729,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 continue
             target = args.tensorboard / (Path(row.path).relative_to(args.root) if Path(row.path) != args.root
                                          else Path(row.path).name)  # fmt: skip
-            write_events(row.path, target, samples=0)
+            try:
+                write_events(row.path, target, samples=0)
+            except MlplabError as exc:  # one damaged run is said and skipped, not the end
+                print(f"mlplab: warning: {printable(exc)}; its events are skipped", file=sys.stderr)
         print(
             f"tensorboard: {args.tensorboard} (view with: tensorboard --logdir {args.tensorboard})",
             file=sys.stderr,

@@ -1,7 +1,8 @@
 """The exception tree of mlplab.
 
 Every error a user can cause or fix is one of these; the CLI prints its message as one
-line and exits with status 2 (tracebacks only with ``--debug``)::
+line and exits with its ``exit_code``: 2 (1 for TrainingError and for a write the system
+refused); tracebacks only with ``--debug``::
 
     MlplabError
     ├── ConfigError      a config key, value, preset or YAML file is wrong
@@ -22,6 +23,7 @@ Messages name the key or file, the value received, what is allowed and how to fi
 from __future__ import annotations
 
 import difflib
+import errno as errno_module
 from collections.abc import Iterable
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
 
 class MlplabError(Exception):
     """Base class: an error the user can understand and fix from its message alone."""
+
+    exit_code = 2  # the CLI's exit status: 2 for a usage or data error
 
 
 class ConfigError(MlplabError, ValueError):
@@ -65,6 +69,8 @@ class RunError(MlplabError):
 class TrainingError(MlplabError):
     """Training cannot go on: the loss diverged, or the requested device is missing."""
 
+    exit_code = 1  # the run failed, not the command line
+
 
 class WriteError(MlplabError, OSError):
     """An output cannot be written: refused by mlplab (the path exists and may not be
@@ -85,6 +91,11 @@ class WriteError(MlplabError, OSError):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        """2 when mlplab refused the path (a usage error), 1 when the system failed the write."""
+        return 2 if self.errno in (0, errno_module.EEXIST) else 1
 
 
 class MissingExtraError(MlplabError, ImportError):
