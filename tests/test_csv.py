@@ -195,7 +195,7 @@ def test_malformed_files(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(FormatError, match="nope.csv: cannot read: No such file or directory"):
+    with pytest.raises(FormatError, match="nope.csv: no such file$"):
         read_csv(tmp_path / "nope.csv")
 
 

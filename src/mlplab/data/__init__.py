@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError, FormatError, did_you_mean
+from ..limits import printable
 from .csv import read_csv_table
 from .dataset import Dataset, Split
 from .formats import read_any
@@ -65,7 +66,7 @@ def load_dataset(
     path = Path(name).expanduser()
     if not path.exists():
         raise DataError(
-            f"dataset '{name}' is neither a registered dataset ({', '.join(DATASETS)})"
+            f"dataset '{printable(name)}' is neither a registered dataset ({', '.join(DATASETS)})"
             f"{did_you_mean(name, DATASETS)} nor an existing file or folder"
         )
     options = {k: v for k, v in options.items() if v is not None}
@@ -106,8 +107,8 @@ def _load_table(path: Path, target: str, test_dataset: str | Path | None, test_s
         test = read_csv_table(test_dataset, target)
         if test.feature_names != table.feature_names:
             raise FormatError(
-                f"{test_dataset}: columns {', '.join(test.feature_names)} differ from "
-                f"{path}'s {', '.join(table.feature_names)}"
+                f"{printable(test_dataset)}: columns {printable(', '.join(test.feature_names))} "
+                f"differ from {printable(path)}'s {printable(', '.join(table.feature_names))}"
             )
         train_part, test_part = (
             (x, y),
@@ -118,7 +119,7 @@ def _load_table(path: Path, target: str, test_dataset: str | Path | None, test_s
         n_test = round(test_size * n)
         if not 0 < n_test < n:
             raise FormatError(
-                f"{path}: {n} rows are too few to hold out a test split of {test_size:g}"
+                f"{printable(path)}: {n} rows are too few to hold out a test split of {test_size:g}"
             )
         held = stratified_pick(
             torch.from_numpy(y), n_test, split_seed

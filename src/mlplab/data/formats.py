@@ -20,12 +20,16 @@ then at names (``.csv``, CIFAR-10's batch and folder names), then inside folders
 from __future__ import annotations
 
 import gzip
+import os
+import stat
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError, FormatError, did_you_mean
+from ..limits import check_regular, open_regular, printable
 from .cifar import read_cifar
 from .csv import read_csv
 from .folders import IMAGE_EXTENSIONS, read_folders
@@ -112,23 +116,33 @@ def read_any(path: str | Path, format: str | None = None, **options: Any) -> Raw
         if key not in spec.options:
             takes = ", ".join(spec.options) or "no options"
             raise ConfigError(
-                f"option '{key}' does not apply to {name} files ({path}); {name} takes: {takes}"
+                f"option '{key}' does not apply to {name} files ({printable(path)}); {name} "
+                f"takes: {takes}"
             )
     return spec.reader(path, **given)
 
 
 def detect_format(path: str | Path) -> str:
-    """The format name of a file or folder, from its content first, then its name."""
+    """The format name of a file or folder, from its content first, then its name.
+
+    Anything but a folder or a regular file (a FIFO, a device, a socket) is refused before
+    it is opened: reading a FIFO would wait forever for a writer.
+    """
     path = Path(path)
-    if path.is_dir():
-        return _detect_folder(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file or folder")
     try:
-        with path.open("rb") as stream:
-            head = stream.read(8)
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{printable(path)}: no such file or folder") from None
     except OSError as exc:
-        raise FormatError(f"{path}: cannot read: {exc.strerror}") from None
+        raise FormatError(f"{printable(path)}: cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        return _detect_folder(path)
+    check_regular(path)  # a FIFO or device named like a data file: one line, never a read
+    with open_regular(path) as stream:  # refuses it again if it was swapped meanwhile
+        try:
+            head = stream.read(8)
+        except OSError as exc:
+            raise FormatError(f"{printable(path)}: cannot read: {exc.strerror or exc}") from None
     name = path.name.lower()
     if head.startswith(HDF5_MAGIC) or name.endswith((".h5", ".hdf5", ".he5")):
         return "hdf5"
@@ -147,13 +161,17 @@ def detect_format(path: str | Path) -> str:
     if name.endswith((".csv", ".txt", ".tsv")):
         return "csv"
     raise FormatError(
-        f"{path}: cannot tell the format from its name or first bytes (0x{head[:4].hex()}); "
+        f"{printable(path)}: cannot tell the format from its name or first bytes "
+        f"(0x{head[:4].hex()}); "
         f"{_ACCEPTED}; name it with format=NAME (--format NAME)"
     )
 
 
 def _detect_folder(path: Path) -> str:
-    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    try:
+        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    except OSError as exc:
+        raise FormatError(f"{printable(path)}: cannot list: {exc.strerror or exc}") from None
     names = {p.name for p in entries}
     cifar = {"cifar-10-batches-bin", "cifar-10-batches-py", *_CIFAR_NAMES}
     cifar |= {"cifar-10-binary.tar.gz", "cifar-10-python.tar.gz"}
@@ -164,7 +182,7 @@ def _detect_folder(path: Path) -> str:
     if any(p.is_dir() and _has_image(p) for p in entries):
         return "folders"
     raise FormatError(
-        f"{path}: a folder, but not one of images in class subfolders, CIFAR-10 batches or "
+        f"{printable(path)}: a folder, but not one of images in class subfolders, CIFAR-10 batches or "
         f"IDX files; {_ACCEPTED}; for a single file, pass the file's path"
     )
 
@@ -177,8 +195,9 @@ def _has_image(folder: Path) -> bool:
 
 
 def _gunzip_head(path: Path) -> bytes:
+    """The first 512 decompressed bytes (a tar header), or b"" when the gzip is damaged."""
     try:
-        with gzip.open(path, "rb") as stream:
-            return stream.read(512)
-    except (OSError, EOFError):
+        with open_regular(path) as file, gzip.GzipFile(fileobj=file, mode="rb") as stream:
+            return stream.read(512)  # bounded: a bomb inflates no further than this
+    except (OSError, EOFError, zlib.error):
         return b""

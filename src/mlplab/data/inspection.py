@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..limits import printable
 from .formats import read_any
 from .raw import RawSplits
 
@@ -57,11 +58,14 @@ class DataReport:
         return asdict(self)
 
     def to_text(self) -> str:
+        """The report as the CLI prints it; names from the files (the origin, class folders,
+        notes) are echoed with control characters escaped, one line each."""
         c, h, w = self.image_shape
+        classes = [printable(n) for n in self.classes]
         lines = [
-            f"format    {self.format} ({self.origin})",
+            f"format    {self.format} ({printable(self.origin)})",
             f"images    {c}x{h}x{w} uint8 ({'gray' if c == 1 else 'RGB'})",
-            f"classes   {len(self.classes)}: {_clip(' '.join(self.classes))}",
+            f"classes   {len(self.classes)}: {_clip(' '.join(classes))}",
         ]
         for name, s in self.splits.items():
             lines.append(
@@ -70,18 +74,18 @@ class DataReport:
             )
         if "test" not in self.splits:
             lines.append("test      none")
-        width = max([len("per class") - 2, *(len(n) for n in self.classes)])
+        width = max([len("per class") - 2, *(len(n) for n in classes)])
         lines.append(f"{'per class':<{width + 2}}" + "".join(f"{n:>9}" for n in self.splits))
-        for index, name in enumerate(self.classes):
+        for index, name in enumerate(classes):
             counts = "".join(f"{s.class_counts[index]:>9,}" for s in self.splits.values())
             lines.append(f"  {name:<{width}}{counts}")
         for key, value in self.notes.items():
-            lines.append(f"note      {key}: {value}")
+            lines.append(f"note      {printable(key)}: {printable(value)}")
         if not self.problems:
             lines.append("problems  none found")
         else:
             lines.append(f"problems  {len(self.problems)}")
-            lines += [f"  - {p}" for p in self.problems]
+            lines += [f"  - {printable(p)}" for p in self.problems]
         return "\n".join(lines)
 
 
@@ -136,8 +140,6 @@ def _problems(classes: tuple[str, ...], splits: dict[str, SplitSummary], shared:
         problems.append(
             "no test split: give one (--test-dataset PATH) or hold one out (--test-size 0.2)"
         )
-    if len(classes) < 2:
-        problems.append(f"only {len(classes)} class: there is nothing to tell apart")
     for name, s in splits.items():
         empty = [c for c, n in zip(classes, s.class_counts, strict=True) if n == 0]
         if empty:

@@ -149,7 +149,7 @@ def _read_npy(member: IO[bytes], size: int, what: str) -> np.ndarray:
             "and never unpickles: save it as a numeric array (e.g. np.stack the images into "
             "uint8 (N, H, W))"
         )
-    if dtype.names is not None or dtype.subdtype is not None or dtype.itemsize == 0:
+    if dtype.kind == "V" or dtype.subdtype is not None or dtype.itemsize == 0:
         raise FormatError(
             f"{what} has the compound type {dtype}; images and labels must be plain numbers"
         )

@@ -415,7 +415,8 @@ def class_names(
     k = max((int(v.max()) + 1 for v, _, _ in labels if len(v)), default=0)
     if labels and k:
         present = np.unique(labels[0][0])  # sorted; never np.bincount: K may be huge
-        if len(present) < k:
+        # one class present: RawSplits says so (the two-class rule), a clearer message
+        if 1 < len(present) < k or (len(present) == 0 and k):
             values, source, locate = next(
                 (v, s, f) for v, s, f in labels if len(v) and v.max() == k - 1
             )
@@ -556,7 +557,9 @@ def _first(mask: np.ndarray) -> tuple[int, ...]:
 def _num(value: object) -> str:
     """A value as a user wrote it: 3 not 3.0, 0.5 not 0.5000000001."""
     number = float(value)  # type: ignore[arg-type]
-    return str(int(number)) if number.is_integer() else f"{number:g}"
+    if number.is_integer() and abs(number) < 1e15:  # 1e20 stays 1e+20, not its float digits
+        return str(int(number))
+    return f"{number:g}"
 
 
 def _shape_text(shape: Sequence[int]) -> str:
