@@ -7,6 +7,7 @@ import json
 import math
 import os
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -388,6 +389,17 @@ def test_pixel_limit_is_checked_from_the_header(
     ):
         load_image(bomb_png(20_000, 20_000), max_pixels=500_000_000)  # under ours, over Pillow's
     assert main(["predict", str(run), str(tmp_path / "bomb.png")]) == 0  # under the default 40
+    capsys.readouterr()
+
+    (tmp_path / "huge.png").write_bytes(bomb_png(10_000, 10_000))  # over Pillow's warning size
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["predict", str(run), str(tmp_path / "huge.png")]) == 2
+    assert not caught  # Pillow's DecompressionBombWarning would be a second line on stderr
+    assert capsys.readouterr().err == (
+        f"mlplab: error: {tmp_path / 'huge.png'}: 10000x10000 is 100,000,000 pixels, more than "
+        "the 40,000,000 accepted (--max-megapixels sets the limit); scale the image down\n"
+    )
 
 
 def test_memory_budget_refuses_an_image_it_cannot_hold(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -587,6 +587,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    import warnings
+
     from .errors import ConfigError
     from .predict import predict
 
@@ -594,8 +596,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top-k must be >= 1; got {args.top_k}")
     if not 0 < args.max_megapixels <= 1e6:
         raise ConfigError(f"--max-megapixels must be > 0; got {args.max_megapixels:g}")
-    results = predict(args.run_dir, args.images, args.top_k, style=args.preprocess, show=args.show,
-                      max_pixels=int(args.max_megapixels * 1e6))  # fmt: skip
+    with warnings.catch_warnings():  # Pillow's own (bomb, corrupt EXIF): mlplab says one line
+        warnings.filterwarnings("ignore", module=r"PIL\.")
+        results = predict(args.run_dir, args.images, args.top_k, style=args.preprocess,
+                          show=args.show, max_pixels=int(args.max_megapixels * 1e6))  # fmt: skip
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

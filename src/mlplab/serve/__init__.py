@@ -24,6 +24,7 @@ import ipaddress
 import logging
 import socket
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,7 +112,9 @@ def serve(
         port = sockets[0].getsockname()[1]  # port 0: the one the system chose
         shown = f"[{host.strip('[]')}]" if ":" in host else host
         logger.info(f"serving {Path(run_dir)} on http://{shown}:{port}/  (API docs: /docs)")
-        with quiet_repeats(("asyncio", "uvicorn.error")):
+        with quiet_repeats(("asyncio", "uvicorn.error")), warnings.catch_warnings():
+            # Pillow warns of large or damaged uploads on stderr; the answer says it already
+            warnings.filterwarnings("ignore", module=r"PIL\.")
             server.run(sockets=sockets)
     finally:
         for sock in sockets:
