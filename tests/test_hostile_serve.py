@@ -251,6 +251,34 @@ def test_memory_gate_first_come_first_served_timeout_and_cancel() -> None:
     asyncio.run(scenario())
 
 
+def test_a_cancelled_request_keeps_its_reservation_until_its_thread_ends() -> None:
+    """A decode in a thread cannot be stopped: its memory stays reserved until it ends."""
+    from mlplab.serve.app import _in_thread
+
+    finished = threading.Event()
+
+    def decode() -> int:
+        time.sleep(0.3)
+        finished.set()
+        return 1
+
+    async def scenario() -> None:
+        gate = MemoryGate(100)
+
+        async def request() -> None:
+            async with gate.reserve(100, timeout=1):
+                await _in_thread(decode)
+
+        task = asyncio.ensure_future(request())
+        await asyncio.sleep(0.05)
+        task.cancel()  # the client left
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert finished.is_set() and gate.used == 0  # given back only after the thread ended
+
+    asyncio.run(scenario())
+
+
 # ----- multipart ---------------------------------------------------------------------------
 def test_hostile_multipart_bodies(root: Path) -> None:
     image = small_png()

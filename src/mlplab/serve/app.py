@@ -29,12 +29,13 @@ for decoding), so concurrent hostile uploads wait their turn instead of adding u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -50,6 +51,8 @@ from ..predict import ImageTooLarge, Predictor, decode_bytes, image_size, shown_
 from .batcher import MemoryGate, MicroBatcher
 
 __all__ = ["create_app"]
+
+T = TypeVar("T")
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # whole request body, bytes
 MAX_BATCH = 64  # images per request and per forward pass
@@ -455,10 +458,25 @@ async def _decode(
         return np.stack([predictor.prepare(data, name) for name, data in uploads])
 
     try:  # small images inline: a thread's GIL hand-offs cost more than the work
-        x = prepare() if inline else await asyncio.to_thread(prepare)
+        x = prepare() if inline else await _in_thread(prepare)
     except MlplabError as exc:
         raise HTTPException(400, str(exc)) from None
     return torch.from_numpy(x).float() / 255  # requests batch together as [0, 1] floats
+
+
+async def _in_thread(work: Callable[[], T]) -> T:
+    """``work()`` in a worker thread; if the request is cancelled, only once the thread ends.
+
+    A thread cannot be stopped: were the request to return (and give back its memory
+    reservation) while the thread still decodes, the memory would be held unreserved.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise
 
 
 def _no_constant(name: str) -> float:
@@ -486,7 +504,7 @@ async def _json_pixels(
         return json.loads(body, parse_constant=_no_constant, parse_int=float)
 
     try:  # a large body is parsed in a thread: the event loop serves the others meanwhile
-        data = parse() if len(body) < 65536 else await asyncio.to_thread(parse)
+        data = parse() if len(body) < 65536 else await _in_thread(parse)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else shown_name(exc, 120)
         raise HTTPException(400, f"the body is not valid JSON ({reason})") from None
