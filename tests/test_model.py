@@ -442,3 +442,22 @@ def test_a_traced_model_does_not_pin_the_device_it_was_traced_on() -> None:
     torch.testing.assert_close(traced(x), model(x))
     double = MLP((1, 10, 8), [6], 3, tta=["rotate"]).double().eval()
     assert double(x.double()).shape == (3, 3)  # the turn's grid follows the input's dtype
+
+
+@pytest.mark.parametrize(
+    "shape, hidden, classes, kwargs",
+    [((1, 8, 8), [16], 10, {}), ((3, 9, 8), [12, 7], 4, {"crop": 2, "dropout": 0.5}),
+     ((1, 8, 8), [], 3, {"head": "log_softmax"}), ((5, 1, 1), [4, 4, 4], 1, {})],
+)  # fmt: skip
+def test_state_shapes_and_parameter_count_are_the_models_own(
+    shape, hidden, classes, kwargs
+) -> None:
+    """What a weights file is checked against before anything is built is what MLP makes."""
+    from mlplab.model import check_spec, parameter_count, state_shapes
+
+    model = MLP(shape, hidden, classes, **kwargs)
+    assert state_shapes(model.input_features, hidden, classes) == {
+        k: tuple(v.shape) for k, v in model.state_dict().items()
+    }
+    assert parameter_count(model.input_features, hidden, classes) == model.num_parameters
+    assert check_spec(model.spec()) == model.num_parameters

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError, did_you_mean
+from .limits import check_alloc, printable
 
 __all__ = [
     "ACTIVATIONS",
@@ -33,9 +35,14 @@ __all__ = [
     "align_ink",
     "alignment",
     "check_align",
+    "check_size",
+    "check_spec",
     "check_tta",
+    "excerpt",
     "input_features",
     "model_summary",
+    "parameter_count",
+    "state_shapes",
     "tta_views",
 ]
 
@@ -50,6 +57,138 @@ TTA_VIEWS = tuple(_VIEW_COUNTS)
 TTA_ROTATION = 5.0  # degrees each way: half the `best` preset's training rotation
 # torch.nn.init.calculate_gain names; GELU is close enough to ReLU for init purposes
 _GAIN_NAME = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "relu"}
+# Each hidden layer is a few Python modules: a spec asking for millions of thin layers would
+# take minutes and gigabytes to build while its parameters look small. No MLP needs more.
+MAX_HIDDEN_LAYERS = 1000
+PARAMETER_BYTES = 4  # float32
+_SPEC_KEYS = ("kind", "input_shape", "hidden", "classes", "activation", "dropout", "head",
+              "init", "crop", "deskew", "center", "tta")  # fmt: skip
+
+
+def parameter_count(features: int, hidden: Sequence[int], outputs: int) -> int:
+    """Weights and biases of an MLP from ``features`` inputs through ``hidden`` to ``outputs``
+    (exact: Python integers, whatever the sizes)."""
+    widths = [features, *hidden, outputs]
+    return sum(a * b + b for a, b in itertools.pairwise(widths))
+
+
+def state_shapes(features: int, hidden: Sequence[int], outputs: int) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the tensors in such an MLP's ``state_dict``, without making
+    it: what a weights file must hold, checked before anything is built."""
+    widths = [features, *hidden]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
+        shapes[f"hidden.{i}.linear.weight"] = (fan_out, fan_in)
+        shapes[f"hidden.{i}.linear.bias"] = (fan_out,)
+    shapes["output.weight"] = (outputs, widths[-1])
+    shapes["output.bias"] = (outputs,)
+    return shapes
+
+
+def check_size(
+    features: int,
+    hidden: Sequence[int],
+    outputs: int,
+    *,
+    what: str = "an MLP",
+    error: type[Exception] = ConfigError,
+) -> int:
+    """The parameter count of such an MLP, or ``error`` when its float32 weights alone would
+    exceed the memory mlplab lets one allocation take (:func:`mlplab.limits.check_alloc`):
+    checked before any tensor is made, so a huge spec is one line, not a MemoryError."""
+    parameters = parameter_count(features, hidden, outputs)
+    widths = _widths_text([features, *hidden, outputs])
+    check_alloc(PARAMETER_BYTES * parameters,
+                f"{what} (widths {widths}: {parameters:,} parameters)", error=error)  # fmt: skip
+    return parameters
+
+
+def check_spec(spec: Any) -> int:
+    """A model description (``model.json``'s ``model``, :meth:`MLP.spec`) checked for its
+    keys, types and ranges before anything is built; returns its parameter count.
+
+    Everything ``model.json`` may hold comes from whoever wrote the run directory: each
+    value must be what :class:`MLP` takes (whole numbers are ints, not bools or floats), or
+    a ConfigError names the key, the value and what is allowed. Sizes are not checked
+    against memory here (a listing may show a model too big for this machine): see
+    :func:`check_size`.
+    """
+    if not isinstance(spec, dict):
+        raise ConfigError(f"model must be a JSON object describing an MLP; got {excerpt(spec)}")
+    unknown = [str(k) for k in spec if k not in _SPEC_KEYS]
+    if unknown:
+        raise ConfigError(
+            f"model has an unknown key '{excerpt(unknown[0], quote=False)}'"
+            f"{did_you_mean(unknown[0], _SPEC_KEYS)}; the keys are {', '.join(_SPEC_KEYS)}"
+        )
+    for key in ("kind", "input_shape", "hidden", "classes"):
+        if key not in spec:
+            raise ConfigError(f"model.{key} is missing")
+    if spec["kind"] != "mlp":
+        raise ConfigError(f"model.kind must be 'mlp'; got {excerpt(spec['kind'])}")
+    shape = spec["input_shape"]
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_whole(v, 1) for v in shape)):
+        raise ConfigError(
+            f"model.input_shape must be 3 whole numbers >= 1 (channels, height, width); got {excerpt(shape)}"
+        )
+    hidden = spec["hidden"]
+    if not isinstance(hidden, list) or len(hidden) > MAX_HIDDEN_LAYERS:
+        raise ConfigError(
+            f"model.hidden must be a list of at most {MAX_HIDDEN_LAYERS:,} layer widths; got {excerpt(hidden)}"
+        )
+    for i, width in enumerate(hidden):
+        if not _whole(width, 1):
+            raise ConfigError(
+                f"model.hidden[{i}] must be a whole number >= 1; got {excerpt(width)}"
+            )
+    if not _whole(spec["classes"], 1):
+        raise ConfigError(
+            f"model.classes must be a whole number >= 1 (the outputs); got {excerpt(spec['classes'])}"
+        )
+    for key, allowed in (("activation", ACTIVATIONS), ("head", HEADS), ("init", INITS)):
+        if key in spec and (not isinstance(spec[key], str) or spec[key] not in allowed):
+            raise ConfigError(f"model.{key} must be one of {', '.join(allowed)}; got {excerpt(spec[key])}")  # fmt: skip
+    dropout = spec.get("dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+        raise ConfigError(f"model.dropout must be a number from 0 to below 1; got {excerpt(dropout)}")  # fmt: skip
+    # crop, deskew, center and tta are absent from model.json files older than they are
+    if not _whole(spec.get("crop", 0), 0):
+        raise ConfigError(f"model.crop must be a whole number >= 0; got {excerpt(spec['crop'])}")
+    for key in ("deskew", "center"):
+        if not isinstance(spec.get(key, False), bool):
+            raise ConfigError(f"model.{key} must be true or false; got {excerpt(spec[key])}")
+    tta = spec.get("tta", [])
+    if not isinstance(tta, list) or not all(isinstance(v, str) and v in TTA_VIEWS for v in tta):
+        raise ConfigError(f"model.tta must be a list of view names ({', '.join(TTA_VIEWS)}); got {excerpt(tta)}")  # fmt: skip
+    # the checks that depend on the image's size (their messages show only numbers)
+    features = input_features(shape, spec.get("crop", 0))
+    check_align(shape, spec.get("deskew", False), spec.get("center", False))
+    check_tta(shape, tta)
+    return parameter_count(features, hidden, spec["classes"])
+
+
+def _whole(value: Any, low: int) -> bool:
+    """``value`` is a whole number (an int or anything with ``__index__``, not a bool) >= low."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return operator.index(value) >= low
+    except TypeError:
+        return False
+
+
+def excerpt(value: Any, quote: bool = True, limit: int = 60) -> str:
+    """A value read from a file, as a one-line message shows it: its repr (``str`` without
+    ``quote``), cut short (a hostile file's value may be megabytes long) and with control
+    characters escaped."""
+    text = repr(value) if quote else str(value)
+    return printable(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _widths_text(widths: Sequence[int]) -> str:
+    """``64-16-10``; a long list shortened to its ends."""
+    shown = [str(w) for w in widths]
+    return "-".join(shown if len(shown) <= 8 else [*shown[:4], "...", *shown[-3:]])
 
 
 def input_features(input_shape: Sequence[int], crop: int = 0) -> int:
@@ -248,12 +387,14 @@ class MLP(nn.Module):
                 raise ConfigError(
                     f"MLP {key} must be one of {', '.join(allowed)}; got '{value}'{did_you_mean(value, allowed)}"
                 )
-        if classes < 1 or any(w < 1 for w in hidden) or not 0 <= dropout < 1:
+        hidden = list(hidden)  # a generator is read once
+        if not _whole(classes, 1) or not all(_whole(w, 1) for w in hidden) or not 0 <= dropout < 1:
             raise ConfigError(
-                f"MLP needs classes >= 1, hidden widths >= 1 and 0 <= dropout < 1; got {classes}, {list(hidden)}, {dropout}"
+                f"MLP needs classes >= 1, hidden widths >= 1 (whole numbers) and 0 <= dropout < 1; got {excerpt(classes)}, {excerpt(hidden)}, {dropout}"
             )
         self.input_shape = tuple(int(s) for s in input_shape)
         self.input_features = input_features(self.input_shape, crop)
+        check_size(self.input_features, hidden, classes)  # before a tensor is made
         self.crop = crop  # a whole number: input_features checked it
         check_align(self.input_shape, deskew, center)
         self.deskew, self.center = deskew, center

@@ -19,8 +19,10 @@ complete files or none; an existing run directory is never reused.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,9 @@ from safetensors.torch import save as safetensors_bytes
 from .atomic import atomic_file, write_bytes_atomic, write_text_atomic
 from .config import Config
 from .data import Normalization
-from .errors import ConfigError, MlplabError, RunError
-from .model import MLP, input_features
+from .errors import ConfigError, FormatError, RunError
+from .limits import check_alloc, check_declared, open_regular
+from .model import MLP, check_size, check_spec, excerpt, input_features, state_shapes
 
 __all__ = ["Run"]
 
@@ -134,6 +137,11 @@ class Run:
             torch.save(state, file)  # to a file object: given a path, a full disk aborts torch
 
     # ----- reading --------------------------------------------------------------------
+    # A run directory may come from anyone (a colleague's share, a downloaded archive):
+    # every reader below treats its files as untrusted. Each file must be a regular file
+    # (a FIFO would block, a device never end) of a bounded size, read once; its JSON is
+    # checked for depth, types and ranges before anything is built from it; and each
+    # problem is one RunError naming the file, the key and the value.
     @classmethod
     def open(cls, path: str | Path, *, need_model: bool = True) -> Run:
         """An existing run directory; with ``need_model``, one that has finished an epoch."""
@@ -142,12 +150,14 @@ class Run:
             raise RunError(
                 f"run directory {path} does not exist; pass a folder under runs/ made by `mlplab train`"
             )
-        if not (path / CONFIG).is_file():
+        if not os.path.lexists(path / CONFIG):
             raise RunError(
                 f"{path} is not a run directory (no {CONFIG}); pass a folder made by `mlplab train`"
             )
-        missing = [f for f in (WEIGHTS, MODEL) if not (path / f).is_file()]
-        if need_model and missing and (path / CHECKPOINT).is_file():
+        # present, not "a regular file": a FIFO named model.json is refused by its reader,
+        # in words, rather than taken for a missing file
+        missing = [f for f in (WEIGHTS, MODEL) if not os.path.lexists(path / f)]
+        if need_model and missing and os.path.lexists(path / CHECKPOINT):
             raise RunError(
                 f"run directory {path} has no finished model yet (missing {', '.join(missing)}): "
                 f"training stopped early (see its {LOG}); continue it with `mlplab train --resume {path}`"
@@ -160,12 +170,15 @@ class Run:
         return cls(path)
 
     def config(self) -> Config:
-        return Config.load(self.path / CONFIG)
+        """``config.yaml`` (YAML's safe loader: no tags, no objects), of a bounded size."""
+        file = self.path / CONFIG
+        _read_bytes(file, "a config", size_only=True)  # a regular file, not gigabytes
+        return Config.load(file)
 
     def dataset_info(self) -> dict[str, Any]:
         """``dataset.json``: what the run was trained on (see :meth:`Dataset.info`)."""
         file = self.path / DATASET
-        if not file.is_file():
+        if not os.path.lexists(file):
             raise RunError(
                 f"run directory {self.path} has no {DATASET}: it was made by an older mlplab "
                 "that did not record its dataset; pass the dataset explicitly"
@@ -173,44 +186,61 @@ class Run:
         info = _read_json(file, dict, "a dataset description")
         if not {"name", "image_shape", "classes"} <= info.keys():
             raise RunError(f"{file}: not a dataset description (needs name, image_shape, classes)")
+        _check_dataset(file, info)
         return info
 
     def metrics(self) -> list[dict[str, Any]]:
+        """``metrics.jsonl``: one record per finished epoch, each a JSON object whose known
+        figures are numbers (or null)."""
         file = self.path / METRICS
-        if not file.is_file():
+        if not os.path.lexists(file):
             return []
-        try:
-            return [json.loads(line) for line in file.read_text().splitlines() if line]
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunError(f"{file}: unreadable metrics ({exc})") from None
+        text = _decode(file, _read_bytes(file, "metrics"), "metrics")
+        history = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            record = _parse_json(file, line, f"unreadable metrics at line {number}")
+            if not isinstance(record, dict):
+                raise RunError(f"{file}: line {number} is not an epoch's record (a JSON object)")
+            _check_fields(file, record, _METRIC_FIELDS, where=f"line {number}: ")
+            history.append(record)
+        return history
 
     def summary(self) -> dict[str, Any]:
+        """``summary.json`` (``{}`` before the run's end), its known figures checked."""
         file = self.path / SUMMARY
-        return _read_json(file, dict, "a run summary") if file.is_file() else {}
+        if not os.path.lexists(file):
+            return {}
+        summary = _read_json(file, dict, "a run summary")
+        _check_fields(file, summary, _SUMMARY_FIELDS)
+        return summary
 
     def model_info(self) -> dict[str, Any]:
-        """``model.json``, checked: an architecture MLP accepts, normalization, class names."""
+        """``model.json``, checked: an architecture MLP accepts (keys, types and ranges;
+        :func:`mlplab.model.check_spec`), its normalization, class names and task. Nothing
+        is built: sizes are checked against memory by :meth:`load_model`."""
         file = self.path / MODEL
         info = _read_json(file, dict, "a model description")
         try:
-            spec, norm, classes = info["model"], info["normalization"], info["classes"]
-            if not isinstance(spec, dict) or spec.get("kind") != "mlp":
-                raise ValueError("model.kind must be 'mlp'")
-            shape = spec["input_shape"]
-            if not (
-                isinstance(shape, list)
-                and len(shape) == 3
-                and all(isinstance(v, int) and v > 0 for v in shape)
-            ):
-                raise ValueError(f"input_shape must be 3 positive whole numbers, got {shape!r}")
-            input_features(shape, spec.get("crop", 0))  # absent before model.crop
-            regression = info.get("task", "classification") == "regression"
-            if not isinstance(classes, list) or (
-                not regression and len(classes) != spec["classes"]
-            ):
-                raise ValueError("classes must list one name per output")
-            Normalization.from_dict(norm)
-        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            for key in ("model", "normalization", "classes"):
+                if key not in info:
+                    raise KeyError(key)
+            spec, classes, task = info["model"], info["classes"], info.get("task", "classification")
+            check_spec(spec)
+            if task not in TASKS:
+                raise ValueError(f"task must be {' or '.join(TASKS)}; got {excerpt(task)}")
+            if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+                raise ValueError(f"classes must be a list of names; got {excerpt(classes)}")
+            if task == "regression" and spec["classes"] != 1:
+                raise ValueError(f"a regression has 1 output; model.classes is {spec['classes']}")
+            if task == "classification" and len(classes) != spec["classes"]:
+                raise ValueError(
+                    f"classes must list one name per output: {len(classes):,} names, "
+                    f"{spec['classes']:,} outputs"
+                )
+            _check_normalization(info["normalization"], spec["input_shape"][0])
+        except (KeyError, ValueError, ConfigError) as exc:
             raise RunError(
                 f"{file}: not a model description made by mlplab ({_why(exc)})"
             ) from None
@@ -221,68 +251,301 @@ class Run:
     ) -> tuple[MLP, Normalization, tuple[str, ...]]:
         """The trained model (eval mode), its input normalization and class names.
 
-        Reads only ``model.json`` and ``model.safetensors`` (no pickle); refuses a weights
-        file with missing, extra or wrongly shaped tensors.
+        Reads only ``model.json`` and ``model.safetensors`` (no pickle). Before any tensor
+        is made it refuses a model whose weights would not fit in memory, a weights file
+        that would not (or is not a regular file, or whose header declares bytes it does not
+        hold), and weights that do not fit the architecture in ``model.json``: missing,
+        extra or wrongly shaped tensors (a ``model.json`` declaring more parameters than the
+        weights file holds).
         """
         info = self.model_info()
-        try:
-            model = MLP.from_spec(info["model"])
-        except (TypeError, MlplabError) as exc:
-            raise RunError(
-                f"{self.path / MODEL}: not a model description made by mlplab ({exc})"
-            ) from None
+        spec = info["model"]
+        features = input_features(spec["input_shape"], spec.get("crop", 0))
+        check_size(
+            features, spec["hidden"], spec["classes"], error=RunError,
+            what=f"{self.path / MODEL}: the MLP of model.input_shape={excerpt(spec['input_shape'])}, "
+                 f"model.hidden={excerpt(spec['hidden'])}, model.classes={spec['classes']:,}",
+        )  # fmt: skip
         file = self.path / WEIGHTS
+        expected = state_shapes(features, spec["hidden"], spec["classes"])
+        _check_fit(file, expected, _weights_header(file))
+        model = MLP.from_spec(spec)
         try:
             state = load_file(str(file), device=str(device))
+            model.load_state_dict({k: v.float() for k, v in state.items()})
         except Exception as exc:  # safetensors raises several types for a damaged file
-            raise RunError(f"{file}: not a readable safetensors file ({exc})") from None
-        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        found = {k: tuple(v.shape) for k, v in state.items()}
-        missing, extra = (
-            sorted(expected.keys() - found.keys()),
-            sorted(found.keys() - expected.keys()),
-        )
-        wrong = [f"{k} {found[k]} (expected {expected[k]})" for k in expected.keys() & found.keys()
-                 if found[k] != expected[k]]  # fmt: skip
-        if missing or extra or wrong:
-            problems = [f"missing {', '.join(missing)}"] if missing else []
-            problems += [f"unexpected {', '.join(extra)}"] if extra else []
-            problems += [f"wrong shape {', '.join(sorted(wrong))}"] if wrong else []
-            raise RunError(
-                f"{file}: the weights do not fit the architecture in {MODEL}: {'; '.join(problems)}"
-            )
-        model.load_state_dict({k: v.float() for k, v in state.items()})
+            raise RunError(f"{file}: not a readable safetensors file ({_why(exc)})") from None
         model.to(device).eval()
         return model, Normalization.from_dict(info["normalization"]), tuple(info["classes"])
 
     def load_checkpoint(self, device: torch.device | str = "cpu") -> dict[str, Any]:
-        """The last state saved by :meth:`save_checkpoint` (restricted unpickler: tensors
-        and plain containers only)."""
+        """The last state saved by :meth:`save_checkpoint`.
+
+        Read with torch's restricted ``weights_only`` unpickler (tensors and plain
+        containers: no code runs), from a regular file no larger than the memory budget
+        whose zip members hold what they declare; the bookkeeping a resume relies on
+        (epoch, step, history, ...) is checked for its types.
+        """
         file = self.path / CHECKPOINT
-        if not file.is_file():
+        if not os.path.lexists(file):
             raise RunError(
                 f"run directory {self.path} has no {CHECKPOINT} to resume from "
                 "(it was made by an older mlplab, or stopped before its first epoch ended)"
             )
         try:
-            state = torch.load(file, map_location=device, weights_only=True)
+            with open_regular(file) as f:
+                size = os.fstat(f.fileno()).st_size
+                check_alloc(size, f"{file}", error=RunError)
+                _check_zip(file, f, size)
+                f.seek(0)
+                state = torch.load(f, map_location=device, weights_only=True)
+        except FormatError as exc:  # not a regular file, or not readable
+            raise RunError(str(exc)) from None
+        except RunError:
+            raise
         except Exception as exc:  # a damaged or foreign file: the restricted loader refuses it
             raise RunError(f"{file}: not a readable mlplab checkpoint ({_why(exc)})") from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise RunError(f"{file}: not an mlplab checkpoint (format {CHECKPOINT_FORMAT})")
+        _check_checkpoint(file, state)
         return state
 
 
-def _read_json(file: Path, kind: type, what: str) -> Any:
+# ----- reading untrusted files -------------------------------------------------------------
+MAX_TEXT_BYTES = 16 * 1024**2  # a run's JSON and YAML files: mlplab writes kilobytes
+_SAFETENSORS_HEADER_LIMIT = 100 * 1024**2  # safetensors' own bound on its JSON header
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}  # fmt: skip
+TASKS = ("classification", "regression")
+_NUMBER, _WHOLE, _TEXT, _FLAG = "a number", "a whole number >= 0", "a string", "true or false"
+# The figures readers use (runs, report, compare, serve, tensorboard): null or of this kind.
+_METRIC_FIELDS = {"epoch": _WHOLE, **dict.fromkeys(("train_loss", "train_accuracy", "val_loss",
+                  "val_accuracy", "val_r2", "lr", "epoch_seconds", "elapsed_seconds"), _NUMBER)}  # fmt: skip
+_SUMMARY_FIELDS = {
+    **dict.fromkeys(("test_accuracy", "test_loss", "test_r2", "test_rmse", "test_mae",
+                     "best_val_loss", "best_val_accuracy", "train_seconds", "seconds_per_epoch",
+                     "wall_seconds"), _NUMBER),
+    **dict.fromkeys(("best_epoch", "epochs_run", "epochs_planned", "parameters", "seed",
+                     "threads", "world_size"), _WHOLE),
+    **dict.fromkeys(("task", "dataset", "data_origin", "device", "device_name"), _TEXT),
+    **dict.fromkeys(("interrupted", "dry_run"), _FLAG),
+}  # fmt: skip
+# dataset.json's "reload": the keyword arguments load_dataset is called with again
+_RELOAD_FIELDS = {"dataset": _TEXT, "format": _TEXT, "test_dataset": _TEXT, "target": _TEXT,
+                  "images_key": _TEXT, "labels_key": _TEXT, "test_size": _NUMBER,
+                  "split_seed": _WHOLE, "pixel_scale": _NUMBER, "image_shape": "3 whole numbers"}  # fmt: skip
+
+
+def _read_bytes(file: Path, what: str, *, size_only: bool = False) -> bytes:
+    """The bytes of a regular file of at most MAX_TEXT_BYTES (``size_only``: just check)."""
     try:
-        value = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{file}: cannot read {what} ({_why(exc)})") from None
+        with open_regular(file) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_TEXT_BYTES:
+                raise RunError(_too_big(file, what, size))
+            if size_only:
+                return b""
+            data = f.read(MAX_TEXT_BYTES + 1)  # a file that grows (or lies) is still bounded
+    except FormatError as exc:  # a FIFO, device or folder, or unreadable: its one line
+        raise RunError(str(exc)) from None
+    except OSError as exc:
+        raise RunError(f"{file}: cannot read {what} ({exc.strerror or exc})") from None
+    if len(data) > MAX_TEXT_BYTES:
+        raise RunError(_too_big(file, what, len(data)))
+    return data
+
+
+def _too_big(file: Path, what: str, size: int) -> str:
+    return (
+        f"{file}: {size:,} bytes, more than the {MAX_TEXT_BYTES:,} mlplab reads for {what} "
+        "(mlplab writes a few kilobytes: the file is damaged or was not written by mlplab)"
+    )
+
+
+def _decode(file: Path, data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{file}: cannot read {what} (not UTF-8 text: byte {exc.start})") from None
+
+
+def _parse_json(file: Path, text: str | bytes, problem: str) -> Any:
+    """JSON from a file, or one RunError ``{file}: {problem} (why)``: malformed, nested too
+    deeply (a RecursionError), or an integer too long to convert (a ValueError)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise RunError(f"{file}: {problem} (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, and integers of thousands of digits
+        raise RunError(f"{file}: {problem} ({_why(exc)})") from None
+
+
+def _read_json(file: Path, kind: type, what: str) -> Any:
+    value = _parse_json(file, _decode(file, _read_bytes(file, what), what), f"cannot read {what}")
     if not isinstance(value, kind):
         raise RunError(f"{file}: not {what} (a JSON {kind.__name__} is expected)")
     return value
 
 
+def _is(value: Any, kind: str) -> bool:
+    if kind == _NUMBER:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == _WHOLE:
+        return type(value) is int and value >= 0
+    if kind == _TEXT:
+        return isinstance(value, str)
+    if kind == _FLAG:
+        return isinstance(value, bool)
+    return isinstance(value, list) and len(value) == 3 and all(_is(v, _WHOLE) for v in value)
+
+
+def _check_fields(
+    file: Path, record: dict[str, Any], fields: dict[str, str], where: str = ""
+) -> None:
+    """Each known field of ``record`` is null or of its kind (NaN is a number)."""
+    for key, kind in fields.items():
+        value = record.get(key)
+        if value is not None and not _is(value, kind):
+            raise RunError(f"{file}: {where}{key} must be {kind} or null; got {excerpt(value)}")
+
+
+def _check_dataset(file: Path, info: dict[str, Any]) -> None:
+    if not isinstance(info["name"], str):
+        raise RunError(f"{file}: name must be a string; got {excerpt(info['name'])}")
+    shape, classes = info["image_shape"], info["classes"]
+    if not (_is(shape, "3 whole numbers") and all(v >= 1 for v in shape)):
+        raise RunError(f"{file}: image_shape must be 3 whole numbers >= 1; got {excerpt(shape)}")
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise RunError(f"{file}: classes must be a list of names; got {excerpt(classes)}")
+    if info.get("task", "classification") not in TASKS:
+        raise RunError(f"{file}: task must be {' or '.join(TASKS)}; got {excerpt(info['task'])}")
+    reload = info.get("reload")
+    if reload is None:
+        return
+    if not isinstance(reload, dict) or not isinstance(reload.get("dataset"), str):
+        raise RunError(f"{file}: reload must be an object naming a dataset; got {excerpt(reload)}")
+    for key in reload:
+        if key not in _RELOAD_FIELDS:
+            raise RunError(
+                f"{file}: reload has an unknown key {excerpt(key)}; it may hold "
+                f"{', '.join(_RELOAD_FIELDS)}"
+            )
+    _check_fields(file, reload, _RELOAD_FIELDS, where="reload.")
+
+
+def _check_normalization(norm: Any, channels: int) -> None:
+    """``{"mean": [...], "std": [...]}``: one finite mean and one finite std > 0 per channel."""
+    if not isinstance(norm, dict) or set(norm) != {"mean", "std"}:
+        raise ValueError(f"normalization must hold mean and std; got {excerpt(norm)}")
+    for key in ("mean", "std"):
+        values = norm[key]
+        if not (
+            isinstance(values, list)
+            and len(values) == channels
+            and all(_is(v, _NUMBER) and math.isfinite(v) for v in values)
+            and (key == "mean" or all(v > 0 for v in values))
+        ):
+            what = "finite numbers" if key == "mean" else "finite numbers > 0"
+            raise ValueError(
+                f"normalization.{key} must be {channels} {what} (one per channel); got {excerpt(values)}"
+            )
+
+
+def _weights_header(file: Path) -> dict[str, tuple[int, ...]]:
+    """The tensors ``model.safetensors`` holds (name: shape), from its header, checked
+    against the file: its size within the memory budget, each tensor's bytes inside the
+    file and its shape's worth. Read before safetensors reads the file."""
+    try:
+        with open_regular(file) as f:
+            size = os.fstat(f.fileno()).st_size
+            check_alloc(size, f"{file}", error=RunError)
+            head = f.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < length <= min(size - 8, _SAFETENSORS_HEADER_LIMIT):
+                raise RunError(
+                    f"{file}: not a readable safetensors file (its header's length "
+                    f"{length:,} does not fit its {size:,} bytes)"
+                )
+            header = _parse_json(file, f.read(length), "not a readable safetensors file")
+    except FormatError as exc:
+        raise RunError(str(exc)) from None
+    except OSError as exc:
+        raise RunError(f"{file}: cannot read the weights ({exc.strerror or exc})") from None
+    if not isinstance(header, dict):
+        raise RunError(f"{file}: not a readable safetensors file (its header is not an object)")
+    data, shapes = size - 8 - length, {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+            if not (isinstance(shape, list) and all(_is(v, _WHOLE) for v in shape)):
+                raise ValueError(f"shape {excerpt(shape)}")
+            if not (_is(begin, _WHOLE) and _is(end, _WHOLE) and begin <= end <= data):
+                raise ValueError("its bytes lie outside the file")
+            if end - begin != math.prod(shape) * _DTYPE_BYTES[dtype]:
+                raise ValueError("its shape and its bytes disagree")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunError(
+                f"{file}: not a readable safetensors file (tensor {excerpt(name)}: {_why(exc)})"
+            ) from None
+        shapes[name] = tuple(shape)
+    return shapes
+
+
+def _check_fit(
+    file: Path, expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
+) -> None:
+    """The weights file holds exactly the tensors the architecture has, of their shapes."""
+    missing = sorted(expected.keys() - found.keys())
+    extra = sorted(found.keys() - expected.keys())
+    wrong = [f"{k} {found[k]} (expected {expected[k]})" for k in expected.keys() & found.keys()
+             if found[k] != expected[k]]  # fmt: skip
+    if missing or extra or wrong:
+        problems = [f"missing {', '.join(missing)}"] if missing else []
+        problems += [f"unexpected {', '.join(extra)}"] if extra else []
+        problems += [f"wrong shape {', '.join(sorted(wrong))}"] if wrong else []
+        message = f"{file}: the weights do not fit the architecture in {MODEL}: "
+        raise RunError(excerpt(message + "; ".join(problems), quote=False, limit=1000))
+
+
+def _check_zip(file: Path, f: Any, size: int) -> None:
+    """torch.save's zip holds its members uncompressed: each must declare no more bytes
+    than it stores, so that no member is allocated at a size the file does not back."""
+    try:
+        with zipfile.ZipFile(f) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise RunError(f"{file}: not a readable mlplab checkpoint (not a zip written by torch.save: {_why(exc)})") from None  # fmt: skip
+    for member in members:
+        if member.compress_type != zipfile.ZIP_STORED or member.file_size != member.compress_size:
+            raise RunError(
+                f"{file}: not a readable mlplab checkpoint (member {excerpt(member.filename)} "
+                f"declares {member.file_size:,} bytes and stores {member.compress_size:,})"
+            )
+    check_declared(sum(m.file_size for m in members), size, f"{file}")
+
+
+def _check_checkpoint(file: Path, state: dict[str, Any]) -> None:
+    """The bookkeeping a resume reads before anything else: whole numbers and records."""
+    for key in ("epoch", "step", "best_epoch"):
+        if not _is(state.get(key), _WHOLE):
+            raise RunError(f"{file}: {key} must be {_WHOLE}; got {excerpt(state.get(key))}")
+    threads = state.get("threads")
+    if threads is not None and not (_is(threads, _WHOLE) and 1 <= threads <= 4096):
+        raise RunError(f"{file}: threads must be a whole number from 1 to 4096; got {excerpt(threads)}")  # fmt: skip
+    history = state.get("history")
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise RunError(f"{file}: history must be a list of epoch records; got {excerpt(history)}")
+    if state["epoch"] != len(history):
+        raise RunError(
+            f"{file}: epoch is {state['epoch']} but the history has {len(history)} epochs"
+        )
+    for number, record in enumerate(history, 1):
+        _check_fields(file, record, _METRIC_FIELDS, where=f"history[{number}]: ")
+
+
 def _why(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return excerpt(f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__,
+                   quote=False, limit=300)  # fmt: skip

@@ -10,6 +10,11 @@ after an epoch, or stopped without a summary but with epochs written: resumable)
 ``empty`` (no epoch finished) or ``unreadable`` (a damaged file; its ``problem`` says
 which): a half-written run is a row, never a crash. Regression runs show R² where
 classification runs show accuracy.
+
+Run folders may come from others: the run readers bound and check every file (see
+:mod:`mlplab.run`), one bad run is one ``unreadable`` row and never stops the listing, the
+search does not follow links to folders (a link to ``/`` is not searched; a link that is
+itself a run directory is listed), and the text table escapes control characters in names.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import datetime as dt
 import fnmatch
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +31,7 @@ from typing import Any
 
 from .config import selection_score
 from .errors import ConfigError, RunError, did_you_mean
+from .limits import printable
 from .model import alignment, input_features
 from .run import CONFIG, MODEL, Run
 from .tables import format_table
@@ -71,12 +78,13 @@ class RunRow:
         return f"{self.epochs_run}/{self.epochs_planned if self.epochs_planned else '?'}"
 
     def cells(self) -> dict[str, str]:
-        """The row as the table shows it."""
-        return {"date": self.date, "name": self.name or "-", "dataset": self.dataset or "-",
-                "architecture": self.architecture or "-", "epochs": self.epochs,
+        """The row as the table shows it (control characters in names escaped)."""
+        return {"date": self.date, "name": printable(self.name or "-"),
+                "dataset": printable(self.dataset or "-"),
+                "architecture": printable(self.architecture or "-"), "epochs": self.epochs,
                 "val": self._score(self.val), "test": self._score(self.test),
                 "time": "-" if self.seconds is None else f"{self.seconds:.{2 if self.seconds < 10 else 1}f}s",
-                "status": self.status + (f" ({self.problem})" if self.problem else "")}  # fmt: skip
+                "status": self.status + (f" ({printable(self.problem)})" if self.problem else "")}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,17 +96,35 @@ class RunRow:
 
 
 def list_runs(root: str | Path = "runs") -> list[RunRow]:
-    """Every run directory at or under ``root`` (up to four levels down), oldest first."""
+    """Every run directory at or under ``root`` (up to four levels down), oldest first.
+
+    Links to folders are not searched through (a link to ``/`` would walk the whole
+    machine), though one that is itself a run directory is listed; a folder that cannot
+    be read is skipped.
+    """
     root = Path(root)
     if not root.is_dir():
         raise RunError(f"runs folder {root} does not exist; pass a folder holding run directories")
-    found = [root] if (root / CONFIG).is_file() else []
+    found = [root] if _is_run(root) else []
     level = [root] if not found else []
     for _ in range(MAX_DEPTH):
-        children = [c for d in level for c in sorted(d.iterdir()) if c.is_dir()]
-        found += [c for c in children if (c / CONFIG).is_file()]
-        level = [c for c in children if not (c / CONFIG).is_file()]
+        children = [c for d in level for c in _folders(d)]
+        found += [c for c in children if _is_run(c)]
+        level = [c for c in children if not _is_run(c) and not c.is_symlink()]
     return sorted((read_row(p) for p in found), key=lambda r: (r.date, r.path))
+
+
+def _is_run(path: Path) -> bool:
+    """A folder holding a config.yaml (whatever it is: its reader says what is wrong)."""
+    return os.path.lexists(path / CONFIG)
+
+
+def _folders(path: Path) -> list[Path]:
+    """The folders in ``path``, sorted; none when it cannot be read."""
+    try:
+        return sorted(c for c in path.iterdir() if c.is_dir())
+    except OSError:  # permissions, a folder removed meanwhile: not a reason to stop listing
+        return []
 
 
 def read_row(path: Path) -> RunRow:
@@ -106,8 +132,10 @@ def read_row(path: Path) -> RunRow:
     date = _date(path)
     try:
         return _read(path, date)
-    except (RunError, ConfigError, OSError, ValueError, KeyError, TypeError) as exc:
-        problem = _why(exc).replace(f"{path}/", "").replace(str(path), "run")
+    # The readers turn what they find wrong into RunError/ConfigError; anything else from a
+    # folder someone else wrote still makes one unreadable row, never a failed listing.
+    except Exception as exc:
+        problem = _why(exc, path)
         return RunRow(str(path), date, _folder_name(path), "", "", "", 0, None, None, None, None,
                       "unreadable", problem=problem)  # fmt: skip
 
@@ -116,14 +144,16 @@ def _read(path: Path, date: str) -> RunRow:
     run = Run(path)
     config = run.config()
     summary, history = run.summary(), run.metrics()
-    info = run.model_info() if (path / MODEL).is_file() else None
+    info = run.model_info() if os.path.lexists(path / MODEL) else None
     regression = "test_r2" in summary or (bool(history) and "val_r2" in history[0])
     if info is not None:
         spec = info["model"]
         features = input_features(spec["input_shape"], spec.get("crop", 0))
         widths = [features, *spec["hidden"], spec["classes"]]
         aligned = alignment(bool(spec.get("deskew")), bool(spec.get("center")), spec.get("tta", []))
-        architecture = " ".join(["-".join(map(str, widths)), spec["activation"], *aligned])
+        architecture = " ".join(
+            ["-".join(map(str, widths)), spec.get("activation", "relu"), *aligned]
+        )
     else:  # no model.json yet: what the config asked for, widths unknown
         m = config.model
         widths = ["?", *m.hidden, "?"]
@@ -185,7 +215,7 @@ def runs_table(rows: list[RunRow], style: str = "text", root: str | Path | None 
     table = []
     for r in rows:
         cells = r.cells()
-        where = _relative(r.path, root)
+        where = printable(_relative(r.path, root))
         table.append([cells["date"], where, cells["dataset"], cells["architecture"], cells["epochs"],
                       cells["val"], cells["test"], cells["time"], cells["status"]])  # fmt: skip
     return format_table(header, table, style)
@@ -195,10 +225,11 @@ def runs_table(rows: list[RunRow], style: str = "text", root: str | Path | None 
 def _date(path: Path) -> str:
     match = STAMP.match(path.name)
     if match:
-        with_stamp = dt.datetime.strptime("".join(match.groups()), "%Y%m%d%H%M%S")
-        return with_stamp.strftime("%Y-%m-%d %H:%M:%S")
+        with contextlib.suppress(ValueError):  # 20261399-...: a stamp that is no date
+            with_stamp = dt.datetime.strptime("".join(match.groups()), "%Y%m%d%H%M%S")
+            return with_stamp.strftime("%Y-%m-%d %H:%M:%S")
     try:
-        stamp = (path / CONFIG).stat().st_mtime
+        stamp = (path / CONFIG).lstat().st_mtime
     except OSError:
         return "-"
     return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
@@ -244,9 +275,12 @@ def _relative(path: str, root: str | Path | None) -> str:
     return Path(path).name if rel == "." else rel
 
 
-def _why(exc: BaseException) -> str:
+def _why(exc: BaseException, path: Path) -> str:
+    """The first line of the error, the run's own path left out (its row says it), cut to
+    120 characters."""
     text = str(exc).strip().splitlines()
     message = text[0] if text else type(exc).__name__
+    message = message.replace(f"{path}/", "").replace(str(path), "run")
     return message if len(message) <= 120 else message[:117] + "..."
 
 
