@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mlplab import MLP, Config, ConfigError, Run, RunError, train
 from mlplab.cli import main
@@ -590,3 +592,61 @@ def test_a_hostile_run_among_good_ones_leaves_the_listing_whole(run: Path, capsy
     statuses = {Path(r.path).name.split("-")[-1]: r.status for r in rows}
     assert statuses == {**dict.fromkeys(cases, "unreadable"), "good": "finished"}
     assert within(30, lambda: main(["runs", str(run.parent)])) == 0
+
+
+# ----- fuzzing: any JSON in any place -----------------------------------------------------------
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**15), 10**15) | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+MODEL_KEYS = ["kind", "input_shape", "hidden", "classes", "activation", "dropout", "head", "init",
+              "crop", "deskew", "center", "tta"]  # fmt: skip
+
+
+@pytest.mark.fuzz
+@given(
+    place=st.sampled_from(["model", "normalization", "classes", "task", *MODEL_KEYS]), value=JSON
+)
+def test_any_value_anywhere_in_model_json_loads_or_is_one_run_error(trained: Path, tmp_path: Path,
+                                                                   place: str, value: Any) -> None:  # fmt: skip
+    """Outcome: a model, or one RunError; never another exception, never a second line."""
+    run = tmp_path / "fuzz-run"
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(trained, run)
+    info = json.loads((run / "model.json").read_text())
+    (info["model"] if place in MODEL_KEYS else info)[place] = value
+    (run / "model.json").write_text(json.dumps(info))
+    try:
+        Run.open(run).load_model()
+    except RunError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 1500
+    rows = list_runs(run)
+    assert len(rows) == 1 and runs_table(rows)
+
+
+@pytest.mark.fuzz
+@given(file=st.sampled_from(["summary.json", "metrics.jsonl", "dataset.json"]), value=JSON,
+       key=st.sampled_from(["test_accuracy", "best_epoch", "epoch", "val_accuracy", "train_seconds",
+                            "dataset", "epochs_planned", "classes", "image_shape", "reload"]))  # fmt: skip
+def test_any_value_in_a_runs_figures_is_listed(trained: Path, tmp_path: Path, file: str,
+                                               value: Any, key: str) -> None:  # fmt: skip
+    """The listing shows every run, whatever its summary, metrics or dataset.json hold."""
+    run = tmp_path / "fuzz-run"
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(trained, run)
+    path = run / file
+    if file == "metrics.jsonl":
+        records = [{**json.loads(line), key: value} for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    else:
+        path.write_text(json.dumps({**json.loads(path.read_text()), key: value}))
+    (row,) = list_runs(run)
+    assert row.status in ("finished", "unreadable")
+    assert runs_table([row]) and runs_table([row], "markdown") and to_json([row])
+    try:
+        Run.open(run).dataset_info()
+    except RunError as exc:
+        assert "\n" not in str(exc)
