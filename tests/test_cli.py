@@ -85,7 +85,7 @@ def test_config_file_and_set(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (["train", "--preset", "tutorail"], "unknown preset 'tutorail' (did you mean 'tutorial'?)"),
         (
             ["train", "--config", "nope.yaml"],
-            "cannot read config file nope.yaml: No such file or directory",
+            "cannot read config file: nope.yaml: no such file",
         ),
         (["evaluate", "runs/nothing"], "run directory runs/nothing does not exist"),
     ],

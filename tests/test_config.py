@@ -187,7 +187,7 @@ def test_unknown_preset() -> None:
 
 
 def test_bad_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read config file .*missing.yaml: No such file"):
+    with pytest.raises(ConfigError, match="cannot read config file: .*missing.yaml: no such file"):
         Config.load(tmp_path / "missing.yaml")
     (tmp_path / "bad.yaml").write_text("train: [1, 2\n")
     with pytest.raises(ConfigError, match="bad.yaml is not valid YAML"):
@@ -277,3 +277,22 @@ def test_validated_once_on_the_merged_config(tmp_path: Path, capsys) -> None:
     assert "nesterov: true" in capsys.readouterr().out
     assert main(argv[:3]) == 2  # alone, the file is not
     assert "train.nesterov=true needs train.optimizer=sgd" in capsys.readouterr().err
+
+
+def test_hostile_config_files_are_one_short_line(tmp_path: Path) -> None:
+    """A FIFO never blocks, a huge file is not read, a value is shown cut, not whole."""
+    import os
+
+    os.mkfifo(tmp_path / "fifo.yaml")
+    with pytest.raises(ConfigError, match=r"fifo.yaml: a FIFO \(named pipe\), not a regular file"):
+        Config.load(tmp_path / "fifo.yaml")
+    (tmp_path / "big.yaml").write_text("# " + "x" * 2**20 + "\n")
+    with pytest.raises(ConfigError, match=r"big.yaml is over 1 MiB; a config is a few lines"):
+        Config.load(tmp_path / "big.yaml")
+    (tmp_path / "latin.yaml").write_bytes(b"run:\n  name: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"latin.yaml is not UTF-8 text \(invalid"):
+        Config.load(tmp_path / "latin.yaml")
+    (tmp_path / "long.yaml").write_text("train:\n  optimizer: " + "a" * 5000 + "\n")
+    with pytest.raises(ConfigError) as err:
+        Config.load(tmp_path / "long.yaml")
+    assert len(str(err.value)) < 400, str(err.value)

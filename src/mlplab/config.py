@@ -23,7 +23,8 @@ import yaml
 
 from . import optim
 from .atomic import write_text_atomic
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, FormatError, did_you_mean
+from .limits import open_regular, shown
 from .model import ACTIVATIONS, HEADS, INITS, TTA_VIEWS
 
 __all__ = [
@@ -45,6 +46,7 @@ TASK_CHOICES = ("auto", "classification", "regression")
 REGRESSION_LOSSES = ("mse", "mae")
 PRECISIONS = ("fp32", "bf16")
 SELECTIONS = ("val_loss", "val_accuracy", "last")
+MAX_CONFIG_BYTES = 1024**2  # a config file is a few lines of YAML
 MAX_RUN_NAME = 100  # characters: the timestamp prefix and the 255-byte file-name limit leave room
 SEED_MAX = 2**63 - 1  # torch.manual_seed takes at most 64 bits; YAML and JSON keep 63 exactly
 
@@ -362,9 +364,23 @@ class Config:
         """A copy with the keys of a YAML file applied on top."""
         path = Path(path)
         try:
-            text = path.read_text()
+            with open_regular(path) as f:  # a FIFO or a device named like a config never blocks
+                data = f.read(MAX_CONFIG_BYTES + 1)
+        except FormatError as exc:
+            raise ConfigError(f"cannot read config file: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"config file {path} is over {MAX_CONFIG_BYTES // 1024**2} MiB; a config is a "
+                "few lines of YAML (see `mlplab config --preset tutorial`)"
+            )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"config file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
         try:
             tree = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -392,7 +408,7 @@ class Config:
                 continue
             if not isinstance(values, dict):
                 raise ConfigError(
-                    f"{source}: section '{section}' must be a mapping of keys, got {values!r}"
+                    f"{source}: section '{section}' must be a mapping of keys, got {shown(values)}"
                 )
             for key, value in values.items():
                 flat[f"{section}.{key}"] = value
@@ -831,7 +847,7 @@ def _coerce(dotted: str, section: Any, key: str, value: Any) -> Any:
     except (TypeError, ValueError):
         pass
     raise ConfigError(
-        f"config key '{dotted}' must be {_describe_type(kind, optional)}; got {original!r}"
+        f"config key '{dotted}' must be {_describe_type(kind, optional)}; got {shown(original)}"
     )
 
 
@@ -881,7 +897,7 @@ def _check_type(dotted: str, value: Any, kind: Any) -> None:
         str: lambda v: isinstance(v, str),
     }.get(kind, lambda v: isinstance(v, list) and all(is_item(x) for x in v))(value)
     if not ok:
-        got = f"{value!r} ({type(value).__name__})"
+        got = f"{shown(value)} ({type(value).__name__})"
         raise ConfigError(
             f"config key '{dotted}' must be {_describe_type(kind, optional)}; got {got}"
         )
@@ -898,7 +914,7 @@ def _check(dotted: str, value: Any, f: dataclasses.Field) -> None:
             if v not in choices:
                 allowed = "takes names from" if listed else "must be one of"
                 raise ConfigError(
-                    f"config key '{dotted}' {allowed} {', '.join(choices)}; got '{v}'"
+                    f"config key '{dotted}' {allowed} {', '.join(choices)}; got {shown(v)}"
                     f"{did_you_mean(str(v), choices)}"
                 )
         if listed and len(set(value)) < len(value):
@@ -912,7 +928,7 @@ def _check(dotted: str, value: Any, f: dataclasses.Field) -> None:
             if bad_low or bad_high or (isinstance(v, float) and math.isnan(v)):
                 raise ConfigError(
                     f"config key '{dotted}' must be {'each ' if isinstance(value, list) else ''}"
-                    f"in {_describe_range(rule)}; got {value!r}"
+                    f"in {_describe_range(rule)}; got {shown(value)}"
                 )
 
 

@@ -19,6 +19,7 @@ header claims a huge array, a compressed member that inflates without end, or a
 from __future__ import annotations
 
 import os
+import reprlib
 import stat
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -36,6 +37,7 @@ __all__ = [
     "printable",
     "read_bounded",
     "read_into",
+    "shown",
 ]
 
 MEMORY_FRACTION = 0.5  # of the memory available now: the most one array (or file) may take
@@ -127,6 +129,21 @@ def read_into(stream: IO[bytes], buffer: memoryview, chunk: int = 1 << 20) -> in
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 3, 8, 8, 8
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 60, 60, 40
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A short repr of a value from input, for a message: nested and long values are cut.
+
+    ``repr`` of a YAML alias bomb (a list repeated by reference, level upon level) would be
+    gigabytes; this stops at a few levels and items, and at ``limit`` characters.
+    """
+    text = printable(_SHORT.repr(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def printable(text: object) -> str:
