@@ -9,7 +9,6 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
-
 from mlplab import Config, Dataset, Split
 
 torch.set_num_threads(1)  # tests may share the machine: one thread never collapses

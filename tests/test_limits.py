@@ -54,8 +54,10 @@ def test_declared_sizes_are_checked_against_the_real_bytes() -> None:
 def test_a_decompression_bomb_stops_at_the_limit() -> None:
     bomb = gzip.compress(b"\0" * 10_000_000)  # ~10 KB that inflate to 10 MB
     assert len(bomb) < 20_000
-    with gzip.open(io.BytesIO(bomb)) as stream:
-        with pytest.raises(FormatError, match="decompresses to more than 1.0 MiB"):
-            read_bounded(stream, 1024 * 1024, "bomb.gz")
+    with (
+        gzip.open(io.BytesIO(bomb)) as stream,
+        pytest.raises(FormatError, match="decompresses to more than 1.0 MiB"),
+    ):
+        read_bounded(stream, 1024 * 1024, "bomb.gz")
     with gzip.open(io.BytesIO(gzip.compress(b"ok"))) as stream:
         assert read_bounded(stream, 2, "small.gz") == b"ok"
