@@ -41,7 +41,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..errors import FormatError
-from ..limits import check_alloc, memory_budget, open_regular, printable, read_bounded
+from ..limits import check_alloc, memory_budget, open_regular, printable
 from .raw import RawSplits, as_labels
 
 __all__ = [
@@ -143,7 +143,10 @@ def _file_reader(path: Path) -> Callable[[], bytes]:
             if size > _MEMBER_LIMIT:
                 raise FormatError(f"{what}; a CIFAR-10 batch is about 31 MB: not a batch")
             check_alloc(size, what)
-            return read_bounded(stream, _MEMBER_LIMIT, printable(path))
+            data = stream.read(size + 1)  # not read_bounded: read(limit) allocates the limit
+            if len(data) != size:
+                raise FormatError(f"{what} when opened, {len(data):,} when read: it is changing")
+            return data
 
     return read
 
@@ -166,8 +169,10 @@ class _Bounded(io.RawIOBase):
         data = self.stream.read(min(len(view), self.left + 1))
         if len(data) > self.left:
             raise FormatError(
-                f"{self.what} decompresses to more than {self.limit:,} bytes, more than a "
-                "CIFAR-10 archive holds (a decompression bomb, or not CIFAR-10)"
+                f"{self.what} decompresses to more than {self.limit:,} bytes, more than mlplab "
+                "reads from a CIFAR-10 archive (the real ones hold about 180 MB; the bound is "
+                "1 GiB, less with little memory: MLPLAB_MAX_ALLOC_MB): a decompression bomb, or "
+                "not CIFAR-10"
             )
         self.left -= len(data)
         view[: len(data)] = data
@@ -421,6 +426,7 @@ _ALLOWED = {
 _DTYPE_CODE = re.compile(r"[<>|=]?(b1|u[1248]|i[1248]|f[248])")  # plain numbers only
 _MAX_DIMS = 32
 _MAX_LONG = 64  # bytes of one integer: no CIFAR value is near this long
+_MAX_OPS = 200_000  # opcodes in one pickle: a real batch has ~35,000; bounds the time taken
 
 
 def read_pickle(data: bytes, source: str) -> object:
@@ -484,7 +490,7 @@ class _Machine:
 
     def run(self) -> object:
         ops = _OPS
-        while True:
+        for _ in range(_MAX_OPS):
             if self.pos >= len(self.data):
                 raise _Refused("the pickle ends before its STOP opcode (truncated)")
             code = self.data[self.pos]
@@ -497,6 +503,10 @@ class _Machine:
                     f"opcode 0x{code:02x} at byte {self.pos - 1:,} is not one that describes data"
                 )
             op(self)
+        raise _Refused(
+            f"more than {_MAX_OPS:,} opcodes; a CIFAR-10 batch has about 35,000 (10,000 labels "
+            "and file names)"
+        )
 
     # -- opcodes ---------------------------------------------------------------------------
 
@@ -544,12 +554,26 @@ def _long(raw: bytes) -> int:
     return int.from_bytes(raw, "little", signed=True)
 
 
+def _settled(value: Any) -> Any:
+    """A value as it goes into a container: an array whose bytes came becomes the array.
+
+    numpy's arrays are made in two steps (REDUCE, then BUILD sets the bytes), and the
+    real files put them into their dict only after both; a holder never built stays one,
+    and is refused where an array is wanted.
+    """
+    if isinstance(value, _Array) and value.array is not None:
+        return value.array
+    if isinstance(value, _Dtype):
+        return value.dtype
+    return value
+
+
 def _setitems(m: _Machine, items: list[Any]) -> None:
     target = m.stack[-1]
     if not isinstance(target, dict) or len(items) % 2:
         raise _Refused(f"dict items set on a {type(target).__name__}")
     for key, value in zip(items[::2], items[1::2], strict=True):
-        target[_key(key)] = value
+        target[_key(key)] = _settled(value)
 
 
 def _key(key: object) -> object:
@@ -561,7 +585,7 @@ def _key(key: object) -> object:
 def _append(m: _Machine, items: list[Any]) -> None:
     target = m.stack[-1]
     if isinstance(target, list):
-        target.extend(items)
+        target.extend(_settled(i) for i in items)
     elif isinstance(target, set):
         target.update(_key(i) for i in items)
     else:
@@ -626,7 +650,7 @@ def _tuple_n(n: int) -> Callable[[_Machine], None]:
             raise _Refused("a tuple of more items than the stack holds")
         items = m.stack[len(m.stack) - n :] if n else []
         del m.stack[len(m.stack) - n :]
-        m.stack.append(tuple(items))
+        m.stack.append(tuple(_settled(i) for i in items))
 
     return op
 
@@ -681,9 +705,9 @@ _OPS: dict[int, Callable[[_Machine], None]] = {
     0x85: _tuple_n(1),  # TUPLE1
     0x86: _tuple_n(2),  # TUPLE2
     0x87: _tuple_n(3),  # TUPLE3
-    0x74: lambda m: _push_marked(m, tuple),  # TUPLE t
+    0x74: lambda m: _push_marked(m, lambda items: tuple(_settled(i) for i in items)),  # TUPLE
     0x5D: lambda m: m.stack.append([]),  # EMPTY_LIST ]
-    0x6C: lambda m: _push_marked(m, list),  # LIST l
+    0x6C: lambda m: _push_marked(m, lambda items: [_settled(i) for i in items]),  # LIST l
     0x61: lambda m: _append(m, [m.stack.pop()]),  # APPEND a
     0x65: lambda m: _append(m, m.pop_mark()),  # APPENDS e
     0x7D: lambda m: m.stack.append({}),  # EMPTY_DICT }
@@ -755,6 +779,8 @@ def _plain_dtype(code: object) -> np.dtype:
 def _dtype_of(value: object) -> np.dtype:
     if isinstance(value, _Dtype):
         return value.dtype
+    if isinstance(value, np.dtype):  # only _plain_dtype makes these: settled into a tuple
+        return value
     raise _Refused(f"an array type given as a {type(value).__name__}")
 
 

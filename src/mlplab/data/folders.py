@@ -1,7 +1,7 @@
 """Folders of image files (Pillow): ``root/<class name>/*.png``, optionally under train/ and test/.
 
 Class names are the folder names, sorted; files are read in sorted order, hidden files and
-folders (``.DS_Store``, ``.ipynb_checkpoints``) are ignored, and subfolders of a class
+folders (``.DS_Store``, ``.ipynb_checkpoints``, and ``__MACOSX`` from unzip) are ignored, and subfolders of a class
 folder belong to that class. Images become grayscale (C=1) when every file is grayscale,
 RGB (C=3) when any is in color; palette images count as gray when their colors are;
 transparent pixels become black (the background of MNIST-style digits); 16-bit images are
@@ -21,10 +21,13 @@ size one at a time, so a folder of large photos never sits in memory at full siz
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -194,26 +197,49 @@ def _too_large(file: Path, pixels: int | None) -> FormatError:
     )
 
 
+@contextlib.contextmanager
+def _pillow_quiet() -> Iterator[None]:
+    """Pillow's warnings silenced (library code prints nothing: a damaged TIFF tag warns),
+    but its decompression-bomb warning raised, to be refused."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
 def _opened(file: Path, stream: object) -> Image.Image:
     """Pillow's open of one of the allowed formats, its decompression-bomb check made an error."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            return Image.open(stream, formats=IMAGE_FORMATS)  # type: ignore[arg-type]
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            found = re.search(r"\((\d+) pixels\)", str(exc))
-            raise _too_large(file, int(found.group(1)) if found else None) from None
-        except Image.UnidentifiedImageError:
-            raise FormatError(
-                f"{printable(file)}: cannot decode the image (not a {', '.join(IMAGE_FORMATS)} "
-                "image, or a damaged one); delete or replace the file"
-            ) from None
+    try:
+        return Image.open(stream, formats=IMAGE_FORMATS)  # type: ignore[arg-type]
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(file, int(found.group(1)) if found else None) from None
+    except Image.UnidentifiedImageError:
+        raise FormatError(
+            f"{printable(file)}: cannot decode the image (not a {', '.join(IMAGE_FORMATS)} "
+            "image, or a damaged one); delete or replace the file"
+        ) from None
+
+
+def _file_bytes(file: Path) -> io.BytesIO:
+    """The whole file, in memory: Pillow then reads from bytes that are really there.
+
+    A damaged header can declare a chunk of gigabytes; reading that from a file allocates
+    the declared size first, reading it from memory only what the file holds.
+    """
+    with open_regular(file) as stream:
+        size = os.fstat(stream.fileno()).st_size
+        check_alloc(size, f"{printable(file)} ({size:,} bytes)")
+        data = stream.read(size + 1)
+    if len(data) != size:
+        raise FormatError(f"{printable(file)}: {size:,} bytes when opened, {len(data):,} when read")
+    return io.BytesIO(data)
 
 
 def _header(file: Path) -> _Header:
     """The size and mode a file declares; refuses non-images and images over the pixel limit."""
     try:
-        with open_regular(file) as stream, _opened(file, stream) as image:
+        with _pillow_quiet(), _opened(file, _file_bytes(file)) as image:
             width, height = image.size
             header = _Header(int(width), int(height), image.mode)
     except MlplabError:
@@ -237,11 +263,11 @@ def _undecodable(file: Path, exc: BaseException) -> FormatError:
 def _decode(file: Path) -> np.ndarray:
     """One image file -> uint8 (H, W) when grayscale, (H, W, 3) when in color."""
     try:
-        with open_regular(file) as stream, _opened(file, stream) as image:
+        with _pillow_quiet(), _opened(file, _file_bytes(file)) as image:
             width, height = image.size
-            bands = len(image.getbands())
-            # the decoded image and the float copy a 16-bit or float image is converted with
-            check_alloc(width * height * max(bands, 1) * 8, f"{printable(file)}: decoding it")
+            # the decoded image (a palette one becomes RGBA) and its working copies: up to
+            # 8 bytes per value for a 16-bit or float image, 4 values per pixel
+            check_alloc(width * height * 4 * 8, f"{printable(file)}: decoding it")
             image.load()
             return _pixels(image, file)
     except MlplabError:
@@ -317,7 +343,8 @@ def _channels_first(pixels: np.ndarray, channels: int) -> np.ndarray:
 
 
 def _hidden(path: Path) -> bool:
-    return path.name.startswith(".")
+    # __MACOSX: what unzip makes of a Mac's resource forks (._ files), never a class
+    return path.name.startswith(".") or path.name == "__MACOSX"
 
 
 def _count(n: int, noun: str) -> str:

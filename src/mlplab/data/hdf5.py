@@ -27,7 +27,6 @@ them in a shared report), so every dataset is checked before any data is read:
 from __future__ import annotations
 
 import math
-import stat
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormatError
-from ..limits import check_alloc, check_declared, printable
+from ..limits import check_alloc, check_declared, check_regular, printable
 from .raw import RawSplits, find_layout, from_arrays
 
 __all__ = ["HDF5_MAGIC", "read_hdf5", "read_usps"]
@@ -65,7 +64,7 @@ def read_hdf5(
 
     path = Path(path)
     source = printable(path)
-    file_size = _regular_file_size(path, source)
+    file_size = check_regular(path).st_size  # a FIFO would block HDF5's open forever
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
@@ -118,21 +117,6 @@ def read_usps(path: str | Path) -> RawSplits:
             "usps.h5 holds 16x16 gray digits in train/ and test/ groups"
         )
     return raw
-
-
-def _regular_file_size(path: Path, source: str) -> int:
-    """The size of ``path``, which must be a regular file (a FIFO would block the open)."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise FormatError(f"{source}: no such file") from None
-    except OSError as exc:
-        raise FormatError(f"{source}: cannot read it ({printable(exc.strerror)})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise FormatError(
-            f"{source}: not a regular file (a folder, FIFO or device); an HDF5 dataset is a file"
-        )
-    return info.st_size
 
 
 def _describe(exc: BaseException) -> str:
