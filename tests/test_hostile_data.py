@@ -355,6 +355,10 @@ def test_npz_empty_file_and_wrong_extension(tmp_path: Path) -> None:
             r"CSV table with --target COLUMN\)$",
         ),
         (
+            "2000000000,0,0,0,0\n2000000000,1,1,1,1\n",  # found by fuzzing: 2e9 names were made
+            r"every training label is class 2000000000, the only class found",
+        ),
+        (
             "label,a,b,c,d\n",
             r"no data rows after the header line$",
         ),

@@ -8,7 +8,7 @@ datasets built in memory, are held to the same rules.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ import torch
 from ..errors import DataError
 from ..limits import printable
 
-__all__ = ["TASKS", "Dataset", "Split", "check_class_labels"]
+__all__ = ["TASKS", "Dataset", "Split", "check_class_labels", "check_two_classes"]
 
 
 def check_class_labels(
@@ -49,16 +49,27 @@ def check_class_labels(
                 f"{where}: {split} label {int(values[index])} at index {index} is outside "
                 f"0..{k - 1} ({k} classes)"
             )
-    train = labels.get("train")
-    if train is not None and len(train) and int(train.min()) == int(train.max()):
-        only = int(train.min())
-        name = printable(classes[only])
-        named = f"class {only}" if name == str(only) else f"class {only} ('{name}')"
-        raise error(
-            f"{where}: every training label is {named}, the only class found; classification "
-            "needs at least two classes: add images of another class (or, to predict a number, "
-            "use a CSV table with --target COLUMN)"
-        )
+    check_two_classes(where, labels.get("train"), lambda index: classes[index], error=error)
+
+
+def check_two_classes(
+    where: str,
+    train: np.ndarray | torch.Tensor | None,
+    name_of: Callable[[int], str] = str,
+    *,
+    error: type[DataError] = DataError,
+) -> None:
+    """Refuse training labels that are all one class (``name_of`` names a label)."""
+    if train is None or not len(train) or int(train.min()) != int(train.max()):
+        return
+    only = int(train.min())
+    name = printable(name_of(only))
+    named = f"class {only}" if name == str(only) else f"class {only} ('{name}')"
+    raise error(
+        f"{where}: every training label is {named}, the only class found; classification "
+        "needs at least two classes: add images of another class (or, to predict a number, "
+        "use a CSV table with --target COLUMN)"
+    )
 
 
 TASKS = ("classification", "regression")

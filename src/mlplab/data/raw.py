@@ -19,7 +19,7 @@ import torch
 
 from ..errors import ConfigError, DataError, FormatError, did_you_mean
 from ..limits import printable
-from .dataset import Dataset, check_class_labels
+from .dataset import Dataset, check_class_labels, check_two_classes
 
 __all__ = [
     "MAX_LABEL",
@@ -414,9 +414,10 @@ def class_names(
         return classes
     k = max((int(v.max()) + 1 for v, _, _ in labels if len(v)), default=0)
     if labels and k:
-        present = np.unique(labels[0][0])  # sorted; never np.bincount: K may be huge
-        # one class present: RawSplits says so (the two-class rule), a clearer message
-        if 1 < len(present) < k or (len(present) == 0 and k):
+        train, train_source, _ = labels[0]
+        check_two_classes(train_source, train, error=FormatError)  # before K names are made
+        present = np.unique(train)  # sorted; never np.bincount: K may be huge
+        if len(present) < k:
             values, source, locate = next(
                 (v, s, f) for v, s, f in labels if len(v) and v.max() == k - 1
             )
