@@ -453,7 +453,7 @@ class _Machine:
     """One pass over a pickle's opcodes, with the stack, the marks and the memo of pickle."""
 
     def __init__(self, data: bytes, source: str) -> None:
-        self.data, self.source, self.pos = memoryview(data), source, 0
+        self.data, self.source, self.pos = bytes(data), source, 0  # slices: small copies
         self.stack: list[Any] = []
         self.marks: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
@@ -464,18 +464,23 @@ class _Machine:
                 f"a value of {n:,} bytes at byte {self.pos:,}, but the pickle ends at byte "
                 f"{len(self.data):,} (truncated, or a wrong length)"
             )
-        chunk = self.data[self.pos : self.pos + n].tobytes()
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
 
     def line(self) -> bytes:
-        end = bytes(self.data[self.pos : self.pos + 4096]).find(b"\n")
+        end = self.data.find(b"\n", self.pos, self.pos + 4096)
         if end < 0:
             raise _Refused(f"a text value at byte {self.pos:,} does not end (no newline)")
-        return self.take(end + 1)[:-1]
+        return self.take(end + 1 - self.pos)[:-1]
 
     def uint(self, n: int) -> int:
-        return int.from_bytes(self.take(n), "little")
+        end = self.pos + n
+        if end > len(self.data):
+            self.take(n)  # raises: the pickle ends first
+        value = int.from_bytes(self.data[self.pos : end], "little")
+        self.pos = end
+        return value
 
     def pop_mark(self) -> list[Any]:
         items = self.stack
