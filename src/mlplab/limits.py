@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 MEMORY_FRACTION = 0.5  # of the memory available now: the most one array (or file) may take
+_CHUNK = 1 << 20  # bytes read at a time from a stream of unknown length
 _FALLBACK_BUDGET = 4 * 1024**3  # bytes, where the available memory cannot be read
 
 
@@ -103,14 +104,21 @@ def check_declared(declared: int, actual: int, what: str) -> None:
 
 
 def read_bounded(stream: IO[bytes], limit: int, what: str) -> bytes:
-    """Read all of ``stream`` (e.g. a gzip or zip member) unless it exceeds ``limit`` bytes."""
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise FormatError(
-            f"{what} decompresses to more than {_size(limit)}, more than mlplab allows "
-            "(a damaged or hostile file; set MLPLAB_MAX_ALLOC_MB to raise the limit)"
-        )
-    return data
+    """Read all of ``stream`` (e.g. a gzip or zip member) unless it exceeds ``limit`` bytes.
+
+    Read in chunks: ``read(limit)`` would reserve the whole limit up front, whatever the
+    stream really holds.
+    """
+    chunks, total = [], 0
+    while chunk := stream.read(min(_CHUNK, limit + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise FormatError(
+                f"{what} decompresses to more than {_size(limit)}, more than mlplab allows "
+                "(a damaged or hostile file; set MLPLAB_MAX_ALLOC_MB to raise the limit)"
+            )
+    return b"".join(chunks)
 
 
 def read_into(stream: IO[bytes], buffer: memoryview, chunk: int = 1 << 20) -> int:
