@@ -40,6 +40,16 @@ __all__ = [
 ]
 
 
+_MACHINE_ERRNOS = {
+    errno_module.ENOSPC,
+    getattr(errno_module, "EDQUOT", errno_module.ENOSPC),
+    errno_module.EROFS,
+    errno_module.EACCES,
+    errno_module.EPERM,
+    errno_module.EIO,
+}
+
+
 class MlplabError(Exception):
     """Base class: an error the user can understand and fix from its message alone."""
 
@@ -94,8 +104,9 @@ class WriteError(MlplabError, OSError):
 
     @property
     def exit_code(self) -> int:  # type: ignore[override]
-        """2 when mlplab refused the path (a usage error), 1 when the system failed the write."""
-        return 2 if self.errno in (0, errno_module.EEXIST) else 1
+        """1 when the machine failed the write (full disk, read-only, no permission, I/O),
+        2 when the path itself is the problem (refused by mlplab, a name too long, ...)."""
+        return 1 if self.errno in _MACHINE_ERRNOS else 2
 
 
 class MissingExtraError(MlplabError, ImportError):

@@ -371,9 +371,12 @@ def _output_path(run: Run, format: str, out: str | Path | None, force: bool) -> 
                 str(path),
                 "Not a directory",
             ) from None
-        except OSError as exc:
-            raise ExportError(
-                f"cannot create the folder {path.parent}: {exc.strerror}; {FIX}"
+        except OSError as exc:  # read-only, no permission, full: the machine's refusal
+            raise WriteError(
+                f"cannot create the folder {path.parent}: {exc.strerror}; {FIX}",
+                exc.errno or 0,
+                str(path.parent),
+                exc.strerror or "",
             ) from None
     return path
 
