@@ -479,3 +479,24 @@ def test_bombs_leave_the_peak_memory_of_a_fresh_process_flat(tmp_path: Path) -> 
         k: (out[f"{k} rss"] - out["baseline"]) >> 20 for k in ("hdf5", "folders", "cifar", "pickle")
     }
     assert max(grown.values()) < 64, f"peak RSS grew (MiB): {grown}"
+
+
+def test_a_class_folder_linked_to_a_large_tree_stops_walking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A class folder that is a link to / would walk the whole file system: the walk is capped."""
+    from mlplab.data import folders
+
+    root = tmp_path / "data"
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        Image.new("L", (4, 4)).save(root / name / "a.png")
+    big = tmp_path / "big"
+    for i in range(30):
+        (big / f"d{i}").mkdir(parents=True)
+    (root / "everything").symlink_to(big)
+    monkeypatch.setattr(folders, "MAX_ENTRIES", 20)
+    with pytest.raises(
+        FormatError, match=r"more than 20 files and folders under its class folders"
+    ):
+        folders.read_folders(root)

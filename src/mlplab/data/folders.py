@@ -44,6 +44,7 @@ __all__ = ["IMAGE_EXTENSIONS", "IMAGE_FORMATS", "read_folders"]
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF")  # the Pillow decoders that may run
 _DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default, where it has been switched off
+MAX_ENTRIES = 2_000_000  # files and folders walked under the class folders, at most
 _GRAY_MODES = ("1", "L", "LA", "La", "I", "F")  # and I;16*: one value per pixel (P: either)
 _LAYOUT = (
     "expected <folder>/<class name>/<image files> or <folder>/train/<class name>/... "
@@ -165,13 +166,20 @@ def _list_images(
     Entries named like images that are not regular files (a FIFO, a device, a link to one,
     a broken link) are never opened: they go to ``skipped``.
     """
-    files = []
+    files, visited = [], 0
     for label, name in enumerate(classes):
         class_dir = folder / name
         if not class_dir.is_dir():
             continue
         found = []
         for p in class_dir.rglob("*"):  # rglob does not descend into linked folders: no loops
+            visited += 1
+            if visited > MAX_ENTRIES:  # e.g. a class folder that is a link to / or to /usr
+                raise FormatError(
+                    f"{printable(folder)}: more than {MAX_ENTRIES:,} files and folders under its "
+                    f"class folders (the last one looked at: {printable(p)}); is a class folder a "
+                    "link to a large part of the file system? Link only image folders"
+                )
             if p.suffix.lower() not in IMAGE_EXTENSIONS or any(
                 part.startswith(".") for part in p.relative_to(class_dir).parts
             ):
