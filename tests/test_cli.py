@@ -272,3 +272,23 @@ def test_run_name_with_a_newline(tmp_path: Path, capsys) -> None:
     assert main(["train", *QUICK, "--runs-dir", str(tmp_path), "--name", "a\nb"]) == 2
     assert "config key 'run.name' must be a plain folder-name part" in one_line_error(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "0", "99999"])
+def test_mlplab_threads_out_of_range_is_one_line(
+    value: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """99,999 threads crashed torch (SIGSEGV) and 'abc' was an internal error."""
+    monkeypatch.setenv("MLPLAB_THREADS", value)
+    argv = QUICK[: QUICK.index("--threads")]  # --threads 1 would win over the variable
+    assert main(["train", *argv, "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert one_line_error(capsys) == (
+        f"mlplab: error: environment variable MLPLAB_THREADS must be a whole number in [1, 512]; "
+        f"got '{value}' (unset it for the automatic choice)"
+    )
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+def test_train_threads_are_capped(tmp_path: Path, capsys) -> None:
+    assert main(["train", *QUICK, "--runs-dir", str(tmp_path), "--threads", "10000"]) == 2
+    assert "config key 'train.threads' must be in [0, 512]; got 10000" in one_line_error(capsys)

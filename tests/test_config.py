@@ -237,6 +237,8 @@ def test_docs_list_every_key_with_its_default() -> None:
         ),
         ("model", "tta", [1], "config key 'model.tta' must be a comma-separated list of names"),
         ("data", "val_size", math.inf, "config key 'data.val_size' must be in [0, inf); got inf"),
+        ("train", "lr", math.inf, "config key 'train.lr' must be in (0, inf); got inf"),
+        ("train", "lr", 1e400, "config key 'train.lr' must be in (0, inf); got inf"),
         (
             "train",
             "seed",
@@ -296,3 +298,19 @@ def test_hostile_config_files_are_one_short_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         Config.load(tmp_path / "long.yaml")
     assert len(str(err.value)) < 400, str(err.value)
+
+
+def test_yaml_errors_are_one_line_and_a_key_written_twice_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "dup.yaml").write_text(
+        "train:\n  lr: 0.1\nmodel:\n  hidden: [8]\ntrain:\n  epochs: 2\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        Config.load(tmp_path / "dup.yaml")
+    assert str(err.value).endswith(
+        "dup.yaml is not valid YAML: key 'train' appears twice (first on line 1); write each "
+        "key once (line 5, column 1)"
+    )
+    (tmp_path / "bad.yaml").write_text("train:\n  lr: [0.1\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml is not valid YAML: while parsing a flow "
+                       r"sequence: expected ',' or ']', but got '<stream end>' \(line 3, column 1\)$"):  # fmt: skip
+        Config.load(tmp_path / "bad.yaml")

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from mlplab.errors import FormatError, RunError
+from mlplab.errors import ConfigError, FormatError, RunError
 from mlplab.limits import check_alloc, check_declared, memory_budget, printable, read_bounded
 
 
@@ -29,10 +29,16 @@ def test_the_budget_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None
         match=r"^x.bin: 1000 x 1000 x 3 would need 2.9 MiB of memory, more than the 2.0 MiB",
     ):
         check_alloc(3_000_000, "x.bin: 1000 x 1000 x 3")
-    with pytest.raises(RunError, match="MLPLAB_MAX_ALLOC_MB"):
+    with pytest.raises(
+        RunError, match=r"^model.json would need .* \(set by MLPLAB_MAX_ALLOC_MB\)$"
+    ):
         check_alloc(10**12, "model.json", error=RunError)
-    monkeypatch.setenv("MLPLAB_MAX_ALLOC_MB", "lots")  # malformed: falls back to the measured one
-    assert memory_budget() > 0
+    for bad in ("lots", "0", "-1", "nan", "inf"):  # refused in one line, not silently ignored
+        monkeypatch.setenv("MLPLAB_MAX_ALLOC_MB", bad)
+        with pytest.raises(
+            ConfigError, match=rf"MLPLAB_MAX_ALLOC_MB must be a number of MiB > 0; got '{bad}'"
+        ):
+            memory_budget()
 
 
 def test_unset_budget_is_half_the_available_memory(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,3 +67,12 @@ def test_a_decompression_bomb_stops_at_the_limit() -> None:
         read_bounded(stream, 1024 * 1024, "bomb.gz")
     with gzip.open(io.BytesIO(gzip.compress(b"ok"))) as stream:
         assert read_bounded(stream, 2, "small.gz") == b"ok"
+
+
+def test_the_measured_budget_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLPLAB_MAX_ALLOC_MB", raising=False)
+    monkeypatch.setattr("mlplab.limits.available_memory", lambda: 2 * 1024**2)
+    with pytest.raises(
+        FormatError, match=r"\(half the memory available now; set MLPLAB_MAX_ALLOC_MB"
+    ):
+        check_alloc(10**9, "x.npz")

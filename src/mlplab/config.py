@@ -46,9 +46,47 @@ TASK_CHOICES = ("auto", "classification", "regression")
 REGRESSION_LOSSES = ("mse", "mae")
 PRECISIONS = ("fp32", "bf16")
 SELECTIONS = ("val_loss", "val_accuracy", "last")
+MAX_THREADS = 512  # CPU threads: past the largest machines (10,000 hung, 99,999 crashed torch)
 MAX_CONFIG_BYTES = 1024**2  # a config file is a few lines of YAML
 MAX_RUN_NAME = 100  # characters: the timestamp prefix and the 255-byte file-name limit leave room
 SEED_MAX = 2**63 - 1  # torch.manual_seed takes at most 64 bits; YAML and JSON keep 63 exactly
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (no tags run anything) that refuses a key written twice in one mapping:
+    PyYAML keeps the last one silently, so a second ``train:`` section would drop the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key '{key}' appears twice (first on line {seen[key].line + 1}); "
+                        "write each key once",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML as ``yaml.safe_load`` does, refusing a key written twice in a mapping."""
+    return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no tag constructs anything
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where (PyYAML's own text spans lines)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if not problem:
+        return " ".join(str(exc).split())
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    context = getattr(exc, "context", None)
+    return f"{context + ': ' if context else ''}{problem}{where}"
 
 
 def _opt(default: Any, help: str, **rule: Any) -> Any:
@@ -294,6 +332,7 @@ class TrainConfig:
         "count (the physical cores) less the cores other processes keep busy, so it can vary "
         "with the load; a resume keeps the run's count; MLPLAB_THREADS overrides)",
         low=0,
+        high=MAX_THREADS,
     )
     precision: str = _opt(
         "fp32",
@@ -382,9 +421,11 @@ class Config:
                 f"config file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
             ) from None
         try:
-            tree = yaml.safe_load(text)
+            tree = load_yaml(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+            raise ConfigError(
+                f"config file {path} is not valid YAML: {yaml_problem(exc)}"
+            ) from None
         if tree is None:
             tree = {}
         if not isinstance(tree, dict):
@@ -923,8 +964,9 @@ def _check(dotted: str, value: Any, f: dataclasses.Field) -> None:
     if "low" in rule or "high" in rule:
         low, high = rule.get("low", -math.inf), rule.get("high", math.inf)
         for v in value if isinstance(value, list) else [value]:
-            bad_low = v <= low if rule.get("low_open") else v < low
-            bad_high = v >= high if rule.get("high_open") else v > high
+            # an unbounded side is open: inf itself (e.g. lr=1e400) is never a value
+            bad_low = v <= low if rule.get("low_open") or low == -math.inf else v < low
+            bad_high = v >= high if rule.get("high_open") or high == math.inf else v > high
             if bad_low or bad_high or (isinstance(v, float) and math.isnan(v)):
                 raise ConfigError(
                     f"config key '{dotted}' must be {'each ' if isinstance(value, list) else ''}"

@@ -18,13 +18,14 @@ header claims a huge array, a compressed member that inflates without end, or a
 
 from __future__ import annotations
 
+import math
 import os
 import reprlib
 import stat
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from .errors import FormatError
+from .errors import ConfigError, FormatError
 
 __all__ = [
     "MEMORY_FRACTION",
@@ -63,17 +64,30 @@ def available_memory() -> int | None:
 def memory_budget() -> int:
     """The most bytes one allocation driven by input may take.
 
-    ``MLPLAB_MAX_ALLOC_MB`` when set (tests and servers pin it); else half of the memory
-    available now, or 4 GiB where that cannot be read.
+    ``MLPLAB_MAX_ALLOC_MB`` when set (tests and servers pin it; a malformed value is refused
+    in one line); else half of the memory available now, or 4 GiB where that cannot be read.
     """
-    pinned = os.environ.get("MLPLAB_MAX_ALLOC_MB")
-    if pinned:
-        try:
-            return max(1, int(float(pinned) * 1024 * 1024))
-        except ValueError:
-            pass  # a malformed setting falls back to the measured budget
+    pinned = _pinned_budget()
+    if pinned is not None:
+        return pinned
     available = available_memory()
     return int(available * MEMORY_FRACTION) if available else _FALLBACK_BUDGET
+
+
+def _pinned_budget() -> int | None:
+    pinned = os.environ.get("MLPLAB_MAX_ALLOC_MB")
+    if not pinned:
+        return None
+    try:
+        mib = float(pinned)
+    except ValueError:
+        mib = math.nan
+    if not (mib > 0 and math.isfinite(mib)):
+        raise ConfigError(
+            f"environment variable MLPLAB_MAX_ALLOC_MB must be a number of MiB > 0; got "
+            f"{shown(pinned)} (unset it for half the memory available)"
+        )
+    return max(1, int(mib * 1024 * 1024))
 
 
 def _size(n: int) -> str:
@@ -87,10 +101,14 @@ def check_alloc(nbytes: int, what: str, *, error: type[Exception] = FormatError)
     """Raise ``error`` when ``nbytes`` (what ``what`` would take) exceeds the memory budget."""
     budget = memory_budget()
     if nbytes > budget:
+        why = (
+            "set by MLPLAB_MAX_ALLOC_MB"
+            if _pinned_budget() is not None
+            else "half the memory available now; set MLPLAB_MAX_ALLOC_MB to change it"
+        )
         raise error(
             f"{what} would need {_size(nbytes)} of memory, more than the {_size(budget)} "
-            "mlplab allows one array (half the memory available now; set MLPLAB_MAX_ALLOC_MB "
-            "to change it)"
+            f"mlplab allows one array ({why})"
         )
 
 

@@ -33,12 +33,13 @@ import torch
 
 from . import __version__, distributed, linear
 from .batches import Augmentation, iterate_batches
-from .config import Config, selection_score
+from .config import MAX_THREADS, Config, selection_score
 from .data import Dataset, Normalization, Split, load_configured
 from .data.splits import run_splits
 from .device import busy_cores, isolated
 from .distributed import World, lost_peer, shard
 from .errors import ConfigError, RunError, TrainingError
+from .limits import shown
 from .losses import expected_initial_loss, loss_fn
 from .metrics import Scores, evaluate_split, run_dataset
 from .model import MLP, check_align, check_tta, input_features, model_summary
@@ -384,6 +385,20 @@ def auto_threads(flops: float, available: int, busy: float = 0.0) -> int:
     return max(1, min(free, int(flops // FLOPS_PER_THREAD)))
 
 
+def env_threads(value: str) -> int:
+    """MLPLAB_THREADS as a thread count, or one line saying what is allowed."""
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if not 1 <= threads <= MAX_THREADS:
+        raise ConfigError(
+            f"environment variable MLPLAB_THREADS must be a whole number in [1, {MAX_THREADS}]; "
+            f"got {shown(value)} (unset it for the automatic choice)"
+        )
+    return threads
+
+
 def set_threads(
     config: Config, data: Dataset, device: torch.device, resumed: int | None = None
 ) -> None:
@@ -394,7 +409,7 @@ def set_threads(
     if tc.threads:
         torch.set_num_threads(tc.threads)
     elif env:
-        torch.set_num_threads(max(1, int(env)))
+        torch.set_num_threads(env_threads(env))
     elif resumed and device.type == "cpu":
         torch.set_num_threads(resumed)
     elif device.type == "cpu":
