@@ -111,6 +111,14 @@ MALFORMED_JSON = {
         json.dumps({"pixels": [[None] * 8] * 8}).encode(),
         "'pixels' holds null where numbers belong",
     ),
+    "booleans": (
+        json.dumps({"pixels": [[True, False] * 4] * 8}).encode(),
+        "'pixels' must hold numbers only; got true/false",
+    ),
+    "strings": (
+        json.dumps({"pixels": [["0.5"] * 8] * 8}).encode(),
+        "'pixels' must hold numbers only; got strings",
+    ),
     "a number": (b'{"pixels": 5}', "'pixels' has shape []"),
     "an object": (b'{"pixels": {}}', "'pixels' must be numbers in nested lists"),
     "objects in lists": (

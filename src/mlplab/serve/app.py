@@ -516,6 +516,14 @@ async def _json_pixels(
         raise HTTPException(
             400, f"'pixels' must be numbers in nested lists of equal lengths: {expected}"
         ) from None
+    # numpy reads true/false as 1/0 and "0.5" as 0.5: only JSON numbers are pixels
+    odd = {type(v).__name__ for v in np.asarray(data["pixels"], dtype=object).flat} - {
+        "float",
+        "NoneType",
+    }
+    if odd:
+        kinds = ", ".join(sorted({"bool": "true/false", "str": "strings"}.get(k, k) for k in odd))
+        raise HTTPException(400, f"'pixels' must hold numbers only; got {kinds}: {expected}")
     if a.ndim == 2 and c == 1:
         a = a[None, None]  # one H x W image
     elif a.ndim == 3 and c == 1:
