@@ -161,7 +161,7 @@ def test_headerless_file_with_labels_key_index(tmp_path: Path) -> None:
             "1,0,0,0,0\n\n2,0,nan,0,0\n",
             r"line 3, column 3: pixel nan is not a number; pixels must be 0-255 whole numbers or 0-1 floats$",
         ),
-        ("1,0,0,inf,0\n", r"line 1, column 4: pixel inf is not a number"),
+        ("1,0,0,inf,0\n", r"line 1, column 4: pixel inf is infinite"),
         ("1,0,0,0,256\n", r"line 1, column 5: pixel 256 is above 255; pixels must be"),
         ("1,0,-3,0,0\n", r"line 1, column 3: pixel -3 is negative"),
         (

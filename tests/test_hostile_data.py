@@ -26,6 +26,7 @@ import torch
 
 from mlplab.cli import main
 from mlplab.data import csv as csv_module
+from mlplab.data import load_dataset
 from mlplab.data.csv import read_csv, read_csv_table
 from mlplab.data.dataset import Dataset, Split
 from mlplab.data.formats import detect_format, read_any
@@ -456,7 +457,7 @@ def test_csv_truncated_and_fake_gzip(tmp_path: Path) -> None:
 def test_csv_nan_inf_negative_and_fractional_pixels_name_the_row(tmp_path: Path) -> None:
     for cell, message in [
         ("nan", "pixel nan is not a number"),
-        ("-inf", "pixel -inf is not a number"),
+        ("-inf", "pixel -inf is infinite"),
         ("-1", "pixel -1 is negative"),
         ("7.5", "pixel 7.5 is not a whole number"),
     ]:
@@ -545,3 +546,22 @@ def test_one_class_is_refused_for_every_dataset() -> None:
     split = Split(torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.zeros(4, dtype=torch.long))
     with pytest.raises(DataError, match=r"dataset 'mine' \(memory\): every training label is"):
         Dataset("mine", split, split, ("a", "b"), "memory")
+
+
+def test_a_loop_of_links_as_the_dataset_says_so(tmp_path: Path) -> None:
+    """It said 'must be one of mnist, ...', as if the name were a typo."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    os.chdir(tmp_path)
+    with pytest.raises(
+        DataError, match=r"^dataset 'a' is a symbolic link that leads nowhere \(dangling, or a loop"
+    ):
+        load_dataset("a")
+    assert main(["train", "--dataset", "a", "--epochs", "1"]) == 2
+
+
+def test_a_pixel_too_large_for_float32_is_not_called_not_a_number(tmp_path: Path) -> None:
+    (tmp_path / "big.csv").write_text("label,p1,p2,p3,p4\n0,1e300,0,0,0\n1,0,0,0,0\n")
+    with pytest.raises(FormatError, match=r"line 2, column 2 \('p1'\): pixel inf is infinite \(or "
+                       r"beyond 3.4e\+38, the largest float32 value\)"):  # fmt: skip
+        read_csv(tmp_path / "big.csv")

@@ -160,3 +160,18 @@ def test_one_run_directory_is_a_table_of_one(runs: Path) -> None:
     assert [r.name for r in list_runs(done.path)] == ["done"]
     with pytest.raises(RunError):
         list_runs(runs / "missing")
+
+
+def test_a_runs_folder_that_is_a_file_or_fifo_says_what_it_is(tmp_path: Path, capsys) -> None:
+    """It said 'does not exist' of /etc/passwd and of a FIFO."""
+    import os
+
+    from mlplab.cli import main
+
+    (tmp_path / "notes.txt").write_text("hello")
+    os.mkfifo(tmp_path / "pipe")
+    for name, what in (("notes.txt", "is a file of 5 bytes, not a folder"),
+                       ("pipe", "is a FIFO (named pipe), not a folder"),
+                       ("missing", "does not exist")):  # fmt: skip
+        assert main(["runs", str(tmp_path / name)]) == 2
+        assert f"runs folder {tmp_path / name} {what}; pass a folder" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -815,7 +816,7 @@ def selection_score(record: dict[str, Any], select: str) -> float:
 
 def is_path(name: str) -> bool:
     """Does a data.dataset value name a file or folder rather than a registered dataset?"""
-    return "/" in name or "\\" in name or "." in name or Path(name).exists()
+    return "/" in name or "\\" in name or "." in name or os.path.lexists(name)  # a link too
 
 
 def _split_key(dotted: str, source: str) -> tuple[str, str]:

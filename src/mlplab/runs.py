@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import describe
 from .config import selection_score
 from .errors import ConfigError, RunError, did_you_mean
 from .limits import printable
@@ -104,7 +105,12 @@ def list_runs(root: str | Path = "runs") -> list[RunRow]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise RunError(f"runs folder {root} does not exist; pass a folder holding run directories")
+        what = (
+            "does not exist" if not os.path.lexists(root) else f"is {describe(root)}, not a folder"
+        )
+        raise RunError(
+            f"runs folder {printable(root)} {what}; pass a folder holding run directories"
+        )
     found = [root] if _is_run(root) else []
     level = [root] if not found else []
     for _ in range(MAX_DEPTH):

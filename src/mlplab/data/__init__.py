@@ -64,6 +64,11 @@ def load_dataset(
     if name in DATASETS:
         return get_source(name).load(data_dir, download=download, mirror=mirror, verify=verify)
     path = Path(name).expanduser()
+    if not path.exists() and path.is_symlink():
+        raise DataError(
+            f"dataset '{printable(name)}' is a symbolic link that leads nowhere (dangling, or a "
+            "loop of links); point it at a data file or folder"
+        )
     if not path.exists():
         raise DataError(
             f"dataset '{printable(name)}' is neither a registered dataset ({', '.join(DATASETS)})"

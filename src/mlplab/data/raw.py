@@ -294,9 +294,14 @@ def to_uint8(
         finite = np.isfinite(values)
         if not finite.all():
             where = _first(~finite)
-            raise FormatError(
-                f"{source}: {locate(where)}: pixel {_num(values[where])} is not a number; {accepted}"
+            bad = values[where]
+            what = (
+                "is not a number"
+                if np.isnan(bad)
+                else f"is infinite (or beyond {np.finfo(values.dtype).max:.3g}, the largest "
+                f"{values.dtype} value)"
             )
+            raise FormatError(f"{source}: {locate(where)}: pixel {_num(bad)} {what}; {accepted}")
     low, high = values.min(), values.max()
     if low < 0:
         where = _first(values < 0)
