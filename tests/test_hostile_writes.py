@@ -516,3 +516,13 @@ def test_lr_find_outputs_replace_only_earlier_ones(tmp_path: Path) -> None:
     png, data = result.save(tmp_path / "new.png")
     assert check_out(png) == (png, data)  # an earlier lr-find's files may be replaced
     result.save(png)
+
+
+def test_compare_refuses_its_out_before_printing_the_tables(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It printed the whole 24-line table, then refused --out."""
+    (tmp_path / "plain").write_text("a file, not a folder")
+    assert main(["compare", str(run), "--out", str(tmp_path / "plain")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "not a folder" in captured.err

@@ -549,8 +549,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare, compare_runs
+    from .compare import check_out, compare, compare_runs
 
+    check_out(args.out)  # before the tables are printed: a bad --out is the only line
     comparison = compare_runs(args.run_dirs)
     print(comparison.table())
     print()

@@ -20,7 +20,7 @@ from .model import alignment
 from .page import Figure, Page, Section, paragraph, table
 from .run import Run
 
-__all__ = ["Comparison", "compare", "compare_runs"]
+__all__ = ["Comparison", "check_out", "compare", "compare_runs"]
 
 COMPARE = "compare.html"
 FIGURES = ("compare-curves", "compare-weights")  # the page's figures, figures/<name>.png
@@ -141,6 +141,11 @@ def compare(runs: Sequence[str | Path] | Comparison, out: str | Path = "compare"
     _check_out(path)
     with os_errors(path, "choose another --out"):  # a full disk: one line
         return page.write(path)
+
+
+def check_out(out: str | Path = "compare") -> None:
+    """Refuse (WriteError) an ``out`` folder that :func:`compare` would refuse, before any work."""
+    _check_out(Path(out) / COMPARE)
 
 
 def _check_out(path: Path) -> None:
