@@ -10,6 +10,7 @@ Ctrl-C); ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -47,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print("mlplab: interrupted", file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: no traceback either
+            print("mlplab: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `mlplab config --list | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
