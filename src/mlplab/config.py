@@ -24,8 +24,8 @@ import yaml
 
 from . import optim
 from .atomic import write_text_atomic
-from .errors import ConfigError, FormatError, did_you_mean
-from .limits import open_regular, shown
+from .errors import ConfigError, did_you_mean
+from .limits import read_text_file, shown
 from .model import ACTIVATIONS, HEADS, INITS, TTA_VIEWS
 
 __all__ = [
@@ -403,24 +403,10 @@ class Config:
     def merge_file(self, path: str | Path, *, validate: bool = True) -> Config:
         """A copy with the keys of a YAML file applied on top."""
         path = Path(path)
-        try:
-            with open_regular(path) as f:  # a FIFO or a device named like a config never blocks
-                data = f.read(MAX_CONFIG_BYTES + 1)
-        except FormatError as exc:
-            raise ConfigError(f"cannot read config file: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-        if len(data) > MAX_CONFIG_BYTES:
-            raise ConfigError(
-                f"config file {path} is over {MAX_CONFIG_BYTES // 1024**2} MiB; a config is a "
-                "few lines of YAML (see `mlplab config --preset tutorial`)"
-            )
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"config file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
-            ) from None
+        # a FIFO or a device named like a config never blocks; a huge file is not read
+        text = read_text_file(path, MAX_CONFIG_BYTES, "config file", error=ConfigError,
+                              hint="a config is a few lines of YAML "
+                                   "(see `mlplab config --preset tutorial`)")  # fmt: skip
         try:
             tree = load_yaml(text)
         except yaml.YAMLError as exc:

@@ -14,6 +14,8 @@ header claims a huge array, a compressed member that inflates without end, or a
   before it is echoed in a message.
 - :func:`open_regular` and :func:`check_regular` refuse anything that is not a regular file
   (a FIFO would block the read forever, ``/dev/zero`` never ends) before reading it.
+- :func:`read_text_file` reads a small UTF-8 text file (a config, a search space, a sweep's
+  ``sweep.json``): a regular file of at most a given size, else one line.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "printable",
     "read_bounded",
     "read_into",
+    "read_text_file",
     "shown",
 ]
 
@@ -249,3 +252,36 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_text_file(
+    path: str | os.PathLike[str],
+    max_bytes: int,
+    what: str,
+    *,
+    hint: str = "",
+    error: type[Exception] = FormatError,
+) -> str:
+    """The text of a small UTF-8 file ``what`` (e.g. "config file"), or one-line ``error``.
+
+    Only a regular file is read (:func:`open_regular`: a FIFO would block, ``/dev/zero``
+    never ends), and at most ``max_bytes`` + 1 bytes of it, so a huge or sparse file costs
+    no more memory than the cap; ``hint`` (what the file should be) ends the size message.
+    """
+    try:
+        with open_regular(path) as f:
+            data = f.read(max_bytes + 1)
+    except FormatError as exc:
+        raise error(f"cannot read {what}: {exc}") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {printable(path)}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        mib, rest = divmod(max_bytes, 1024**2)
+        cap = f"{mib} MiB" if mib and not rest else _size(max_bytes)
+        raise error(f"{what} {printable(path)} is over {cap}" + (f"; {hint}" if hint else ""))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{what} {printable(path)} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
