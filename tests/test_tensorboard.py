@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import shutil
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,11 +16,12 @@ from safetensors.torch import load_file
 
 from mlplab import Config, RunError, load_dataset, train
 from mlplab.cli import main
-from mlplab.run import Run
+from mlplab.run import MAX_TEXT_BYTES, Run
 from mlplab.tensorboard import write_events
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +105,84 @@ def test_cli(run_dir: Path, tmp_path: Path, capsys) -> None:
     assert captured.err == f"view with: tensorboard --logdir {tmp_path / 'tb'}\n"
     assert main(["runs", str(run_dir.parent), "--tensorboard", str(tmp_path / "all")]) == 0
     assert (tmp_path / "all" / run_dir.name).is_dir()
+
+
+# ----- hostile run files: one line, exit 2, nothing written -------------------------------
+@pytest.fixture
+def deadline() -> Iterator[None]:
+    """Fail (instead of hanging the suite) if the test blocks for 30 s: e.g. on a FIFO."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError("blocked for 30 s (reading a FIFO?)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(30)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _plant(file: Path, kind: str) -> None:
+    """Replace a run file by something hostile."""
+    if kind == "fifo":
+        file.unlink()
+        os.mkfifo(file)
+    elif kind == "device":  # /dev/null: harmless to the code before, which read it as empty
+        file.unlink()
+        file.symlink_to("/dev/null")
+    elif kind == "huge":  # sparse, just over what the run reader takes for a text file
+        with open(file, "r+b") as f:
+            f.truncate(MAX_TEXT_BYTES + 1)
+    elif kind == "binary":
+        file.write_bytes(file.read_bytes() + b"\xff\xfe not UTF-8\n")
+
+
+@pytest.mark.parametrize(
+    "name, kind, message",
+    [
+        ("config.yaml", "fifo", r"config\.yaml: a FIFO \(named pipe\), not a regular file; "),
+        ("config.yaml", "device", r"config\.yaml: a character device, not a regular file; "),
+        ("config.yaml", "huge", r"config\.yaml: 16,777,217 bytes, more than the 16,777,216 "),
+        ("config.yaml", "binary", r"config file .*config\.yaml is not UTF-8 text "),
+        ("model.safetensors", "fifo", r"model\.safetensors: a FIFO \(named pipe\), not a regular"),
+        ("model.safetensors", "device", r"model\.safetensors: a character device, not a regular"),
+    ],
+)
+def test_hostile_run_files_write_nothing(
+    run_dir: Path, tmp_path: Path, capsys, deadline, name: str, kind: str, message: str
+) -> None:
+    # before: read_text() hung on a FIFO, read a device or gigabytes whole, died on
+    # UnicodeDecodeError ("internal error"), and left a partial event file in --out
+    run = tmp_path / run_dir.name
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("tensorboard"))
+    _plant(run / name, kind)
+    out = tmp_path / "tb"
+    assert main(["tensorboard", str(run), "--out", str(out), "--samples", "0"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and re.match(r"mlplab: error: .*" + message, err), err
+    assert not out.exists()
+    assert main(["tensorboard", str(run), "--samples", "0"]) == 2  # the default RUN/tensorboard
+    assert not (run / "tensorboard").exists()
+
+
+def test_a_failed_write_leaves_the_earlier_events(run_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:  # fmt: skip
+    run = tmp_path / run_dir.name
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("tensorboard"))
+    folder = write_events(run, samples=0)
+    (earlier,) = folder.iterdir()
+    kept = earlier.read_bytes()
+
+    def full(self, *args, **kwargs) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(SummaryWriter, "add_text", full)
+    assert main(["tensorboard", str(run), "--samples", "0"]) == 1  # the machine refused
+    assert re.match(rf"^mlplab: error: no space left on device writing {folder}: ",
+                    capsys.readouterr().err)  # fmt: skip
+    # before: the earlier file was deleted first, and a partial new one was left beside it
+    assert list(folder.iterdir()) == [earlier] and earlier.read_bytes() == kept
+    out = tmp_path / "elsewhere"
+    assert main(["tensorboard", str(run), "--out", str(out), "--samples", "0"]) == 1
+    assert not out.exists()  # no event file, no temporary folder, not even the folder

@@ -22,9 +22,14 @@ tool's log folder deletes nothing of theirs. Needs ``pip install 'mlplab[tensorb
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +39,7 @@ from .atomic import check_folder, os_errors
 from .errors import MlplabError, RunError
 from .extras import require
 from .progress import logger
-from .run import CONFIG, MODEL, Run
+from .run import MODEL, WEIGHTS, Run
 
 __all__ = ["SCALARS", "write_events"]
 
@@ -61,78 +66,122 @@ def write_events(
     data_dir: str | Path | None = None,
 ) -> Path:
     """Write a run's TensorBoard event files into ``out`` (default ``RUN/tensorboard``) and
-    return that folder. ``samples`` test images are added when the data reloads (0: none)."""
+    return that folder. ``samples`` test images are added when the data reloads (0: none).
+
+    Every run file is read (through :class:`~mlplab.run.Run`'s bounded readers: a FIFO, a
+    device, a huge or non-UTF-8 file is one line) before anything is written; the event file
+    is written in a temporary folder inside ``out`` and moved into place only once whole, so
+    a failure leaves ``out`` as it was.
+    """
     require("tensorboard", "tensorboard", "mlplab tensorboard")
     writer_module = require("torch.utils.tensorboard", "tensorboard", "mlplab tensorboard")
     path = Path(run_dir)
-    if not (path / CONFIG).is_file():
-        Run.open(path, need_model=False)  # the one-line error for a missing or foreign folder
-    run = Run(path)
+    run = Run.open(path, need_model=False)  # the one-line error for a missing or foreign folder
     history, summary = run.metrics(), run.summary()
     if not history:
         raise RunError(
             f"run directory {path} has no metrics.jsonl yet: no epoch finished, nothing to show"
         )
+    config = run.config().to_yaml()  # bounded, a regular file, UTF-8 YAML: else one line
+    best = int(summary.get("best_epoch") or len(history))
+    model = _model(run, samples, data_dir) if _has_model(path) else _Pictures()
     folder = Path(out) if out is not None else path / FOLDER
     check_folder(folder, link_ok=out is not None)  # RUN/tensorboard: a real folder, not a link
+    start = _started(path)
+    made = not os.path.lexists(folder)
     with os_errors(folder, "choose another --out"):  # a full disk, a read-only folder: one line
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.iterdir():  # our own earlier files: a second run must not double curves
-            if _ours(old, default=out is None):
-                old.unlink()
-    start = _started(path)
-    writer = writer_module.SummaryWriter(log_dir=str(folder), filename_suffix=SUFFIX)
-    try:
-        for record in history:
-            when = (
-                start + record["elapsed_seconds"] if start and "elapsed_seconds" in record else None
-            )
-            for key, tag in SCALARS.items():
-                if record.get(key) is not None:
-                    writer.add_scalar(tag, float(record[key]), int(record["epoch"]), walltime=when)
-        best = int(summary.get("best_epoch") or len(history))
-        for key, tag in (("test_loss", "test/loss"), ("test_accuracy", "test/accuracy"),
-                         ("test_r2", "test/r2")):  # fmt: skip
-            if summary.get(key) is not None and not (
-                key == "test_accuracy" and "test_r2" in summary
-            ):
-                writer.add_scalar(tag, float(summary[key]), best)
-        if (path / MODEL).is_file():
-            _model(writer, run, best, samples, data_dir)
-        writer.add_text("config", _code(run.path.joinpath(CONFIG).read_text()), 0)
-        if summary:
-            writer.add_text("summary", _code(json.dumps(summary, indent=2)), best)
-        writer.flush()
-    finally:
-        writer.close()
+        staging = Path(tempfile.mkdtemp(prefix=".mlplab-tensorboard-", dir=folder))
+        try:
+            writer = writer_module.SummaryWriter(log_dir=str(staging), filename_suffix=SUFFIX)
+            try:
+                _write(writer, history, summary, best, start, config, model)
+                writer.flush()
+            finally:
+                writer.close()
+            written = [f for f in staging.iterdir() if EVENTS.match(f.name)]
+            for old in folder.iterdir():  # our own earlier files: a second run must not double
+                if _ours(old, default=out is None):
+                    old.unlink()
+            for file in written:
+                os.replace(file, folder / file.name)  # a fresh name (time, host, process)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            if made:  # the folder this call made, empty again: gone too
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
-def _model(writer: Any, run: Run, step: int, samples: int, data_dir: Any) -> None:
+@dataclass
+class _Pictures:
+    """What the model adds, computed before anything is written: tag -> tensor."""
+
+    histograms: dict[str, torch.Tensor] = field(default_factory=dict)
+    images: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _has_model(path: Path) -> bool:
+    """The run has weights to show (present, whatever they are: their reader judges them)."""
+    return any(os.path.lexists(path / name) for name in (MODEL, WEIGHTS))
+
+
+def _write(
+    writer: Any,
+    history: list[dict[str, Any]],
+    summary: dict[str, Any],
+    best: int,
+    start: float | None,
+    config: str,
+    model: _Pictures,
+) -> None:
+    """Everything into the event file: curves, test figures, the model's pictures, texts."""
+    for record in history:
+        when = start + record["elapsed_seconds"] if start and "elapsed_seconds" in record else None
+        for key, tag in SCALARS.items():
+            if record.get(key) is not None:
+                writer.add_scalar(tag, float(record[key]), int(record["epoch"]), walltime=when)
+    for key, tag in (("test_loss", "test/loss"), ("test_accuracy", "test/accuracy"),
+                     ("test_r2", "test/r2")):  # fmt: skip
+        if summary.get(key) is not None and not (key == "test_accuracy" and "test_r2" in summary):
+            writer.add_scalar(tag, float(summary[key]), best)
+    for tag, tensor in model.histograms.items():
+        writer.add_histogram(tag, tensor, best)
+    for tag, tensor in model.images.items():
+        writer.add_images(tag, tensor, best)
+    writer.add_text("config", _code(config), 0)
+    if summary:
+        writer.add_text("summary", _code(json.dumps(summary, indent=2)), best)
+
+
+def _model(run: Run, samples: int, data_dir: Any) -> _Pictures:
     """Weight histograms, the first layer as images, and a few test images."""
     from .analysis.weights import first_layer
 
     model, _, classes = run.load_model()
+    pictures = _Pictures()
     for name, tensor in model.state_dict().items():
-        writer.add_histogram(f"weights/{name}", tensor.detach().cpu(), step)
+        pictures.histograms[f"weights/{name}"] = tensor.detach().cpu()
     _, h, w = model.input_shape
     if h * w == 1:  # tabular features: no picture to draw
-        return
+        return pictures
     first = first_layer(model, n=FIRST_LAYER_UNITS, classes=classes)
     units = torch.from_numpy(first.weights)
     scale = units.abs().flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1, 1)
-    writer.add_images(f"first_layer/{first.layer}", units / scale * 0.5 + 0.5, step)
+    pictures.images[f"first_layer/{first.layer}"] = units / scale * 0.5 + 0.5
     if samples <= 0:
-        return
+        return pictures
     from .metrics import run_dataset
 
     try:
         data = run_dataset(run, data_dir=data_dir)
     except (MlplabError, OSError) as exc:  # offline, moved, passed in memory: skip the pictures
         logger.info(f"tensorboard: no sample images ({exc})")
-        return
-    images = data.test.images[:samples]
-    writer.add_images("samples/test", images.float() / 255, step)
+        return pictures
+    pictures.images["samples/test"] = data.test.images[:samples].float() / 255
+    return pictures
 
 
 def _ours(file: Path, *, default: bool) -> bool:
