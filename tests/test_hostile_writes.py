@@ -14,12 +14,14 @@ import contextlib
 import errno
 import json
 import os
+import re
 import stat
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 import torch
@@ -526,3 +528,68 @@ def test_compare_refuses_its_out_before_printing_the_tables(
     assert main(["compare", str(run), "--out", str(tmp_path / "plain")]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "not a folder" in captured.err
+
+
+# ----- training onto a full disk: the checkpoint's zip writer -------------------------------
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """An empty 300 KiB tmpfs: room for a run's small files, not for its checkpoint."""
+    disk = tmp_path / "small"
+    _mount_tmpfs(disk, "300k")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _train_digits(runs: Path) -> int:
+    return main(["train", "--dataset", "digits", "--epochs", "1", "--threads", "1",
+                 "--runs-dir", str(runs)])  # fmt: skip
+
+
+def test_training_onto_a_really_full_disk(
+    small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: "internal error: RuntimeError: [enforce fail at inline_container.cc:672] .
+    # unexpected pos": torch's zip writer, closing the archive, hid the OSError (rc 1)
+    assert _train_digits(small_disk) == 1  # the machine refused
+    assert re.match(r"^mlplab: error: no space left on device writing .*/checkpoint\.pt: the "
+                    rf"disk mounted at {small_disk} has .* free; ", one_line(capsys))  # fmt: skip
+    assert list(small_disk.iterdir()) == []  # no run folder, no temporary file
+
+
+class _FullAfter:
+    """A file whose writes fail with ENOSPC once ``room`` bytes are written (a disk filling)."""
+
+    def __init__(self, file: BinaryIO, room: int) -> None:
+        self.file, self.room = file, room
+
+    def write(self, data: bytes) -> int:
+        self.room -= len(data)
+        if self.room < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.file.write(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.file, name)
+
+    def __enter__(self) -> _FullAfter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+
+def test_training_onto_a_full_disk_monkeypatched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: _FullAfter(fdopen(fd, mode), 100_000))
+    with pytest.raises(WriteError, match=r"^no space left on device writing .*checkpoint\.pt: "):
+        Run(tmp_path).save_checkpoint({"weights": torch.zeros(100_000)})  # the real torch.save
+    assert list(tmp_path.iterdir()) == []
+    runs = tmp_path / "runs"
+    assert _train_digits(runs) == 1  # its small files fit, the 0.5 MB checkpoint does not
+    assert re.match(r"^mlplab: error: no space left on device writing .*/checkpoint\.pt: ",
+                    one_line(capsys))  # fmt: skip
+    assert list(runs.iterdir()) == []

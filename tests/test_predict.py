@@ -6,6 +6,7 @@ import io
 import json
 import math
 import os
+import shutil
 import stat
 import warnings
 from pathlib import Path
@@ -25,6 +26,7 @@ from shipping import (
 
 from mlplab import ConfigError, DataError, Run
 from mlplab.cli import main
+from mlplab.errors import WriteError
 from mlplab.model import tta_views
 from mlplab.predict import Predictor, load_image, predict, preprocess, probabilities
 
@@ -456,3 +458,38 @@ def test_large_images_are_reduced_before_preprocessing() -> None:
     a, b = preprocess(small, MNIST), preprocess(big, MNIST)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 40  # edges differ by resampling
     assert extent(b[0]) == pytest.approx(extent(a[0]), abs=0.5)
+
+
+@pytest.mark.parametrize("where", ["run", "run/figures", "run/figures/new", "link", "sweep", "sweep/trial"])  # fmt: skip
+def test_show_refuses_a_run_or_sweep_folder_and_any_folder_inside(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    # before: `predict RUN img.png --show RUN` exited 0 and wrote RUN/img.png among the run's
+    # own files (and could take a name a run file is read by)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run(root), run)  # a copy: the shared tiny run gets no figures/
+    photo = tmp_path / "x.png"
+    image, draw = paper((120, 100))
+    draw.rectangle((20, 30, 100, 45), fill=10)
+    image.save(photo)
+    sweep = tmp_path / "sweep"
+    (sweep / "trial").mkdir(parents=True)
+    (sweep / "sweep.json").write_text("{}\n")
+    (run / "figures").mkdir(exist_ok=True)
+    (tmp_path / "link").symlink_to(run)
+    base, _, rest = where.partition("/")
+    top = run if base == "run" else tmp_path / base
+    folder = top / rest if rest else top
+    owner, kind = (sweep, "sweep folder") if base == "sweep" else (run, "run directory")
+    before = {p: sorted(p.rglob("*")) for p in (run, sweep)}
+    assert main(["predict", str(run), str(photo), "--show", str(folder)]) == 2
+    inside = "is" if folder.resolve() == owner else "is inside"
+    assert capsys.readouterr().err == (
+        f"mlplab: error: refusing to write into {folder}: it {inside} the {kind} {owner}, not a "
+        "place for other files; choose another --show outside it\n"
+    )
+    assert {p: sorted(p.rglob("*")) for p in (run, sweep)} == before  # nothing written
+    with pytest.raises(WriteError, match=rf"^refusing to write into .*: it {inside} the {kind} "):
+        predict(run, [photo], show=folder)
+    elsewhere = tmp_path / "out"
+    assert main(["predict", str(run), str(photo), "--show", str(elsewhere)]) == 0

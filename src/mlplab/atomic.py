@@ -12,6 +12,8 @@ downloads, the pages and the exports all write through it.
   folder or a symbolic link at the path is refused), and with ``overwrite=False`` nothing at
   all (the rename is a hard link, which fails on an existing name: no race with another
   writer).
+- :func:`check_not_inside_owned` refuses an output folder that is, or lies inside, a run
+  directory or a sweep folder (``predict --show``).
 - :func:`check_target` is the rule for an output the user names (``--out``): it refuses, in
   one line saying what is there and what to do, anything that is not a regular file and any
   file of a run directory (even with ``--force``), and an existing file unless it may be
@@ -38,6 +40,7 @@ __all__ = [
     "atomic_file",
     "atomic_write",
     "check_folder",
+    "check_not_inside_owned",
     "check_outputs",
     "check_target",
     "describe",
@@ -46,6 +49,7 @@ __all__ = [
     "is_run_directory",
     "os_errors",
     "owner",
+    "owning_folder",
     "temporary_sibling",
     "write_bytes_atomic",
     "write_error",
@@ -139,6 +143,51 @@ def owner(path: str | os.PathLike[str]) -> tuple[str, Path] | None:
     if path.name in SWEEP_FILES and (folder / SWEEP_MARKER).is_file():
         return "sweep folder", folder
     return None
+
+
+def owning_folder(folder: str | os.PathLike[str]) -> tuple[str, Path] | None:
+    """("run directory", run) when ``folder`` is a run directory or lies anywhere inside one
+    (``RUN/figures``), ("sweep folder", sweep) likewise for a sweep; else None. The folder
+    need not exist: its nearest existing ancestor decides (symbolic links resolved, so a link
+    into a run counts as the run)."""
+    folder = _resolved(Path(folder))
+    for candidate in (folder, *folder.parents):
+        try:
+            if is_run_directory(candidate):
+                return "run directory", candidate
+            if (candidate / SWEEP_MARKER).is_file():
+                return "sweep folder", candidate
+        except OSError:  # unreadable, a name too long: not a run we can see
+            continue
+    return None
+
+
+def check_not_inside_owned(folder: str | os.PathLike[str], *, flag: str | None = "--out") -> Path:
+    """Return ``folder`` unless it is, or lies inside, a run directory or a sweep folder (an
+    output there would mix with the run's own files, and a later run's own name could be
+    taken): then one WriteError line saying where to write instead."""
+    folder = Path(folder)
+    owned = owning_folder(folder)
+    if owned is None:
+        return folder
+    kind, where = owned
+    inside = "is" if where == _resolved(folder) else "is inside"
+    other = f"choose another {flag}" if flag else "write somewhere else"
+    raise WriteError(
+        f"refusing to write into {folder}: it {inside} the {kind} {where}, not a place for "
+        f"other files; {other} outside it",
+        errno.EEXIST,
+        str(folder),
+        "File exists",
+    )
+
+
+def _resolved(folder: Path) -> Path:
+    """``folder`` absolute, its links resolved (as written when they loop)."""
+    try:
+        return folder.resolve()
+    except (OSError, RuntimeError):
+        return folder.absolute()
 
 
 def is_png(path: str | os.PathLike[str]) -> bool:
@@ -310,7 +359,9 @@ def atomic_file(
 
     Writers that take a file object (``torch.save``, ``torch.jit.save``) should use this
     rather than :func:`atomic_write`: writing to a path, their C++ writer aborts the whole
-    process on a full disk instead of raising.
+    process on a full disk instead of raising. Given a file, torch's zip writer still raises
+    a RuntimeError ("unexpected pos") over the OSError of a full disk: the OSError is what
+    is reported (one WriteError line naming the disk).
     """
     path = Path(path)
     tmp = temporary_sibling(path)
@@ -319,13 +370,32 @@ def atomic_file(
         with os_errors(path, fix):
             fd = _create_new(tmp)
             created = True
-            with os.fdopen(fd, "wb") as file:
-                yield file
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    yield file
+            except RuntimeError as exc:
+                # torch's zip writer, closing the archive after a write failed (a full disk),
+                # raises "[enforce fail ...] unexpected pos" over that OSError: report the cause
+                cause = _os_cause(exc)
+                if cause is None:
+                    raise
+                raise cause from None
             _install(tmp, path, overwrite)
     finally:
         if created:  # never remove what someone else put at that name
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+
+def _os_cause(exc: BaseException) -> OSError | None:
+    """The OSError an exception was raised while handling (its context chain), if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return None
 
 
 def atomic_write(

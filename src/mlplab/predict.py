@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import atomic_write
+from .atomic import atomic_write, check_not_inside_owned
 from .errors import ConfigError, DataError, RunError, did_you_mean
 from .export import RawImageModel
 from .limits import check_alloc, open_regular, printable
@@ -501,10 +501,13 @@ class Predictor:
 
         Each result: ``{"file", "class", "index", "probability", "top"}`` (``file`` is None
         for in-memory images). ``show``: a folder to write each model input into as a PNG,
-        under a name nothing has yet (``shown``; see :func:`_save_input`).
+        under a name nothing has yet (``shown``; see :func:`_save_input`); never a run
+        directory or a sweep folder, nor a folder inside one (WriteError).
         """
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ConfigError(f"top_k must be an integer >= 1; got {top_k!r}")
+        if show is not None:  # before any work: never into a run's or a sweep's folder
+            check_not_inside_owned(show, flag="--show")
         if isinstance(images, (str, Path, bytes, Image.Image)):
             images = [images]  # one image given alone, not a sequence of characters
         sources: list[tuple[str | None, ImageSource]] = []
