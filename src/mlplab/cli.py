@@ -710,7 +710,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     report = summarize(sweep)
     logger.info(f"done     {len(done)} trial{'s' * (len(done) != 1)} here; {report._counts()}")
     logger.info(f"best     {report._best_line()}")
-    logger.info(f"report   mlplab sweep report {sweep.path}")
+    logger.info(f"report   {sweep.report_command()}")
     return 0
 
 

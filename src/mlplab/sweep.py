@@ -34,9 +34,11 @@ import itertools
 import json
 import logging
 import math
+import os
 import platform
 import re
 import shutil
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,10 +48,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .atomic import write_text_atomic
-from .config import SECTIONS, Config, describe
+from .config import MAX_CONFIG_BYTES, SECTIONS, Config, describe, load_yaml, yaml_problem
 from .data import Dataset, load_configured
-from .errors import ConfigError, RunError, TrainingError, did_you_mean
+from .errors import ConfigError, FormatError, RunError, TrainingError, did_you_mean
 from .extras import require
+from .limits import open_regular, printable, read_text_file, shown
 from .loop import train
 from .progress import logger
 
@@ -83,6 +86,10 @@ TYPES = {  # a range's type -> the fields it takes (beyond `type`)
     "categorical": ("choices",),
 }
 SAMPLERS = ("tpe", "random")
+# The most trials one sweep queues: each is a row of the study, made up front, and a grid of
+# a few keys × --seeds multiplies fast (--seeds 1000000000 took 13 GB before this cap).
+MAX_TRIALS = 100_000
+MAX_SWEEP_JSON = 64 * 1024  # bytes: sweep.json holds a study name and a URL
 PRUNERS = ("median", "none")
 SPACE_EXAMPLE = "train.lr: {type: float, low: 1e-4, high: 1e-2, log: true}"
 
@@ -135,17 +142,18 @@ def parse_space(space: str | Path | dict[str, Any], base: Config) -> dict[str, P
         tree, where = space, "search space"
     else:
         path = Path(space)
-        where = f"space file {path}"
+        where = f"space file {printable(path)}"
+        # a FIFO, /dev/zero, a sparse 1 GB file or binary bytes: one line, nothing read beyond
+        # the cap (a space is a few lines, like a config)
+        text = read_text_file(path, MAX_CONFIG_BYTES, "space file", error=ConfigError,
+                              hint=f"a search space is a few lines such as '{SPACE_EXAMPLE}'")  # fmt: skip
         try:
-            tree = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read space file {path}: {exc.strerror}") from None
+            tree = load_yaml(text)
         except yaml.YAMLError as exc:
-            first = str(exc).replace("\n", " ")
-            raise ConfigError(f"{where} is not valid YAML: {first}") from None
+            raise ConfigError(f"{where} is not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(tree, dict) or not tree:
         raise ConfigError(
-            f"{where} must map config keys to ranges, e.g. '{SPACE_EXAMPLE}'; got {tree!r}"
+            f"{where} must map config keys to ranges, e.g. '{SPACE_EXAMPLE}'; got {shown(tree)}"
         )
     return {str(key): _parse_param(str(key), spec, base, where) for key, spec in tree.items()}
 
@@ -155,12 +163,12 @@ def _parse_param(key: str, spec: Any, base: Config, where: str) -> Param:
     if not isinstance(spec, dict):
         raise ConfigError(
             f"{where}: '{key}' must be a mapping such as {{type: float, low: 1e-4, high: 1e-2}} "
-            f"or {{type: categorical, choices: [a, b]}}; got {spec!r}"
+            f"or {{type: categorical, choices: [a, b]}}; got {shown(spec)}"
         )
     type_ = spec.get("type")
     if type_ not in TYPES:
         raise ConfigError(
-            f"{where}: '{key}' type must be one of {', '.join(TYPES)}; got {type_!r}"
+            f"{where}: '{key}' type must be one of {', '.join(TYPES)}; got {shown(type_)}"
             f"{did_you_mean(str(type_), TYPES)}"
         )
     for name in spec:
@@ -174,9 +182,11 @@ def _parse_param(key: str, spec: Any, base: Config, where: str) -> Param:
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
             raise ConfigError(
-                f"{where}: '{key}' (categorical) needs choices: a non-empty list; got {choices!r}"
+                f"{where}: '{key}' (categorical) needs choices: a non-empty list; got {shown(choices)}"
             )
-        values = tuple(_grid_value(base, key, c, f"{where}: '{key}' choice {c!r}") for c in choices)
+        values = tuple(
+            _grid_value(base, key, c, f"{where}: '{key}' choice {shown(c)}") for c in choices
+        )
         if len(set(values)) != len(values):
             raise ConfigError(f"{where}: '{key}' lists a choice twice: {list(choices)}")
         return Param(key, "categorical", choices=values)
@@ -204,12 +214,12 @@ def _parse_param(key: str, spec: Any, base: Config, where: str) -> Param:
         )
         if not ok or (type_ == "int" and not float(value).is_integer()):
             what = "a whole number" if type_ == "int" else "a finite number"
-            raise ConfigError(f"{where}: '{key}' {name} must be {what}; got {value!r}")
+            raise ConfigError(f"{where}: '{key}' {name} must be {what}; got {shown(value)}")
         bounds[name] = value
     low, high, step = bounds["low"], bounds["high"], bounds.get("step")
     log = spec.get("log", False)
     if not isinstance(log, bool):
-        raise ConfigError(f"{where}: '{key}' log must be true or false; got {log!r}")
+        raise ConfigError(f"{where}: '{key}' log must be true or false; got {shown(log)}")
     if not low < high:
         raise ConfigError(f"{where}: '{key}' needs low < high; got low={low}, high={high}")
     if log and low <= 0:
@@ -257,7 +267,7 @@ def _check_key(key: str, where: str) -> Any:
     keys = {k.key for k in describe()}
     if key not in keys:
         raise ConfigError(
-            f"{where}: unknown config key '{key}'{did_you_mean(key, keys)}; "
+            f"{where}: unknown config key '{printable(key)[:100]}'{did_you_mean(key[:100], keys)}; "
             "`mlplab config --list` shows every key"
         )
     if key.startswith("run."):
@@ -351,6 +361,13 @@ class Sweep:
             out[t.state.name.lower()] = out.get(t.state.name.lower(), 0) + 1
         return out
 
+    def report_command(self) -> str:
+        """The command that writes this sweep's report (a storage other than the folder's
+        own study.db is named: sweep.json alone is never trusted with one)."""
+        if _is_default_sqlite(self.storage_url, self.path):
+            return f"mlplab sweep report {self.path}"
+        return f"mlplab sweep report {self.path} --storage '{_mask(self.storage_url)}'"
+
     def join_command(self) -> str:
         """The command another machine runs to work on this sweep."""
         if _is_default_sqlite(self.storage_url, self.path):
@@ -407,6 +424,7 @@ def create_sweep(
         trials = 20 if trials is None else trials
         if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
             raise ConfigError(f"--trials must be a whole number >= 1; got {trials!r}")
+        _check_trials(trials, f"--trials {trials:,}")
         spec.update(kind="search", space={k: p.to_dict() for k, p in params.items()}, trials=trials)
         queue = [{} for _ in range(trials)]
     else:
@@ -418,6 +436,10 @@ def create_sweep(
             _check_key(key, "grid")
         if "train.seed" in values and seeds > 1:
             raise ConfigError("--grid train.seed=... and --seeds both set the seeds; use one")
+        # counted before a single trial is built
+        sizes = [len(v) for v in values.values()]
+        _check_trials(math.prod(sizes) * seeds, " × ".join(f"{n:,}" for n in [*sizes, seeds])
+                      + " (--grid values × --seeds)")  # fmt: skip
         seed_list = (
             [base.train.seed + i for i in range(seeds)] if "train.seed" not in values else []
         )
@@ -470,29 +492,19 @@ def open_sweep(
     if path is not None:
         path = Path(path)
         info_file = path / SWEEP_JSON
-        if not info_file.is_file():
+        if not os.path.lexists(info_file):  # a FIFO or a link there: read_text_file says so
             raise RunError(
-                f"{path} is not a sweep folder (no {SWEEP_JSON}); pass a folder made by `mlplab sweep`"
+                f"{printable(path)} is not a sweep folder (no {SWEEP_JSON}); pass a folder made "
+                "by `mlplab sweep`"
                 if path.is_dir()
-                else f"sweep folder {path} does not exist"
+                else f"{printable(path)} is a file, not a sweep folder"
+                if os.path.lexists(path)
+                else f"sweep folder {printable(path)} does not exist"
             )
-        try:
-            info = json.loads(info_file.read_text())
-            recorded, study = info["storage"], study or info["study"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RunError(
-                f"{info_file}: not a sweep description ({type(exc).__name__}: {exc})"
-            ) from None
+        recorded, named = _read_sweep_json(info_file)
+        study = study or named
         if storage is None:
-            if recorded == STUDY_DB:
-                storage = f"sqlite:///{(path / STUDY_DB).resolve()}"
-            elif "***" in recorded:
-                raise ConfigError(
-                    f"{info_file} records the storage with its password hidden ({recorded}); "
-                    "pass it with --storage URL"
-                )
-            else:
-                storage = recorded
+            storage = _recorded_storage(path, info_file, recorded)
     elif storage is None:
         raise ConfigError(
             "pass a sweep folder, or --storage URL (and --study NAME) of a shared study"
@@ -514,6 +526,11 @@ def open_sweep(
     with _quiet_optuna():
         loaded = optuna.load_study(study_name=study, storage=store)
     if path is None:
+        if study in (".", "..") or not study.isprintable() or any(c in study for c in "/\\"):
+            raise ConfigError(
+                f"study name {shown(study)} cannot name a sweep folder (a path, or control "
+                "characters); name a study without / or \\ with --study"
+            )
         path = Path(sweeps_dir) / study
     if join:
         path.mkdir(parents=True, exist_ok=True)
@@ -531,6 +548,7 @@ def add_trials(sweep: Sweep, n: int) -> None:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"--trials must be a whole number >= 1; got {n!r}")
     spec = dict(sweep.spec)
+    _check_trials(n + len(sweep.trials()), f"{len(sweep.trials()):,} trials + --trials {n:,}")
     spec["trials"] = int(spec.get("trials", 0)) + n
     sweep.study.set_user_attr("mlplab", spec)
     for _ in range(n):
@@ -817,6 +835,15 @@ def _pruner(name: str, warmup: int = 0) -> Any:
     return pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
 
 
+def _check_trials(total: int, how: str) -> None:
+    """Refuse a sweep of more than MAX_TRIALS trials, before any is made."""
+    if total > MAX_TRIALS:
+        raise ConfigError(
+            f"a sweep queues at most {MAX_TRIALS:,} trials; {how} makes {total:,}: "
+            "use fewer values or seeds (or split it into several sweeps)"
+        )
+
+
 def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(
@@ -840,6 +867,66 @@ def _new_folder(root: Path, name: str, fixed: bool) -> Path:
     except OSError as exc:
         raise RunError(f"cannot create sweep folder under {root}: {exc.strerror}") from None
     raise RunError(f"cannot find a free sweep folder name under {root} for '{name}'")
+
+
+def _read_sweep_json(info_file: Path) -> tuple[str, str]:
+    """The storage and study that a sweep folder's ``sweep.json`` records (bounded read: a
+    sweep folder is shared like a run directory, and its files are input)."""
+    text = read_text_file(info_file, MAX_SWEEP_JSON, "sweep description", error=RunError,
+                          hint="a sweep.json is a few lines written by `mlplab sweep`")  # fmt: skip
+    try:
+        info = json.loads(text)
+        recorded, study = info["storage"], info["study"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(
+            f"{printable(info_file)}: not a sweep description ({type(exc).__name__}: "
+            f"{shown(str(exc))})"
+        ) from None
+    for field, value in (("storage", recorded), ("study", study)):
+        if not isinstance(value, str) or not value:
+            raise RunError(
+                f"{printable(info_file)}: not a sweep description ('{field}' must be a "
+                f"non-empty string; got {shown(value)})"
+            )
+    return recorded, study
+
+
+def _recorded_storage(path: Path, info_file: Path, recorded: str) -> str:
+    """The storage URL to open for a sweep folder whose ``sweep.json`` records ``recorded``.
+
+    Only the folder's own SQLite file is taken from the file, and only when it is there: any
+    other URL (a SQLite file elsewhere, a server) would make mlplab create a database at a
+    path, or connect to a server, that the user never named; they pass it with --storage.
+    """
+    own = path / STUDY_DB
+    if recorded in (STUDY_DB, f"sqlite:///{own.resolve()}"):
+        try:
+            info = own.lstat()  # not followed: a link named study.db may point anywhere
+        except OSError:
+            raise RunError(
+                f"{printable(path)}: the sweep's study {STUDY_DB} is missing; copy the whole "
+                "sweep folder, or pass the study's --storage URL"
+            ) from None
+        if not stat.S_ISREG(info.st_mode):
+            raise RunError(
+                f"{printable(own)}: not a regular file (a link, a FIFO, a folder); a sweep's "
+                f"{STUDY_DB} is the SQLite file `mlplab sweep` made: copy the real file there"
+            )
+        try:
+            with open_regular(own) as f:  # swapped for a FIFO since the check: refused, unblocked
+                header = f.read(16)
+        except (FormatError, OSError) as exc:
+            raise RunError(f"cannot read the sweep's study: {exc}") from None
+        if header != b"SQLite format 3\x00":
+            raise RunError(f"{printable(own)}: not a SQLite database (the sweep's study)")
+        return f"sqlite:///{own.resolve()}"
+    url = printable(_mask(recorded[:2000]))  # a URL is short; a planted one is cut, not echoed
+    shown_url = url if len(url) <= 300 else url[:297] + "..."
+    raise ConfigError(
+        f"{printable(info_file)} records the storage {shown_url}, not the sweep folder's own "
+        f"{STUDY_DB}; mlplab opens another database only when you name it: pass it with "
+        "--storage URL (with its password, if it has one)"
+    )
 
 
 def _write_sweep_json(path: Path, study: str, url: str) -> None:
@@ -889,7 +976,18 @@ def _sqlite_lock(url: str) -> Iterator[None]:
     except ImportError:  # Windows: one worker per SQLite sweep
         yield
         return
-    with open(url[len("sqlite:///") :] + ".lock", "a") as handle:
+    lock = url[len("sqlite:///") :] + ".lock"
+    # A sweep folder is shared: a link named study.db.lock is not followed (it would create
+    # or touch a file elsewhere) and a FIFO is not waited on (O_NONBLOCK: ENXIO, no reader).
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(lock, flags, 0o644)
+    except OSError as exc:
+        raise RunError(f"cannot open the sweep's lock file {printable(lock)}: "
+                       f"{exc.strerror or exc}") from None  # fmt: skip
+    with os.fdopen(fd, "w") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RunError(f"{printable(lock)}: not a regular file; remove it (the sweep's lock)")
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
