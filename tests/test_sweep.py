@@ -110,9 +110,7 @@ def test_space_errors_name_the_key(base: Config, space: dict, message: str) -> N
 
 
 def test_space_file_errors(base: Config, tmp_path: Path) -> None:
-    with pytest.raises(
-        ConfigError, match=r"^cannot read space file: nope.yaml: no such file$"
-    ):
+    with pytest.raises(ConfigError, match=r"^cannot read space file: nope.yaml: no such file$"):
         parse_space("nope.yaml", base)
     (tmp_path / "bad.yaml").write_text("train.lr: [\n")
     with pytest.raises(ConfigError, match=r"^space file .*bad.yaml is not valid YAML: "):
