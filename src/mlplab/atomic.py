@@ -1,7 +1,7 @@
 """Safe writes: only where asked, only over what may be replaced, whole files or none.
 
-A leaf module (it imports only :mod:`mlplab.errors`): the run directory, the config, the
-downloads, the pages and the exports all write through it.
+A leaf module (it imports only :mod:`mlplab.errors` and :mod:`mlplab.limits`): the run
+directory, the config, the downloads, the pages and the exports all write through it.
 
 - :func:`atomic_write` / :func:`atomic_file` write a temporary sibling (created new, never
   through a link planted at its name), then rename it into place, so readers see whole files
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import WriteError
+from .limits import file_kind
 
 __all__ = [
     "RUN_FILES",
@@ -97,24 +98,11 @@ def describe(path: str | os.PathLike[str]) -> str | None:
     if stat.S_ISLNK(st.st_mode):
         target = os.readlink(path)
         try:
-            pointed = _kind(os.stat(path).st_mode, os.stat(path).st_size)
+            pointed = file_kind(os.stat(path).st_mode, os.stat(path).st_size)
         except OSError:
             pointed = "nothing (a dangling link)"
         return f"a symbolic link to {target} ({pointed})"
-    return _kind(st.st_mode, st.st_size)
-
-
-def _kind(mode: int, size: int) -> str:
-    for test, kind in (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return kind
-    return f"a file of {size:,} bytes" if stat.S_ISREG(mode) else "not a regular file"
+    return file_kind(st.st_mode, st.st_size)
 
 
 def _is_regular(path: Path) -> bool:

@@ -35,6 +35,7 @@ __all__ = [
     "check_alloc",
     "check_declared",
     "check_regular",
+    "file_kind",
     "memory_budget",
     "open_regular",
     "printable",
@@ -188,8 +189,9 @@ def printable(text: object) -> str:
     )
 
 
-def _kind(mode: int) -> str:
-    """What a file that is not a regular one is, in words."""
+def file_kind(mode: int, size: int | None = None) -> str:
+    """What a file is, in words, from its ``st_mode`` ("a FIFO (named pipe)", "a folder"; a
+    regular file: "a file of 1,234 bytes" when ``size`` is given)."""
     for test, kind in (
         (stat.S_ISDIR, "a folder"),
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -199,6 +201,8 @@ def _kind(mode: int) -> str:
     ):
         if test(mode):
             return kind
+    if stat.S_ISREG(mode):
+        return f"a file of {size:,} bytes" if size is not None else "a regular file"
     return "not a regular file"
 
 
@@ -206,7 +210,7 @@ def _not_regular(path: str | os.PathLike[str], mode: int) -> FormatError:
     if stat.S_ISDIR(mode):
         return FormatError(f"{printable(path)}: a folder, where a data file was expected")
     return FormatError(
-        f"{printable(path)}: {_kind(mode)}, not a regular file; mlplab reads data only from "
+        f"{printable(path)}: {file_kind(mode)}, not a regular file; mlplab reads data only from "
         "regular files (a pipe or device may block or never end): copy the data into a file"
     )
 
