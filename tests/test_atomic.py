@@ -87,10 +87,11 @@ def test_never_anything_but_a_regular_file_even_with_force(tmp_path: Path) -> No
                        (link, r"a symbolic link to .*target \(a file of 1 bytes\)"),
                        (dangling, r"a symbolic link to .*nowhere \(nothing \(a dangling link\)\)"),
                        (Path("/dev/null"), "a character device")):  # fmt: skip
+        link_fix = r" \(remove the link, or name its target\)" if path.is_symlink() else ""
         with pytest.raises(
             WriteError,
             match=rf"^refusing to write {path}: it is {what}; mlplab replaces only regular files, "
-            r"even with --force: choose another --out$",
+            rf"even with --force{link_fix}: choose another --out$",
         ):
             check_target(path, force=True, replaceable=True)
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink() and target.read_text() == "x"

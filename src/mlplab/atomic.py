@@ -249,9 +249,12 @@ def check_target(
     if there is None:
         return path
     if not _is_regular(path):
+        link_fix = (
+            " (remove the link, or name its target)" if there.startswith("a symbolic") else ""
+        )
         raise WriteError(
             f"refusing to write {path}: it is {there}; mlplab replaces only regular files"
-            f"{always}: {other}",
+            f"{always}{link_fix}: {other}",
             errno.EEXIST,
             str(path),
             "File exists",
