@@ -17,6 +17,7 @@ must be UTF-8 (the message names the first line that is not).
 
 from __future__ import annotations
 
+import codecs
 import csv as _csv
 import gzip
 import io
@@ -38,6 +39,19 @@ from .raw import RawSplits, as_images, as_labels, class_names, parse_image_shape
 __all__ = ["MAX_COLUMNS", "MAX_LINE", "MEMORY_PER_BYTE", "Table", "read_csv", "read_csv_table"]
 
 _ENCODING = "utf-8-sig"  # spreadsheets start their CSVs with a byte-order mark
+_ERRORS = "mlplab-latin1"  # bytes that are not UTF-8 (see _latin1)
+
+
+def _latin1(exc: UnicodeError) -> tuple[str, int]:
+    """Read bytes that are not UTF-8 as Latin-1: a spreadsheet's Windows-1252 header
+    ('größe') keeps its names, and such bytes in a pixel cell are 'not a number' there,
+    named by line and column."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return exc.object[exc.start : exc.end].decode("latin-1"), exc.end
+
+
+codecs.register_error(_ERRORS, _latin1)
 # Peak memory of a read per byte of text: measured 5.9x for the densest file ("0,0,0,..."
 # 94 MB, 60,000 x 785: numpy's growing int32 table plus the uint8 images), 2.1x for
 # MNIST-like integers, 4.3x for 0-1 decimals (the integer parse fails first).
@@ -183,7 +197,7 @@ def _parse(path: Path, layout: _Layout) -> np.ndarray:
         try:
             # Lines as text: numpy decodes a binary stream line by line in Python (5x slower
             # for short rows); a path it would open itself, unchecked and unbounded.
-            text = io.TextIOWrapper(_open_bytes(path), encoding=_ENCODING)
+            text = io.TextIOWrapper(_open_bytes(path), encoding=_ENCODING, errors=_ERRORS)
             with warnings.catch_warnings(), _reading(path), text as stream:
                 warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
                 table = np.loadtxt(
@@ -349,9 +363,9 @@ def _open_bytes(path: Path) -> IO[bytes]:
 
 
 def _open_text(path: Path) -> TextIO:
-    """The file as UTF-8 text (see :func:`_open_bytes`); a line that is not UTF-8 raises
-    UnicodeDecodeError, which :func:`_reading` turns into a message naming the line."""
-    return io.TextIOWrapper(_open_bytes(path), encoding=_ENCODING, newline="")
+    """The file as UTF-8 text (see :func:`_open_bytes`); bytes that are not UTF-8 are read
+    as Latin-1 (:func:`_latin1`)."""
+    return io.TextIOWrapper(_open_bytes(path), encoding=_ENCODING, errors=_ERRORS, newline="")
 
 
 def _lines(
@@ -405,13 +419,11 @@ def _csv_rows(reader: Iterator[list[str]], path: Path) -> Iterator[list[str]]:
 
 @contextmanager
 def _reading(path: Path, line: int | None = None) -> Iterator[None]:
-    """Turn what reading a CSV can raise (gzip damage, text that is not UTF-8, an I/O
-    error, the csv module's errors) into one FormatError naming the file (and line)."""
+    """Turn what reading a CSV can raise (gzip damage, an I/O error, the csv module's
+    errors) into one FormatError naming the file (and line)."""
     name = printable(path)
     try:
         yield
-    except UnicodeDecodeError:
-        raise _not_utf8(path) from None
     except _csv.Error as exc:
         where = f"line {line}: " if line else ""
         raise FormatError(
@@ -425,23 +437,6 @@ def _reading(path: Path, line: int | None = None) -> Iterator[None]:
         raise FormatError(f"{name}: corrupt gzip data ({printable(exc)})") from None
     except OSError as exc:
         raise FormatError(f"{name}: cannot read: {printable(exc.strerror or exc)}") from None
-
-
-def _not_utf8(path: Path) -> FormatError:
-    """The error for a file that is not UTF-8 text, naming its first line that is not."""
-    name = printable(path)
-    with _reading(path), _open_bytes(path) as stream:
-        number = 0
-        while line := stream.readline(MAX_LINE + 1):
-            number += 1
-            try:
-                line.decode(_ENCODING if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                return FormatError(
-                    f"{name}: line {number} is not UTF-8 text (byte 0x{line[exc.start]:02x} at "
-                    f"position {exc.start + 1}); save the file as UTF-8 (or plain ASCII)"
-                )
-    return FormatError(f"{name}: not UTF-8 text; save the file as UTF-8 (or plain ASCII)")
 
 
 def _split(line: str, delimiter: str | None) -> list[str]:
