@@ -264,3 +264,28 @@ def test_overwrite_false_never_replaces(tmp_path: Path) -> None:
 def test_the_umask_applies(tmp_path: Path) -> None:
     write_text_atomic(tmp_path / "f", "x")
     assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o666 & ~mlplab.atomic._UMASK
+
+
+def test_ctrl_c_inside_torchs_zip_writer_stays_a_ctrl_c(tmp_path: Path) -> None:
+    """torch's zip writer turns a KeyboardInterrupt raised inside its write into
+    RuntimeError('[enforce fail ...] unexpected pos'): Ctrl-C during a checkpoint was an
+    'internal error' instead of exit 130 and the resume command."""
+    import torch
+
+    class Interrupted:
+        def __init__(self, file) -> None:
+            self.file, self.written = file, 0
+
+        def write(self, data) -> int:
+            self.written += len(data)
+            if self.written > 1000:
+                raise KeyboardInterrupt
+            return self.file.write(data)
+
+        def flush(self) -> None:
+            self.file.flush()
+
+    target = tmp_path / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt), mlplab.atomic.atomic_file(target) as file:
+        torch.save({"w": torch.zeros(10_000)}, Interrupted(file))
+    assert list(tmp_path.iterdir()) == []  # no checkpoint, no temporary file

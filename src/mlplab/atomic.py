@@ -365,9 +365,10 @@ def atomic_file(
                 with os.fdopen(fd, "wb") as file:
                     yield file
             except RuntimeError as exc:
-                # torch's zip writer, closing the archive after a write failed (a full disk),
-                # raises "[enforce fail ...] unexpected pos" over that OSError: report the cause
-                cause = _os_cause(exc)
+                # torch's zip writer, closing the archive after a write failed (a full disk,
+                # or Ctrl-C inside the write), raises "[enforce fail ...] unexpected pos" over
+                # that OSError or KeyboardInterrupt: raise the cause
+                cause = _hidden_cause(exc)
                 if cause is None:
                     raise
                 raise cause from None
@@ -378,11 +379,12 @@ def atomic_file(
                 tmp.unlink()
 
 
-def _os_cause(exc: BaseException) -> OSError | None:
-    """The OSError an exception was raised while handling (its context chain), if any."""
+def _hidden_cause(exc: BaseException) -> OSError | KeyboardInterrupt | None:
+    """The OSError or KeyboardInterrupt an exception was raised while handling (its context
+    chain), if any."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, OSError):
+        if isinstance(exc, (OSError, KeyboardInterrupt)):
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
