@@ -437,7 +437,10 @@ def test_a_traced_model_does_not_pin_the_device_it_was_traced_on() -> None:
     whatever device it is loaded to: no device constant in the trace."""
     model = MLP((1, 10, 8), [6], 3, deskew=True, center=True, tta=["shift", "rotate", "flip"])
     traced = torch.jit.trace(model.eval(), torch.rand(2, 1, 10, 8), check_trace=False)
-    assert "Device = prim::Constant" not in str(traced.inlined_graph)
+    graph = str(traced.inlined_graph)
+    assert "Device = prim::Constant" not in graph
+    # a traced repeat_interleave keeps a CPU index tensor: the export failed on CUDA (H200)
+    assert "repeat_interleave" not in graph
     x = torch.rand(3, 1, 10, 8)
     torch.testing.assert_close(traced(x), model(x))
     double = MLP((1, 10, 8), [6], 3, tta=["rotate"]).double().eval()

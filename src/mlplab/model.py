@@ -325,8 +325,10 @@ def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = Fals
     x = images.float()
     ink = x.sum(1).flatten(1)  # over channels; the moments do not depend on the scale
     ink = ink - ink.amin(1, keepdim=True)
-    row = _steps(x, h).repeat_interleave(w)
-    col = _steps(x, w).repeat(h)
+    # broadcast, not repeat_interleave: a traced repeat_interleave keeps a CPU index tensor,
+    # and the TorchScript export then failed on CUDA (seen on an H200)
+    row = _steps(x, h).view(h, 1).expand(h, w).reshape(-1)
+    col = _steps(x, w).view(1, w).expand(h, w).reshape(-1)
     total = ink.sum(1)
     mass = total.clamp_min(1e-12)
     blank = total <= 0  # no ink, no moments: a blank image stays put
