@@ -82,7 +82,9 @@ def main() -> int:
             f"{args.payload} payload (~{statistics.mean(map(len, payloads)) / 1024:.1f} KiB), "
             f"{WARMUP:g} s warm-up then {args.seconds:g} s measured"
         )
-        with running_server(run, args) as server:
+        server_args = ["--threads", str(args.threads), "--max-batch", str(args.max_batch),
+                       "--batch-wait-ms", str(args.batch_wait_ms)]  # fmt: skip
+        with running_server(run, server_args) as server:
             result = asyncio.run(drive(server, payloads, args.clients, args.seconds))
     report(result)
     if args.json:
@@ -108,17 +110,19 @@ def make_payloads(images: torch.Tensor, kind: str) -> list[bytes]:
 
 
 class running_server:
-    """``mlplab serve`` in a subprocess on 127.0.0.1; stopped with SIGINT, then killed."""
+    """``mlplab serve`` in a subprocess on 127.0.0.1 (a free port), with ``server_args``;
+    its output kept in ``log_text``; stopped with SIGINT, then killed. ``src``: the mlplab
+    to run (default: the same as this script's, a checkout rather than an installed copy)."""
 
-    def __init__(self, run: Path, args: argparse.Namespace) -> None:
+    def __init__(self, run: Path, server_args: list[str], src: Path | None = None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.command = [
             sys.executable, "-m", "mlplab", "serve", str(run), "--host", "127.0.0.1",
-            "--port", str(self.port), "--log-level", "warning", "--threads", str(args.threads),
-            "--max-batch", str(args.max_batch), "--batch-wait-ms", str(args.batch_wait_ms),
+            "--port", str(self.port), "--log-level", "warning", *server_args,
         ]  # fmt: skip
+        self.src = src or Path(mlplab.__file__).parents[1]
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process has used (Linux /proc)."""
@@ -126,17 +130,21 @@ class running_server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __enter__(self) -> running_server:
-        # the server runs the same mlplab as this script (a checkout, not an installed copy)
-        env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(Path(mlplab.__file__).parents[1]), os.environ.get("PYTHONPATH")]))}  # fmt: skip
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, env=env)
-        url = f"http://127.0.0.1:{self.port}"
+        path = os.pathsep.join(filter(None, [str(self.src), os.environ.get("PYTHONPATH")]))
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            self.command,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"PYTHONPATH": path},
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise SystemExit(f"the server exited with status {self.process.returncode}")
             try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    self.url = url
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -144,12 +152,16 @@ class running_server:
         raise SystemExit("the server did not answer /health within 60 s")
 
     def __exit__(self, *exc: object) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.log.seek(0)
+        self.log_text = self.log.read().decode(errors="replace")
+        self.log.close()
 
 
 async def drive(

@@ -34,9 +34,6 @@ import json
 import math
 import os
 import platform
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,9 +46,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-import mlplab
 from machine import describe
 from mlplab import Config, load_dataset, train
+from serve_load import running_server
 
 MAX_CLIENTS, MAX_SECONDS = 64, 300
 SAMPLE_S = 0.02  # RSS sampling period
@@ -182,18 +179,11 @@ def describe_payload(kind: str, max_pixels: int) -> str:
     }[kind]
 
 
-class Server:
-    """``mlplab serve`` in a subprocess on 127.0.0.1, its RSS readable; stopped with SIGINT."""
+class Server(running_server):
+    """``mlplab serve`` (serve_load's running_server), its RSS readable from /proc."""
 
     def __init__(self, run: Path, args: argparse.Namespace) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.command = [
-            sys.executable, "-m", "mlplab", "serve", str(run), "--port", str(self.port),
-            "--log-level", "warning", *args.server_arg,
-        ]  # fmt: skip
-        self.src = args.server_src or Path(mlplab.__file__).parents[1]
+        super().__init__(run, args.server_arg, args.server_src)
 
     def status(self, key: str) -> int:
         """A /proc/PID/status figure, in bytes (VmRSS, VmHWM)."""
@@ -204,35 +194,6 @@ class Server:
 
     def reset_peak(self) -> None:
         Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
-
-    def __enter__(self) -> Server:
-        env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(self.src), os.environ.get("PYTHONPATH")]))}  # fmt: skip
-        self.log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited with status {self.process.returncode}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.__exit__()
-        raise SystemExit("the server did not answer /health within 60 s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self.log.seek(0)
-        self.log_text = self.log.read().decode(errors="replace")
-        self.log.close()
 
 
 async def attack(

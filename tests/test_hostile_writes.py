@@ -47,12 +47,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _mount_tmpfs(folder: Path, size: str) -> None:
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (run the suite as root to test a real full disk)")
+        pytest.skip(
+            reason="mounting a tmpfs needs root (run the suite as root to test a real full disk)"
+        )
     folder.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                           capture_output=True, text=True)  # fmt: skip
     if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.strip()}")
+        pytest.skip(reason=f"mounting a tmpfs is not permitted here: {done.stderr.strip()}")
 
 
 @pytest.fixture
@@ -78,7 +80,7 @@ def read_only_disk(tmp_path: Path) -> Iterator[Path]:
         (disk / "old.pt").write_bytes(b"old")
         done = subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True)
         if done.returncode != 0:
-            pytest.skip(f"remounting read-only is not permitted here: {done.stderr!r}")
+            pytest.skip(reason=f"remounting read-only is not permitted here: {done.stderr!r}")
         yield disk
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
@@ -91,7 +93,7 @@ def immutable_folder(tmp_path: Path) -> Iterator[Path]:
     folder.mkdir()
     done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"chattr +i is not possible here (not root, or the file system has no "
+        pytest.skip(reason=f"chattr +i is not possible here (not root, or the file system has no "
                     f"such attribute): {done.stderr.strip()}")  # fmt: skip
     try:
         yield folder

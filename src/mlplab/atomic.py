@@ -37,6 +37,7 @@ from .limits import file_kind
 
 __all__ = [
     "RUN_FILES",
+    "RUN_FILE_NAMES",
     "SWEEP_FILES",
     "atomic_file",
     "atomic_write",
@@ -57,21 +58,20 @@ __all__ = [
     "write_text_atomic",
 ]
 
-# A run directory's own files (run.py writes them). No output replaces one, even with
-# --force: after that the run no longer loads or resumes. Spelled out here so this leaf
-# module needs no import of run.py; tests/test_atomic.py keeps the two lists equal.
-RUN_FILES = frozenset(
-    {
-        "config.yaml",
-        "dataset.json",
-        "metrics.jsonl",
-        "model.safetensors",
-        "model.json",
-        "summary.json",
-        "checkpoint.pt",
-        "train.log",
-    }
+# A run directory's own files, in the order run.py names them (CONFIG, DATASET, ...: it takes
+# them from here, so the two never drift). No output replaces one, even with --force: after
+# that the run no longer loads or resumes.
+RUN_FILE_NAMES = (
+    "config.yaml",
+    "dataset.json",
+    "metrics.jsonl",
+    "model.safetensors",
+    "model.json",
+    "summary.json",
+    "checkpoint.pt",
+    "train.log",
 )
+RUN_FILES = frozenset(RUN_FILE_NAMES)
 RUN_MARKER = "config.yaml"  # with one more of RUN_FILES beside it, the folder is a run
 # A sweep folder's own files (sweep.py): the study database, recipe and search space.
 SWEEP_FILES = frozenset({"sweep.json", "base.yaml", "space.yaml", "study.db"})

@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
-from .atomic import atomic_file, write_bytes_atomic, write_text_atomic
+from .atomic import RUN_FILE_NAMES, atomic_file, write_bytes_atomic, write_text_atomic
 from .config import Config
 from .data import Normalization
 from .errors import ConfigError, FormatError, RunError
@@ -40,16 +40,7 @@ from .model import MLP, check_size, check_spec, excerpt, input_features, state_s
 
 __all__ = ["Run"]
 
-CONFIG, DATASET, METRICS, WEIGHTS, MODEL, SUMMARY, CHECKPOINT, LOG = (
-    "config.yaml",
-    "dataset.json",
-    "metrics.jsonl",
-    "model.safetensors",
-    "model.json",
-    "summary.json",
-    "checkpoint.pt",
-    "train.log",
-)
+CONFIG, DATASET, METRICS, WEIGHTS, MODEL, SUMMARY, CHECKPOINT, LOG = RUN_FILE_NAMES
 CHECKPOINT_FORMAT = "mlplab-checkpoint-1"
 
 
