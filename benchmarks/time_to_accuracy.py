@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe
 from mlplab import Config, Epoch, load_dataset, train
-from mlplab.device import select_device
+from mlplab.training.device import select_device
 from tutorial_pipeline import train_to_accuracy
 
 

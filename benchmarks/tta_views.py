@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 
 from mlplab.data.splits import run_splits
-from mlplab.metrics import evaluate_split, run_dataset
-from mlplab.model import MLP
-from mlplab.run import Run
+from mlplab.model.mlp import MLP
+from mlplab.run.directory import Run
+from mlplab.run.splits import run_dataset
+from mlplab.training.metrics import evaluate_split
 
 
 def score(run_dir: Path, view_sets: list[list[str]]) -> dict:

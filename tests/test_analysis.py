@@ -32,7 +32,7 @@ from mlplab.analysis import (
 )
 from mlplab.analysis.predictions import Predictions
 from mlplab.errors import ConfigError
-from mlplab.metrics import evaluate_split
+from mlplab.training.metrics import evaluate_split
 
 
 def fake_predictions(labels, probabilities, classes=None) -> Predictions:

@@ -1,4 +1,4 @@
-"""The write rules of mlplab.atomic: what an output may replace, temporary files, one-line errors.
+"""The write rules of mlplab.files.atomic: what an output may replace, temporary files, one-line errors.
 
 Disks that are really full or read-only are in tests/test_hostile_writes.py (they need root).
 """
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import mlplab.atomic
-import mlplab.run
+import mlplab.files.atomic
+import mlplab.run.directory
 import mlplab.sweep
-from mlplab.atomic import (
+from mlplab.errors import MlplabError, WriteError
+from mlplab.files.atomic import (
     RUN_FILES,
     SWEEP_FILES,
     atomic_write,
@@ -30,7 +31,6 @@ from mlplab.atomic import (
     write_error,
     write_text_atomic,
 )
-from mlplab.errors import MlplabError, WriteError
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -179,7 +179,7 @@ def test_a_link_planted_at_the_temporary_name_is_not_followed(
 ) -> None:
     victim = tmp_path / "victim"
     victim.write_text("keep")
-    monkeypatch.setattr(mlplab.atomic.secrets, "token_hex", lambda n: "0" * 2 * n)
+    monkeypatch.setattr(mlplab.files.atomic.secrets, "token_hex", lambda n: "0" * 2 * n)
     planted = temporary_sibling(tmp_path / "out.txt")
     planted.symlink_to(victim)  # what a hostile user of a shared folder could do
     with pytest.raises(WriteError, match=r"^cannot write .*out\.txt: File exists"):
@@ -260,7 +260,7 @@ def test_overwrite_false_never_replaces(tmp_path: Path) -> None:
 
 def test_the_umask_applies(tmp_path: Path) -> None:
     write_text_atomic(tmp_path / "f", "x")
-    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o666 & ~mlplab.atomic._UMASK
+    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o666 & ~mlplab.files.atomic._UMASK
 
 
 def test_ctrl_c_inside_torchs_zip_writer_stays_a_ctrl_c(tmp_path: Path) -> None:
@@ -283,6 +283,6 @@ def test_ctrl_c_inside_torchs_zip_writer_stays_a_ctrl_c(tmp_path: Path) -> None:
             self.file.flush()
 
     target = tmp_path / "checkpoint.pt"
-    with pytest.raises(KeyboardInterrupt), mlplab.atomic.atomic_file(target) as file:
+    with pytest.raises(KeyboardInterrupt), mlplab.files.atomic.atomic_file(target) as file:
         torch.save({"w": torch.zeros(10_000)}, Interrupted(file))
     assert list(tmp_path.iterdir()) == []  # no checkpoint, no temporary file

@@ -11,7 +11,14 @@ import torch
 from PIL import Image, ImageOps
 
 from mlplab import Normalization, Split
-from mlplab.batches import Augmentation, augment, erase, iterate_batches, rotation_angles, warp
+from mlplab.training.batches import (
+    Augmentation,
+    augment,
+    erase,
+    iterate_batches,
+    rotation_angles,
+    warp,
+)
 
 
 def digit_like(n: int = 40, size: int = 28, seed: int = 0) -> torch.Tensor:
@@ -206,7 +213,7 @@ def test_warp_rotation_turns_about_the_centre() -> None:
 
 
 def test_the_warps_grid_is_affine_grids() -> None:
-    from mlplab.batches import _affine_grid
+    from mlplab.training.batches import _affine_grid
 
     theta = torch.randn(5, 2, 3)
     ours = _affine_grid(theta, 7, 9).view(5, 7, 9, 2)
@@ -215,7 +222,7 @@ def test_the_warps_grid_is_affine_grids() -> None:
 
 
 def test_the_warp_turns_zooms_and_shifts_in_pixel_geometry_on_wide_images() -> None:
-    from mlplab.batches import _affine_grid, _theta
+    from mlplab.training.batches import _affine_grid, _theta
 
     h, w = 9, 17  # centre (4, 8)
     image = torch.zeros(1, 1, h, w)

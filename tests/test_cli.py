@@ -197,12 +197,12 @@ def test_full_disk_is_one_line_and_leaves_no_run(tmp_path: Path, capsys, monkeyp
     import errno
     import os
 
-    import mlplab.atomic
+    import mlplab.files.atomic
 
     def full(src, dst):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
 
-    monkeypatch.setattr(mlplab.atomic.os, "replace", full)
+    monkeypatch.setattr(mlplab.files.atomic.os, "replace", full)
     assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "runs")]) == 1  # the machine failed
     err = one_line_error(capsys)
     assert err.startswith("mlplab: error: no space left on device writing ") and "free space" in err

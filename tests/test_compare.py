@@ -9,8 +9,8 @@ from synthetic import make_images, quick
 
 from mlplab import train
 from mlplab.analysis import layer_weights
-from mlplab.compare import compare, compare_runs
 from mlplab.errors import ConfigError
+from mlplab.report.compare import compare, compare_runs
 
 
 @pytest.fixture(scope="module")

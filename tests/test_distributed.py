@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mlplab.distributed import World, shard
+from mlplab.training.distributed import World, shard
 
 RECIPE = ["--dataset", "digits", "--hidden", "32", "--batch-size", "30", "--lr", "0.01",
           "--threads", "1", "-q"]  # fmt: skip
@@ -108,7 +108,7 @@ def test_a_killed_rank_makes_the_other_fail_with_one_line(tmp_path: Path) -> Non
 
 def test_a_global_batch_smaller_than_the_world_is_refused(monkeypatch) -> None:
     from mlplab import Config, ConfigError
-    from mlplab.loop import _process_settings
+    from mlplab.training.loop import _process_settings
 
     monkeypatch.setenv("WORLD_SIZE", "3")
     config = Config().override({"train.batch_size": 2})

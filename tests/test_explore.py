@@ -11,7 +11,7 @@ from synthetic import make_images
 from mlplab import load_dataset
 from mlplab.cli import main
 from mlplab.errors import ConfigError
-from mlplab.explore import EXPLORE_FIGURES, DatasetExploration, explore
+from mlplab.report.explore import EXPLORE_FIGURES, DatasetExploration, explore
 
 
 def test_exploration_numbers() -> None:

@@ -11,11 +11,11 @@ import pytest
 import torch
 from shipping import mnist_run, mnist_test_split, tiny_run
 
-import mlplab.export
+import mlplab.inference.export
 from mlplab import ConfigError, Run
 from mlplab.cli import main
-from mlplab.export import ExportError, RawImageModel, export
 from mlplab.extras import MissingExtraError
+from mlplab.inference.export import ExportError, RawImageModel, export
 
 HEADS = ("logits", "log_softmax", "softmax")
 # Loading a TorchScript file the way a user would warns that torch.jit is deprecated upstream.
@@ -184,7 +184,7 @@ def test_written_atomically(root: Path, tmp_path: Path, monkeypatch: pytest.Monk
 
     # A file that fails the check never replaces the old one, and leaves no temporary behind.
     before = out.read_bytes()
-    monkeypatch.setattr(mlplab.export, "_max_abs_diff", lambda *a: (0.5, 2.0))
+    monkeypatch.setattr(mlplab.inference.export, "_max_abs_diff", lambda *a: (0.5, 2.0))
     with pytest.raises(
         ExportError, match=r"differs from the eager model by 0\.5 .*nothing was written to"
     ):

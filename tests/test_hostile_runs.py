@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from mlplab import MLP, Config, ConfigError, Run, RunError, train
 from mlplab.cli import main
-from mlplab.loop import resume
-from mlplab.runs import list_runs, runs_table, to_json
+from mlplab.run.table import list_runs, runs_table, to_json
+from mlplab.training.loop import resume
 
 BUDGET_MB = 256  # the memory budget pinned for these tests (MLPLAB_MAX_ALLOC_MB)
 GB = 1024**3

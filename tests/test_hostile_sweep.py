@@ -15,7 +15,7 @@ import pytest
 from mlplab import Config, ConfigError, RunError
 from mlplab.cli import main
 from mlplab.sweep import MAX_TRIALS, add_trials, create_sweep, open_sweep, parse_space, run_sweep
-from mlplab.sweep_report import sweep_report
+from mlplab.sweep.report import sweep_report
 
 TINY = {"data.dataset": "digits", "model.hidden": [16], "train.epochs": 1, "train.lr": 0.01,
         "train.threads": 1, "run.name": "h"}  # fmt: skip

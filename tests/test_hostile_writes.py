@@ -27,13 +27,13 @@ import pytest
 import torch
 from shipping import tiny_run
 
-import mlplab.atomic
-import mlplab.export as mlplab_export
-import mlplab.run
+import mlplab.files.atomic
+import mlplab.inference.export as mlplab_export
+import mlplab.run.directory
 from mlplab import MLP, Normalization, Run, RunError
 from mlplab.cli import main
 from mlplab.errors import ConfigError, WriteError
-from mlplab.export import export
+from mlplab.inference.export import export
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 
@@ -333,7 +333,7 @@ def test_export_permission_denied_monkeypatched(
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return real_open(path, flags, mode, **kwargs)
 
-    monkeypatch.setattr(mlplab.atomic.os, "open", denied)
+    monkeypatch.setattr(mlplab.files.atomic.os, "open", denied)
     with pytest.raises(WriteError, match=r"^cannot write .*m\.pt: permission denied \("):
         export(run, out=tmp_path / "m.pt")
     assert list(tmp_path.iterdir()) == []
@@ -343,7 +343,7 @@ def test_export_permission_denied_monkeypatched(
 def test_two_runs_in_the_same_second_never_share_a_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mlplab.run.time, "strftime", lambda fmt: "20260101-000000")
+    monkeypatch.setattr(mlplab.run.directory.time, "strftime", lambda fmt: "20260101-000000")
     (tmp_path / "20260101-000000-x").mkdir()  # a pre-existing folder: never reused
     (tmp_path / "20260101-000000-x-2").write_text("a file")  # nor a file or a link's name
     (tmp_path / "20260101-000000-x-3").symlink_to(tmp_path / "elsewhere")
@@ -408,8 +408,8 @@ def test_explore_and_compare_refuse_other_files_before_any_work(
 ) -> None:
     from conftest import make_dataset
 
-    from mlplab.compare import compare
-    from mlplab.explore import explore
+    from mlplab.report.compare import compare
+    from mlplab.report.explore import explore
 
     notes = tmp_path / "notes"
     notes.mkdir()
@@ -446,7 +446,7 @@ def test_explore_and_compare_refuse_other_files_before_any_work(
 def test_report_refuses_a_fifo_or_link_planted_in_the_run(
     run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlplab.report import report
+    from mlplab.report.run_report import report
 
     os.mkfifo(run / "report.html")  # a hostile user of a shared runs folder
     try:
@@ -486,7 +486,7 @@ def test_plot_replaces_only_a_png_and_never_a_run_file(
 
 def test_tensorboard_deletes_only_its_own_event_files(run: Path, tmp_path: Path) -> None:
     pytest.importorskip("tensorboard")
-    from mlplab.tensorboard import write_events
+    from mlplab.report.tensorboard import write_events
 
     logs = tmp_path / "logs"  # another tool's TensorBoard folder
     logs.mkdir()
@@ -502,7 +502,7 @@ def test_tensorboard_deletes_only_its_own_event_files(run: Path, tmp_path: Path)
 
 
 def test_lr_find_outputs_replace_only_earlier_ones(tmp_path: Path) -> None:
-    from mlplab.lr_find import LRFind, check_out
+    from mlplab.training.lr_find import LRFind, check_out
 
     (tmp_path / "lr.json").write_text('{"my": "data"}')
     with pytest.raises(WriteError, match=r"lr\.json: it already exists \(a file of 14 bytes\) and "

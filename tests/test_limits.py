@@ -8,7 +8,7 @@ import io
 import pytest
 
 from mlplab.errors import ConfigError, FormatError, RunError
-from mlplab.limits import check_alloc, check_declared, memory_budget, printable, read_bounded
+from mlplab.files.limits import check_alloc, check_declared, memory_budget, printable, read_bounded
 
 
 def test_printable_escapes_control_characters_and_keeps_the_rest() -> None:
@@ -43,9 +43,9 @@ def test_the_budget_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_unset_budget_is_half_the_available_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLPLAB_MAX_ALLOC_MB", raising=False)
-    monkeypatch.setattr("mlplab.limits.available_memory", lambda: 8 * 1024**3)
+    monkeypatch.setattr("mlplab.files.limits.available_memory", lambda: 8 * 1024**3)
     assert memory_budget() == 4 * 1024**3
-    monkeypatch.setattr("mlplab.limits.available_memory", lambda: None)
+    monkeypatch.setattr("mlplab.files.limits.available_memory", lambda: None)
     assert memory_budget() == 4 * 1024**3
 
 
@@ -71,7 +71,7 @@ def test_a_decompression_bomb_stops_at_the_limit() -> None:
 
 def test_the_measured_budget_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLPLAB_MAX_ALLOC_MB", raising=False)
-    monkeypatch.setattr("mlplab.limits.available_memory", lambda: 2 * 1024**2)
+    monkeypatch.setattr("mlplab.files.limits.available_memory", lambda: 2 * 1024**2)
     with pytest.raises(
         FormatError, match=r"\(half the memory available now; set MLPLAB_MAX_ALLOC_MB"
     ):

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from mlplab import Config, Dataset, Epoch, Run, Split, evaluate, train
-from mlplab.device import select_device
 from mlplab.errors import ConfigError, TrainingError
-from mlplab.loop import format_epoch
-from mlplab.metrics import evaluate_split
+from mlplab.training.device import select_device
+from mlplab.training.loop import format_epoch
+from mlplab.training.metrics import evaluate_split
 
 METRIC_KEYS = {
     "epoch",
@@ -292,7 +292,7 @@ def test_no_progress_bar_by_default_off_a_terminal(tiny, quick_config: Config, c
 def test_test_split_is_scored_once_at_the_end(tiny, quick_config: Config, monkeypatch) -> None:
     import sys
 
-    module = sys.modules["mlplab.loop"]
+    module = sys.modules["mlplab.training.loop"]
     sizes = []
     real = module.evaluate_split
 
@@ -331,7 +331,7 @@ def test_training_steps_and_evaluation_make_no_float64(tiny, quick_config, monke
     """Apple GPUs (MPS) have no float64: nothing in the epoch loop or the scoring may use it."""
     import sys
 
-    loop = sys.modules["mlplab.loop"]
+    loop = sys.modules["mlplab.training.loop"]
     for name in ("_train_epoch", "evaluate_split"):
         real = getattr(loop, name)
 
@@ -342,7 +342,7 @@ def test_training_steps_and_evaluation_make_no_float64(tiny, quick_config, monke
         monkeypatch.setattr(loop, name, guarded)
     # The rotation maps are built once per image size on the host, in float64 so that their
     # rounding matches PIL's; only their int32 indices go to the device. Build them first.
-    from mlplab.batches import _rotation_maps
+    from mlplab.training.batches import _rotation_maps
 
     _rotation_maps(8, 8, 5.0, 0, torch.device("cpu"))
     result = train(quick_config.override({"train.l1": 1e-4, "augment.rotation": 5.0}), dataset=tiny)
@@ -360,7 +360,7 @@ def test_train_leaves_the_callers_threads_and_global_rng_alone(tiny, quick_confi
 
 
 def test_weights_and_shuffling_draw_separate_streams() -> None:
-    from mlplab.loop import seed_streams
+    from mlplab.training.loop import seed_streams
 
     model_seed, data_seed = seed_streams(0)
     assert model_seed != data_seed and seed_streams(0) == (model_seed, data_seed)
@@ -371,9 +371,9 @@ def test_weights_and_shuffling_draw_separate_streams() -> None:
 def test_non_finite_validation_loss_is_one_clear_error(tiny, quick_config, monkeypatch) -> None:
     import sys
 
-    from mlplab.metrics import Scores
+    from mlplab.training.metrics import Scores
 
-    loop = sys.modules["mlplab.loop"]
+    loop = sys.modules["mlplab.training.loop"]
     real = loop.evaluate_split
 
     def nan_on_validation(model, split, *args, **kwargs):
@@ -389,7 +389,7 @@ def test_non_finite_validation_loss_is_one_clear_error(tiny, quick_config, monke
 
 
 def test_automatic_threads_follow_the_work_and_leave_busy_cores_alone() -> None:
-    from mlplab.loop import auto_threads, step_flops
+    from mlplab.training.loop import auto_threads, step_flops
 
     tutorial = step_flops(784, [250, 100], 10, 64)
     assert tutorial == 2 * 64 * (2 * (784 * 250 + 250 * 100 + 100 * 10) + 250 * 100 + 100 * 10)
@@ -402,7 +402,7 @@ def test_automatic_threads_follow_the_work_and_leave_busy_cores_alone() -> None:
 
 
 def test_busy_cores_reads_the_kernels_counters(tmp_path, monkeypatch) -> None:
-    from mlplab import device
+    from mlplab.training import device
 
     assert 0.0 <= device.busy_cores(window=0.01) <= (os.cpu_count() or 1)
     stat = tmp_path / "stat"
@@ -442,7 +442,7 @@ def test_bf16_autocast_trains(tiny, quick_config) -> None:
 def test_label_smoothing_is_the_training_loss_only(tiny, quick_config) -> None:
     import torch.nn.functional as F
 
-    from mlplab.losses import loss_fn
+    from mlplab.model.heads import loss_fn
 
     logits, target = torch.randn(8, 10), torch.randint(0, 10, (8,))
     smoothed = loss_fn("logits", None, 0.1)(logits, target)
@@ -534,7 +534,7 @@ def test_a_dry_run_augments_as_the_run_would(tiny, quick_config) -> None:
 def test_ema_validates_keeps_and_saves_the_weights_average(tiny, quick_config) -> None:
     from safetensors.torch import load_file
 
-    from mlplab.metrics import evaluate
+    from mlplab.analysis.evaluate import evaluate
 
     config = quick_config.override({"train.epochs": 4, "train.select": "last"})
     plain = train(config, dataset=tiny)
@@ -622,7 +622,7 @@ def test_tta_is_checked_before_the_run_and_scores_validation_and_test(tiny, quic
 
 
 def test_plateau_with_ema_watches_the_averages_validation_loss(tiny, quick_config) -> None:
-    from mlplab.optim import Plan, lr_at
+    from mlplab.training.optim import Plan, lr_at
 
     config = quick_config.override({"train.epochs": 6, "train.lr": 0.1, "data.val_size": 0.3,
                                     "train.scheduler": "plateau", "train.patience": 0,

@@ -13,7 +13,7 @@ import torch
 
 from mlplab import Config, ConfigError, load_dataset
 from mlplab.cli import main
-from mlplab.lr_find import _reading, lr_find
+from mlplab.training.lr_find import _reading, lr_find
 
 TINY = {"data.dataset": "digits", "model.hidden": [16], "train.threads": 1}
 

@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import accuracy_score, log_loss, recall_score
 
 from mlplab import Config, Run, RunError, evaluate, load_dataset, train
-from mlplab.metrics import evaluate_split
+from mlplab.training.metrics import evaluate_split
 
 
 def test_evaluate_matches_sklearn(tmp_path) -> None:

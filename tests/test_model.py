@@ -12,8 +12,8 @@ from torch import nn
 
 from mlplab import MLP, model_summary
 from mlplab.errors import ConfigError
-from mlplab.losses import expected_initial_loss, loss_fn
-from mlplab.model import TTA_ROTATION, align_ink, tta_views
+from mlplab.model.heads import expected_initial_loss, loss_fn
+from mlplab.model.mlp import TTA_ROTATION, align_ink, tta_views
 
 
 def test_tutorial_parameter_count_and_shapes() -> None:
@@ -456,7 +456,7 @@ def test_state_shapes_and_parameter_count_are_the_models_own(
     shape, hidden, classes, kwargs
 ) -> None:
     """What a weights file is checked against before anything is built is what MLP makes."""
-    from mlplab.model import check_spec, parameter_count, state_shapes
+    from mlplab.model.mlp import check_spec, parameter_count, state_shapes
 
     model = MLP(shape, hidden, classes, **kwargs)
     assert state_shapes(model.input_features, hidden, classes) == {

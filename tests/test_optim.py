@@ -9,7 +9,7 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from mlplab import Config
-from mlplab.optim import (
+from mlplab.training.optim import (
     OPTIMIZERS,
     SCHEDULES,
     Plan,

@@ -27,8 +27,8 @@ from shipping import (
 from mlplab import ConfigError, DataError, Run
 from mlplab.cli import main
 from mlplab.errors import WriteError
-from mlplab.model import tta_views
-from mlplab.predict import Predictor, load_image, predict, preprocess, probabilities
+from mlplab.inference.predict import Predictor, load_image, predict, preprocess, probabilities
+from mlplab.model.mlp import tta_views
 
 MNIST = (1, 28, 28)
 

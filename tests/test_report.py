@@ -15,7 +15,7 @@ from synthetic import make_images, quick
 from mlplab import Config, RunError, train
 from mlplab.cli import main
 from mlplab.errors import ConfigError
-from mlplab.report import FIGURES, RunAnalysis, plot, report
+from mlplab.report.run_report import FIGURES, RunAnalysis, plot, report
 
 # Small settings: each report takes a few seconds on one thread.
 FAST = {"tsne_samples": 40, "candidates": 32, "iterations": 2, "ascent_steps": 10,
@@ -114,7 +114,9 @@ def test_cli_report_plot_compare(digits_run: Path, tmp_path: Path, capsys) -> No
 def test_cli_report_open_uses_the_browser(digits_run: Path, monkeypatch, capsys) -> None:
     opened = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
-    monkeypatch.setattr("mlplab.report.report", lambda run, **kw: Path(run) / "report.html")
+    monkeypatch.setattr(
+        "mlplab.report.run_report.report", lambda run, **kw: Path(run) / "report.html"
+    )
     assert main(["report", str(digits_run), "--open"]) == 0
     assert opened == [(digits_run / "report.html").resolve().as_uri()]
 

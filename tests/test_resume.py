@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from mlplab import Config, Epoch, RunError, resume, train
-from mlplab.optim import Plan, lr_at
+from mlplab.training.optim import Plan, lr_at
 
 # dropout, rotation and shift draw from every RNG stream; batch 4 makes epochs last long
 # enough (~0.2 s each) to kill the child between two of them
@@ -149,7 +149,7 @@ def test_resume_in_process_matches(tiny, quick_config: Config, ema: float) -> No
 
 
 def test_resume_keeps_the_automatic_thread_count(tiny, quick_config: Config, monkeypatch) -> None:
-    from mlplab import loop
+    from mlplab.training import loop
 
     monkeypatch.delenv("MLPLAB_THREADS")
     picks = iter([2, 1])  # the machine got busier between the two calls

@@ -9,8 +9,8 @@ import pytest
 
 from mlplab import Config, ConfigError, RunError, load_dataset, train
 from mlplab.cli import main
-from mlplab.run import Run
-from mlplab.runs import filter_runs, list_runs, runs_table, sort_runs
+from mlplab.run.directory import Run
+from mlplab.run.table import filter_runs, list_runs, runs_table, sort_runs
 
 TINY = {
     "data.dataset": "digits",

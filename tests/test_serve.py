@@ -21,7 +21,7 @@ from shipping import live_server, mnist_run, tiny_run
 
 from mlplab.cli import main
 from mlplab.extras import MissingExtraError
-from mlplab.predict import Predictor
+from mlplab.inference.predict import Predictor
 from mlplab.serve import create_app, is_loopback
 from mlplab.serve.batcher import MicroBatcher
 

@@ -12,7 +12,7 @@ import pytest
 from mlplab import Config, load_dataset
 from mlplab.cli import main
 from mlplab.sweep import create_sweep, sweep
-from mlplab.sweep_report import ablation_figure, summarize, sweep_report
+from mlplab.sweep.report import ablation_figure, summarize, sweep_report
 
 TINY = {"data.dataset": "digits", "model.hidden": [16], "train.epochs": 2, "train.lr": 0.01,
         "train.threads": 1, "run.name": "r"}  # fmt: skip

@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 from mlplab import Config, RunError, load_dataset, train
 from mlplab.cli import main
-from mlplab.run import MAX_TEXT_BYTES, Run
-from mlplab.tensorboard import write_events
+from mlplab.report.tensorboard import write_events
+from mlplab.run.directory import MAX_TEXT_BYTES, Run
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -6,8 +6,8 @@ The CLI (``mlplab ...``) is a thin shell over these functions::
     result = train(Config.preset("tutorial"))
     evaluate(result.run_dir)
 
-Each submodule name means one thing (the module): ``mlplab.report.report(run_dir)``,
-``mlplab.export.export(run_dir, "onnx")``, ``mlplab.predict.predict(run_dir, files)``.
+Each submodule name means one thing (the module): ``mlplab.report.run_report.report(run_dir)``,
+``mlplab.inference.export.export(run_dir, "onnx")``, ``mlplab.inference.predict.predict(run_dir, files)``.
 
 The names below load on first use (PEP 562): ``import mlplab`` does not load torch until a
 name needs it, so a program can still set torch's environment (``OMP_WAIT_POLICY``,
@@ -38,15 +38,15 @@ _EXPORTS = {
     "MlplabError": "errors",
     "RunError": "errors",
     "TrainingError": "errors",
-    "Epoch": "loop",
-    "TrainResult": "loop",
-    "resume": "loop",
-    "train": "loop",
-    "evaluate": "metrics",
-    "MLP": "model",
-    "model_summary": "model",
-    "RunAnalysis": "report",
-    "Run": "run",
+    "Epoch": "training.loop",
+    "TrainResult": "training.loop",
+    "resume": "training.loop",
+    "train": "training.loop",
+    "evaluate": "analysis.evaluate",
+    "MLP": "model.mlp",
+    "model_summary": "model.mlp",
+    "RunAnalysis": "report.run_report",
+    "Run": "run.directory",
 }
 
 __all__ = [  # a literal, for tools; tests/test_api.py keeps it equal to _EXPORTS
@@ -91,6 +91,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from .analysis.evaluate import evaluate
     from .config import PRESETS, Config
     from .data import Dataset, Normalization, Split, load_dataset, split_train_val
     from .errors import (
@@ -103,8 +104,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         RunError,
         TrainingError,
     )
-    from .loop import Epoch, TrainResult, resume, train
-    from .metrics import evaluate
-    from .model import MLP, model_summary
-    from .report import RunAnalysis
-    from .run import Run
+    from .model.mlp import MLP, model_summary
+    from .report.run_report import RunAnalysis
+    from .run.directory import Run
+    from .training.loop import Epoch, TrainResult, resume, train

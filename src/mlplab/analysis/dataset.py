@@ -1,7 +1,7 @@
 """A dataset on its own, before any training: class balance, typical images, pixel statistics.
 
 Every function takes a :class:`~mlplab.data.Split` (uint8 images, int64 labels) and returns
-numpy arrays; :mod:`mlplab.explore` turns them into figures and a page.
+numpy arrays; :mod:`mlplab.report.explore` turns them into figures and a page.
 """
 
 from __future__ import annotations

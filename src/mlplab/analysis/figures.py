@@ -73,7 +73,7 @@ def save_png(figure: Figure, path: Any, dpi: int = 100) -> bytes:
     figure.savefig(buffer, format="png", dpi=dpi)
     data = buffer.getvalue()
     if path is not None:
-        from ..atomic import write_bytes_atomic
+        from ..files.atomic import write_bytes_atomic
 
         write_bytes_atomic(path, data)
     return data

@@ -25,7 +25,7 @@ import torch
 
 from ..data import Normalization
 from ..errors import ConfigError
-from ..model import MLP
+from ..model.mlp import MLP
 from ..progress import progress_bar
 from .predictions import probabilities_from
 

@@ -1,7 +1,7 @@
 """What a model says about every sample of a split: probabilities, logits, the last hidden layer.
 
 :func:`predict` runs the model over a split in batches (the same batches, in the same
-order, as :func:`mlplab.metrics.evaluate_split`, so its accuracy is the run's own) and
+order, as :func:`mlplab.training.metrics.evaluate_split`, so its accuracy is the run's own) and
 keeps everything the other analyses need on the host as numpy arrays.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..batches import iterate_batches
 from ..data import Normalization, Split
-from ..losses import loss_fn
-from ..model import MLP
+from ..model.heads import loss_fn
+from ..model.mlp import MLP
+from ..training.batches import iterate_batches
 
 __all__ = ["Predictions", "predict", "probabilities_from"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..model import MLP
+from ..model.mlp import MLP
 
 __all__ = ["FirstLayer", "LayerWeights", "first_layer", "layer_weights"]
 

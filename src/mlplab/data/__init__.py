@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError, FormatError, did_you_mean
-from ..limits import printable
+from ..files.limits import printable
 from .csv import read_csv_table
 from .dataset import Dataset, Split
 from .formats import read_any

@@ -41,7 +41,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..errors import FormatError
-from ..limits import check_alloc, memory_budget, open_regular, printable
+from ..files.limits import check_alloc, memory_budget, open_regular, printable
 from .raw import RawSplits, as_labels
 
 __all__ = [

@@ -33,7 +33,7 @@ from typing import IO, NamedTuple, TextIO
 import numpy as np
 
 from ..errors import FormatError, did_you_mean
-from ..limits import check_alloc, memory_budget, open_regular, printable
+from ..files.limits import check_alloc, memory_budget, open_regular, printable
 from .raw import RawSplits, as_images, as_labels, class_names, parse_image_shape
 
 __all__ = ["MAX_COLUMNS", "MAX_LINE", "MEMORY_PER_BYTE", "Table", "read_csv", "read_csv_table"]

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..limits import printable
+from ..files.limits import printable
 
 __all__ = ["TASKS", "Dataset", "Split", "check_class_labels", "check_two_classes"]
 

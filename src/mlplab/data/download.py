@@ -22,8 +22,8 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic import temporary_sibling, write_text_atomic
 from ..errors import DownloadError, FormatError
+from ..files.atomic import temporary_sibling, write_text_atomic
 from ..progress import progress_bar
 
 __all__ = ["content_sha256", "digest_of", "download_file", "file_md5", "verify_local"]

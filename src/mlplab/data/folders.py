@@ -15,7 +15,7 @@ opened: it could block forever), only PNG, JPEG, BMP, GIF and TIFF are decoded (
 named ``.png`` holding another format is refused, so no other decoder, such as EPS's
 Ghostscript, ever runs), an image may have at most Pillow's ``MAX_IMAGE_PIXELS`` pixels
 (a few-KB PNG can declare 40000 x 40000), and the stacked dataset N x C x H x W must fit
-the memory budget (:func:`mlplab.limits.check_alloc`). Images are brought to the common
+the memory budget (:func:`mlplab.files.limits.check_alloc`). Images are brought to the common
 size one at a time, so a folder of large photos never sits in memory at full size.
 """
 
@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import FormatError, MlplabError
-from ..limits import check_alloc, open_regular, printable
+from ..files.limits import check_alloc, open_regular, printable
 from .dataset import check_class_labels
 from .raw import RawSplits, parse_image_shape, to_uint8
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError, FormatError, did_you_mean
-from ..limits import check_regular, open_regular, printable
+from ..files.limits import check_regular, open_regular, printable
 from .cifar import read_cifar
 from .csv import read_csv
 from .folders import IMAGE_EXTENSIONS, read_folders

@@ -15,7 +15,7 @@ them in a shared report), so every dataset is checked before any data is read:
   refused; only data stored in the file itself is read;
 - the type must be plain numbers (no strings, compound records, references, variable-length
   or opaque data);
-- the declared shape x type must fit the memory budget (:func:`mlplab.limits.check_alloc`)
+- the declared shape x type must fit the memory budget (:func:`mlplab.files.limits.check_alloc`)
   and be really stored: all of a contiguous dataset, every chunk of a chunked one, each
   chunk no larger than its data and within the file;
 - chunks may be compressed only with HDF5's built-in gzip (deflate) or h5py's lzf, with
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormatError
-from ..limits import check_alloc, check_declared, check_regular, printable
+from ..files.limits import check_alloc, check_declared, check_regular, printable
 from .raw import RawSplits, find_layout, from_arrays
 
 __all__ = ["HDF5_MAGIC", "read_hdf5", "read_usps"]

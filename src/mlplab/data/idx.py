@@ -19,7 +19,7 @@ from typing import IO
 import numpy as np
 
 from ..errors import FormatError
-from ..limits import check_alloc, check_regular, open_regular, printable, read_into
+from ..files.limits import check_alloc, check_regular, open_regular, printable, read_into
 from .raw import RawSplits, as_images, as_labels, class_names
 
 __all__ = ["read_idx", "read_idx_dataset", "read_idx_pair", "write_idx"]
@@ -43,7 +43,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (gzip or raw) into a native-endian array, checking its structure.
 
     The header's dimensions are checked before anything is allocated: against the bytes
-    the file holds (uncompressed) and against the memory budget (:mod:`mlplab.limits`);
+    the file holds (uncompressed) and against the memory budget (:mod:`mlplab.files.limits`);
     a gzip stream is read only as far as the header says, so a stream that inflates past
     it (a decompression bomb) is refused after at most one chunk more.
     """

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import printable
+from ..files.limits import printable
 from .formats import read_any
 from .raw import RawSplits
 

@@ -6,7 +6,7 @@ Read member by member with :mod:`zipfile` and numpy's ``.npy`` header parser, ne
 - an array of Python objects is refused with a clear message, never unpickled
   (unpickling runs code the file chooses);
 - the shape a member's header declares is checked against the member's size and against
-  the memory budget (:func:`mlplab.limits.check_alloc`) before anything is allocated, and
+  the memory budget (:func:`mlplab.files.limits.check_alloc`) before anything is allocated, and
   the member is then read only as far as the header says, so a member that inflates past
   it (a decompression bomb) is refused after one byte more;
 - a damaged member (bad CRC, truncated, a header numpy cannot parse, an unknown
@@ -29,7 +29,7 @@ from typing import IO
 import numpy as np
 
 from ..errors import FormatError
-from ..limits import check_alloc, check_declared, open_regular, printable, read_into
+from ..files.limits import check_alloc, check_declared, open_regular, printable, read_into
 from .raw import RawSplits, find_layout, from_arrays
 
 __all__ = ["read_npz"]

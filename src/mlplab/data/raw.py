@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, FormatError, did_you_mean
-from ..limits import printable
+from ..files.limits import printable
 from .dataset import Dataset, check_class_labels, check_two_classes
 
 __all__ = [

@@ -33,7 +33,7 @@ import torch
 
 from ..errors import ConfigError
 from ..extras import require
-from ..limits import printable
+from ..files.limits import printable
 from ..progress import logger
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ Routes (all answers JSON except the page):
 
 - ``POST /predict``  images in, ``{"predictions": [{"class", "index", "probability",
   "top": [...]}, ...]}`` out, in input order. Either multipart uploads in the field
-  ``file`` (repeat it for a batch; each goes through :func:`mlplab.predict.preprocess`,
+  ``file`` (repeat it for a batch; each goes through :func:`mlplab.inference.predict.preprocess`,
   as ``mlplab predict`` does), or JSON ``{"pixels": ...}``: one image as nested lists
   ``H x W`` (one-channel models) or ``C x H x W``, or a list of them, float pixels in
   [0, 1] exactly like the exported model's input (no preprocessing). ``?top_k=`` sets how
@@ -47,7 +47,7 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from .. import __version__
 from ..errors import ConfigError, MlplabError
-from ..predict import ImageTooLarge, Predictor, decode_bytes, image_size, shown_name
+from ..inference.predict import ImageTooLarge, Predictor, decode_bytes, image_size, shown_name
 from .batcher import MemoryGate, MicroBatcher
 
 __all__ = ["create_app"]

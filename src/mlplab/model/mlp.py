@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError, did_you_mean
-from .limits import check_alloc, printable
+from ..errors import ConfigError, did_you_mean
+from ..files.limits import check_alloc, printable
 
 __all__ = [
     "ACTIVATIONS",
@@ -94,7 +94,7 @@ def check_size(
     error: type[Exception] = ConfigError,
 ) -> int:
     """The parameter count of such an MLP, or ``error`` when its float32 weights alone would
-    exceed the memory mlplab lets one allocation take (:func:`mlplab.limits.check_alloc`):
+    exceed the memory mlplab lets one allocation take (:func:`mlplab.files.limits.check_alloc`):
     checked before any tensor is made, so a huge spec is one line, not a MemoryError."""
     parameters = parameter_count(features, hidden, outputs)
     widths = _widths_text([features, *hidden, outputs])

@@ -22,11 +22,11 @@ from typing import Any
 
 import yaml
 
-from . import optim
-from .atomic import write_text_atomic
-from .errors import ConfigError, did_you_mean
-from .limits import read_text_file, shown
-from .model import ACTIVATIONS, HEADS, INITS, TTA_VIEWS
+from ..errors import ConfigError, did_you_mean
+from ..files.atomic import write_text_atomic
+from ..files.limits import read_text_file, shown
+from ..model.mlp import ACTIVATIONS, HEADS, INITS, TTA_VIEWS
+from ..training import optim
 
 __all__ = [
     "PRESETS",
@@ -476,7 +476,7 @@ class Config:
                 dotted, value = f"{section_name}.{f.name}", getattr(section, f.name)
                 _check_type(dotted, value, hints[f.name])
                 _check(dotted, value, f)
-        from .data.sources import DATASETS  # here, not at import: data imports config's errors
+        from ..data.sources import DATASETS  # here, not at import: data imports config's errors
 
         name = self.data.dataset
         if name not in DATASETS and not is_path(name):

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from .data import Split
+from ..data import Split
 
 __all__ = ["Augmentation", "augment", "erase", "iterate_batches", "rotation_angles", "warp"]
 

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .analysis import figures as F
-from .analysis.curves import Curves, curves
-from .analysis.weights import LayerWeights, layer_weights
-from .atomic import check_outputs, is_page, os_errors
-from .errors import ConfigError
-from .model import alignment
+from ..analysis import figures as F
+from ..analysis.curves import Curves, curves
+from ..analysis.weights import LayerWeights, layer_weights
+from ..errors import ConfigError
+from ..files.atomic import check_outputs, is_page, os_errors
+from ..model.mlp import alignment
+from ..run.directory import Run
 from .page import Figure, Page, Section, paragraph, table
-from .run import Run
 
 __all__ = ["Comparison", "check_out", "compare", "compare_runs"]
 

@@ -35,11 +35,11 @@ from typing import Any
 
 import torch
 
-from .atomic import check_folder, os_errors
-from .errors import MlplabError, RunError
-from .extras import require
-from .progress import logger
-from .run import MODEL, WEIGHTS, Run
+from ..errors import MlplabError, RunError
+from ..extras import require
+from ..files.atomic import check_folder, os_errors
+from ..progress import logger
+from ..run.directory import MODEL, WEIGHTS, Run
 
 __all__ = ["SCALARS", "write_events"]
 
@@ -68,7 +68,7 @@ def write_events(
     """Write a run's TensorBoard event files into ``out`` (default ``RUN/tensorboard``) and
     return that folder. ``samples`` test images are added when the data reloads (0: none).
 
-    Every run file is read (through :class:`~mlplab.run.Run`'s bounded readers: a FIFO, a
+    Every run file is read (through :class:`~mlplab.run.directory.Run`'s bounded readers: a FIFO, a
     device, a huge or non-UTF-8 file is one line) before anything is written; the event file
     is written in a temporary folder inside ``out`` and moved into place only once whole, so
     a failure leaves ``out`` as it was.
@@ -158,7 +158,7 @@ def _write(
 
 def _model(run: Run, samples: int, data_dir: Any) -> _Pictures:
     """Weight histograms, the first layer as images, and a few test images."""
-    from .analysis.weights import first_layer
+    from ..analysis.weights import first_layer
 
     model, _, classes = run.load_model()
     pictures = _Pictures()
@@ -173,7 +173,7 @@ def _model(run: Run, samples: int, data_dir: Any) -> _Pictures:
     pictures.images[f"first_layer/{first.layer}"] = units / scale * 0.5 + 0.5
     if samples <= 0:
         return pictures
-    from .metrics import run_dataset
+    from ..run.splits import run_dataset
 
     try:
         data = run_dataset(run, data_dir=data_dir)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .atomic import write_bytes_atomic, write_text_atomic
+from .. import __version__
+from ..files.atomic import write_bytes_atomic, write_text_atomic
 
 __all__ = ["Figure", "Page", "Section", "cards", "paragraph", "preformatted", "table"]
 

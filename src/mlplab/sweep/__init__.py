@@ -22,7 +22,7 @@ in its summary: the epoch `train.select` names, by default the lowest validation
 score. Searches prune with Optuna's MedianPruner on the validation score of each epoch
 (after 5 finished trials, never in a trial's first quarter of epochs).
 Each trial records its run directory, host, test score and timings as user attributes,
-so a report needs only the study (:mod:`mlplab.sweep_report`).
+so a report needs only the study (:mod:`mlplab.sweep.report`).
 """
 
 from __future__ import annotations
@@ -47,14 +47,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .atomic import write_text_atomic
-from .config import MAX_CONFIG_BYTES, SECTIONS, Config, describe, load_yaml, yaml_problem
-from .data import Dataset, load_configured
-from .errors import ConfigError, FormatError, RunError, TrainingError, did_you_mean
-from .extras import require
-from .limits import open_regular, printable, read_text_file, shown
-from .loop import train
-from .progress import logger
+from ..config import MAX_CONFIG_BYTES, SECTIONS, Config, describe, load_yaml, yaml_problem
+from ..data import Dataset, load_configured
+from ..errors import ConfigError, FormatError, RunError, TrainingError, did_you_mean
+from ..extras import require
+from ..files.atomic import write_text_atomic
+from ..files.limits import open_regular, printable, read_text_file, shown
+from ..progress import logger
+from ..training.loop import train
 
 if TYPE_CHECKING:
     import optuna
@@ -571,7 +571,7 @@ def run_sweep(
     and the sweep goes on; Ctrl-C marks the current trial failed, queues it again and
     stops.
     """
-    from .distributed import world_size
+    from ..training.distributed import world_size
 
     if world_size() > 1:  # under torchrun every rank would run its own sweep loop
         raise ConfigError(

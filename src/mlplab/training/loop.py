@@ -31,21 +31,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, distributed, linear
+from .. import __version__
+from ..config import MAX_THREADS, Config, selection_score
+from ..data import Dataset, Normalization, Split, load_configured
+from ..data.splits import run_splits
+from ..errors import ConfigError, RunError, TrainingError
+from ..files.limits import shown
+from ..model import linear
+from ..model.heads import expected_initial_loss, loss_fn
+from ..model.mlp import MLP, check_align, check_tta, input_features, model_summary
+from ..progress import log_line, log_to_file, logger, progress_bar
+from ..run.directory import CHECKPOINT_FORMAT, LOG, Run
+from ..run.splits import run_dataset
+from . import distributed
 from .batches import Augmentation, iterate_batches
-from .config import MAX_THREADS, Config, selection_score
-from .data import Dataset, Normalization, Split, load_configured
-from .data.splits import run_splits
 from .device import busy_cores, isolated
 from .distributed import World, lost_peer, shard
-from .errors import ConfigError, RunError, TrainingError
-from .limits import shown
-from .losses import expected_initial_loss, loss_fn
-from .metrics import Scores, evaluate_split, run_dataset
-from .model import MLP, check_align, check_tta, input_features, model_summary
+from .metrics import Scores, evaluate_split
 from .optim import Plan, WeightAverage, lr_at, make_optimizer, momentum_at, set_step, stepper
-from .progress import log_line, log_to_file, logger, progress_bar
-from .run import CHECKPOINT_FORMAT, LOG, Run
 
 __all__ = ["Epoch", "TrainResult", "format_epoch", "resume", "train", "training_step"]
 

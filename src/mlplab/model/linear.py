@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write
-from .data import Dataset, Normalization, Split
-from .model import MLP
-from .progress import logger
+from ..data import Dataset, Normalization, Split
+from ..files.atomic import atomic_write
+from ..progress import logger
+from .mlp import MLP
 
 __all__ = ["describe", "is_line", "line_fit"]
 

@@ -43,11 +43,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import atomic_write, check_not_inside_owned
-from .errors import ConfigError, DataError, RunError, did_you_mean
+from ..errors import ConfigError, DataError, RunError, did_you_mean
+from ..files.atomic import atomic_write, check_not_inside_owned
+from ..files.limits import check_alloc, open_regular, printable
+from ..run.directory import Run
 from .export import RawImageModel
-from .limits import check_alloc, open_regular, printable
-from .run import Run
 
 __all__ = [
     "FORMATS",
@@ -124,7 +124,7 @@ def load_image(
     layouts; uint8 in 0-255 or floats in [0, 1]. Files and bytes are refused (DataError
     naming ``name`` or the path, and what is accepted) when undecodable, in a format other
     than :data:`FORMATS`, over ``max_pixels`` pixels (checked from the header, before
-    anything is decoded) or over the memory budget (:func:`mlplab.limits.check_alloc`),
+    anything is decoded) or over the memory budget (:func:`mlplab.files.limits.check_alloc`),
     and when floating-point pixels are NaN or infinite.
     """
     if isinstance(source, Image.Image):

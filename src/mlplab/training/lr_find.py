@@ -4,7 +4,7 @@ steps while the rate grows exponentially, and read a good rate off the loss curv
 ``lr_find(config)`` builds exactly what ``train(config)`` would (the same data split,
 normalization, model initialization and optimizer, from the same seeds) and takes
 ``steps`` optimizer steps on augmented training batches, each the very step training takes
-(:func:`mlplab.loop.training_step`: the run's precision, loss, label smoothing, L1 term and
+(:func:`mlplab.training.loop.training_step`: the run's precision, loss, label smoothing, L1 term and
 update), step ``i`` at rate
 ``start * (end / start) ** (i / (steps - 1))``. The loss is smoothed by a bias-corrected
 exponential moving average (weight ``smoothing`` on the past); the test stops early once
@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
+from ..config import Config
+from ..data import Dataset, Normalization, load_configured
+from ..data.splits import run_splits
+from ..errors import ConfigError, TrainingError
+from ..files.atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
+from ..model.mlp import MLP
 from .batches import Augmentation, iterate_batches
-from .config import Config
-from .data import Dataset, Normalization, load_configured
-from .data.splits import run_splits
 from .device import isolated
-from .errors import ConfigError, TrainingError
 from .loop import seed_streams, set_threads, training_step
-from .model import MLP
 from .optim import make_optimizer, set_step
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class LRFind:
 
     def figure(self) -> Figure:
         """Loss against learning rate (log x), raw and smoothed, with the suggestion marked."""
-        from .analysis.figures import TRAIN, VAL, _figure
+        from ..analysis.figures import TRAIN, VAL, _figure
 
         figure = _figure(7, 4.2)
         ax = figure.subplots()
@@ -120,7 +120,7 @@ class LRFind:
     def save(self, path: str | Path) -> tuple[Path, Path]:
         """Write the plot (PNG) and, next to it, the numbers (same name, ``.json``); each
         replaces only an earlier one (see :func:`check_out`)."""
-        from .analysis.figures import save_png
+        from ..analysis.figures import save_png
 
         png, data = check_out(path)
         with os_errors(png, "choose another --out"):  # a full disk, a read-only folder: one line

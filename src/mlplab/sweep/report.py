@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .atomic import check_outputs, os_errors, write_text_atomic
-from .config import Config
-from .sweep import Sweep, _fmt_value, _optuna, open_sweep
-from .tables import format_table
+from ..config import Config
+from ..files.atomic import check_outputs, os_errors, write_text_atomic
+from ..tables import format_table
+from . import Sweep, _fmt_value, _optuna, open_sweep
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -285,7 +285,7 @@ def sweep_report(
             write_text_atomic(folder / name, text)
             report.files.append(folder / name)
         if report.ablation and any(a.runs for a in report.ablation):
-            from .analysis.figures import save_png
+            from ..analysis.figures import save_png
 
             save_png(ablation_figure(report), folder / ABLATION_PNG)
             report.files.append(folder / ABLATION_PNG)
@@ -305,7 +305,7 @@ def ablation_figure(report: SweepReport) -> Figure:
     """Validation and test score against the first grid key (one line per combination of
     the others): mean ± std over seeds, each run a dot. Numeric keys whose positive values
     span two decades or more get a log axis (symlog when 0 is among them)."""
-    from .analysis.figures import TEST, VAL, _figure
+    from ..analysis.figures import TEST, VAL, _figure
 
     rows = report.ablation or []
     keys = list(rows[0].setting) if rows else []

@@ -3,7 +3,7 @@
 Class balance, samples of each class, each class's mean image, the pixel-intensity
 histogram and how alike two images of one class are (pairwise correlations)::
 
-    from mlplab.explore import DatasetExploration, explore
+    from mlplab.report.explore import DatasetExploration, explore
     explore("mnist")                           # -> explore-mnist/explore.html
     e = DatasetExploration(load_dataset("digits"))
     e.counts, e.means.shape, e.figure("means")
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .analysis import figures as F
-from .analysis.dataset import (
+from ..analysis import figures as F
+from ..analysis.dataset import (
     Correlations,
     channel_statistics,
     class_counts,
@@ -27,11 +27,11 @@ from .analysis.dataset import (
     pairwise_correlations,
     samples_per_class,
 )
-from .atomic import check_outputs, is_page, os_errors
-from .data import Dataset, load_dataset
-from .errors import ConfigError, did_you_mean
+from ..data import Dataset, load_dataset
+from ..errors import ConfigError, did_you_mean
+from ..files.atomic import check_outputs, is_page, os_errors
+from ..progress import progress_bar
 from .page import Figure, Page, Section, cards, paragraph, table
-from .progress import progress_bar
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
@@ -213,7 +213,7 @@ def explore(
 
 
 def _check_out(folder: Path) -> None:
-    """``folder`` may take explore.html and its figures (see :func:`mlplab.atomic.check_outputs`)."""
+    """``folder`` may take explore.html and its figures (see :func:`mlplab.files.atomic.check_outputs`)."""
     figures = [folder / "figures" / f"explore-{name}.png" for name in EXPLORE_FIGURES]
     check_outputs(folder / EXPLORE, figures, ours=is_page, ours_is="an earlier mlplab page")
 

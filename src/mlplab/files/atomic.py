@@ -1,6 +1,6 @@
 """Safe writes: only where asked, only over what may be replaced, whole files or none.
 
-A leaf module (it imports only :mod:`mlplab.errors` and :mod:`mlplab.limits`): the run
+A leaf module (it imports only :mod:`mlplab.errors` and :mod:`mlplab.files.limits`): the run
 directory, the config, the downloads, the pages and the exports all write through it.
 
 - :func:`atomic_write` / :func:`atomic_file` write a temporary sibling (created new, never
@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import WriteError
+from ..errors import WriteError
 from .limits import file_kind
 
 __all__ = [

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .errors import TrainingError
+from ..errors import TrainingError
 
 __all__ = ["World", "lost_peer", "shard", "world", "world_size", "wrap"]
 

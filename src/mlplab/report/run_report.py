@@ -4,7 +4,7 @@
 time it is asked for (so ``mlplab plot curves`` never loads the data, and a notebook pays
 only for what it looks at)::
 
-    from mlplab.report import RunAnalysis, report
+    from mlplab.report.run_report import RunAnalysis, report
     a = RunAnalysis("runs/20261121-115815-tutorial")
     a.confusion.counts, a.confusion.per_class(), a.confusion.most_confused(5)
     a.figure("mistakes")                  # a matplotlib Figure
@@ -25,25 +25,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .analysis import figures as F
-from .analysis.confusion import Confusion, confusion
-from .analysis.curves import Curves, curves
-from .analysis.imagine import Imagined, gradient_ascent, random_search
-from .analysis.mistakes import Picked, most_confident_mistakes, sample_predictions
-from .analysis.predictions import Predictions, predict
-from .analysis.representations import Embedding, embed_layers
-from .analysis.weights import FirstLayer, LayerWeights, first_layer, layer_weights
-from .atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
-from .data import Dataset
-from .data.splits import run_splits
-from .device import select_device
-from .errors import ConfigError, RunError, did_you_mean
-from .metrics import run_dataset
-from .model import model_summary
+from .. import __version__
+from ..analysis import figures as F
+from ..analysis.confusion import Confusion, confusion
+from ..analysis.curves import Curves, curves
+from ..analysis.imagine import Imagined, gradient_ascent, random_search
+from ..analysis.mistakes import Picked, most_confident_mistakes, sample_predictions
+from ..analysis.predictions import Predictions, predict
+from ..analysis.representations import Embedding, embed_layers
+from ..analysis.weights import FirstLayer, LayerWeights, first_layer, layer_weights
+from ..data import Dataset
+from ..data.splits import run_splits
+from ..errors import ConfigError, RunError, did_you_mean
+from ..files.atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
+from ..model.mlp import model_summary
+from ..progress import logger, progress_bar
+from ..run.directory import Run
+from ..run.splits import run_dataset
+from ..training.device import select_device
 from .page import Figure, Page, Section, cards, paragraph, preformatted, table
-from .progress import logger, progress_bar
-from .run import Run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
@@ -203,7 +203,7 @@ class RunAnalysis:
     @functools.cached_property
     def explained(self) -> Picked:
         """The first few confident mistakes, for the probability bar charts."""
-        from .analysis.mistakes import pick
+        from ..analysis.mistakes import pick
 
         return pick(self.predictions, self.mistakes.indices[: self.n_explained])
 

@@ -13,7 +13,7 @@ renamed into place: a file that fails the check (``|exported - eager| <= 1e-5 *
 max(1, max |eager|)``) is never installed. The figure is returned and recorded in
 ``export.json`` beside the file.
 
-What it may write over (:func:`mlplab.atomic.check_target`): nothing that exists, unless
+What it may write over (:func:`mlplab.files.atomic.check_target`): nothing that exists, unless
 ``force`` — except its own earlier export at the default path inside the run directory;
 never anything but a regular file (a FIFO, a device, a folder, a symbolic link), never a run
 directory's own files (weights, ``model.json``, config, metrics...), never into another run's
@@ -39,8 +39,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import __version__
-from .atomic import (
+from .. import __version__
+from ..data import Normalization
+from ..errors import ConfigError, MlplabError, WriteError, did_you_mean
+from ..extras import require
+from ..files.atomic import (
     atomic_write,
     check_target,
     describe,
@@ -48,13 +51,10 @@ from .atomic import (
     os_errors,
     write_text_atomic,
 )
-from .data import Normalization
-from .errors import ConfigError, MlplabError, WriteError, did_you_mean
-from .extras import require
-from .metrics import run_dataset
-from .model import MLP
-from .progress import logger
-from .run import Run
+from ..model.mlp import MLP
+from ..progress import logger
+from ..run.directory import Run
+from ..run.splits import run_dataset
 
 __all__ = ["FORMATS", "TOLERANCE", "ExportError", "ExportResult", "RawImageModel", "export"]
 

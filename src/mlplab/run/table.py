@@ -12,7 +12,7 @@ which): a half-written run is a row, never a crash. Regression runs show R² whe
 classification runs show accuracy.
 
 Run folders may come from others: the run readers bound and check every file (see
-:mod:`mlplab.run`), one bad run is one ``unreadable`` row and never stops the listing, the
+:mod:`mlplab.run.directory`), one bad run is one ``unreadable`` row and never stops the listing, the
 search does not follow links to folders (a link to ``/`` is not searched; a link that is
 itself a run directory is listed), and the text table escapes control characters in names.
 """
@@ -29,13 +29,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import describe
-from .config import selection_score
-from .errors import ConfigError, RunError, did_you_mean
-from .limits import printable
-from .model import alignment, input_features
-from .run import CONFIG, MODEL, Run
-from .tables import format_table
+from ..config import selection_score
+from ..errors import ConfigError, RunError, did_you_mean
+from ..files.atomic import describe
+from ..files.limits import printable
+from ..model.mlp import alignment, input_features
+from ..tables import format_table
+from .directory import CONFIG, MODEL, Run
 
 __all__ = [
     "COLUMNS",

@@ -27,7 +27,7 @@ import stat
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from .errors import ConfigError, FormatError
+from ..errors import ConfigError, FormatError
 
 __all__ = [
     "MEMORY_FRACTION",

@@ -31,12 +31,12 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
-from .atomic import RUN_FILE_NAMES, atomic_file, write_bytes_atomic, write_text_atomic
-from .config import Config
-from .data import Normalization
-from .errors import ConfigError, FormatError, RunError
-from .limits import check_alloc, check_declared, open_regular
-from .model import MLP, check_size, check_spec, excerpt, input_features, state_shapes
+from ..config import Config
+from ..data import Normalization
+from ..errors import ConfigError, FormatError, RunError
+from ..files.atomic import RUN_FILE_NAMES, atomic_file, write_bytes_atomic, write_text_atomic
+from ..files.limits import check_alloc, check_declared, open_regular
+from ..model.mlp import MLP, check_size, check_spec, excerpt, input_features, state_shapes
 
 __all__ = ["Run"]
 
@@ -209,7 +209,7 @@ class Run:
 
     def model_info(self) -> dict[str, Any]:
         """``model.json``, checked: an architecture MLP accepts (keys, types and ranges;
-        :func:`mlplab.model.check_spec`), its normalization, class names and task. Nothing
+        :func:`mlplab.model.mlp.check_spec`), its normalization, class names and task. Nothing
         is built: sizes are checked against memory by :meth:`load_model`."""
         file = self.path / MODEL
         info = _read_json(file, dict, "a model description")

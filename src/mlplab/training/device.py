@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import TrainingError
+from ..errors import TrainingError
 
 __all__ = ["busy_cores", "isolated", "select_device"]
 

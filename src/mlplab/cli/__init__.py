@@ -19,16 +19,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .config import PRESETS, Config, describe
-from .data import load_dataset
-from .data.filesources import FileSource
-from .data.sources import DATASETS, BundledSource, cache_dir
-from .errors import ConfigError, DataError, MlplabError
-from .limits import printable
-from .loop import resume, train
-from .metrics import SPLITS, evaluate
-from .progress import logger
+from .. import __version__
+from ..analysis.evaluate import SPLITS, evaluate
+from ..config import PRESETS, Config, describe
+from ..data import load_dataset
+from ..data.filesources import FileSource
+from ..data.sources import DATASETS, BundledSource, cache_dir
+from ..errors import ConfigError, DataError, MlplabError
+from ..files.limits import printable
+from ..progress import logger
+from ..training.loop import resume, train
 
 FLAG_NAMES = {"run.dir": "--runs-dir", "run.name": "--name"}
 
@@ -162,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_demo)
 
     # ----- understanding runs and data (report.py, compare.py, explore.py) -----
-    from .report import FIGURES  # light: matplotlib and scikit-learn load only when drawing
+    from ..report.run_report import (
+        FIGURES,  # light: matplotlib and scikit-learn load only when drawing
+    )
 
     p = command("report", "write report.html, analysis.json and figures/ about a trained run")
     p.add_argument("run_dir", type=Path, help="a run directory made by `mlplab train`")
@@ -252,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_serve)
 
     # ----- scale: sweeps and ablations, the runs table, TensorBoard, the LR finder -----
-    from .sweep import PRUNERS, SAMPLERS
+    from ..sweep import PRUNERS, SAMPLERS
 
     p = command("sweep", "search config keys with Optuna (--space), or run an ablation (--grid × --seeds); "
                          "`mlplab sweep report SWEEP_DIR` writes its report")  # fmt: skip
@@ -437,8 +439,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from .data.inspection import inspect_data
-    from .data.raw import RawSplits
+    from ..data.inspection import inspect_data
+    from ..data.raw import RawSplits
 
     if args.source in DATASETS:
         data = load_dataset(args.source, args.data_dir)
@@ -534,7 +536,7 @@ def _open_in_browser(path: Path) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import report
+    from ..report.run_report import report
 
     path = report(args.run_dir, **_analysis_settings(args))
     print(path)
@@ -544,14 +546,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .report import plot
+    from ..report.run_report import plot
 
     print(plot(args.run_dir, args.figure, args.out, **_analysis_settings(args)))
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import check_out, compare, compare_runs
+    from ..report.compare import check_out, compare, compare_runs
 
     check_out(args.out)  # before the tables are printed: a bad --out is the only line
     comparison = compare_runs(args.run_dirs)
@@ -566,7 +568,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from .explore import explore
+    from ..report.explore import explore
 
     label = args.label if args.label is not None else 0
     path = explore(args.dataset, args.out, data_dir=args.data_dir, label=label,
@@ -577,7 +579,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export  # torch.onnx and friends load only when asked for
+    from ..inference.export import export  # torch.onnx and friends load only when asked for
 
     result = export(args.run_dir, args.format, args.out, data_dir=args.data_dir, force=args.force)
     print(result.path)
@@ -592,8 +594,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import warnings
 
-    from .errors import ConfigError
-    from .predict import predict
+    from ..errors import ConfigError
+    from ..inference.predict import predict
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1; got {args.top_k}")
@@ -616,8 +618,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
-    from .serve import serve
+    from ..errors import ConfigError
+    from ..serve import serve
 
     if args.max_upload_mb <= 0 or args.max_batch < 1 or args.batch_wait_ms < 0 or args.threads < 0:
         raise ConfigError(
@@ -641,8 +643,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import add_trials, create_sweep, describe_sweep, open_sweep, run_sweep
-    from .sweep_report import summarize, sweep_report
+    from ..sweep import add_trials, create_sweep, describe_sweep, open_sweep, run_sweep
+    from ..sweep.report import summarize, sweep_report
 
     recipe = [
         _flag(k) for k in describe() if getattr(args, k.key) is not None
@@ -715,7 +717,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .runs import filter_runs, list_runs, runs_table, sort_runs, to_json
+    from ..run.table import filter_runs, list_runs, runs_table, sort_runs, to_json
 
     rows = sort_runs(filter_runs(list_runs(args.root), args.filter), args.sort, args.reverse)
     if args.json:
@@ -729,7 +731,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             f"no runs under {args.root}{' match ' + ', '.join(args.filter) if args.filter else ''}"
         )
     if args.tensorboard is not None:
-        from .tensorboard import write_events
+        from ..report.tensorboard import write_events
 
         for row in rows:
             if row.status in ("empty", "unreadable"):
@@ -748,7 +750,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_tensorboard(args: argparse.Namespace) -> int:
-    from .tensorboard import write_events
+    from ..report.tensorboard import write_events
 
     if args.samples < 0:
         raise ConfigError(f"--samples must be >= 0; got {args.samples}")
@@ -759,8 +761,8 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from .extras import require
-    from .lr_find import lr_find
+    from ..extras import require
+    from ..training.lr_find import lr_find
 
     require("matplotlib.figure", "report", "the lr-find plot")  # before minutes of work, not after
     result = lr_find(config_from_args(args), start=args.start, end=args.end, steps=args.steps,

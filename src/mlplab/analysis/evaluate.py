@@ -1,0 +1,65 @@
+"""Evaluation from a run directory alone: the best weights, the run's own data and splits.
+
+:func:`evaluate` rebuilds the best model from the run, reloads the data it was trained on
+(as ``dataset.json`` records it) and scores the split asked for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..data import Dataset
+from ..data.splits import run_splits
+from ..errors import RunError
+from ..run.directory import Run
+from ..run.splits import run_dataset
+from ..training.device import select_device
+from ..training.metrics import CLASSIFICATION_LOSSES, evaluate_split
+
+__all__ = ["SPLITS", "evaluate"]
+
+SPLITS = ("test", "val", "train")
+
+
+def evaluate(
+    run_dir: str | Path,
+    *,
+    split: str = "test",
+    dataset: Dataset | str | None = None,
+    data_dir: str | Path | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Score a run's best weights on a split of the data it was trained on.
+
+    ``split`` is test, val or train (val and train are the run's own, rebuilt from its
+    config and seeds). ``dataset`` scores another dataset of the same image shape and
+    number of classes instead (its test split, or its training split for val/train).
+    Returns ``{"loss", "accuracy", "samples", "per_class_accuracy", "r2", "rmse", "mae",
+    "classes", "dataset", "split", "task", "loss_function"}``: a classification has an
+    accuracy and no R², RMSE or MAE (None); a regression the other way round, and its
+    ``loss_function`` names the loss: the run's ``train.loss`` (mse or mae) for a regression.
+    """
+    if split not in SPLITS:
+        raise RunError(f"split must be one of {', '.join(SPLITS)}; got '{split}'")
+    run = Run.open(run_dir)
+    config = run.config()
+    device = select_device(device)
+    model, normalization, classes = run.load_model(device)  # first: the cheap checks
+    data = run_dataset(run, dataset=dataset, data_dir=data_dir, same_data=False)
+    train, val, test = run_splits(
+        data, config.data.limit, config.data.val_size, config.data.split_seed
+    )
+    chosen = {"test": test, "val": val, "train": train}[split]
+    if len(chosen) == 0:
+        raise RunError(
+            f"run {run.path} holds out no {split} split (data.val_size={config.data.val_size:g}); "
+            f"use --split {' or '.join(s for s in SPLITS if s != split)}"
+        )
+    scale, offset = normalization.affine(device)
+    regression = config.train.loss if data.task == "regression" else None
+    scores = evaluate_split(model, chosen.to(device), scale, offset,
+                            batch_size=config.train.eval_batch_size, regression=regression)  # fmt: skip
+    loss_function = regression or CLASSIFICATION_LOSSES[model.head]
+    return {**scores.to_dict(), "classes": list(classes), "dataset": data.name, "split": split,
+            "task": data.task, "loss_function": loss_function}  # fmt: skip

@@ -1,0 +1,4 @@
+"""The run directory, the unit everything after training works from (:mod:`.directory`),
+the data splits a run was trained and scored on (:mod:`.splits`), and the runs table
+(:mod:`.table`).
+"""
