@@ -76,7 +76,7 @@ MAX_PIXELS = 40_000_000  # largest image accepted by default (a 40 MP photo): bo
 # the model sees 28x28, and the float64 steps would otherwise hold ~40 bytes per source pixel.
 WORK_PIXELS = 2_000_000
 # Peak memory of load_image + preprocess, measured (benchmarks/serve_memory.py, and
-# tests/test_fuzz_predict.py checks it): per source pixel while decoding (4-byte pixels,
+# tests/hostile/test_fuzz_predict.py checks it): per source pixel while decoding (4-byte pixels,
 # the EXIF turn's copy, the finite check of float images) and per working pixel after the
 # reduction (grayscale, ink, masks and temporaries in float64).
 DECODE_BYTES_PER_PIXEL = 16

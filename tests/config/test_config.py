@@ -209,7 +209,7 @@ def test_docs_list_every_key_with_its_default() -> None:
     """docs/config.md's table is the validation table: it must not drift from the code."""
     from mlplab.config import describe
 
-    text = (Path(__file__).parents[1] / "docs" / "config.md").read_text()
+    text = (Path(__file__).parents[2] / "docs" / "config.md").read_text()
     for k in describe():
         assert f"| `{k.key}` | `{k.default}` | {k.help} |" in text, k.key
 

@@ -201,7 +201,7 @@ def test_report_in_headless_chromium(digits_run: Path, digits_report: Path, tmp_
 
 def test_docs_notebook_example_runs(tmp_path: Path, monkeypatch) -> None:
     """The Python example of docs/report.md, as written (on the bundled digits)."""
-    docs = Path(__file__).parents[1] / "docs" / "report.md"
+    docs = Path(__file__).parents[2] / "docs" / "report.md"
     blocks = re.findall(r"```python\n(.*?)```", docs.read_text(), flags=re.DOTALL)
     assert len(blocks) == 1
     code = blocks[0].replace('"train.epochs": 5', '"train.epochs": 2, "train.threads": 1')

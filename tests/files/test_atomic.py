@@ -1,6 +1,6 @@
 """The write rules of mlplab.files.atomic: what an output may replace, temporary files, one-line errors.
 
-Disks that are really full or read-only are in tests/test_hostile_writes.py (they need root).
+Disks that are really full or read-only are in tests/hostile/test_hostile_writes.py (they need root).
 """
 
 from __future__ import annotations

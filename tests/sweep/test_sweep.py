@@ -419,7 +419,7 @@ def test_docs_python_example_runs(tmp_path: Path) -> None:
     """The Python example of docs/scale.md, as written, made smaller (on the bundled digits)."""
     import re
 
-    docs = Path(__file__).parents[1] / "docs" / "scale.md"
+    docs = Path(__file__).parents[2] / "docs" / "scale.md"
     (code,) = re.findall(r"```python\n(.*?)```", docs.read_text(), flags=re.DOTALL)
     code = code.replace(
         '"model.hidden": [64], "train.epochs": 10',
