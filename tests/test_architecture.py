@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from code_shape import measure, module_name, strongly_connected, top_level_imports  # noqa: E402
+from code_shape import measure, module_name, strongly_connected, top_level_imports
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
