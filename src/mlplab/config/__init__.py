@@ -25,8 +25,22 @@ import yaml
 from ..errors import ConfigError, did_you_mean
 from ..files.atomic import write_text_atomic
 from ..files.limits import read_text_file, shown
-from ..model.mlp import ACTIVATIONS, HEADS, INITS, TTA_VIEWS
-from ..training import optim
+from ..vocab import (
+    ACTIVATIONS,
+    DATASETS,
+    FORMATS,
+    HEADS,
+    INITS,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    PIXEL_SCALES,
+    PRECISIONS,
+    REGRESSION_LOSSES,
+    SCHEDULERS,
+    SELECTIONS,
+    TTA_VIEWS,
+)
+from ..vocab import TASKS as TASK_CHOICES
 
 __all__ = [
     "PRESETS",
@@ -38,15 +52,6 @@ __all__ = [
     "TrainConfig",
 ]
 
-OPTIMIZERS = tuple(optim.OPTIMIZERS)  # the registries are the vocabulary: no name falls through
-SCHEDULERS = tuple(optim.SCHEDULES)
-NORMALIZATIONS = ("standard", "symmetric", "none")
-FORMATS = ("auto", "csv", "hdf5", "npz", "folders", "cifar", "idx")  # data.formats.FORMATS
-PIXEL_SCALES = ("auto", "255", "1")
-TASK_CHOICES = ("auto", "classification", "regression")
-REGRESSION_LOSSES = ("mse", "mae")
-PRECISIONS = ("fp32", "bf16")
-SELECTIONS = ("val_loss", "val_accuracy", "last")
 MAX_THREADS = 512  # CPU threads: past the largest machines (10,000 hung, 99,999 crashed torch)
 MAX_CONFIG_BYTES = 1024**2  # a config file is a few lines of YAML
 MAX_RUN_NAME = 100  # characters: the timestamp prefix and the 255-byte file-name limit leave room
@@ -476,8 +481,6 @@ class Config:
                 dotted, value = f"{section_name}.{f.name}", getattr(section, f.name)
                 _check_type(dotted, value, hints[f.name])
                 _check(dotted, value, f)
-        from ..data.sources import DATASETS  # here, not at import: data imports config's errors
-
         name = self.data.dataset
         if name not in DATASETS and not is_path(name):
             raise ConfigError(

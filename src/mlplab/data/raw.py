@@ -19,6 +19,7 @@ import torch
 
 from ..errors import ConfigError, DataError, FormatError, did_you_mean
 from ..files.limits import printable
+from ..vocab import PIXEL_SCALES
 from .dataset import Dataset, check_class_labels, check_two_classes
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "with_test",
 ]
 
-PIXEL_SCALES = ("auto", "255", "1")  # auto: largest value <= 1 means 0-1 floats, else 0-255
 # The largest label read at all (before the class rules): beyond it a float label such as
 # 1e20 would wrap around when cast to int64, and no dataset has two billion classes.
 MAX_LABEL = 2**31 - 1

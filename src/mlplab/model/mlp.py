@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError, did_you_mean
 from ..files.limits import check_alloc, printable
+from ..vocab import ACTIVATIONS, HEADS, INITS, TTA_VIEWS
 
 __all__ = [
     "ACTIVATIONS",
@@ -46,14 +47,10 @@ __all__ = [
     "tta_views",
 ]
 
-# The model's vocabulary: the config validates against these names, the model builds from them.
+# The model builds from the names of mlplab.vocab (tests/test_vocab.py pins these keys to them).
 _ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
-ACTIVATIONS = tuple(_ACTIVATIONS)
-HEADS = ("logits", "log_softmax", "softmax")
-INITS = ("default", "kaiming", "xavier", "orthogonal")
 # test-time views: each name adds its views of the image to the image itself (tta_views)
 _VIEW_COUNTS = {"shift": 4, "rotate": 2, "flip": 1}
-TTA_VIEWS = tuple(_VIEW_COUNTS)
 TTA_ROTATION = 5.0  # degrees each way: half the `best` preset's training rotation
 # torch.nn.init.calculate_gain names; GELU is close enough to ReLU for init purposes
 _GAIN_NAME = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "relu"}
