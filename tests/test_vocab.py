@@ -42,6 +42,7 @@ def test_the_registries_name_exactly_the_vocabulary() -> None:
     from mlplab.data.raw import PIXEL_SCALES
     from mlplab.data.sources import DATASETS
     from mlplab.model import mlp
+    from mlplab.training.batches import Augmentation
     from mlplab.training.optim import OPTIMIZERS, SCHEDULES
 
     assert tuple(mlp._ACTIVATIONS) == vocab.ACTIVATIONS
@@ -57,6 +58,7 @@ def test_the_registries_name_exactly_the_vocabulary() -> None:
     assert ("auto", *FORMATS) == vocab.FORMATS
     assert PIXEL_SCALES == vocab.PIXEL_SCALES
     assert tuple(DATASETS) == vocab.DATASETS
+    assert Augmentation.SWITCHES == vocab.AUGMENTATIONS
 
 
 def test_the_config_validates_against_the_vocabulary() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "ACTIVATIONS",
+    "AUGMENTATIONS",
     "DATASETS",
     "DEVICES",
     "FORMATS",
@@ -37,6 +38,9 @@ FORMATS = ("auto", "csv", "hdf5", "npz", "folders", "cifar", "idx")
 PIXEL_SCALES = ("auto", "255", "1")
 # data.normalize: (x-mean)/std of the training split, [-1, 1], or [0, 1]
 NORMALIZATIONS = ("standard", "symmetric", "none")
+
+# the augment keys that switch augmentation on (training.batches.Augmentation.SWITCHES)
+AUGMENTATIONS = ("rotation", "shift", "hflip", "scale", "elastic", "erase")
 
 # ----- model --------------------------------------------------------------------------------
 # model.task: auto means regression when data.target is set, else classification

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.rules import check_tta  # the one check of model.tta, the config's
 from ..errors import ConfigError, did_you_mean
 from ..files.limits import check_alloc, printable
 from ..vocab import ACTIVATIONS, HEADS, INITS, TTA_VIEWS
@@ -216,27 +217,6 @@ def check_align(input_shape: Sequence[int], deskew: bool, center: bool) -> None:
         key = "deskew" if deskew else "center"
         raise ConfigError(
             f"model.{key} needs images of at least 2x2 pixels; the inputs are {'x'.join(map(str, shape))}"
-        )
-
-
-def check_tta(input_shape: Sequence[int], views: Sequence[str]) -> None:
-    """``model.tta`` names views of :data:`TTA_VIEWS`, each once, of images of 2x2 pixels
-    or more; a ConfigError otherwise."""
-    if isinstance(views, str) or not all(isinstance(v, str) for v in views):
-        raise ConfigError(f"model.tta must be a list of view names ({', '.join(TTA_VIEWS)}); got {views!r}")  # fmt: skip
-    for view in views:
-        if view not in TTA_VIEWS:
-            raise ConfigError(
-                f"model.tta views must be among {', '.join(TTA_VIEWS)}; got '{view}'"
-                f"{did_you_mean(view, TTA_VIEWS)}"
-            )
-    if len(set(views)) < len(views):
-        twice = next(v for v in views if list(views).count(v) > 1)
-        raise ConfigError(f"model.tta names '{twice}' twice; name each view once")
-    shape = [int(s) for s in input_shape]
-    if views and (len(shape) != 3 or min(shape[1:]) < 2):
-        raise ConfigError(
-            f"model.tta needs images of at least 2x2 pixels; the inputs are {'x'.join(map(str, shape))}"
         )
 
 

@@ -32,14 +32,14 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..config import MAX_THREADS, Config, selection_score
+from ..config import MAX_THREADS, Config, check_against_data, selection_score
 from ..data import Dataset, Normalization, Split, load_configured
 from ..data.splits import run_splits
 from ..errors import ConfigError, RunError, TrainingError
 from ..files.limits import shown
 from ..model import linear
 from ..model.heads import expected_initial_loss, loss_fn
-from ..model.mlp import MLP, check_align, check_tta, input_features, model_summary
+from ..model.mlp import MLP, check_align, input_features, model_summary
 from ..progress import log_line, log_to_file, logger, progress_bar
 from ..run.directory import CHECKPOINT_FORMAT, LOG, Run
 from ..run.splits import run_dataset
@@ -590,43 +590,10 @@ def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: fl
 
 
 def _check_task(config: Config, data: Dataset) -> None:
-    """The config's task agrees with the data's: a classifier needs classes, a regression targets."""
+    """The config fits the data: the model's input checks, then the config's data checks."""
     input_features(data.image_shape, config.model.crop)  # a crop that leaves pixels
     check_align(data.image_shape, config.model.deskew, config.model.center)  # images to align
-    check_tta(data.image_shape, config.model.tta)  # images to view
-    if data.task == "regression" and config.model.tta:
-        raise ConfigError(
-            f"model.tta={','.join(config.model.tta)} averages class probabilities; a regression "
-            "has none (leave it at [])"
-        )
-    if config.model.task not in ("auto", data.task):
-        hint = (
-            " (pass --target COLUMN for a regression on a CSV)"
-            if config.model.task == "regression"
-            else ""
-        )
-        raise ConfigError(
-            f"model.task={config.model.task} but dataset '{data.name}' is a {data.task} dataset{hint}"
-        )
-    if data.task == "regression" and config.train.select == "val_accuracy":
-        raise ConfigError(
-            "train.select=val_accuracy needs classes; a regression keeps the epoch of the lowest "
-            "val_loss (or the last)"
-        )
-    if data.task == "regression" and config.train.label_smoothing:
-        raise ConfigError(
-            f"train.label_smoothing={config.train.label_smoothing} smooths class targets; a "
-            "regression has none (leave it at 0)"
-        )
-    if data.task == "regression" and config.model.head != "logits":
-        raise ConfigError(
-            f"model.head={config.model.head} is for classes; a regression's output is a plain value (logits)"
-        )
-    if data.task == "regression" and Augmentation.of(config.augment):
-        raise ConfigError(
-            f"augmentation ({', '.join(Augmentation.SWITCHES)}) changes pixels: it does not "
-            "apply to tabular regression"
-        )
+    check_against_data(config, data)  # views that fit, and the task's keys
 
 
 def _check_finite(epoch: int, train_loss: float, val: Scores | None, lr: float) -> None:

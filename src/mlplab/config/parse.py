@@ -1,0 +1,250 @@
+"""From text to config values: YAML files, ``section.key`` overrides and ``--set key=value``.
+
+Every value arrives as YAML or as a command-line string and is coerced to its field's declared
+type here (``"512,256"`` to ``[512, 256]``, ``"none"`` to None); a value that does not fit gives
+one line naming the key, the value and the type expected. A YAML problem is one line too
+(PyYAML's own text spans several), and a key written twice in a mapping is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from ..errors import ConfigError, did_you_mean
+from ..files.limits import read_text_file, shown
+from .rules import describe_type, field_kind
+
+if TYPE_CHECKING:
+    from .sections import Config
+
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "apply",
+    "flatten",
+    "load_yaml",
+    "parse_pairs",
+    "read_tree",
+    "yaml_problem",
+]
+
+MAX_CONFIG_BYTES = 1024**2  # a config file is a few lines of YAML
+
+
+# ----- YAML ---------------------------------------------------------------------------------
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (no tags run anything) that refuses a key written twice in one mapping:
+    PyYAML keeps the last one silently, so a second ``train:`` section would drop the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key '{key}' appears twice (first on line {seen[key].line + 1}); "
+                        "write each key once",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML as ``yaml.safe_load`` does, refusing a key written twice in a mapping."""
+    return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no tag constructs anything
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where (PyYAML's own text spans lines)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if not problem:
+        return " ".join(str(exc).split())
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    context = getattr(exc, "context", None)
+    return f"{context + ': ' if context else ''}{problem}{where}"
+
+
+def read_tree(path: Path) -> dict[str, Any]:
+    """The ``{section: {key: value}}`` mapping of a YAML config file (an empty file: {})."""
+    # a FIFO or a device named like a config never blocks; a huge file is not read
+    hint = "a config is a few lines of YAML (see `mlplab config --preset tutorial`)"
+    text = read_text_file(path, MAX_CONFIG_BYTES, "config file", error=ConfigError, hint=hint)
+    try:
+        tree = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(exc)}") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ConfigError(
+            f"config file {path} must hold a mapping of sections, got {type(tree).__name__}"
+        )
+    return tree
+
+
+# ----- keys ---------------------------------------------------------------------------------
+def flatten(tree: dict[Any, Any], sections: list[str], source: str) -> dict[str, Any]:
+    """``{section: {key: value}}`` as ``{"section.key": value}``; ``sections`` are the names
+    a tree may use, ``source`` names the file (or API) in a message."""
+    flat: dict[str, Any] = {}
+    for section, values in tree.items():
+        if section not in sections:
+            raise ConfigError(
+                f"{source}: unknown section '{section}'{did_you_mean(str(section), sections)}; "
+                f"sections are: {', '.join(sections)}"
+            )
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"{source}: section '{section}' must be a mapping of keys, got {shown(values)}"
+            )
+        for key, value in values.items():
+            flat[f"{section}.{key}"] = value
+    return flat
+
+
+def parse_pairs(pairs: list[str]) -> dict[str, str]:
+    """``["train.epochs=3"]`` as ``{"train.epochs": "3"}`` (the values still text)."""
+    assignments = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set expects key=value (e.g. train.epochs=3), got '{pair}'")
+        key, value = pair.split("=", 1)
+        assignments[key.strip()] = value.strip()
+    return assignments
+
+
+def apply(config: Config, assignments: dict[str, Any], source: str) -> Config:
+    """A copy of ``config`` with ``{"section.key": value}`` set, each value coerced to its
+    field's type (not yet validated: that is the caller's, once every step is merged)."""
+    new = dataclasses.replace(
+        config,
+        **{
+            s.name: dataclasses.replace(getattr(config, s.name)) for s in dataclasses.fields(config)
+        },
+    )
+    for dotted, value in assignments.items():
+        section_name, key = _split_key(new, dotted, source)
+        section = getattr(new, section_name)
+        hint = typing.get_type_hints(type(section))[key]
+        setattr(section, key, _coerce(f"{section_name}.{key}", hint, value))
+    return new
+
+
+def _split_key(config: Config, dotted: str, source: str) -> tuple[str, str]:
+    """``"train.lr"`` as ``("train", "lr")``, or a ConfigError with the closest key."""
+    keys = {
+        s.name: [f.name for f in dataclasses.fields(getattr(config, s.name))]
+        for s in dataclasses.fields(config)
+    }
+    everything = [f"{section}.{key}" for section, names in keys.items() for key in names]
+    close = did_you_mean(dotted, everything)
+    if "." not in dotted:
+        raise ConfigError(
+            f"{source}: config key '{dotted}' must be section.key{close}; "
+            f"sections are: {', '.join(keys)}"
+        )
+    section, key = dotted.split(".", 1)
+    if section not in keys:
+        raise ConfigError(
+            f"{source}: unknown config key '{dotted}'{close}; sections are: {', '.join(keys)}"
+        )
+    if key not in keys[section]:
+        raise ConfigError(
+            f"{source}: unknown config key '{dotted}'{close}; "
+            f"keys of '{section}' are: {', '.join(keys[section])}"
+        )
+    return section, key
+
+
+# ----- values -------------------------------------------------------------------------------
+def _coerce(dotted: str, hint: Any, value: Any) -> Any:
+    """A value from YAML or the command line as the field's declared type."""
+    kind, optional = field_kind(hint)
+    if optional and (value is None or (isinstance(value, str) and value.lower() in _NONE)):
+        return None
+    convert = _CONVERT.get(kind) or _list_of(typing.get_args(kind))
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"config key '{dotted}' must be {describe_type(kind, optional)}; got {shown(value)}"
+        ) from None
+
+
+_NONE = ("none", "null", "")  # what an optional key takes for None, from the command line
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _to_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in _TRUE + _FALSE:
+        return v.lower() in _TRUE
+    raise ValueError(v)
+
+
+def _to_int(v: Any) -> int:
+    """An int from an int, a whole float or a decimal string; ValueError otherwise."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str):
+        return int(v)
+    raise ValueError(v)
+
+
+def _to_float(v: Any) -> float:
+    if isinstance(v, bool):  # float(True) is 1.0: a typo, not a number
+        raise ValueError(v)
+    return float(v)
+
+
+def _to_text(v: Any) -> str:
+    """A string key's value: text, or a number YAML read as one (``run.name: 2024``)."""
+    if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+        raise ValueError(v)
+    return str(v)
+
+
+def _to_name(v: Any) -> str:
+    """An item of a list of names: a string only (a number is not a name)."""
+    if isinstance(v, str):
+        return v
+    raise ValueError(v)
+
+
+_CONVERT: dict[Any, Callable[[Any], Any]] = {
+    bool: _to_bool,
+    int: _to_int,
+    float: _to_float,
+    str: _to_text,
+}
+
+
+def _list_of(item_types: tuple[Any, ...]) -> Callable[[Any], list[Any]]:
+    """A list[int] or list[str] field's converter: a YAML list, or ``"a,b"`` / ``"[a, b]"``."""
+    item = _to_int if item_types == (int,) else _to_name
+
+    def convert(value: Any) -> list[Any]:
+        if isinstance(value, str):
+            text = value.strip().strip("[]").strip()
+            value = [] if not text else [v.strip() for v in text.split(",")]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(value)
+        return [item(v.strip() if isinstance(v, str) else v) for v in value]
+
+    return convert
