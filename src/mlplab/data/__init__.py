@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import DataConfig
 from ..errors import DataError, FormatError, did_you_mean
 from ..files.limits import printable
 from .csv import read_csv_table
@@ -90,7 +91,7 @@ def load_dataset(
     return raw.to_dataset(path.name, reload=reload)
 
 
-def load_configured(data: Any) -> Dataset:
+def load_configured(data: DataConfig) -> Dataset:
     """The dataset a config's ``data`` section describes (a :class:`~mlplab.config.DataConfig`)."""
     return load_dataset(
         data.dataset, data.data_dir, download=data.download, mirror=data.mirror,

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import ModelConfig
 from ..config.rules import check_tta  # the one check of model.tta, the config's
 from ..errors import ConfigError, did_you_mean
 from ..files.limits import check_alloc, printable
@@ -466,7 +467,7 @@ class MLP(nn.Module):
         }
 
     @classmethod
-    def from_config(cls, model: Any, input_shape: Sequence[int], outputs: int) -> MLP:
+    def from_config(cls, model: ModelConfig, input_shape: Sequence[int], outputs: int) -> MLP:
         """The network a config's ``model`` section describes, for inputs of ``input_shape``."""
         return cls(input_shape, model.hidden, outputs, model.activation, model.dropout,
                    model.head, model.init, model.crop, model.deskew, model.center,

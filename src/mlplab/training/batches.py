@@ -12,11 +12,12 @@ import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from ..config import AugmentConfig
 from ..data import Split
 
 __all__ = ["Augmentation", "augment", "erase", "iterate_batches", "rotation_angles", "warp"]
@@ -107,7 +108,7 @@ class Augmentation:
     )
 
     @classmethod
-    def of(cls, section: Any) -> Augmentation:
+    def of(cls, section: AugmentConfig) -> Augmentation:
         return cls(**{f.name: getattr(section, f.name) for f in dataclasses.fields(cls)})
 
     def __bool__(self) -> bool:

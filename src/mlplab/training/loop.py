@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..config import MAX_THREADS, Config, check_against_data, selection_score
+from ..config import MAX_THREADS, Config, TrainConfig, check_against_data, selection_score
 from ..data import Dataset, Normalization, Split, load_configured
 from ..data.splits import run_splits
 from ..errors import ConfigError, RunError, TrainingError
@@ -306,7 +306,7 @@ Step = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Ten
 def training_step(
     model: MLP,
     optimizer: torch.optim.Optimizer,
-    tc: Any,
+    tc: TrainConfig,
     device: torch.device,
     regression: str | None = None,
     *,
@@ -352,7 +352,7 @@ def training_step(
 
 # ----- set-up ----------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _process_settings(tc: Any) -> Iterator[tuple[torch.device, World]]:
+def _process_settings(tc: TrainConfig) -> Iterator[tuple[torch.device, World]]:
     """The device and this process's place among the data-parallel ranks for one training
     call; the caller's thread count and global RNG state are put back afterwards."""
     ranks = distributed.world_size()

@@ -14,10 +14,11 @@ import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch.optim import optimizer as torch_optimizer  # the module: its global step hooks
+
+from ..config import TrainConfig
 
 __all__ = [
     "OPTIMIZERS",
@@ -34,26 +35,26 @@ __all__ = [
 Params = Iterable[torch.nn.Parameter]
 
 
-def _adam(params: Params, tc: Any, fused: bool) -> torch.optim.Optimizer:
+def _adam(params: Params, tc: TrainConfig, fused: bool) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=fused)
 
 
-def _adamw(params: Params, tc: Any, fused: bool) -> torch.optim.Optimizer:
+def _adamw(params: Params, tc: TrainConfig, fused: bool) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=fused)
 
 
-def _sgd(params: Params, tc: Any, fused: bool) -> torch.optim.Optimizer:
+def _sgd(params: Params, tc: TrainConfig, fused: bool) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, nesterov=tc.nesterov,
                            weight_decay=tc.weight_decay, fused=fused)  # fmt: skip
 
 
-def _rmsprop(params: Params, tc: Any, fused: bool) -> torch.optim.Optimizer:
+def _rmsprop(params: Params, tc: TrainConfig, fused: bool) -> torch.optim.Optimizer:
     # RMSprop has no fused kernel in torch
     return torch.optim.RMSprop(params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay)
 
 
 # name -> builder(params, train config, fused); the config's choices are these keys
-OPTIMIZERS: dict[str, Callable[[Params, Any, bool], torch.optim.Optimizer]] = {
+OPTIMIZERS: dict[str, Callable[[Params, TrainConfig, bool], torch.optim.Optimizer]] = {
     "adam": _adam,
     "adamw": _adamw,
     "sgd": _sgd,
@@ -62,7 +63,7 @@ OPTIMIZERS: dict[str, Callable[[Params, Any, bool], torch.optim.Optimizer]] = {
 
 
 def make_optimizer(
-    params: Params, tc: Any, device: torch.device | str = "cpu"
+    params: Params, tc: TrainConfig, device: torch.device | str = "cpu"
 ) -> torch.optim.Optimizer:
     """The optimizer ``tc.optimizer`` names; fused kernels where torch has them (CPU, CUDA)."""
     return OPTIMIZERS[tc.optimizer](params, tc, torch.device(device).type in ("cpu", "cuda"))
@@ -86,24 +87,24 @@ BASE_MOMENTUM, MAX_MOMENTUM = 0.85, 0.95
 PLATEAU_THRESHOLD = 1e-4  # relative improvement that counts (ReduceLROnPlateau's default)
 
 
-def _none(tc: Any, step: int, plan: Plan, monitored: Sequence[float]) -> float:
+def _none(tc: TrainConfig, step: int, plan: Plan, monitored: Sequence[float]) -> float:
     return tc.lr
 
 
-def _step(tc: Any, step: int, plan: Plan, monitored: Sequence[float]) -> float:
+def _step(tc: TrainConfig, step: int, plan: Plan, monitored: Sequence[float]) -> float:
     return tc.lr * tc.gamma ** ((step // plan.steps_per_epoch) // tc.step_size)
 
 
-def _cosine(tc: Any, step: int, plan: Plan, monitored: Sequence[float]) -> float:
+def _cosine(tc: TrainConfig, step: int, plan: Plan, monitored: Sequence[float]) -> float:
     return tc.lr * 0.5 * (1 + math.cos(math.pi * step / plan.total_steps))
 
 
-def _onecycle(tc: Any, step: int, plan: Plan, monitored: Sequence[float]) -> float:
+def _onecycle(tc: TrainConfig, step: int, plan: Plan, monitored: Sequence[float]) -> float:
     start, low = tc.lr / DIV_FACTOR, tc.lr / DIV_FACTOR / FINAL_DIV_FACTOR
     return _one_cycle_value(step, plan, (start, tc.lr, low))
 
 
-def _plateau(tc: Any, step: int, plan: Plan, monitored: Sequence[float]) -> float:
+def _plateau(tc: TrainConfig, step: int, plan: Plan, monitored: Sequence[float]) -> float:
     # ReduceLROnPlateau(mode="min", factor=gamma, patience) replayed over the epochs so far
     best, bad, lr = math.inf, 0, tc.lr
     for value in monitored[: step // plan.steps_per_epoch]:
@@ -127,7 +128,7 @@ def _one_cycle_value(step: int, plan: Plan, points: tuple[float, float, float]) 
 
 
 # name -> lr(train config, step, plan, monitored validation losses per finished epoch)
-SCHEDULES: dict[str, Callable[[Any, int, Plan, Sequence[float]], float]] = {
+SCHEDULES: dict[str, Callable[[TrainConfig, int, Plan, Sequence[float]], float]] = {
     "none": _none,
     "step": _step,
     "plateau": _plateau,
@@ -136,12 +137,12 @@ SCHEDULES: dict[str, Callable[[Any, int, Plan, Sequence[float]], float]] = {
 }
 
 
-def lr_at(tc: Any, step: int, plan: Plan, monitored: Sequence[float] = ()) -> float:
+def lr_at(tc: TrainConfig, step: int, plan: Plan, monitored: Sequence[float] = ()) -> float:
     """The learning rate of global step ``step`` (0-based) under ``tc.scheduler``."""
     return SCHEDULES[tc.scheduler](tc, step, plan, monitored)
 
 
-def momentum_at(tc: Any, step: int, plan: Plan) -> float | None:
+def momentum_at(tc: TrainConfig, step: int, plan: Plan) -> float | None:
     """Momentum (beta1 for Adam) of a step when one-cycle cycles it, else None (as configured)."""
     if tc.scheduler != "onecycle" or not tc.cycle_momentum:
         return None
