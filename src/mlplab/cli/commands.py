@@ -1,0 +1,451 @@
+"""The ``mlplab`` commands: one ``cmd_<name>`` per command, each a thin shell over the API.
+
+A handler takes the parsed arguments, calls the API and prints what it returns; the rules
+live in the API. ``config_from_args`` merges preset, ``--config`` file, flags and ``--set
+key=value`` (later sources win) and validates the result once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..analysis.evaluate import evaluate
+from ..config import PRESETS, Config, describe
+from ..data import load_dataset
+from ..data.filesources import FileSource
+from ..data.sources import DATASETS, BundledSource, cache_dir
+from ..errors import ConfigError, DataError, MlplabError
+from ..files.limits import printable
+from ..progress import logger
+from ..training.loop import resume, train
+from .parser import flag_name as _flag
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        result = resume(args.resume, epochs=_resume_epochs(args))
+    else:
+        try:
+            result = train(config_from_args(args))
+        except KeyboardInterrupt:
+            logger.warning("interrupted before the first epoch ended: no run directory was kept")
+            raise
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 speaks for all
+        return 130 if result.interrupted else 0
+    if result.interrupted:
+        print(
+            f"mlplab: interrupted; continue with: mlplab train --resume {result.run_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    if args.quiet:
+        print(result.run_dir)  # the one line a script needs
+    else:
+        logger.info(f"run directory: {result.run_dir}")
+    return 0
+
+
+def _resume_epochs(args: argparse.Namespace) -> int | None:
+    """--epochs is the one recipe flag --resume takes; anything else would change the run."""
+    changed = [
+        _flag(k) for k in describe() if getattr(args, k.key) is not None and k.key != "train.epochs"
+    ]
+    changed += (
+        ["--preset"] * bool(args.preset)
+        + ["--config"] * bool(args.config)
+        + ["--set"] * bool(args.set)
+    )
+    if changed:
+        raise ConfigError(
+            f"--resume continues a run with its own recipe; {', '.join(changed)} would change it "
+            "(only --epochs N, to extend the run to N epochs, goes with --resume)"
+        )
+    epochs = getattr(args, "train.epochs")
+    return (
+        None
+        if epochs is None
+        else Config().override({"train.epochs": epochs}, source="--epochs").train.epochs
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    metrics = evaluate(args.run_dir, split=args.split, dataset=args.dataset, data_dir=args.data_dir,
+                       device=args.device)  # fmt: skip
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(
+        f"{printable(args.run_dir)}: {printable(metrics['dataset'])} {metrics['split']}, "
+        f"{metrics['samples']:,} samples"
+    )
+    loss = f"loss {metrics['loss']:.4f} ({metrics['loss_function']})"
+    if metrics["task"] == "regression":  # no accuracy, no classes: the regression's figures
+        print(f"  {loss}   R² {metrics['r2']:.4f}   RMSE {metrics['rmse']:.4g}   MAE {metrics['mae']:.4g}")  # fmt: skip
+        return 0
+    print(f"  {loss}   accuracy {metrics['accuracy']:.2%}")
+    print(f"  {'class':<14} accuracy")
+    for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"], strict=True):
+        print(f"  {printable(name):<14} {acc:7.2%}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    print(f"{'dataset':<16} {'status':<9} where / description")
+    for name, source in DATASETS.items():
+        if isinstance(source, BundledSource):
+            status, where = "bundled", source.find()
+        elif isinstance(source, FileSource):
+            found = source.find(args.data_dir)
+            status, where = (("found", str(found)) if found else
+                             ("missing", f"downloads to {cache_dir() / name}" if source.url else "not downloadable: see docs/formats.md"))  # fmt: skip
+        else:
+            folder = source.find(args.data_dir)
+            status, where = (
+                ("found", str(folder))
+                if folder
+                else ("missing", f"downloads to {cache_dir() / name}")
+            )
+        print(f"{name:<16} {status:<9} {where}")
+        print(f"{'':<26} {source.description}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from ..data.inspection import inspect_data
+    from ..data.raw import RawSplits
+
+    if args.source in DATASETS:
+        data = load_dataset(args.source, args.data_dir)
+        if data.task != "classification":
+            raise ConfigError(
+                f"'{args.source}' is a {data.task} dataset; inspect reports on image classes"
+            )
+        splits = [(s.images.numpy(), s.labels.numpy()) for s in (data.train, data.test)]
+        report = inspect_data(
+            RawSplits(splits[0], splits[1], data.classes, data.origin, args.source)
+        )
+    else:
+        report = inspect_data(args.source, None if args.format in (None, "auto") else args.format,
+                              image_shape=args.image_shape, pixel_scale=args.pixel_scale,
+                              images_key=args.images_key, labels_key=args.labels_key)  # fmt: skip
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.to_text())
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for name, preset in PRESETS.items():
+        print(f"{name:<11} {preset['help']}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.list and args.markdown:
+        print("| key | default | meaning |\n| --- | --- | --- |")
+        for k in describe():
+            print(f"| `{k.key}` | `{k.default}` | {k.help} |")
+        return 0
+    if args.list:
+        for k in describe():
+            print(f"{k.key:<22} {k.default!s:<12} {k.help}")
+        return 0
+    print(config_from_args(args).to_yaml(), end="")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    config = Config.preset("tutorial").override(
+        {"data.data_dir": args.data_dir, "run.dir": args.runs_dir}, source="demo"
+    )
+    try:
+        dataset = load_dataset("mnist", args.data_dir)
+    except DataError as exc:
+        logger.info(f"MNIST is not available here: {exc}")
+        logger.info("running the same pipeline on scikit-learn's bundled 8x8 digits instead")
+        # On 8x8 images even a 1-pixel shift moves an eighth of the frame (94.7% test, against
+        # 98.0% without); the set is 1/45 the size of MNIST, so it gets 40 short epochs.
+        config = config.override(
+            {
+                "data.dataset": "digits",
+                "augment.shift": 0,
+                "train.epochs": 40,
+                "run.name": "demo-digits",
+            },
+            source="demo",
+        )
+        dataset = load_dataset("digits")
+    if args.epochs:
+        config = config.override({"train.epochs": args.epochs}, source="--epochs")
+    result = train(config, dataset=dataset)
+    metrics = evaluate(result.run_dir, data_dir=args.data_dir)
+    logger.info(
+        f"evaluate: test accuracy {metrics['accuracy']:.2%} on {metrics['samples']:,} {metrics['dataset']} images"
+    )
+    logger.info(f"run directory: {result.run_dir}  (try: mlplab evaluate {result.run_dir})")
+    return 0
+
+
+def _analysis_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"data_dir": args.data_dir, "device": args.device,
+            "tsne_samples": args.tsne_samples, "seed": args.seed}  # fmt: skip
+
+
+def _open_in_browser(path: Path) -> None:
+    import webbrowser
+
+    if not webbrowser.open(path.resolve().as_uri()):
+        logger.warning(f"could not open a web browser here; open {path} yourself")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..report.run_report import report
+
+    path = report(args.run_dir, **_analysis_settings(args))
+    print(path)
+    if args.open:
+        _open_in_browser(path)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ..report.run_report import plot
+
+    print(plot(args.run_dir, args.figure, args.out, **_analysis_settings(args)))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..report.compare import check_out, compare, compare_runs
+
+    check_out(args.out)  # before the tables are printed: a bad --out is the only line
+    comparison = compare_runs(args.run_dirs)
+    print(comparison.table())
+    print()
+    print(comparison.weight_table())
+    path = compare(comparison, args.out)
+    print(f"\n{path}")
+    if args.open:
+        _open_in_browser(path)
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from ..report.explore import explore
+
+    label = args.label if args.label is not None else 0
+    path = explore(args.dataset, args.out, data_dir=args.data_dir, label=label,
+                   per_class=args.per_class)  # fmt: skip
+    print(path)
+    if args.open:
+        _open_in_browser(path)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..inference.export import export  # torch.onnx and friends load only when asked for
+
+    result = export(args.run_dir, args.format, args.out, data_dir=args.data_dir, force=args.force)
+    print(result.path)
+    print(
+        f"parity: max |{result.format} - eager| = {result.max_abs_diff:.2e} (outputs up to "
+        f"{result.max_abs_output:.3g}) over {result.images} images at batch sizes "
+        f"{', '.join(map(str, result.batch_sizes))}: {result.inputs}"
+    )
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import warnings
+
+    from ..errors import ConfigError
+    from ..inference.predict import predict
+
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be >= 1; got {args.top_k}")
+    if not 0 < args.max_megapixels <= 1e6:
+        raise ConfigError(f"--max-megapixels must be > 0; got {args.max_megapixels:g}")
+    with warnings.catch_warnings():  # Pillow's own (bomb, corrupt EXIF): mlplab says one line
+        warnings.filterwarnings("ignore", module=r"PIL\.")
+        results = predict(args.run_dir, args.images, args.top_k, style=args.preprocess,
+                          show=args.show, max_pixels=int(args.max_megapixels * 1e6))  # fmt: skip
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    files = [printable(r["file"]) for r in results]  # a name may hold escape codes
+    width = max(map(len, files))
+    for name, r in zip(files, results, strict=True):
+        top = "  ".join(f"{printable(t['class'])} {t['probability']:6.1%}" for t in r["top"])
+        shown = f"  (model input: {printable(r['shown'])})" if "shown" in r else ""
+        print(f"{name:<{width}}  {printable(r['class']):>5}  {r['probability']:6.1%}   top {len(r['top'])}: {top}{shown}")  # fmt: skip
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..serve import serve
+
+    if args.max_upload_mb <= 0 or args.max_batch < 1 or args.batch_wait_ms < 0 or args.threads < 0:
+        raise ConfigError(
+            "--max-upload-mb must be > 0, --max-batch >= 1, --batch-wait-ms >= 0 and --threads >= 0; "
+            f"got {args.max_upload_mb:g}, {args.max_batch}, {args.batch_wait_ms:g}, {args.threads}"
+        )
+    sizes = (args.max_megapixels, args.max_request_megapixels, args.max_memory_mb, args.request_timeout)  # fmt: skip
+    if not all(0 < x <= 1e6 for x in sizes) or args.max_connections < 1:
+        raise ConfigError(
+            "--max-megapixels, --max-request-megapixels, --max-memory-mb and --request-timeout "
+            f"must be > 0, --max-connections >= 1; got {', '.join(f'{x:g}' for x in sizes)} and "
+            f"{args.max_connections}"
+        )
+    serve(args.run_dir, args.host, args.port, log_level=args.log_level, threads=args.threads,
+          max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_batch=args.max_batch,
+          max_wait_ms=args.batch_wait_ms, max_pixels=int(args.max_megapixels * 1e6),
+          max_request_pixels=int(args.max_request_megapixels * 1e6),
+          max_memory_bytes=int(args.max_memory_mb * 1024 * 1024),
+          request_timeout=args.request_timeout, max_connections=args.max_connections)  # fmt: skip
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ..sweep import add_trials, create_sweep, describe_sweep, open_sweep, run_sweep
+    from ..sweep.report import summarize, sweep_report
+
+    recipe = [
+        _flag(k) for k in describe() if getattr(args, k.key) is not None
+    ]  # recipe options given
+    recipe += (
+        ["--preset"] * bool(args.preset)
+        + ["--config"] * bool(args.config)
+        + ["--set"] * bool(args.set)
+    )
+    new_sweep = [flag for flag, value in (("--space", args.space), ("--grid", args.grid), ("--seeds", args.seeds),
+                                          ("--sampler", args.sampler), ("--pruner", args.pruner),
+                                          ("--sampler-seed", args.sampler_seed)) if value]  # fmt: skip
+    if args.action == "report":
+        extra = (
+            recipe
+            + new_sweep
+            + ["--trials"] * bool(args.trials)
+            + ["--resume"] * (args.resume is not None)
+        )
+        if extra:
+            raise ConfigError(
+                f"sweep report reads an existing sweep; {', '.join(extra)} would make a new one "
+                "(report takes SWEEP_DIR or --storage URL --study NAME, and --out DIR)"
+            )
+        if args.sweep_dir is None and args.storage is None:
+            raise ConfigError("sweep report needs SWEEP_DIR, or --storage URL (and --study NAME)")
+        report = sweep_report(args.sweep_dir, args.out, storage=args.storage, study=args.study)
+        print(report.text(), end="")
+        print(f"wrote    {', '.join(str(f) for f in report.files)}")
+        return 0
+    if args.out is not None:
+        raise ConfigError(
+            "--out goes with `mlplab sweep report`; a sweep's runs go into its folder under --sweeps-dir"
+        )
+    if getattr(args, "run.dir") is not None:
+        raise ConfigError(
+            "--runs-dir: a sweep keeps its trials' runs in its own folder (SWEEP/runs); "
+            "choose where sweep folders go with --sweeps-dir"
+        )
+    if args.resume is not None:
+        if recipe or new_sweep:
+            raise ConfigError(
+                f"--resume works on the sweep's own recipe (kept in its study); {', '.join(recipe + new_sweep)} "
+                "would change it (only --trials N, to queue N more trials of a search, goes with --resume)"
+            )
+        sweep = open_sweep(
+            args.resume or None, storage=args.storage, study=args.study, sweeps_dir=args.sweeps_dir
+        )
+        if args.trials:
+            add_trials(sweep, args.trials)
+    else:
+        sweep = create_sweep(config_from_args(args), space=args.space, grid=args.grid or None,
+                             seeds=1 if args.seeds is None else args.seeds, trials=args.trials,
+                             storage=args.storage, study=args.study, sweeps_dir=args.sweeps_dir,
+                             sampler=args.sampler or "tpe", pruner=args.pruner or "median",
+                             seed=0 if args.sampler_seed is None else args.sampler_seed)  # fmt: skip
+    logger.info(describe_sweep(sweep))
+    try:
+        done = run_sweep(sweep, verbose=args.verbose)
+    except KeyboardInterrupt:
+        logger.warning(
+            f"interrupted; the stopped trial is queued again. Continue with: {sweep.join_command()}"
+        )
+        raise
+    report = summarize(sweep)
+    logger.info(f"done     {len(done)} trial{'s' * (len(done) != 1)} here; {report._counts()}")
+    logger.info(f"best     {report._best_line()}")
+    logger.info(f"report   {sweep.report_command()}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from ..run.table import filter_runs, list_runs, runs_table, sort_runs, to_json
+
+    rows = sort_runs(filter_runs(list_runs(args.root), args.filter), args.sort, args.reverse)
+    if args.json:
+        print(to_json(rows))
+    elif args.markdown:
+        print(runs_table(rows, "markdown", root=args.root), end="")
+    elif rows:
+        print(runs_table(rows, root=args.root), end="")
+    else:
+        print(
+            f"no runs under {args.root}{' match ' + ', '.join(args.filter) if args.filter else ''}"
+        )
+    if args.tensorboard is not None:
+        from ..report.tensorboard import write_events
+
+        for row in rows:
+            if row.status in ("empty", "unreadable"):
+                continue
+            target = args.tensorboard / (Path(row.path).relative_to(args.root) if Path(row.path) != args.root
+                                         else Path(row.path).name)  # fmt: skip
+            try:
+                write_events(row.path, target, samples=0)
+            except MlplabError as exc:  # one damaged run is said and skipped, not the end
+                print(f"mlplab: warning: {printable(exc)}; its events are skipped", file=sys.stderr)
+        print(
+            f"tensorboard: {args.tensorboard} (view with: tensorboard --logdir {args.tensorboard})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from ..report.tensorboard import write_events
+
+    if args.samples < 0:
+        raise ConfigError(f"--samples must be >= 0; got {args.samples}")
+    out = write_events(args.run_dir, args.out, samples=args.samples, data_dir=args.data_dir)
+    print(out)
+    print(f"view with: tensorboard --logdir {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from ..extras import require
+    from ..training.lr_find import lr_find
+
+    require("matplotlib.figure", "report", "the lr-find plot")  # before minutes of work, not after
+    result = lr_find(config_from_args(args), start=args.start, end=args.end, steps=args.steps,
+                     stop_factor=args.stop_factor)  # fmt: skip
+    png, data = result.save(args.out)
+    print(result.describe())
+    print(f"wrote    {png}, {data}")
+    return 0
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Preset, then --config, then flags, then --set; validated once, on the merged result."""
+    config = Config.preset(args.preset) if args.preset else Config()
+    if args.config:
+        config = config.merge_file(args.config, validate=False)
+    flags: dict[str, Any] = {
+        k.key: getattr(args, k.key) for k in describe() if getattr(args, k.key) is not None
+    }
+    config = config.override(flags, source="command line", validate=False)
+    return config.with_overrides(args.set, validate=False).validate()
