@@ -41,12 +41,12 @@ def test_the_registries_name_exactly_the_vocabulary() -> None:
     from mlplab.data.formats import FORMATS
     from mlplab.data.raw import PIXEL_SCALES
     from mlplab.data.sources import DATASETS
-    from mlplab.model import mlp
+    from mlplab.model import mlp, views
     from mlplab.training.batches import Augmentation
     from mlplab.training.optim import OPTIMIZERS, SCHEDULES
 
     assert tuple(mlp._ACTIVATIONS) == vocab.ACTIVATIONS
-    assert tuple(mlp._VIEW_COUNTS) == vocab.TTA_VIEWS
+    assert tuple(views._VIEW_COUNTS) == vocab.TTA_VIEWS
     assert (mlp.ACTIVATIONS, mlp.HEADS, mlp.INITS, mlp.TTA_VIEWS) == (
         vocab.ACTIVATIONS,
         vocab.HEADS,

@@ -51,7 +51,7 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
 HEADS = ("logits", "log_softmax", "softmax")
 # model.init: weight initialization (default: PyTorch's own)
 INITS = ("default", "kaiming", "xavier", "orthogonal")
-# model.tta: test-time views averaged with the image (model.mlp._VIEW_COUNTS)
+# model.tta: test-time views averaged with the image (model.views._VIEW_COUNTS)
 TTA_VIEWS = ("shift", "rotate", "flip")
 
 # ----- training -----------------------------------------------------------------------------
