@@ -25,7 +25,7 @@ from mlplab.analysis import (
     most_confident_mistakes,
     most_confused,
     pairwise_correlations,
-    predict,
+    predict_split,
     random_search,
     sample_predictions,
     samples_per_class,
@@ -90,7 +90,7 @@ def test_predictions_match_evaluate_split(head: str) -> None:
     torch.manual_seed(0)
     model = MLP(data.image_shape, [12, 8], 4, head=head).eval()
     norm = Normalization.fit(data.train.images)
-    p = predict(model, data.test, norm, data.classes, batch_size=32)
+    p = predict_split(model, data.test, norm, data.classes, batch_size=32)
     scores = evaluate_split(model, data.test, *norm.affine(), batch_size=32)
     assert p.accuracy == scores.accuracy
     assert p.loss == pytest.approx(scores.loss, rel=1e-6)
@@ -111,7 +111,7 @@ def test_with_test_time_views_the_logits_are_the_averaged_predictions() -> None:
     torch.manual_seed(0)
     model = MLP(data.image_shape, [12], 4, tta=["shift", "flip"]).eval()
     norm = Normalization.fit(data.train.images)
-    p = predict(model, data.test, norm, data.classes, batch_size=32)
+    p = predict_split(model, data.test, norm, data.classes, batch_size=32)
     scores = evaluate_split(model, data.test, *norm.affine(), batch_size=32)
     assert p.accuracy == scores.accuracy and p.loss == pytest.approx(scores.loss, rel=1e-6)
     assert (p.logits.argmax(1) == p.predicted).all()
@@ -126,7 +126,7 @@ def test_with_test_time_views_the_logits_are_the_averaged_predictions() -> None:
 def test_logistic_regression_has_no_hidden_layer() -> None:
     data = make_images(classes=2, channels=1, height=4, width=6)
     model = MLP(data.image_shape, [], 2).eval()
-    p = predict(model, data.test, Normalization.fit(data.train.images), data.classes)
+    p = predict_split(model, data.test, Normalization.fit(data.train.images), data.classes)
     assert p.hidden is None and p.logits.shape == (90, 2)
     maps = embed_layers(p, "pca")
     assert maps["hidden"].empty and "logistic regression" in maps["hidden"].note

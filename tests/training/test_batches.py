@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pytest
@@ -210,36 +209,6 @@ def test_warp_rotation_turns_about_the_centre() -> None:
     assert (turned[:, 0, 7, 7] > 200).all()  # the centre stays on the bar
     # some draws turn the bar by far more than a pixel at its ends
     assert (turned[:, 0, 7, 2] < 100).any()
-
-
-def test_the_warps_grid_is_affine_grids() -> None:
-    from mlplab.training.batches import _affine_grid
-
-    theta = torch.randn(5, 2, 3)
-    ours = _affine_grid(theta, 7, 9).view(5, 7, 9, 2)
-    reference = torch.nn.functional.affine_grid(theta, [5, 1, 7, 9], align_corners=False)
-    torch.testing.assert_close(ours, reference)
-
-
-def test_the_warp_turns_zooms_and_shifts_in_pixel_geometry_on_wide_images() -> None:
-    from mlplab.training.batches import _affine_grid, _theta
-
-    h, w = 9, 17  # centre (4, 8)
-    image = torch.zeros(1, 1, h, w)
-    image[0, 0, 4, 11] = 1.0  # 3 pixels right of the centre
-    one, zero = torch.ones(1), torch.zeros(1)
-
-    def moved(angle: float, zoom: float, dx: float, dy: float) -> torch.Tensor:
-        theta = _theta(torch.tensor([math.radians(angle)]), zoom * one, dx + zero, dy + zero, h, w)
-        grid = _affine_grid(theta, h, w).view(1, h, w, 2)
-        return torch.nn.functional.grid_sample(image, grid, align_corners=False)[0, 0]
-
-    # a positive angle turns counter-clockwise on screen (rows grow downwards)
-    for angle, (row, col) in ((90, (1, 8)), (-90, (7, 8)), (180, (4, 5))):
-        out = moved(angle, 1, 0, 0)
-        assert out[row, col] > 0.99 and out.sum() < 1.01, (angle, out.nonzero().tolist())
-    assert moved(0, 2, 0, 0)[4, 14] > 0.99  # zoom 2: 3 pixels out become 6
-    assert moved(0, 1, 2, -1)[3, 13] > 0.99  # 2 pixels right, 1 up
 
 
 def test_hflip_mirrors_about_half_the_images_in_both_modes() -> None:

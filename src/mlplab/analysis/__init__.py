@@ -26,7 +26,7 @@ from .dataset import (
 )
 from .imagine import Imagined, gradient_ascent, random_search
 from .mistakes import Picked, most_confident_mistakes, pick, sample_predictions
-from .predictions import Predictions, predict, probabilities_from
+from .predictions import Predictions, predict_split
 from .representations import Embedding, embed, embed_layers
 from .weights import FirstLayer, LayerWeights, first_layer, layer_weights
 
@@ -55,8 +55,7 @@ __all__ = [
     "most_confused",
     "pairwise_correlations",
     "pick",
-    "predict",
-    "probabilities_from",
+    "predict_split",
     "random_search",
     "sample_predictions",
     "samples_per_class",

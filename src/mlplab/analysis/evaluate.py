@@ -12,10 +12,11 @@ from typing import Any
 from ..data import Dataset
 from ..data.splits import run_splits
 from ..errors import RunError
+from ..model.heads import CLASSIFICATION_LOSSES
 from ..run.directory import Run
 from ..run.splits import run_dataset
 from ..training.device import select_device
-from ..training.metrics import CLASSIFICATION_LOSSES, evaluate_split
+from ..training.metrics import evaluate_split
 
 __all__ = ["SPLITS", "evaluate"]
 
@@ -57,9 +58,9 @@ def evaluate(
             f"use --split {' or '.join(s for s in SPLITS if s != split)}"
         )
     scale, offset = normalization.affine(device)
-    regression = config.train.loss if data.task == "regression" else None
+    loss = config.train.loss if data.task == "regression" else None
     scores = evaluate_split(model, chosen.to(device), scale, offset,
-                            batch_size=config.train.eval_batch_size, regression=regression)  # fmt: skip
-    loss_function = regression or CLASSIFICATION_LOSSES[model.head]
+                            batch_size=config.train.eval_batch_size, loss=loss)  # fmt: skip
+    loss_function = loss or CLASSIFICATION_LOSSES[model.head]
     return {**scores.to_dict(), "classes": list(classes), "dataset": data.name, "split": split,
             "task": data.task, "loss_function": loss_function}  # fmt: skip

@@ -25,9 +25,9 @@ import torch
 
 from ..data import Normalization
 from ..errors import ConfigError
+from ..model.heads import log_probabilities, probabilities
 from ..model.mlp import MLP
 from ..progress import progress_bar
-from .predictions import probabilities_from
 
 __all__ = ["MAX_CLASSES", "Imagined", "gradient_ascent", "random_search"]
 
@@ -106,7 +106,7 @@ def random_search(
     try:
         for _ in range(iterations):
             pixels = torch.rand((candidates, *shape), generator=generator, device=device)
-            _, log_p = probabilities_from(model(pixels * (255 * scale) + offset), model.head)
+            log_p = log_probabilities(model.head, model(pixels * (255 * scale) + offset))
             score, which = log_p[:, chosen].max(dim=0)
             better = score > best_score
             best_score = torch.where(better, score, best_score)
@@ -114,7 +114,7 @@ def random_search(
             bar.update()
     finally:
         bar.close()
-    probs, _ = probabilities_from(model(best * (255 * scale) + offset), model.head)
+    probs = probabilities(model.head, model(best * (255 * scale) + offset))
     return Imagined(
         method="random",
         images=best.cpu().numpy(),
@@ -183,7 +183,7 @@ def gradient_ascent(
     finally:
         bar.close()
     with torch.no_grad():
-        probs, _ = probabilities_from(model(x), model.head)
+        probs = probabilities(model.head, model(x))
         pixels = ((x - offset) / (255 * scale)).clamp(0, 1)
     return Imagined(
         method="ascent",

@@ -1,6 +1,6 @@
 """What a model says about every sample of a split: probabilities, logits, the last hidden layer.
 
-:func:`predict` runs the model over a split in batches (the same batches, in the same
+:func:`predict_split` runs the model over a split in batches (the same batches, in the same
 order, as :func:`mlplab.training.metrics.evaluate_split`, so its accuracy is the run's own) and
 keeps everything the other analyses need on the host as numpy arrays.
 """
@@ -13,11 +13,12 @@ import numpy as np
 import torch
 
 from ..data import Normalization, Split
+from ..model import heads
 from ..model.heads import loss_fn
 from ..model.mlp import MLP
 from ..training.batches import iterate_batches
 
-__all__ = ["Predictions", "predict", "probabilities_from"]
+__all__ = ["Predictions", "predict_split"]
 
 
 @dataclass(frozen=True)
@@ -56,18 +57,8 @@ class Predictions:
         )
 
 
-def probabilities_from(outputs: torch.Tensor, head: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(probabilities, log-probabilities) from the outputs of a model with ``head``."""
-    if head == "logits":
-        log_p = torch.log_softmax(outputs, dim=1)
-        return log_p.exp(), log_p
-    if head == "log_softmax":
-        return outputs.exp(), outputs
-    return outputs, outputs.clamp_min(torch.finfo(outputs.dtype).tiny).log()  # softmax
-
-
 @torch.no_grad()
-def predict(
+def predict_split(
     model: MLP,
     split: Split,
     normalization: Normalization,
@@ -79,44 +70,72 @@ def predict(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    split = split.to(device)
-    scale, offset = normalization.affine(device)
-    criterion = loss_fn(model.head)
-    keep_hidden = len(model.hidden) > 0
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("pred", "p", "logp", "z", "h")}
-    loss_sums = []
-    for x, y in iterate_batches(split, batch_size, scale, offset):
-        out, h = model(x, return_hidden=True)
-        loss_sums.append(criterion(out, y) * len(y))
-        p, logp = probabilities_from(out, model.head)
-        parts["pred"].append(out.argmax(1))
-        parts["p"].append(p)
-        parts["logp"].append(logp)
-        # the output layer's values; a model with test-time views has them for each view
-        # only, so its logits are the averaged prediction's (log-probabilities, which
-        # softmax back to it), not the plain image's
-        parts["z"].append(logp if model.tta else model.output(h))
-        if keep_hidden:
-            parts["h"].append(h)
-    model.train(was_training)
+    try:
+        outputs = _batch_outputs(model, split.to(device), normalization, batch_size)
+    finally:
+        model.train(was_training)
     k = model.classes
-
-    def cat(name: str, width: int) -> np.ndarray:
-        if not parts[name]:
-            return np.zeros((0, width), dtype=np.float32)
-        return torch.cat(parts[name]).float().cpu().numpy()
-
-    n = len(split)
     return Predictions(
         images=split.images.cpu().numpy(),
         labels=split.labels.cpu().numpy().astype(np.int64),
-        predicted=torch.cat(parts["pred"]).cpu().numpy().astype(np.int64)
-        if n
-        else np.zeros(0, dtype=np.int64),
-        probabilities=cat("p", k),
-        log_probabilities=cat("logp", k),
-        logits=cat("z", k),
-        hidden=cat("h", model.hidden_sizes[-1]) if keep_hidden else None,
-        loss=float(torch.stack(loss_sums).cpu().double().sum()) / n if n else float("nan"),
+        predicted=outputs.classes("predicted"),
+        probabilities=outputs.numpy("probabilities", k),
+        log_probabilities=outputs.numpy("log_probabilities", k),
+        logits=outputs.numpy("logits", k),
+        hidden=outputs.numpy("hidden", model.hidden_sizes[-1]) if model.hidden_sizes else None,
+        loss=outputs.mean_loss(len(split)),
         classes=tuple(classes) if classes is not None else tuple(str(i) for i in range(k)),
     )
+
+
+class _Outputs:
+    """The per-batch tensors of :func:`predict_split`, kept on the device until the end."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[torch.Tensor]] = {}
+        self.loss_sums: list[torch.Tensor] = []
+
+    def add(self, **tensors: torch.Tensor) -> None:
+        for name, tensor in tensors.items():
+            self.parts.setdefault(name, []).append(tensor)
+
+    def numpy(self, name: str, width: int) -> np.ndarray:
+        """The batches of ``name`` as one float32 array (``(0, width)`` for an empty split)."""
+        if not self.parts.get(name):
+            return np.zeros((0, width), dtype=np.float32)
+        return torch.cat(self.parts[name]).float().cpu().numpy()
+
+    def classes(self, name: str) -> np.ndarray:
+        """The batches of ``name`` (class indices) as one int64 array."""
+        if not self.parts.get(name):
+            return np.zeros(0, dtype=np.int64)
+        return torch.cat(self.parts[name]).cpu().numpy().astype(np.int64)
+
+    def mean_loss(self, n: int) -> float:
+        """The mean loss over ``n`` samples, summed in float64 on the host."""
+        return float(torch.stack(self.loss_sums).cpu().double().sum()) / n if n else float("nan")
+
+
+def _batch_outputs(
+    model: MLP, split: Split, normalization: Normalization, batch_size: int
+) -> _Outputs:
+    """The model's outputs on each batch, in :func:`evaluate_split`'s batches and order."""
+    scale, offset = normalization.affine(split.images.device)
+    criterion = loss_fn(model.head)
+    outputs = _Outputs()
+    for x, y in iterate_batches(split, batch_size, scale, offset):
+        out, h = model(x, return_hidden=True)
+        outputs.loss_sums.append(criterion(out, y) * len(y))
+        log_p = heads.log_probabilities(model.head, out)
+        outputs.add(
+            predicted=out.argmax(1),
+            probabilities=heads.probabilities(model.head, out),
+            log_probabilities=log_p,
+            # the output layer's values; a model with test-time views has them for each
+            # view only, so its logits are the averaged prediction's (log-probabilities,
+            # which softmax back to it), not the plain image's
+            logits=log_p if model.tta else model.output(h),
+        )
+        if model.hidden_sizes:
+            outputs.add(hidden=h)
+    return outputs

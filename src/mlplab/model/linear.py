@@ -79,8 +79,14 @@ def _plot(
         lw=2,
         label=f"mlplab: y = {line[0]:.2f} x + {line[1]:.2f}",
     )
-    ax.plot(grid, reference.predict(grid[:, None]), color="k", ls="--", lw=1,
-            label=f"scikit-learn: y = {reference.coef_[0]:.2f} x + {reference.intercept_:.2f}")  # fmt: skip
+    ax.plot(
+        grid,
+        reference.predict(grid[:, None]),
+        color="k",
+        ls="--",
+        lw=1,
+        label=f"scikit-learn: y = {reference.coef_[0]:.2f} x + {reference.intercept_:.2f}",
+    )
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.legend(loc="best", fontsize=8)

@@ -8,6 +8,9 @@ each image and a few shifted, rotated or mirrored views of it, and averages the 
 class probabilities.
 ``hidden=[]`` is multinomial logistic regression. A model rebuilds from its
 :meth:`MLP.spec` alone, which is what ``model.json`` in a run directory holds.
+
+What the model does to the images' geometry (alignment, test-time views) lives in
+:mod:`.views`; what each head's outputs mean (probabilities, losses) in :mod:`.heads`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
@@ -28,6 +30,8 @@ from ..config.rules import check_tta  # the one check of model.tta, the config's
 from ..errors import ConfigError, did_you_mean
 from ..files.limits import check_alloc, printable
 from ..vocab import ACTIVATIONS, HEADS, INITS, TTA_VIEWS
+from . import heads
+from .views import align_ink, tta_views, view_count
 
 __all__ = [
     "ACTIVATIONS",
@@ -35,7 +39,6 @@ __all__ = [
     "INITS",
     "MLP",
     "TTA_VIEWS",
-    "align_ink",
     "alignment",
     "check_align",
     "check_size",
@@ -46,22 +49,30 @@ __all__ = [
     "model_summary",
     "parameter_count",
     "state_shapes",
-    "tta_views",
 ]
 
 # The model builds from the names of mlplab.vocab (tests/test_vocab.py pins these keys to them).
 _ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
-# test-time views: each name adds its views of the image to the image itself (tta_views)
-_VIEW_COUNTS = {"shift": 4, "rotate": 2, "flip": 1}
-TTA_ROTATION = 5.0  # degrees each way: half the `best` preset's training rotation
 # torch.nn.init.calculate_gain names; GELU is close enough to ReLU for init purposes
 _GAIN_NAME = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "relu"}
 # Each hidden layer is a few Python modules: a spec asking for millions of thin layers would
 # take minutes and gigabytes to build while its parameters look small. No MLP needs more.
 MAX_HIDDEN_LAYERS = 1000
 PARAMETER_BYTES = 4  # float32
-_SPEC_KEYS = ("kind", "input_shape", "hidden", "classes", "activation", "dropout", "head",
-              "init", "crop", "deskew", "center", "tta")  # fmt: skip
+_SPEC_KEYS = (
+    "kind",
+    "input_shape",
+    "hidden",
+    "classes",
+    "activation",
+    "dropout",
+    "head",
+    "init",
+    "crop",
+    "deskew",
+    "center",
+    "tta",
+)
 
 
 def parameter_count(features: int, hidden: Sequence[int], outputs: int) -> int:
@@ -97,8 +108,11 @@ def check_size(
     checked before any tensor is made, so a huge spec is one line, not a MemoryError."""
     parameters = parameter_count(features, hidden, outputs)
     widths = _widths_text([features, *hidden, outputs])
-    check_alloc(PARAMETER_BYTES * parameters,
-                f"{what} (widths {widths}: {parameters:,} parameters)", error=error)  # fmt: skip
+    check_alloc(
+        PARAMETER_BYTES * parameters,
+        f"{what} (widths {widths}: {parameters:,} parameters)",
+        error=error,
+    )
     return parameters
 
 
@@ -146,10 +160,14 @@ def check_spec(spec: Any) -> int:
         )
     for key, allowed in (("activation", ACTIVATIONS), ("head", HEADS), ("init", INITS)):
         if key in spec and (not isinstance(spec[key], str) or spec[key] not in allowed):
-            raise ConfigError(f"model.{key} must be one of {', '.join(allowed)}; got {excerpt(spec[key])}")  # fmt: skip
+            raise ConfigError(
+                f"model.{key} must be one of {', '.join(allowed)}; got {excerpt(spec[key])}"
+            )
     dropout = spec.get("dropout", 0.0)
     if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise ConfigError(f"model.dropout must be a number from 0 to below 1; got {excerpt(dropout)}")  # fmt: skip
+        raise ConfigError(
+            f"model.dropout must be a number from 0 to below 1; got {excerpt(dropout)}"
+        )
     # crop, deskew, center and tta are absent from model.json files older than they are
     if not _whole(spec.get("crop", 0), 0):
         raise ConfigError(f"model.crop must be a whole number >= 0; got {excerpt(spec['crop'])}")
@@ -158,7 +176,9 @@ def check_spec(spec: Any) -> int:
             raise ConfigError(f"model.{key} must be true or false; got {excerpt(spec[key])}")
     tta = spec.get("tta", [])
     if not isinstance(tta, list) or not all(isinstance(v, str) and v in TTA_VIEWS for v in tta):
-        raise ConfigError(f"model.tta must be a list of view names ({', '.join(TTA_VIEWS)}); got {excerpt(tta)}")  # fmt: skip
+        raise ConfigError(
+            f"model.tta must be a list of view names ({', '.join(TTA_VIEWS)}); got {excerpt(tta)}"
+        )
     # the checks that depend on the image's size (their messages show only numbers)
     features = input_features(shape, spec.get("crop", 0))
     check_align(shape, spec.get("deskew", False), spec.get("center", False))
@@ -226,118 +246,6 @@ def alignment(deskew: bool, center: bool, tta: Sequence[str] = ()) -> list[str]:
     then the test-time views (``tta shift+rotate``)."""
     steps = [name for name, on in (("deskew", deskew), ("center", center)) if on]
     return steps + ([f"tta {'+'.join(tta)}"] if tta else [])
-
-
-def tta_views(images: torch.Tensor, views: Sequence[str]) -> torch.Tensor:
-    """The images and their test-time views, stacked: ``(V * N, C, H, W)`` for ``N`` images,
-    the images themselves first, then each named family's views in turn, each as a block of
-    ``N``.
-
-    ``shift``: moved by one pixel down, up, right and left (4 views); ``rotate``: turned by
-    :data:`TTA_ROTATION` degrees each way about the image's centre, read bilinearly (2
-    views); ``flip``: mirrored left to right (1 view). Past the border lies background:
-    each channel's darkest value in the image. Traceable for the exports.
-    """
-    x = images
-    dark = x.amin((2, 3), keepdim=True)  # per channel: normalization moves each its own way
-    ink = x - dark  # background 0, so that padding with 0 pads with background
-    out = [x]
-    for view in views:
-        if view == "shift":
-            p = F.pad(ink, (1, 1, 1, 1))
-            h, w = x.shape[-2:]
-            moved = [p[..., :h, 1 : w + 1], p[..., 2:, 1 : w + 1],  # down, up
-                     p[..., 1 : h + 1, :w], p[..., 1 : h + 1, 2:]]  # right, left  # fmt: skip
-            out += [m + dark for m in moved]
-        elif view == "rotate":
-            out += [_rotate(ink, angle) + dark for angle in (TTA_ROTATION, -TTA_ROTATION)]
-        elif view == "flip":
-            out.append(x.flip(-1))
-    return torch.cat(out)
-
-
-def _rotate(ink: torch.Tensor, degrees: float) -> torch.Tensor:
-    """``ink`` (background 0) turned by ``degrees`` about the centre, bilinear, 0 outside."""
-    n, _, h, w = ink.shape
-    cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
-    # grid_sample's coordinates (align_corners): pixel p of n is at 2p / (n-1) - 1, so a turn
-    # in pixels scales the cross terms by the aspect ratio
-    ys = _grid_steps(ink, h).view(h, 1)
-    xs = _grid_steps(ink, w).view(1, w)
-    grid_x = cos * xs - sin * (h - 1) / (w - 1) * ys
-    grid_y = sin * (w - 1) / (h - 1) * xs + cos * ys
-    grid = torch.stack([grid_x, grid_y], 2).unsqueeze(0).expand(n, h, w, 2).to(ink.dtype)
-    return F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-
-
-def _steps(like: torch.Tensor, n: int) -> torch.Tensor:
-    """0, 1, ..., n-1 in float32 on ``like``'s device. Made from ``like`` (``new_ones``),
-    not by ``torch.arange(device=...)``, which a TorchScript trace would pin to the device
-    it was traced on: an exported model then runs wherever it is loaded."""
-    return like.new_ones(n, dtype=torch.float32).cumsum(0) - 1
-
-
-def _grid_steps(like: torch.Tensor, n: int) -> torch.Tensor:
-    """grid_sample's coordinates of ``n`` pixels (align_corners): pixel p at 2p / (n-1) - 1."""
-    return _steps(like, n) * (2.0 / (n - 1)) - 1.0
-
-
-def align_ink(images: torch.Tensor, *, upright: bool = True, center: bool = False) -> torch.Tensor:
-    """Each image sheared so that its ink stands upright (``upright``: the deskewing of
-    LeCun et al. 1998's MNIST benchmarks) and/or moved so that its centre of mass sits at
-    the image's centre (``center``).
-
-    ``images`` is ``(N, C, H, W)`` with H, W >= 2: bright strokes on a dark background, at
-    any affine scale of the pixels (the moments are those of each image less its darkest
-    value, summed over channels). The shear is the ratio of the ink's row-column covariance
-    to its row variance, the one that makes that covariance 0; it pivots on the row of the
-    centre of mass, so without ``center`` the ink's centre stays where it was. Pixels are
-    read bilinearly, a read past the border finds the image's darkest value (background),
-    and an image without ink is left as it is. Computed in float32 from element-wise
-    products and sums (no matrix product that autocast would lower to bfloat16), and
-    traceable for the TorchScript and ONNX exports.
-    """
-    if not (upright or center):
-        return images
-    _, _, h, w = images.shape
-    x = images.float()
-    ink = x.sum(1).flatten(1)  # over channels; the moments do not depend on the scale
-    ink = ink - ink.amin(1, keepdim=True)
-    # broadcast, not repeat_interleave: a traced repeat_interleave keeps a CPU index tensor,
-    # and the TorchScript export then failed on CUDA (seen on an H200)
-    row = _steps(x, h).view(h, 1).expand(h, w).reshape(-1)
-    col = _steps(x, w).view(1, w).expand(h, w).reshape(-1)
-    total = ink.sum(1)
-    mass = total.clamp_min(1e-12)
-    blank = total <= 0  # no ink, no moments: a blank image stays put
-    cy = torch.where(blank, (h - 1) / 2, (ink * row).sum(1) / mass)
-    cx = torch.where(blank, (w - 1) / 2, (ink * col).sum(1) / mass)
-    # grid_sample's coordinates (align_corners): pixel p of n is at 2p / (n-1) - 1
-    out_y = _grid_steps(x, h).view(1, h, 1)
-    out_x = _grid_steps(x, w).view(1, 1, w)
-    mass_y = (2 * cy / (h - 1) - 1).view(-1, 1, 1)  # the centre of mass, in those coordinates
-    mass_x = (2 * cx / (w - 1) - 1).view(-1, 1, 1)
-    if upright:
-        var_y = ((ink * (row * row)).sum(1) / mass - cy * cy).clamp_min(1e-6)
-        shear = ((ink * (row * col)).sum(1) / mass - cy * cx) / var_y
-        slope = (torch.where(blank, 0.0, shear) * ((h - 1) / (w - 1))).view(-1, 1, 1)
-    # Output pixel (r, c) reads input row r' and column c' + shear * (r' - cy), where r', c'
-    # are r, c moved by the centring (centre of mass to centre) or not moved at all.
-    if center and upright:
-        grid_x = out_x + mass_x + slope * out_y
-        grid_y = (out_y + mass_y).expand(-1, h, w)
-    elif center:
-        grid_x = (out_x + mass_x).expand(-1, h, w)
-        grid_y = (out_y + mass_y).expand(-1, h, w)
-    else:
-        grid_x = out_x + slope * (out_y - mass_y)
-        grid_y = out_y.expand_as(grid_x)
-    grid = torch.stack([grid_x, grid_y], 3)
-    # Past the border lies background: the image's darkest value (replicating the edge
-    # would smear ink that touches it across the strip the move uncovers).
-    dark = x.amin((1, 2, 3), keepdim=True)
-    moved = F.grid_sample(x - dark, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    return (moved + dark).to(images.dtype)
 
 
 class MLP(nn.Module):
@@ -438,15 +346,12 @@ class MLP(nn.Module):
         h = self.hidden(x.flatten(1))
         z = self.output(h)
         if views:  # log of the mean probability, without underflow: logsumexp - log(count)
-            count = 1 + sum(_VIEW_COUNTS[v] for v in self.tta)
-            log_p = torch.log_softmax(z.float(), dim=1).unflatten(0, (count, n))
+            count = view_count(self.tta)
+            log_p = heads.log_probabilities("logits", z.float()).unflatten(0, (count, n))
             h, z = h[:n], torch.logsumexp(log_p, 0) - math.log(count)
-            if self.head == "softmax":
-                z = z.exp()
-        elif self.head == "log_softmax":
-            z = torch.log_softmax(z, dim=1)
-        elif self.head == "softmax":
-            z = torch.softmax(z, dim=1)
+            z = heads.from_log_probabilities(self.head, z)
+        else:
+            z = heads.from_logits(self.head, z)
         return (z, h) if return_hidden else z
 
     def spec(self) -> dict[str, Any]:
@@ -469,9 +374,19 @@ class MLP(nn.Module):
     @classmethod
     def from_config(cls, model: ModelConfig, input_shape: Sequence[int], outputs: int) -> MLP:
         """The network a config's ``model`` section describes, for inputs of ``input_shape``."""
-        return cls(input_shape, model.hidden, outputs, model.activation, model.dropout,
-                   model.head, model.init, model.crop, model.deskew, model.center,
-                   model.tta)  # fmt: skip
+        return cls(
+            input_shape,
+            model.hidden,
+            outputs,
+            model.activation,
+            model.dropout,
+            model.head,
+            model.init,
+            model.crop,
+            model.deskew,
+            model.center,
+            model.tta,
+        )
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> MLP:

@@ -31,7 +31,7 @@ from ..analysis.confusion import Confusion, confusion
 from ..analysis.curves import Curves, curves
 from ..analysis.imagine import Imagined, gradient_ascent, random_search
 from ..analysis.mistakes import Picked, most_confident_mistakes, sample_predictions
-from ..analysis.predictions import Predictions, predict
+from ..analysis.predictions import Predictions, predict_split
 from ..analysis.representations import Embedding, embed_layers
 from ..analysis.weights import FirstLayer, LayerWeights, first_layer, layer_weights
 from ..data import Dataset
@@ -185,7 +185,7 @@ class RunAnalysis:
             self.dataset, config.data.limit, config.data.val_size, config.data.split_seed
         )
         model, normalization, classes = self.loaded
-        return self._timed("predictions", lambda: predict(
+        return self._timed("predictions", lambda: predict_split(
             model, test, normalization, classes, batch_size=config.train.eval_batch_size))  # fmt: skip
 
     @functools.cached_property

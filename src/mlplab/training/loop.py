@@ -121,7 +121,7 @@ class _Session:
         scale, offset = self.normalization.affine(self.device)
         return evaluate_split(self.evaluated, self.splits[split], scale, offset,
                               batch_size=self.config.train.eval_batch_size,
-                              max_batches=self.max_batches, regression=self.regression)  # fmt: skip
+                              max_batches=self.max_batches, loss=self.regression)  # fmt: skip
 
 
 @dataclass

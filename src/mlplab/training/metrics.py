@@ -17,14 +17,7 @@ from ..model.heads import loss_fn
 from ..model.mlp import MLP
 from .batches import iterate_batches
 
-__all__ = ["CLASSIFICATION_LOSSES", "Scores", "evaluate_split"]
-
-# what evaluate_split's loss is for each head (heads.loss_fn)
-CLASSIFICATION_LOSSES = {
-    "logits": "cross-entropy",
-    "log_softmax": "nll",
-    "softmax": "nll of probabilities",
-}
+__all__ = ["Scores", "evaluate_split"]
 
 
 @dataclass
@@ -52,16 +45,20 @@ def evaluate_split(
     *,
     batch_size: int = 1000,
     max_batches: int | None = None,
-    regression: str | None = None,
+    loss: str | None = None,
 ) -> Scores:
     """Score ``model`` on a device split (never augmented), in eval mode.
+
+    ``loss`` names a regression's loss (mse or mae: scored by R², RMSE and MAE); None
+    scores a classifier by its head's loss (:mod:`mlplab.model.heads`) and accuracy.
 
     Works on every device: per-batch loss sums stay on the device in float32 (MPS has no
     float64) and are added up on the host, exactly, once.
     """
     was_training = model.training
     model.eval()
-    criterion = loss_fn(model.head, regression)
+    regression = loss is not None
+    criterion = loss_fn(model.head, loss)
     loss_sums, predictions, labels = [], [], []
     for x, y in iterate_batches(split, batch_size, scale, offset, max_batches=max_batches):
         out = model(x)
