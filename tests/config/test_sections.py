@@ -56,3 +56,22 @@ def test_task_and_summary() -> None:
     lines = Config().summary().splitlines()
     assert [line.split(":")[0] for line in lines] == list(SECTIONS)
     assert "epochs=10" in lines[3] and "hidden=[250, 100]" in lines[2]
+
+
+def test_the_config_package_imports_only_errors_vocab_and_files() -> None:
+    """Config sits low: it takes its choice lists from vocab, not from the packages above it
+    (the data checks name the Dataset type only for the type checker)."""
+    import ast
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "benchmarks"))
+    from code_shape import top_level_imports
+
+    allowed = ("mlplab.errors", "mlplab.vocab", "mlplab.files", "mlplab.config")
+    for path in sorted((root / "src" / "mlplab" / "config").glob("*.py")):
+        name = f"mlplab.config.{path.stem}"
+        tree = ast.parse(path.read_text())
+        imported = top_level_imports(tree, name, path.name == "__init__.py", deferred=True)
+        ours = {m for m in imported if m.startswith("mlplab.")}
+        assert all(m.startswith(allowed) for m in ours), (path.name, sorted(ours))
