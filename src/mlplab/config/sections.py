@@ -68,6 +68,8 @@ def _opt(default: Any, help: str, **rule: Any) -> Any:
 
 @dataclass
 class DataConfig:
+    """Where the images come from, how they are split and how they are scaled."""
+
     dataset: str = _opt(
         "mnist", "dataset name (see `mlplab datasets`), or a file or folder (see docs/formats.md)"
     )
@@ -138,6 +140,8 @@ class DataConfig:
 
 @dataclass
 class AugmentConfig:
+    """Random changes to the training images, each off at its default (0 / false)."""
+
     rotation: float = _opt(
         0.0,
         "degrees: each training image is rotated by a uniform angle in [-rotation, rotation]",
@@ -187,6 +191,8 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
+    """The MLP: its task, layers, output head, initialization and input steps."""
+
     task: str = _opt(
         "auto",
         "classification or regression (MSE/MAE, R²); auto: regression when data.target is set",
@@ -240,6 +246,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
+    """The optimization: epochs, batches, optimizer, schedule, regularization, device."""
+
     epochs: int = _opt(10, "passes over the training split", low=1)
     batch_size: int = _opt(64, "samples per optimizer step", low=1)
     optimizer: str = _opt("adam", "optimizer", choices=OPTIMIZERS)
@@ -325,6 +333,8 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
+    """Where the run directory goes and what it is called."""
+
     name: str = _opt(
         "", "run name, appended to the run folder's timestamp; '': preset name or 'mlp'"
     )
