@@ -126,12 +126,12 @@ def test_named_storage_is_used_when_the_user_passes_it(folder: Path) -> None:
 
 
 def test_server_storage_is_refused_without_connecting(folder: Path, monkeypatch) -> None:
-    from mlplab import sweep as sweep_module
+    from mlplab.sweep import folders
 
     def no_connection(url: str):
         raise AssertionError(f"connected to {url}")
 
-    monkeypatch.setattr(sweep_module, "_storage", no_connection)
+    monkeypatch.setattr(folders, "open_storage", no_connection)
     _plant(folder, "postgresql://u:p@127.0.0.1:1/db")
     with pytest.raises(
         ConfigError,

@@ -14,8 +14,8 @@ from postgres import NoPostgres, throwaway_cluster
 
 import mlplab
 from mlplab import Config, ConfigError, RunError, load_dataset
-from mlplab import sweep as sweep_module
 from mlplab.cli import main
+from mlplab.sweep import worker as worker_module
 from mlplab.sweep import (
     Param,
     add_trials,
@@ -178,7 +178,7 @@ def test_pruned_trials_stop_early(base: Config, digits, tmp_path: Path, monkeypa
         def prune(self, study, trial) -> bool:
             return True
 
-    monkeypatch.setattr(sweep_module, "_pruner", lambda name, warmup: Always())
+    monkeypatch.setattr(worker_module, "make_pruner", lambda name, warmup: Always())
     s = sweep(
         base.override({"train.epochs": 3}),
         space=SPACE,
@@ -210,7 +210,7 @@ def test_grid_with_seeds_and_a_diverging_setting(base: Config, digits, tmp_path:
 def test_ctrl_c_queues_the_trial_again(base: Config, digits, tmp_path: Path, monkeypatch) -> None:
     s = create_sweep(base, grid=["model.head=logits,softmax"], sweeps_dir=tmp_path)
     calls = []
-    real_train = sweep_module.train
+    real_train = worker_module.train
 
     def interrupted_once(*args, **kwargs):
         calls.append(1)
@@ -218,7 +218,7 @@ def test_ctrl_c_queues_the_trial_again(base: Config, digits, tmp_path: Path, mon
             raise KeyboardInterrupt
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(sweep_module, "train", interrupted_once)
+    monkeypatch.setattr(worker_module, "train", interrupted_once)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(s, dataset=digits)
     assert finished_states(s) == ["COMPLETE", "FAIL", "WAITING"]
@@ -232,7 +232,7 @@ def test_ctrl_c_queues_the_trial_again(base: Config, digits, tmp_path: Path, mon
 def test_ctrl_c_after_an_epoch_keeps_the_run_and_requeues(
     base: Config, digits, tmp_path: Path, monkeypatch
 ) -> None:
-    real_train = sweep_module.train
+    real_train = worker_module.train
 
     def stopped_after_one_epoch(config, dataset=None, on_epoch=None):
         def hook(epoch):
@@ -241,7 +241,7 @@ def test_ctrl_c_after_an_epoch_keeps_the_run_and_requeues(
         return real_train(config, dataset=dataset, on_epoch=hook)
 
     s = create_sweep(base, grid=["model.head=logits"], sweeps_dir=tmp_path)
-    monkeypatch.setattr(sweep_module, "train", stopped_after_one_epoch)
+    monkeypatch.setattr(worker_module, "train", stopped_after_one_epoch)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(s, dataset=digits)
     first, retry = s.trials()

@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config
 from ..files.atomic import check_outputs, os_errors, write_text_atomic
 from ..tables import format_table
-from . import Sweep, _fmt_value, _optuna, open_sweep
+from .folders import Sweep, open_sweep
+from .space import format_value
+from .study import load_optuna
+from .worker import format_score
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -93,7 +96,7 @@ class SweepReport:
         for t in self.trials:
             epochs = f"{t['epochs_run']}/{t['epochs_planned']}" if t["epochs_run"] else "-"
             row = [str(t["number"]), t["state"], self.score(t["value"]), self.score(t["test"]),
-                   *(_fmt_value(t["params"][k]) if k in t["params"] else "-" for k in self.keys),
+                   *(format_value(t["params"][k]) if k in t["params"] else "-" for k in self.keys),
                    epochs, f"{t['seconds']:.2f}" if t["seconds"] is not None else "-",
                    self._relative(t["run_dir"])]  # fmt: skip
             if style == "csv":  # raw numbers: fractions and seconds unrounded
@@ -123,7 +126,7 @@ class SweepReport:
             return format_table(header, rows, "csv")
         header = [*keys, "runs", f"val {self.metric} mean ± std", "val min-max",
                   f"test {self.metric} mean ± std", "test min-max"]  # fmt: skip
-        rows = [[_fmt_value(r.setting[k]) for k in keys] + [f"{r.runs}/{r.planned}",
+        rows = [[format_value(r.setting[k]) for k in keys] + [f"{r.runs}/{r.planned}",
                  self._mean_std(r.val), self._range(r.val), self._mean_std(r.test),
                  self._range(r.test)] for r in self.ablation]  # fmt: skip
         return format_table(header, rows, style)
@@ -186,10 +189,10 @@ class SweepReport:
         if self.best is None:
             return "none yet: no trial has finished"
         if self.kind == "grid":
-            setting = "  ".join(f"{k}={_fmt_value(v)}" for k, v in self.best["setting"].items())
+            setting = "  ".join(f"{k}={format_value(v)}" for k, v in self.best["setting"].items())
             return (f"{setting}: mean val {self.metric} {self.score(self.best['val'])} over "
                     f"{self.best['runs']} runs (test {self.score(self.best['test'])})")  # fmt: skip
-        params = "  ".join(f"{k}={_fmt_value(v)}" for k, v in self.best["params"].items())
+        params = "  ".join(f"{k}={format_value(v)}" for k, v in self.best["params"].items())
         return (f"trial {self.best['number']}: val {self.metric} {self.score(self.best['value'])}  "
                 f"{params}  (test {self.score(self.best['test'])}; {self._relative(self.best['run_dir'])})")  # fmt: skip
 
@@ -217,7 +220,7 @@ class SweepReport:
 
 def summarize(sweep: Sweep) -> SweepReport:
     """The report's numbers, read from the study (no run directory is opened)."""
-    optuna = _optuna()
+    optuna = load_optuna()
     spec, base = sweep.spec, sweep.base_config()
     frozen = sweep.study.get_trials(deepcopy=False)
     keys = list(spec["space"] if spec["kind"] == "search" else spec["grid"])
@@ -323,7 +326,7 @@ def ablation_figure(report: SweepReport) -> Figure:
         for g, group in enumerate(groups):
             members = [r for r in rows if tuple(r.setting[k] for k in others) == group]
             label = (
-                ", ".join(f"{k}={_fmt_value(v)}" for k, v in zip(others, group, strict=True))
+                ", ".join(f"{k}={format_value(v)}" for k, v in zip(others, group, strict=True))
                 or None
             )
             shade = color if len(groups) == 1 else f"C{g}"
