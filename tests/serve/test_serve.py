@@ -21,7 +21,7 @@ from shipping import live_server, mnist_run, tiny_run
 
 from mlplab.cli import main
 from mlplab.extras import MissingExtraError
-from mlplab.inference.predict import Predictor
+from mlplab.inference import Predictor
 from mlplab.serve import create_app, is_loopback
 from mlplab.serve.batcher import MicroBatcher
 
@@ -91,7 +91,7 @@ def test_uploads_predicted_in_input_order(
         response = client.post("/predict?top_k=2", files=[("file", (f"{i}.png", b, "image/png")) for i, b in enumerate(images)])  # fmt: skip
     assert response.status_code == 200
     got = response.json()["predictions"]
-    want = Predictor(run).predict([Image.open(io.BytesIO(b)) for b in images], top_k=2)
+    want = Predictor(run).classify([Image.open(io.BytesIO(b)) for b in images], top_k=2)
     assert [p["index"] for p in got] == [w["index"] for w in want] == [3, 0, 1, 2]
     for p, w in zip(got, want, strict=True):
         assert set(p) == {"class", "index", "probability", "top"} and len(p["top"]) == 2

@@ -261,7 +261,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import warnings
 
     from ..errors import ConfigError
-    from ..inference.predict import predict
+    from ..inference import predict
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1; got {args.top_k}")
@@ -284,27 +284,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-    from ..serve import serve
+    from ..serve import ServeSettings, serve
 
-    if args.max_upload_mb <= 0 or args.max_batch < 1 or args.batch_wait_ms < 0 or args.threads < 0:
-        raise ConfigError(
-            "--max-upload-mb must be > 0, --max-batch >= 1, --batch-wait-ms >= 0 and --threads >= 0; "
-            f"got {args.max_upload_mb:g}, {args.max_batch}, {args.batch_wait_ms:g}, {args.threads}"
-        )
-    sizes = (args.max_megapixels, args.max_request_megapixels, args.max_memory_mb, args.request_timeout)  # fmt: skip
-    if not all(0 < x <= 1e6 for x in sizes) or args.max_connections < 1:
-        raise ConfigError(
-            "--max-megapixels, --max-request-megapixels, --max-memory-mb and --request-timeout "
-            f"must be > 0, --max-connections >= 1; got {', '.join(f'{x:g}' for x in sizes)} and "
-            f"{args.max_connections}"
-        )
-    serve(args.run_dir, args.host, args.port, log_level=args.log_level, threads=args.threads,
-          max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_batch=args.max_batch,
-          max_wait_ms=args.batch_wait_ms, max_pixels=int(args.max_megapixels * 1e6),
-          max_request_pixels=int(args.max_request_megapixels * 1e6),
-          max_memory_bytes=int(args.max_memory_mb * 1024 * 1024),
-          request_timeout=args.request_timeout, max_connections=args.max_connections)  # fmt: skip
+    settings = ServeSettings.from_flags(
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        threads=args.threads,
+        max_upload_mb=args.max_upload_mb,
+        max_batch=args.max_batch,
+        batch_wait_ms=args.batch_wait_ms,
+        max_megapixels=args.max_megapixels,
+        max_request_megapixels=args.max_request_megapixels,
+        max_memory_mb=args.max_memory_mb,
+        request_timeout=args.request_timeout,
+        max_connections=args.max_connections,
+    )
+    serve(args.run_dir, settings)
     return 0
 
 

@@ -15,11 +15,13 @@ from .. import __version__
 from ..analysis.evaluate import SPLITS
 from ..config import PRESETS, Key, describe
 from ..data.sources import DATASETS
+from ..serve.settings import LOG_LEVELS, ServeSettings
 
 Commands = argparse._SubParsersAction  # what add_subparsers returns: argparse has no public name
 
 FLAG_NAMES = {"run.dir": "--runs-dir", "run.name": "--name"}  # the keys whose flag is not --NAME
 RUN_DIR = "a run directory made by `mlplab train`"
+SERVE = ServeSettings()  # the defaults of `mlplab serve`
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -289,71 +291,84 @@ def add_predict(commands: Commands) -> None:
 
 
 def add_serve(commands: Commands) -> None:
+    d, sizes = SERVE, SERVE.flag_values()  # every default from the one settings object
     p = command(
         commands, "serve", "serve a run's model over HTTP: JSON API, /docs and a drawing page"
     )
     p.add_argument("run_dir", type=Path, help=RUN_DIR)
     p.add_argument(
         "--host",
-        default="127.0.0.1",
+        default=d.host,
         help="address to listen on; anything but loopback exposes an unauthenticated server "
-        "(default: 127.0.0.1)",
+        f"(default: {d.host})",
     )
-    p.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    p.add_argument("--port", type=int, default=d.port, help=f"TCP port (default: {d.port})")
     p.add_argument(
-        "--max-upload-mb", type=float, default=4.0, help="largest request body, MiB (default: 4)"
+        "--max-upload-mb",
+        type=float,
+        default=sizes["max_upload_mb"],
+        help=f"largest request body, MiB (default: {sizes['max_upload_mb']:g})",
     )
     p.add_argument(
         "--max-batch",
         type=int,
-        default=64,
-        help="images per request and per forward pass (default: 64)",
+        default=d.max_batch,
+        help=f"images per request and per forward pass (default: {d.max_batch})",
     )
     p.add_argument(
         "--batch-wait-ms",
         type=float,
-        default=2.0,
-        help="how long a request waits for others to share its forward pass, ms (default: 2)",
+        default=d.max_wait_ms,
+        help="how long a request waits for others to share its forward pass, ms "
+        f"(default: {d.max_wait_ms:g})",
     )
     p.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads, 0: torch's default (default: 1)"
+        "--threads",
+        type=int,
+        default=d.threads,
+        help=f"torch CPU threads, 0: torch's default (default: {d.threads})",
     )
     p.add_argument(
         "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        default="info",
-        help="uvicorn's log level; info logs every request (default: info)",
+        choices=LOG_LEVELS,
+        default=d.log_level,
+        help=f"uvicorn's log level; info logs every request (default: {d.log_level})",
     )
     p.add_argument(
         "--max-megapixels",
         type=float,
-        default=12.0,
-        help="largest upload, decoded, in millions of pixels (default: 12)",
+        default=sizes["max_megapixels"],
+        help="largest upload, decoded, in millions of pixels "
+        f"(default: {sizes['max_megapixels']:g})",
     )
     p.add_argument(
         "--max-request-megapixels",
         type=float,
-        default=24.0,
-        help="all the uploads of one request, decoded, in millions of pixels (default: 24)",
+        default=sizes["max_request_megapixels"],
+        help="all the uploads of one request, decoded, in millions of pixels "
+        f"(default: {sizes['max_request_megapixels']:g})",
     )
     p.add_argument(
         "--max-memory-mb",
         type=float,
-        default=1024.0,
+        default=sizes["max_memory_mb"],
         help="what requests may make the server hold at once, MiB: a quarter for bodies, "
-        "the rest for decoding images; requests over it wait their turn (default: 1024)",
+        "the rest for decoding images; requests over it wait their turn "
+        f"(default: {sizes['max_memory_mb']:g})",
     )
     p.add_argument(
         "--request-timeout",
         type=float,
-        default=15.0,
-        help="seconds for a request's head, and again for its body, to arrive (default: 15)",
+        default=d.request_timeout,
+        help="seconds for a request's head, and again for its body, to arrive "
+        f"(default: {d.request_timeout:g})",
     )
     p.add_argument(
         "--max-connections",
         type=int,
-        default=512,
-        help="open connections before new requests are answered 503 (default: 512)",
+        default=d.max_connections,
+        help="open connections before new requests are answered 503 "
+        f"(default: {d.max_connections})",
     )
 
 

@@ -1,8 +1,9 @@
 """Serve a run's model over HTTP: a JSON API, FastAPI's docs, and a page to draw digits on.
 
 ``mlplab serve RUN`` (or :func:`serve`) runs uvicorn on 127.0.0.1:8000; :func:`create_app`
-returns the app itself (for tests, or to mount it in another ASGI app). The routes are
-described in :mod:`mlplab.serve.app`. Needs the ``serve`` extra:
+returns the app itself (for tests, or to mount it in another ASGI app). Both take a
+:class:`~mlplab.serve.settings.ServeSettings` (every default, with its unit) and/or any of
+its fields by name. The routes are described in :mod:`mlplab.serve.app`. Needs the ``serve`` extra:
 ``pip install 'mlplab[serve]'``. The server has no authentication: keep it on the
 loopback address, or put it behind a proxy that authenticates.
 
@@ -35,15 +36,13 @@ from ..errors import ConfigError
 from ..extras import require
 from ..files.limits import printable
 from ..progress import logger
+from .settings import ServeSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["bind", "create_app", "is_loopback", "serve", "uvicorn_server"]
+__all__ = ["ServeSettings", "bind", "create_app", "is_loopback", "serve", "uvicorn_server"]
 
-TIMEOUT_KEEP_ALIVE = 5  # s an idle keep-alive connection stays open (uvicorn's default)
-REQUEST_TIMEOUT = 15.0  # s for a request's head, and again for its body, to arrive
-MAX_CONNECTIONS = 512  # open connections (and requests) before new requests get 503
 LOG_WINDOW = 60.0  # s: a repeated warning is logged once per window, with a count
 # Connections waiting to be accepted; also how many accept() calls asyncio makes per wakeup.
 # Out of file descriptors, CPython without the fix of gh-151615 (3.11 here) does not stop
@@ -51,50 +50,40 @@ LOG_WINDOW = 60.0  # s: a repeated warning is logged once per window, with a cou
 # with uvicorn's 2048, 40% of a core spent failing (measured, 2-core VM); with 128, 3%.
 BACKLOG = 128
 MAX_OPEN_FILES = 65536  # the file descriptor limit serve raises its soft limit towards
+DEFAULTS = ServeSettings()
 
 
-def create_app(run_dir: str | Path, **options: Any) -> FastAPI:
-    """The FastAPI app for ``run_dir``; options as for :func:`mlplab.serve.app.create_app`.
+def create_app(
+    run_dir: str | Path, settings: ServeSettings | None = None, **changes: object
+) -> FastAPI:
+    """The FastAPI app for ``run_dir``, as ``settings`` (then ``changes`` to them) say.
 
-    max_upload_bytes, max_batch, max_wait_ms, style, max_pixels, max_request_pixels,
-    max_memory_bytes, request_timeout.
+    ``changes``: any field of :class:`ServeSettings` by name, e.g. ``max_batch=8``.
     """
+    settings = (settings or DEFAULTS).replace(**changes)  # a bad name: before the extras
     require("fastapi", "serve", "mlplab serve")
     require(("python_multipart", "multipart"), "serve", "mlplab serve")  # newer, older name
     from .app import create_app as make
 
-    return make(run_dir, **options)
+    return make(run_dir, settings)
 
 
-def serve(
-    run_dir: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    *,
-    log_level: str = "info",
-    threads: int = 1,
-    timeout_keep_alive: int = TIMEOUT_KEEP_ALIVE,
-    request_timeout: float = REQUEST_TIMEOUT,
-    max_connections: int = MAX_CONNECTIONS,
-    **options: Any,
-) -> None:
-    """Run the app with uvicorn until interrupted (options as for :func:`create_app`).
+def serve(run_dir: str | Path, settings: ServeSettings | None = None, **changes: object) -> None:
+    """Run the app with uvicorn until interrupted, as ``settings`` (then ``changes``) say.
 
+    ``changes``: any field of :class:`ServeSettings` by name, e.g. ``host="0.0.0.0"``.
     ``threads``: torch CPU threads (0: torch's default). One suits a small MLP best and
     leaves the other cores to decoding uploads and the event loop. The address is bound
     first (:func:`bind`), before the model loads.
     """
     require("uvicorn", "serve", "mlplab serve")  # before binding: a missing extra is one line
-    if timeout_keep_alive < 1 or request_timeout <= 0 or max_connections < 1:
-        raise ConfigError(
-            "timeout_keep_alive must be >= 1, request_timeout > 0 and max_connections >= 1; got "
-            f"{timeout_keep_alive}, {request_timeout:g} and {max_connections}"
-        )
-    sockets = bind(host, port)
+    settings = (settings or DEFAULTS).replace(**changes)
+    host = settings.host
+    sockets = bind(host, settings.port)
     try:
-        if threads > 0:
-            torch.set_num_threads(threads)
-        app = create_app(run_dir, request_timeout=request_timeout, **options)
+        if settings.threads > 0:
+            torch.set_num_threads(settings.threads)
+        app = create_app(run_dir, settings)
         if not is_loopback(host):
             logger.warning(
                 f"warning: serving on {printable(host)}, reachable from other machines, and the "
@@ -102,13 +91,7 @@ def serve(
                 "--host 127.0.0.1 to keep it local, or put it behind an authenticating proxy"
             )
         raise_open_file_limit()
-        server = uvicorn_server(
-            app,
-            log_level=log_level,
-            timeout_keep_alive=timeout_keep_alive,
-            request_timeout=request_timeout,
-            max_connections=max_connections,
-        )
+        server = uvicorn_server(app, settings)
         port = sockets[0].getsockname()[1]  # port 0: the one the system chose
         shown = f"[{host.strip('[]')}]" if ":" in host else host
         logger.info(f"serving {Path(run_dir)} on http://{shown}:{port}/  (API docs: /docs)")
@@ -121,24 +104,22 @@ def serve(
             sock.close()
 
 
-def uvicorn_server(
-    app: Any,
-    *,
-    log_level: str = "info",
-    timeout_keep_alive: int = TIMEOUT_KEEP_ALIVE,
-    request_timeout: float = REQUEST_TIMEOUT,
-    max_connections: int = MAX_CONNECTIONS,
-) -> Any:
-    """The ``uvicorn.Server`` :func:`serve` runs: deadlines, connection limit, short backlog."""
+def uvicorn_server(app: Any, settings: ServeSettings | None = None, **changes: object) -> Any:
+    """The ``uvicorn.Server`` :func:`serve` runs: deadlines, connection limit, short backlog.
+
+    Of the settings it uses log_level, timeout_keep_alive, request_timeout and
+    max_connections.
+    """
     uvicorn = require("uvicorn", "serve", "mlplab serve")
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+    settings = (settings or DEFAULTS).replace(**changes)
     config = uvicorn.Config(
         app,
-        log_level=log_level,
-        http=deadline_protocol(AutoHTTPProtocol, request_timeout),
-        timeout_keep_alive=timeout_keep_alive,
-        limit_concurrency=max_connections,
+        log_level=settings.log_level,
+        http=deadline_protocol(AutoHTTPProtocol, settings.request_timeout),
+        timeout_keep_alive=settings.timeout_keep_alive,
+        limit_concurrency=settings.max_connections,
         backlog=BACKLOG,
     )
     return uvicorn.Server(config)

@@ -4,7 +4,7 @@ Routes (all answers JSON except the page):
 
 - ``POST /predict``  images in, ``{"predictions": [{"class", "index", "probability",
   "top": [...]}, ...]}`` out, in input order. Either multipart uploads in the field
-  ``file`` (repeat it for a batch; each goes through :func:`mlplab.inference.predict.preprocess`,
+  ``file`` (repeat it for a batch; each goes through :func:`mlplab.inference.images.preprocess`,
   as ``mlplab predict`` does), or JSON ``{"pixels": ...}``: one image as nested lists
   ``H x W`` (one-channel models) or ``C x H x W``, or a list of them, float pixels in
   [0, 1] exactly like the exported model's input (no preprocessing). ``?top_k=`` sets how
@@ -33,6 +33,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,24 +48,15 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from .. import __version__
 from ..errors import ConfigError, MlplabError
-from ..inference.predict import ImageTooLarge, Predictor, decode_bytes, image_size, shown_name
+from ..inference.images import ImageTooLarge, decode_bytes, image_size, shown_name
+from ..inference.predictor import Predictor
 from .batcher import MemoryGate, MicroBatcher
+from .settings import BODY_COPIES, ServeSettings
 
 __all__ = ["create_app"]
 
 T = TypeVar("T")
 
-MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # whole request body, bytes
-MAX_BATCH = 64  # images per request and per forward pass
-MAX_WAIT_MS = 2.0  # how long the first request of a batch waits for others, ms
-MAX_PIXELS = 12_000_000  # one upload, once decoded (a 4000x3000 photo)
-MAX_REQUEST_PIXELS = 24_000_000  # all the uploads of one request
-MAX_MEMORY_BYTES = 1024 * 1024 * 1024  # what requests may make the server hold at once
-BODY_SHARE = 0.25  # of max_memory_bytes, for request bodies; the rest for decoding images
-REQUEST_TIMEOUT = 15.0  # s: for a body to arrive, and for a turn at the memory budget
-# A body is held about four times while it is read and parsed (the bytes read, the bytes
-# handed on, the multipart parser's copy of each part, each part read back).
-BODY_COPIES = 4
 # A parsed JSON value costs at most this many bytes: a Python float (24) and its list slot
 # (8), or an empty list, plus its float64 and float32 copies. The body is checked to hold
 # no more values and lists than max_batch images have, before it is parsed.
@@ -150,65 +142,29 @@ class Health(TypedDict):
     images: int
 
 
-def create_app(
-    run_dir: str | Path,
-    *,
-    max_upload_bytes: int = MAX_UPLOAD_BYTES,
-    max_batch: int = MAX_BATCH,
-    max_wait_ms: float = MAX_WAIT_MS,
-    style: str = "auto",
-    max_pixels: int = MAX_PIXELS,
-    max_request_pixels: int = MAX_REQUEST_PIXELS,
-    max_memory_bytes: int = MAX_MEMORY_BYTES,
-    request_timeout: float = REQUEST_TIMEOUT,
-) -> FastAPI:
-    """The app serving the model of ``run_dir`` (loaded once, on the CPU).
+def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> FastAPI:
+    """The app serving the model of ``run_dir`` (loaded once, on the CPU), as ``settings`` say.
 
     ``max_pixels``: the largest upload once decoded; ``max_request_pixels``: all of a
     request's; ``max_memory_bytes``: what requests may make the server hold at once (bodies
     and decoding); ``request_timeout``: seconds for a body to arrive, and for a request to
     get its turn at the memory budget (408, 503 past them).
     """
-    body_gate = MemoryGate(int(max_memory_bytes * BODY_SHARE))
-    decode_gate = MemoryGate(max_memory_bytes - body_gate.capacity)
-    _check_limits(max_upload_bytes, max_pixels, max_request_pixels, body_gate, decode_gate)
-    predictor = Predictor(run_dir, style=style, max_pixels=max_pixels)
-    c, h, w = predictor.input_shape
-    # JSON bodies may hold the lists and values of twice max_batch images, no more (a body
-    # somewhat over the batch still hears how many images it sent, from the parsed shape).
-    max_lists = 64 + 2 * max_batch * (1 + c * (1 + h))  # '[' of C x H x W nested lists
-    max_values = 2 * max_batch * c * h * w + max_lists  # ',' separate at most these
-    if _body_reservation(max_upload_bytes, True, max_values) > body_gate.capacity:
-        raise ConfigError(
-            f"max_batch {max_batch} images of {c}x{h}x{w} as JSON take more than a quarter of "
-            f"max_memory_bytes ({max_memory_bytes:,}); raise it, or lower max_batch"
-        )
-    batcher = MicroBatcher(predictor.probabilities, max_batch, max_wait_ms / 1000)
-    page = (files("mlplab.serve") / "static" / "index.html").read_text(encoding="utf-8")
-    summary = predictor.run.summary()
-    model_info = {
-        "run": predictor.run.path.name,
-        "dataset": summary.get("dataset"),
-        "classes": list(predictor.classes),
-        "input_shape": list(predictor.input_shape),
-        "head": predictor.head,
-        "architecture": predictor.run.model_info()["model"],
-        "parameters": sum(p.numel() for p in predictor.model.parameters()),
-        "test_accuracy": summary.get("test_accuracy"),
-        "preprocessing": style,
-        "limits": {
-            "max_upload_bytes": max_upload_bytes,
-            "max_batch": max_batch,
-            "max_pixels": max_pixels,
-            "max_request_pixels": max_request_pixels,
-            "max_memory_bytes": max_memory_bytes,
-        },
-    }
+    settings = settings or ServeSettings()
+    predictor = Predictor(run_dir, style=settings.style, max_pixels=settings.max_pixels)
+    service = Service(
+        predictor,
+        MicroBatcher(predictor.probabilities, settings.max_batch, settings.max_wait_ms / 1000),
+        MemoryGate(settings.body_budget),
+        MemoryGate(settings.decode_budget),
+        settings,
+        JsonLimits.of(predictor.input_shape, settings),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await batcher.close()
+        await service.batcher.close()
 
     app = FastAPI(
         title="mlplab",
@@ -217,8 +173,107 @@ def create_app(
         description=(__doc__ or "").split("\n\n")[1],
         lifespan=lifespan,
     )
-    app.state.predictor, app.state.batcher = predictor, batcher
-    app.state.body_gate, app.state.decode_gate = body_gate, decode_gate
+    app.state.predictor, app.state.batcher = predictor, service.batcher
+    app.state.body_gate, app.state.decode_gate = service.body_gate, service.decode_gate
+    add_error_answers(app)
+    add_info_routes(app, service)
+    add_predict_route(app, service)
+    return app
+
+
+@dataclass(frozen=True)
+class JsonLimits:
+    """How many lists and values a JSON body may hold: those of twice max_batch images.
+
+    A body somewhat over the batch still hears how many images it sent (from the parsed
+    shape); one far over is refused before it is parsed.
+    """
+
+    lists: int  # '[' of the C x H x W nested lists
+    values: int  # ',' separate at most these
+
+    @classmethod
+    def of(cls, input_shape: tuple[int, int, int], settings: ServeSettings) -> JsonLimits:
+        """The limits for images of ``input_shape``; ConfigError if they overflow the budget."""
+        c, h, w = input_shape
+        lists = 64 + 2 * settings.max_batch * (1 + c * (1 + h))
+        limits = cls(lists, 2 * settings.max_batch * c * h * w + lists)
+        if _body_reservation(settings.max_upload_bytes, True, limits.values) > settings.body_budget:
+            raise ConfigError(
+                f"max_batch {settings.max_batch} images of {c}x{h}x{w} as JSON take more than a "
+                f"quarter of max_memory_bytes ({settings.max_memory_bytes:,}); raise it, or "
+                "lower max_batch"
+            )
+        return limits
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the routes share: the model, the batcher, the two memory gates and the limits."""
+
+    predictor: Predictor
+    batcher: MicroBatcher
+    body_gate: MemoryGate
+    decode_gate: MemoryGate
+    settings: ServeSettings
+    json_limits: JsonLimits
+
+    def model_info(self) -> dict[str, Any]:
+        """What ``GET /model`` answers."""
+        predictor, s = self.predictor, self.settings
+        summary = predictor.run.summary()
+        return {
+            "run": predictor.run.path.name,
+            "dataset": summary.get("dataset"),
+            "classes": list(predictor.classes),
+            "input_shape": list(predictor.input_shape),
+            "head": predictor.head,
+            "architecture": predictor.run.model_info()["model"],
+            "parameters": sum(p.numel() for p in predictor.model.parameters()),
+            "test_accuracy": summary.get("test_accuracy"),
+            "preprocessing": s.style,
+            "limits": {
+                "max_upload_bytes": s.max_upload_bytes,
+                "max_batch": s.max_batch,
+                "max_pixels": s.max_pixels,
+                "max_request_pixels": s.max_request_pixels,
+                "max_memory_bytes": s.max_memory_bytes,
+            },
+        }
+
+    async def images(self, request: Request) -> torch.Tensor:
+        """The request's images as float32 ``(N, C, H, W)`` in [0, 1], through every guard.
+
+        415 for another content type; the body's declared size (413), its turn at the memory
+        budget for bodies (503), its arrival in time (408); then JSON pixels, or uploads
+        checked from their headers and decoded in their turn at the budget for decoding.
+        """
+        s = self.settings
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in ("multipart/form-data", "application/json", ""):
+            raise HTTPException(
+                415,
+                f"content type '{shown_name(kind, 80)}' is not accepted; send multipart/form-data "
+                "(field 'file') or application/json ({'pixels': ...})",
+            )
+        multipart = kind == "multipart/form-data"
+        size = _declared_length(request, s.max_upload_bytes)
+        reservation = _body_reservation(size, not multipart, self.json_limits.values)
+        async with _turn(self.body_gate, reservation, s.request_timeout, "request bodies"):
+            body = await _read_body(request, s.max_upload_bytes, s.request_timeout)
+            if not multipart:
+                return await _json_pixels(
+                    body, self.predictor.input_shape, s.max_batch, self.json_limits
+                )
+            uploads = await _uploads(request, body, s.max_batch)
+            need, pixels = _decode_reservation(uploads, s.max_pixels, s.max_request_pixels)
+            async with _turn(self.decode_gate, need, s.request_timeout, "decoding images"):
+                return await _decode(self.predictor, uploads, inline=pixels <= INLINE_PIXELS)
+
+
+# ----- routes ------------------------------------------------------------------------------
+def add_error_answers(app: FastAPI) -> None:
+    """Every error answers ``{"detail": "<one line>"}``; a 404 lists the routes."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -240,6 +295,13 @@ def create_app(
             500,
         )
 
+
+def add_info_routes(app: FastAPI, service: Service) -> None:
+    """``GET /`` (the drawing page), ``GET /health`` and ``GET /model``."""
+    page = (files("mlplab.serve") / "static" / "index.html").read_text(encoding="utf-8")
+    model_info = service.model_info()
+    batcher = service.batcher
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def drawing_page() -> str:
         return page
@@ -257,6 +319,10 @@ def create_app(
     async def model() -> dict[str, Any]:
         return model_info
 
+
+def add_predict_route(app: FastAPI, service: Service) -> None:
+    """``POST /predict``: images in, the top classes of each out, in input order."""
+
     @app.post(
         "/predict",
         summary="classify images (multipart uploads, or JSON pixels in [0, 1])",
@@ -267,58 +333,11 @@ def create_app(
         request: Request,
         top_k: int = Query(3, ge=1, description="how many classes each 'top' lists"),
     ) -> Predictions:
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind not in ("multipart/form-data", "application/json", ""):
-            raise HTTPException(
-                415,
-                f"content type '{shown_name(kind, 80)}' is not accepted; send multipart/form-data "
-                "(field 'file') or application/json ({'pixels': ...})",
-            )
-        multipart = kind == "multipart/form-data"
-        size = _declared_length(request, max_upload_bytes)
-        reservation = _body_reservation(size, not multipart, max_values)
-        async with _turn(body_gate, reservation, request_timeout, "request bodies"):
-            body = await _read_body(request, max_upload_bytes, request_timeout)
-            if not multipart:
-                x = await _json_pixels(body, predictor.input_shape, max_batch, max_lists, max_values)  # fmt: skip
-            else:
-                uploads = await _uploads(request, body, max_batch)
-                need, pixels = _decode_reservation(uploads, max_pixels, max_request_pixels)
-                async with _turn(decode_gate, need, request_timeout, "decoding images"):
-                    x = await _decode(predictor, uploads, inline=pixels <= INLINE_PIXELS)
-        probs = await batcher.submit(x)
-        return {"predictions": [predictor.top(p, top_k) for p in probs]}  # type: ignore[misc]
-
-    return app
+        probs = await service.batcher.submit(await service.images(request))
+        return {"predictions": [service.predictor.top(p, top_k) for p in probs]}  # type: ignore[misc]
 
 
-def _check_limits(
-    max_upload_bytes: int,
-    max_pixels: int,
-    max_request_pixels: int,
-    body_gate: MemoryGate,
-    decode_gate: MemoryGate,
-) -> None:
-    """ConfigError unless one request of each kind at its limits fits in the memory budget."""
-    if min(max_upload_bytes, max_pixels, max_request_pixels) < 1:
-        raise ConfigError(
-            "max_upload_bytes, max_pixels and max_request_pixels must be >= 1; got "
-            f"{max_upload_bytes}, {max_pixels} and {max_request_pixels}"
-        )
-    if decode_bytes(max_pixels, 1) > decode_gate.capacity:
-        raise ConfigError(
-            f"an image of max_pixels ({max_pixels:,}) takes {decode_bytes(max_pixels, 1) / 2**20:,.0f} MiB "
-            f"to decode, more than the {decode_gate.capacity / 2**20:,.0f} MiB of the memory budget "
-            "for decoding (three quarters of max_memory_bytes): raise the budget or lower max_pixels"
-        )  # fmt: skip
-    if BODY_COPIES * max_upload_bytes > body_gate.capacity:
-        raise ConfigError(
-            f"a body of max_upload_bytes ({max_upload_bytes:,}) is held {BODY_COPIES} times while "
-            f"parsed, more than the {body_gate.capacity / 2**20:,.0f} MiB of the memory budget for "
-            "bodies (a quarter of max_memory_bytes): raise the budget or lower max_upload_bytes"
-        )
-
-
+# ----- guards: size, memory, time ------------------------------------------------------------
 def _declared_length(request: Request, cap: int) -> int:
     """The body's declared length (413 over ``cap``); ``cap`` when none is declared."""
     declared = request.headers.get("content-length", "")
@@ -484,7 +503,7 @@ def _no_constant(name: str) -> float:
 
 
 async def _json_pixels(
-    body: bytes, input_shape: tuple[int, int, int], max_batch: int, max_lists: int, max_values: int
+    body: bytes, input_shape: tuple[int, int, int], max_batch: int, limits: JsonLimits
 ) -> torch.Tensor:
     """``{"pixels": ...}`` -> float32 ``(N, C, H, W)`` in [0, 1]; 400 with the reason otherwise."""
     c, h, w = input_shape
@@ -493,7 +512,7 @@ async def _json_pixels(
     # Parsed JSON takes up to ~40 times its text (an empty list: 56 bytes for "[],"): a body
     # holding more lists or values than max_batch images have is refused before parsing.
     lists, values, objects = body.count(b"["), body.count(b","), body.count(b"{")
-    if lists > max_lists or values > max_values or objects > 16:
+    if lists > limits.lists or values > limits.values or objects > 16:
         raise HTTPException(
             400,
             f"the JSON body holds more lists or values ({lists:,} '[', {values:,} ',', {objects:,} "
