@@ -7,7 +7,7 @@ The CLI (``mlplab ...``) is a thin shell over these functions::
     evaluate(result.run_dir)
 
 Each submodule name means one thing (the module): ``mlplab.report.run_report.report(run_dir)``,
-``mlplab.inference.export.export(run_dir, "onnx")``, ``mlplab.inference.predict.predict(run_dir, files)``.
+``mlplab.inference.export.export(run_dir, "onnx")``, ``mlplab.inference.predict(run_dir, files)``.
 
 The names below load on first use (PEP 562): ``import mlplab`` does not load torch until a
 name needs it, so a program can still set torch's environment (``OMP_WAIT_POLICY``,

@@ -3,7 +3,7 @@
 Random bytes, truncated and mutated real files in every accepted format, headers declaring
 huge sizes: the outcome is a model input or one line of ``MlplabError``, never another
 exception; nothing larger than the pixel limit is decoded; and the memory a decode takes,
-measured, stays under :func:`mlplab.inference.predict.decode_bytes`, the figure the server reserves.
+measured, stays under :func:`mlplab.inference.images.decode_bytes`, the figure the server reserves.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from mlplab.errors import MlplabError
-from mlplab.inference.predict import decode_bytes, image_size, load_image, preprocess
+from mlplab.inference.images import decode_bytes, image_size, load_image, preprocess
 
 pytestmark = pytest.mark.fuzz
 
@@ -212,7 +212,7 @@ def test_decode_memory_stays_under_the_estimate(tmp_path) -> None:
         (tmp_path / name).write_bytes(encoded(mode, fmt, (2000, 2000), **options))
     script = textwrap.dedent(f"""
         import json, pathlib, sys
-        from mlplab.inference.predict import load_image, preprocess
+        from mlplab.inference.images import load_image, preprocess
 
         def status(key):
             for line in open("/proc/self/status"):

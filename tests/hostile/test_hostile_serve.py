@@ -209,7 +209,7 @@ def test_decoding_reserves_its_memory_and_waits_its_turn(root: Path) -> None:
     """Concurrent big uploads: what they decode at once stays within the decode budget."""
     import httpx
 
-    from mlplab.inference.predict import decode_bytes
+    from mlplab.inference.images import decode_bytes
 
     app = create_app(tiny_run(root), max_pixels=4_000_000, max_memory_bytes=400 << 20)
     gate = app.state.decode_gate

@@ -15,7 +15,8 @@ import mlplab.inference.export
 from mlplab import ConfigError, Run
 from mlplab.cli import main
 from mlplab.extras import MissingExtraError
-from mlplab.inference.export import ExportError, RawImageModel, export
+from mlplab.inference.export import ExportError, export
+from mlplab.model.raw_image import RawImageModel
 
 HEADS = ("logits", "log_softmax", "softmax")
 # Loading a TorchScript file the way a user would warns that torch.jit is deprecated upstream.

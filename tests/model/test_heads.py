@@ -113,3 +113,12 @@ def test_an_unknown_head_is_one_line_naming_the_heads() -> None:
     assert str(error.value) == (
         "model.head must be one of logits, log_softmax, softmax; got 'softmx' (did you mean 'softmax'?)"
     )
+
+
+def test_probabilities_per_head_by_hand() -> None:
+    quarter = torch.tensor([[0.25, 0.75]])
+    logits = torch.tensor([[0.0, math.log(3)]])
+    torch.testing.assert_close(heads.probabilities("logits", logits), quarter)
+    torch.testing.assert_close(heads.probabilities("log_softmax", quarter.log()), quarter)
+    torch.testing.assert_close(heads.probabilities("softmax", quarter), quarter)
+    torch.testing.assert_close(heads.log_probabilities("softmax", quarter), quarter.log())

@@ -31,13 +31,12 @@ import os
 import stat
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from .. import __version__
 from ..data import Normalization
@@ -51,12 +50,14 @@ from ..files.atomic import (
     os_errors,
     write_text_atomic,
 )
+from ..model.heads import OUTPUT_NAMES
 from ..model.mlp import MLP
+from ..model.raw_image import RawImageModel
 from ..progress import logger
 from ..run.directory import Run
 from ..run.splits import run_dataset
 
-__all__ = ["FORMATS", "TOLERANCE", "ExportError", "ExportResult", "RawImageModel", "export"]
+__all__ = ["FORMATS", "TOLERANCE", "ExportError", "ExportResult", "export"]
 
 FORMATS = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}  # format -> default name
 # Largest |exported - eager| accepted: 1e-5 in the head's output units, or that fraction of
@@ -65,35 +66,12 @@ FORMATS = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}  # forma
 TOLERANCE = 1e-5
 PARITY_BATCHES = (1, 7, 64)  # batch sizes the loaded-back file is checked at (dynamic batch)
 RECORD = "export.json"  # parity records, one entry per exported file name
-OUTPUT_NAMES = {"logits": "logits", "log_softmax": "log_probabilities", "softmax": "probabilities"}
 ONNX_MAX_BYTES = 2**31 - 2**24  # one protobuf holds < 2 GiB; keep 16 MiB for the graph itself
 FIX = "choose another --out"  # how every write error of export ends
 
 
 class ExportError(MlplabError):
     """The exporter failed, or the exported file does not reproduce the model."""
-
-
-class RawImageModel(nn.Module):
-    """A run's model with its normalization built in: takes pixels in [0, 1], ``(N, C, H, W)``.
-
-    ``forward(pixels) = model(pixels * 255 * scale + offset)``: the affine map the training
-    loop applies to uint8 pixels (``Normalization.affine``). Multiplying by 255 first gives
-    back the exact integer for every ``k / 255``, so the model sees bit for bit what it saw
-    in training.
-    """
-
-    def __init__(self, model: MLP, normalization: Normalization) -> None:
-        super().__init__()
-        scale, offset = normalization.affine()
-        self.model = model
-        self.input_shape = model.input_shape
-        self.head = model.head
-        self.register_buffer("scale", scale)  # (C, 1, 1), per 0-255 pixel level
-        self.register_buffer("offset", offset)  # (C, 1, 1)
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model(pixels * 255 * self.scale + self.offset)
 
 
 @dataclass(frozen=True)
@@ -139,49 +117,19 @@ def export(
     default path always is); anything but a regular file, and a run directory's own files,
     never are (:class:`~mlplab.errors.WriteError`, before any work).
     """
-    if format not in FORMATS:
-        raise ConfigError(
-            f"export format must be one of {', '.join(FORMATS)}; got '{format}'{did_you_mean(format, FORMATS)}"
-        )
-    if format == "onnx":  # fail before any work when the extra is missing
-        for module in ("onnx", "onnxscript", "onnxruntime"):
-            require(module, "export", "ONNX export")
+    _check_format(format)
     run = Run.open(run_dir)
     model, normalization, classes = run.load_model("cpu")
     path = _output_path(run, format, out, force)
     if format == "onnx":
         _check_onnx_size(model)
-    wrapper = RawImageModel(model, normalization).eval()
     pixels, inputs = _parity_pixels(run, model.input_shape, data_dir)
-    metadata = {
-        "mlplab": __version__,
-        "run": run.path.name,
-        "input": "float32 pixels in [0, 1], shape (N, C, H, W), normalization built in",
-        "input_shape": list(model.input_shape),
-        "head": model.head,
-        "output": OUTPUT_NAMES[model.head],
-        "classes": list(classes),
-        "normalization": normalization.to_dict(),
-    }
     started = time.perf_counter()
-    writer = _torchscript if format == "torchscript" else _onnx
-    diff = size = float("nan")
-
-    def write_and_check(tmp: Path) -> None:
-        nonlocal diff, size
-        exported = writer(wrapper, pixels[1:8].float() / 255, metadata, tmp)
-        diff, size = _max_abs_diff(model, normalization, exported, pixels)
-        if not diff <= TOLERANCE * max(1.0, size):  # `not <=` also catches nan
-            raise ExportError(
-                f"the exported {format} model differs from the eager model by {diff:.3g} "
-                f"(outputs up to {size:.3g}; tolerance {TOLERANCE:g} x max(1, that)); nothing "
-                f"was written to {path}. Please report this with your torch version ({torch.__version__})"
-            )
-
     # Replacing needs a yes (force, or our own default path); else the rename cannot clobber
     # a file that appeared meanwhile (another export to the same name).
     overwrite = force or _is_default(run, path, format)
-    atomic_write(path, write_and_check, overwrite=overwrite, fix=FIX)
+    metadata = _metadata(run, model, normalization, classes)
+    diff, size = _write_checked(path, format, model, normalization, metadata, pixels, overwrite)
     result = ExportResult(
         path=path,
         format=format,
@@ -201,6 +149,66 @@ def export(
         f"over {result.images} images"
     )
     return result
+
+
+def _check_format(format: str) -> None:
+    """``format`` is one of :data:`FORMATS`, with its extra installed, before any work."""
+    if format not in FORMATS:
+        raise ConfigError(
+            f"export format must be one of {', '.join(FORMATS)}; got '{format}'"
+            f"{did_you_mean(format, FORMATS)}"
+        )
+    if format == "onnx":
+        for module in ("onnx", "onnxscript", "onnxruntime"):
+            require(module, "export", "ONNX export")
+
+
+def _metadata(
+    run: Run, model: MLP, normalization: Normalization, classes: Sequence[str]
+) -> dict[str, Any]:
+    """What travels inside the file: the input format, the head's output, the classes."""
+    return {
+        "mlplab": __version__,
+        "run": run.path.name,
+        "input": "float32 pixels in [0, 1], shape (N, C, H, W), normalization built in",
+        "input_shape": list(model.input_shape),
+        "head": model.head,
+        "output": OUTPUT_NAMES[model.head],
+        "classes": list(classes),
+        "normalization": normalization.to_dict(),
+    }
+
+
+def _write_checked(
+    path: Path,
+    format: str,
+    model: MLP,
+    normalization: Normalization,
+    metadata: dict[str, Any],
+    pixels: torch.Tensor,
+    overwrite: bool,
+) -> tuple[float, float]:
+    """Write the file under a temporary name, load it back, compare it with the eager model
+    on ``pixels`` and only then rename it to ``path``; returns max |exported - eager| and
+    max |eager|. A file that fails the check is never installed (ExportError)."""
+    wrapper = RawImageModel(model, normalization).eval()
+    writer = _torchscript if format == "torchscript" else _onnx
+    diff = size = float("nan")
+
+    def write_and_check(tmp: Path) -> None:
+        nonlocal diff, size
+        exported = writer(wrapper, pixels[1:8].float() / 255, metadata, tmp)
+        diff, size = _max_abs_diff(model, normalization, exported, pixels)
+        if not diff <= TOLERANCE * max(1.0, size):  # `not <=` also catches nan
+            raise ExportError(
+                f"the exported {format} model differs from the eager model by {diff:.3g} "
+                f"(outputs up to {size:.3g}; tolerance {TOLERANCE:g} x max(1, that)); nothing "
+                f"was written to {path}. Please report this with your torch version "
+                f"({torch.__version__})"
+            )
+
+    atomic_write(path, write_and_check, overwrite=overwrite, fix=FIX)
+    return diff, size
 
 
 # ----- writers: each saves to ``tmp`` and returns the file loaded back, as a callable --------

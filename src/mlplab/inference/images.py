@@ -1,4 +1,4 @@
-"""Image files -> the model's input -> top-k classes.
+"""Image files -> the model's input: loading (safely) and preprocessing to the training distribution.
 
 A model trained on MNIST has only seen white, centered, size-normalized digits on black;
 a photo of a digit on paper is none of that. :func:`preprocess` brings an image to the
@@ -24,8 +24,9 @@ channels, RGB or gray, and resize to its input size, no inversion or cropping), 
 a dark background, as a saved MNIST image or a ``--show`` output has), else ``"mnist"``
 for one-channel models and ``"resize"`` for the others.
 
-:func:`predict` runs the whole path for a list of files, folders, PIL images or arrays;
-:class:`Predictor` keeps the model loaded for many calls (the server uses it).
+:func:`load_image` reads any image source (a path, encoded bytes, a PIL image, an array)
+within the pixel and memory limits; :func:`preprocess` makes the model's input from it. The
+model's part is in :mod:`.predictor`.
 """
 
 from __future__ import annotations
@@ -37,36 +38,37 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ConfigError, DataError, RunError, did_you_mean
-from ..files.atomic import atomic_write, check_not_inside_owned
+from ..errors import ConfigError, DataError, did_you_mean
 from ..files.limits import check_alloc, open_regular, printable
-from ..run.directory import Run
-from .export import RawImageModel
 
 __all__ = [
     "FORMATS",
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
     "STYLES",
+    "ImageSource",
     "ImageTooLarge",
-    "Predictor",
+    "check_style",
     "decode_bytes",
     "image_files",
     "image_size",
     "load_image",
-    "predict",
     "preprocess",
-    "probabilities",
+    "shown_name",
 ]
 
 STYLES = ("auto", "mnist", "resize", "none")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")  # fmt: skip
+# the endings of the image files a folder is read for
+IMAGE_SUFFIXES = (
+    *(".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"),
+    *(".pgm", ".ppm", ".pbm"),  # Netpbm
+)
 # The formats Pillow may open: those of IMAGE_SUFFIXES (JPEG includes the multi-picture
 # JPEGs of cameras). Not every plugin Pillow has: EPS would run Ghostscript on an upload,
 # and rarely used parsers are attack surface that nothing here needs.
@@ -81,9 +83,12 @@ WORK_PIXELS = 2_000_000
 # reduction (grayscale, ink, masks and temporaries in float64).
 DECODE_BYTES_PER_PIXEL = 16
 WORK_BYTES_PER_PIXEL = 48
-SHOW_STEM_BYTES = 200  # of a --show file's name stem (file names may have 255)
-SHOW_TRIES = 1000  # names tried in a --show folder before giving up
-_MODES = ("1", "L", "P", "LA", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")  # fmt: skip
+# Pillow's pixel modes that preprocessing reads as they are (others are converted to RGB(A))
+_MODES = (
+    *("1", "L", "P", "LA", "PA"),  # bilevel, gray, palette (with alpha)
+    *("RGB", "RGBA", "RGBX", "CMYK", "YCbCr"),  # colour
+    *("I", "F", "I;16", "I;16B", "I;16L", "I;16N"),  # 32-bit integer and float, 16-bit
+)
 BOX = 20 / 28  # MNIST fits each digit in 20x20 of its 28x28 frame
 MNIST_STROKE = 2.5  # median stroke width of MNIST digits, px at 28x28 (2 * area / perimeter)
 THIN = 0.7  # thicken strokes below this fraction of it (MNIST's 10th percentile)
@@ -139,7 +144,8 @@ def load_image(
                 f"{label}: {width}x{height} is {width * height:,} pixels, more than the "
                 f"{max_pixels:,} accepted (--max-megapixels sets the limit); scale the image down"
             )
-        check_alloc(decode_bytes(width, height), f"{label}: decoding its {width}x{height} pixels", error=DataError)  # fmt: skip
+        decoding = f"{label}: decoding its {width}x{height} pixels"
+        check_alloc(decode_bytes(width, height), decoding, error=DataError)
         try:
             image.load()  # decode now: truncated files fail here, with their name
             image = _usable_mode(image, label)
@@ -178,7 +184,11 @@ def _opened(source: str | Path | bytes, label: str) -> Iterator[Image.Image]:
             image = Image.open(stream, formats=FORMATS)
         except Image.DecompressionBombError as exc:  # Pillow's own ceiling, before ours
             found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
-            size = f"{int(found[1]):,} pixels, more than Pillow decodes ({int(found[2]):,})" if found else str(exc)  # fmt: skip
+            size = (
+                f"{int(found[1]):,} pixels, more than Pillow decodes ({int(found[2]):,})"
+                if found
+                else str(exc)
+            )
             raise ImageTooLarge(f"{label}: {size}; scale the image down") from None
         except MemoryError:
             raise
@@ -250,15 +260,21 @@ def image_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 # ----- preprocessing --------------------------------------------------------------------
+def check_style(style: str) -> None:
+    """``style`` is one of :data:`STYLES`, or a ConfigError naming them."""
+    if style not in STYLES:
+        raise ConfigError(
+            f"preprocessing style must be one of {', '.join(STYLES)}; got '{style}'"
+            f"{did_you_mean(style, STYLES)}"
+        )
+
+
 def preprocess(
     image: Image.Image, input_shape: Sequence[int], style: str = "auto", *, box: float = BOX
 ) -> np.ndarray:
     """The model's input for ``image``: uint8 ``(C, H, W)`` (see the module docstring)."""
     c, h, w = (int(s) for s in input_shape)
-    if style not in STYLES:
-        raise ConfigError(
-            f"preprocessing style must be one of {', '.join(STYLES)}; got '{style}'{did_you_mean(style, STYLES)}"
-        )
+    check_style(style)
     if c not in (1, 3):
         raise DataError(f"images can feed models with 1 or 3 channels; this one takes {c}")
     if style == "auto":
@@ -413,181 +429,3 @@ def _otsu(a: np.ndarray) -> float:
     mean1 = (m0[-1] - m0) / np.maximum(w1, 1e-12)
     between = w0 * w1 * (mean0 - mean1) ** 2
     return float(np.argmax(between[:-1]))  # values > threshold are ink
-
-
-# ----- the model -------------------------------------------------------------------------
-def probabilities(outputs: torch.Tensor, head: str) -> torch.Tensor:
-    """Class probabilities from a model head's outputs (softmax, exp, or as they are)."""
-    if head == "logits":
-        return torch.softmax(outputs.float(), dim=1)
-    if head == "log_softmax":
-        return outputs.float().exp()
-    return outputs.float()
-
-
-class Predictor:
-    """A run's model, loaded once, with its preprocessing: files in, top-k classes out."""
-
-    def __init__(
-        self,
-        run_dir: str | Path,
-        *,
-        style: str = "auto",
-        device: str = "cpu",
-        max_pixels: int = MAX_PIXELS,
-    ) -> None:
-        if style not in STYLES:
-            raise ConfigError(
-                f"preprocessing style must be one of {', '.join(STYLES)}; got '{style}'{did_you_mean(style, STYLES)}"
-            )
-        self.run = Run.open(run_dir)
-        task = self.run.model_info().get("task", "classification")
-        if task != "classification":  # its inputs are table rows, not images
-            raise RunError(
-                f"run {self.run.path} is a {task} on tabular data: predict and serve take images "
-                "for classifiers; load its model with Run.load_model and feed it feature rows"
-            )
-        model, normalization, classes = self.run.load_model(device)
-        self.model = RawImageModel(model, normalization).to(device).eval()
-        self.classes = classes
-        self.input_shape: tuple[int, int, int] = tuple(model.input_shape)  # type: ignore[assignment]
-        self.head = model.head
-        self.style = style
-        self.device = torch.device(device)
-        self.max_pixels = max_pixels  # the largest image accepted (load_image)
-
-    def __repr__(self) -> str:
-        c, h, w = self.input_shape
-        return f"Predictor('{self.run.path}', input={c}x{h}x{w}, classes={len(self.classes)}, style='{self.style}')"
-
-    def prepare(self, source: ImageSource, name: str | None = None) -> np.ndarray:
-        """Any image source -> the model's uint8 input ``(C, H, W)``."""
-        image = load_image(source, name, max_pixels=self.max_pixels)
-        return preprocess(image, self.input_shape, self.style)
-
-    @torch.no_grad()
-    def probabilities(self, pixels: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Class probabilities ``(N, classes)`` of uint8 images or float pixels in [0, 1]."""
-        x = torch.as_tensor(pixels)
-        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-        out = [
-            probabilities(self.model(chunk.to(self.device)), self.head).cpu()
-            for chunk in x.split(256)
-        ]
-        return torch.cat(out) if out else torch.empty(0, len(self.classes))
-
-    def top(self, probs: torch.Tensor, k: int = 3) -> dict[str, Any]:
-        """``{"class", "index", "probability", "top": [{"class", "index", "probability"}]}``."""
-        values, indices = probs.topk(min(k, len(self.classes)))
-        top = [
-            {"class": self.classes[i], "index": i, "probability": float(p)}
-            for p, i in zip(values.tolist(), indices.tolist(), strict=True)
-        ]
-        return {
-            "class": top[0]["class"],
-            "index": top[0]["index"],
-            "probability": top[0]["probability"],
-            "top": top,
-        }
-
-    def predict(
-        self,
-        images: Sequence[ImageSource],
-        top_k: int = 3,
-        *,
-        show: str | Path | None = None,
-    ) -> list[dict[str, Any]]:
-        """Top-k classes per image, in input order; folders expand to their image files.
-
-        Each result: ``{"file", "class", "index", "probability", "top"}`` (``file`` is None
-        for in-memory images). ``show``: a folder to write each model input into as a PNG,
-        under a name nothing has yet (``shown``; see :func:`_save_input`); never a run
-        directory or a sweep folder, nor a folder inside one (WriteError).
-        """
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ConfigError(f"top_k must be an integer >= 1; got {top_k!r}")
-        if show is not None:  # before any work: never into a run's or a sweep's folder
-            check_not_inside_owned(show, flag="--show")
-        if isinstance(images, (str, Path, bytes, Image.Image)):
-            images = [images]  # one image given alone, not a sequence of characters
-        sources: list[tuple[str | None, ImageSource]] = []
-        for item in images:
-            if isinstance(item, (str, Path)):
-                sources += [(str(f), f) for f in image_files([item])]
-            else:
-                sources.append((None, item))
-        pixels = [self.prepare(src, name) for name, src in sources]
-        probs = self.probabilities(np.stack(pixels)) if pixels else torch.empty(0)
-        results = [
-            {"file": name, **self.top(p, top_k)}
-            for (name, _), p in zip(sources, probs, strict=True)
-        ]
-        if show is not None:
-            for i, (result, (name, _), x) in enumerate(zip(results, sources, pixels, strict=True)):
-                result["shown"] = str(_save_input(x, Path(show), name or f"image-{i}"))
-        return results
-
-
-def predict(
-    run_dir: str | Path,
-    images: Sequence[ImageSource],
-    top_k: int = 3,
-    *,
-    style: str = "auto",
-    show: str | Path | None = None,
-    device: str = "cpu",
-    max_pixels: int = MAX_PIXELS,
-) -> list[dict[str, Any]]:
-    """Classify image files (or folders of them, PIL images, arrays) with a run's model.
-
-    Returns, in input order, ``{"file", "class", "index", "probability", "top"}`` per
-    image, ``top`` holding the ``top_k`` best ``{"class", "index", "probability"}``.
-    ``show``: a folder to write each model input into as a PNG, under a new name
-    (``shown``; never over an existing file). ``max_pixels``: the largest image accepted.
-    """
-    predictor = Predictor(run_dir, style=style, device=device, max_pixels=max_pixels)
-    return predictor.predict(images, top_k, show=show)
-
-
-def _save_input(pixels: np.ndarray, folder: Path, name: str) -> Path:
-    """Write one model input as a PNG of its exact pixels (fed back, it gives the same input).
-
-    Under a name nothing has yet: ``<stem>.png``, else ``<stem>-2.png``, ... so that it never
-    replaces an input (``--show`` may name the inputs' own folder), an earlier call's output
-    or anything else. The name is reserved by creating it exclusively (``O_EXCL`` and
-    ``O_NOFOLLOW``: an existing file, folder, FIFO or symbolic link, even a dangling one,
-    makes it try the next name), then the PNG is written to a temporary sibling and renamed
-    over that empty reservation, which this call created.
-    """
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise DataError(f"--show {shown_name(folder)}: not a folder; name a folder to write the model inputs into") from None  # fmt: skip
-    except OSError as exc:
-        raise DataError(f"cannot create the folder {shown_name(folder)}: {exc.strerror}") from None
-    stem = Path(name).stem or "image"
-    while len(os.fsencode(stem)) > SHOW_STEM_BYTES:  # a long name, plus "-2.png", must fit
-        stem = stem[: len(stem) * 3 // 4]
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)  # fmt: skip
-    for n in range(1, SHOW_TRIES + 1):
-        path = folder / (f"{stem}.png" if n == 1 else f"{stem}-{n}.png")
-        try:
-            os.close(os.open(path, flags, 0o666))
-            break
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise DataError(f"cannot write {shown_name(path)}: {exc.strerror}") from None
-    else:
-        raise DataError(
-            f"--show {shown_name(folder)}: {stem}.png to {stem}-{SHOW_TRIES}.png all exist; "
-            "name an empty folder"
-        )
-    image = Image.fromarray(pixels[0] if len(pixels) == 1 else pixels.transpose(1, 2, 0))
-    try:
-        atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
-    except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()  # the empty reservation, ours
-        raise
-    return path
