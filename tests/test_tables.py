@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mlplab.errors import ConfigError
 from mlplab.tables import format_table
 
 HEADER = ["run", "val", "status"]
@@ -27,6 +28,17 @@ def test_markdown_and_csv() -> None:
 def test_empty_and_bad_style() -> None:
     assert format_table(HEADER, []) == "run  val  status\n"
     with pytest.raises(
-        ValueError, match="table style must be one of text, markdown, csv; got 'html'"
+        ConfigError, match="table style must be one of text, markdown, csv; got 'html'"
     ):
         format_table(HEADER, ROWS, "html")
+    assert issubclass(ConfigError, ValueError)  # callers catching ValueError still do
+
+
+def test_markdown_escapes_a_pipe_in_a_cell() -> None:
+    assert format_table(["a|b"], [["x|y"]], "markdown") == "| a\\|b |\n| --- |\n| x\\|y |\n"
+
+
+def test_numbers_with_thousands_and_units_align_right() -> None:
+    """ "1,234", "12 s" and "-" are numbers; "hidden.0 8x72" is not, so its column stays left."""
+    text = format_table(["n", "shape"], [["1,234", "hidden.0 8x72"], ["12 s", "-"]])
+    assert text == "    n  shape\n1,234  hidden.0 8x72\n 12 s  -\n"

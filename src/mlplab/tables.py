@@ -11,6 +11,8 @@ import csv
 import io
 from collections.abc import Sequence
 
+from .errors import ConfigError
+
 __all__ = ["STYLES", "format_table"]
 
 STYLES = ("text", "markdown", "csv")
@@ -28,13 +30,11 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], style: st
     columns = list(zip(header, *rows, strict=True)) if rows else [(h,) for h in header]
     right = [all(_numeric(c) for c in col[1:]) and len(col) > 1 for col in columns]
     if style == "markdown":
-        escape = lambda cell: cell.replace("|", "\\|")  # noqa: E731
-        lines = ["| " + " | ".join(escape(h) for h in header) + " |",
-                 "| " + " | ".join("---:" if r else "---" for r in right) + " |"]  # fmt: skip
-        lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
+        rule = ["---:" if r else "---" for r in right]
+        lines = [_pipe_row(header), "| " + " | ".join(rule) + " |", *map(_pipe_row, rows)]
         return "\n".join(lines) + "\n"
     if style != "text":
-        raise ValueError(f"table style must be one of {', '.join(STYLES)}; got {style!r}")
+        raise ConfigError(f"table style must be one of {', '.join(STYLES)}; got {style!r}")
     widths = [max(len(c) for c in col) for col in columns]
     lines = []
     for row in [list(header), *map(list, rows)]:
@@ -43,6 +43,11 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], style: st
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _pipe_row(cells: Sequence[str]) -> str:
+    """One Markdown table row, a ``|`` inside a cell escaped."""
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
 def _numeric(cell: str) -> bool:

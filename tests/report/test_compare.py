@@ -11,6 +11,7 @@ from mlplab import train
 from mlplab.analysis import layer_weights
 from mlplab.errors import ConfigError
 from mlplab.report.compare import compare, compare_runs
+from mlplab.tables import format_table
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,13 @@ def test_compare_rows_and_weight_statistics(two_runs: list[Path]) -> None:
     assert rows[0] == ["layer 1", "hidden.0 8x72", "hidden.0 16x72"]
     assert rows[-6] == ["layer 3", "-", "output 3x8"]  # the small run has 2 layers
     assert f"{expected[0].l2:.3f}" in c.weight_table()
+    # one table formatter for the whole package: text left, numbers right
+    assert c.table() + "\n" == format_table(*c.results())
+    assert c.weight_table() + "\n" == format_table(*c.weight_statistics())
+    header, first = c.table().splitlines()[:2]
+    params = f"{small['parameters']:,}"
+    assert header.index("params") + len("params") == first.index(params) + len(params)  # right
+    assert first.index("shapes") == header.index("dataset")  # text starts under its header
 
 
 def test_compare_page(two_runs: list[Path], tmp_path: Path) -> None:

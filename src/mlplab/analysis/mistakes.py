@@ -90,7 +90,8 @@ def most_confident_mistakes(predictions: Predictions, n: int = 25) -> Picked:
 
 
 def sample_predictions(predictions: Predictions, n: int = 36, seed: int = 0) -> Picked:
-    """``n`` samples drawn at random (seeded), in the split's order: right and wrong as they come."""
+    """``n`` samples drawn at random (seeded), in the split's order: right and wrong as they
+    come."""
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(predictions), size=min(n, len(predictions)), replace=False)
     return pick(predictions, np.sort(chosen))

@@ -1,4 +1,5 @@
-"""2-D maps of what the model computes: PCA and t-SNE of the output logits and the last hidden layer.
+"""2-D maps of what the model computes: PCA and t-SNE of the output logits and the last hidden
+layer.
 
 :func:`embed` maps one layer's features with one method; :func:`embed_layers` does the
 logits and the last hidden layer of a :class:`Predictions` (a logistic regression has no
@@ -25,6 +26,9 @@ LAYERS = ("logits", "hidden")
 TSNE_SAMPLES = 2000  # points in a t-SNE map: its cost grows like n log n, PCA uses all
 TSNE_ITERATIONS = 500  # optimizer steps, the first 250 with early exaggeration: clusters settle
 # well before scikit-learn's default of 1,000 on a few thousand points, at half the time
+NO_HIDDEN = (
+    "no hidden layer: this model is a logistic regression (inputs go straight to the outputs)"
+)
 TSNE_PCA_DIMS = 50  # wider features are first reduced by PCA (the usual t-SNE practice)
 
 
@@ -47,7 +51,8 @@ class Embedding:
         return len(self.points) == 0
 
     def __repr__(self) -> str:
-        return f"Embedding({self.method} of {self.layer}, {len(self.points)} points{', ' + self.note if self.note else ''})"
+        note = f", {self.note}" if self.note else ""
+        return f"Embedding({self.method} of {self.layer}, {len(self.points)} points{note})"
 
 
 def embed(
@@ -97,10 +102,10 @@ def embed(
         random_state=seed,
     )
     points = tsne.fit_transform(x)
+    kl = float(tsne.kl_divergence_)
     return Embedding(
-        method, layer, points, labels[indices], indices, classes, (), note,
-        float(tsne.kl_divergence_),
-    )  # fmt: skip
+        method, layer, points, labels[indices], indices, classes, note=note, kl_divergence=kl
+    )
 
 
 def embed_layers(
@@ -118,17 +123,25 @@ def embed_layers(
     try:
         for layer, features in layers.items():
             if features is None:
-                result[layer] = Embedding(
-                    method, layer, np.zeros((0, 2)), np.zeros(0, dtype=np.int64),
-                    np.zeros(0, dtype=np.int64), predictions.classes,
-                    note="no hidden layer: this model is a logistic regression (inputs go straight to the outputs)",
-                )  # fmt: skip
+                result[layer] = _no_layer(method, layer, predictions.classes)
             else:
                 result[layer] = embed(
-                    features, predictions.labels, predictions.classes,
-                    method=method, layer=layer, samples=samples, seed=seed, iterations=iterations,
-                )  # fmt: skip
+                    features,
+                    predictions.labels,
+                    predictions.classes,
+                    method=method,
+                    layer=layer,
+                    samples=samples,
+                    seed=seed,
+                    iterations=iterations,
+                )
             bar.update()
     finally:
         bar.close()
     return result
+
+
+def _no_layer(method: str, layer: str, classes: tuple[str, ...]) -> Embedding:
+    """The empty map of a layer the model does not have, with a note saying why."""
+    none = np.zeros(0, dtype=np.int64)
+    return Embedding(method, layer, np.zeros((0, 2)), none, none, classes, note=NO_HIDDEN)

@@ -38,6 +38,18 @@ class LayerWeights:
     def size(self) -> int:
         return self.shape[0] * self.shape[1]
 
+    def cells(self) -> dict[str, str]:
+        """The statistics as table cells (the report's and compare's tables): the shape as
+        "out x in", mean, min and max signed."""
+        return {
+            "shape": f"{self.shape[0]}x{self.shape[1]}",
+            "mean": f"{self.mean:+.5f}",
+            "std": f"{self.std:.5f}",
+            "min": f"{self.min:+.4f}",
+            "max": f"{self.max:+.4f}",
+            "l2": f"{self.l2:.3f}",
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """The statistics (no histogram) as plain JSON-able values."""
         return {

@@ -16,14 +16,28 @@ from ..analysis.curves import Curves, curves
 from ..analysis.weights import LayerWeights, layer_weights
 from ..errors import ConfigError
 from ..files.atomic import check_outputs, is_page, os_errors
-from ..model.mlp import alignment
+from ..model.mlp import MLP, alignment
 from ..run.directory import Run
+from ..tables import format_table
 from .page import Figure, Page, Section, paragraph, table
 
 __all__ = ["Comparison", "check_out", "compare", "compare_runs"]
 
 COMPARE = "compare.html"
 FIGURES = ("compare-curves", "compare-weights")  # the page's figures, figures/<name>.png
+KEPT_NOTE = (
+    "kept: the epoch whose weights were kept (train.select); test figures are those weights on "
+    "the test split."
+)
+CURVES_CAPTION = (
+    "Each run has one colour: validation solid (its kept epoch marked with a dot), training "
+    "dashed. The run whose solid curves sit lowest (loss) or highest (accuracy) generalizes "
+    "best; a wide solid-dashed gap means overfitting."
+)
+WEIGHTS_CAPTION = (
+    "Each layer's weights as a density, one colour per run, layers matched by position; "
+    "narrower and smaller-norm weights usually mean more regularization."
+)
 COLUMNS = (  # (key, header, format)
     ("dataset", "dataset", "{}"),
     ("model", "model", "{}"),
@@ -60,18 +74,17 @@ class Comparison:
         for i in range(depth):
             for stat in ("shape", "mean", "std", "min", "max", "l2"):
                 label = f"layer {i + 1}" if stat == "shape" else f"  {stat}"
-                cells = [_stat(self.weights[n][i], stat) if i < len(self.weights[n]) else "-"
-                         for n in self.names]  # fmt: skip
+                cells = [_stat(self.weights[n], i, stat) for n in self.names]
                 rows.append([label, *cells])
         return ["layer", *self.names], rows
 
     def table(self) -> str:
         """The results as a fixed-width text table, one run per line."""
-        return _text_table(*self.results())
+        return format_table(*self.results()).rstrip("\n")
 
     def weight_table(self) -> str:
         """The weight statistics as a fixed-width text table, runs side by side."""
-        return _text_table(*self.weight_statistics())
+        return format_table(*self.weight_statistics()).rstrip("\n")
 
 
 def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
@@ -82,26 +95,9 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
     names = _names([r.path for r in runs])
     rows, all_curves, weights = [], [], {}
     for name, run in zip(names, runs, strict=True):
-        summary, config = run.summary(), run.config()
         model, _, _ = run.load_model("cpu")
-        t = config.train
-        rows.append({
-            "run": name,
-            "path": str(run.path),
-            "dataset": summary.get("dataset", "?"),
-            "model": " ".join(["-".join(map(str, model.widths)),
-                               model.activation if model.hidden_sizes else "linear",
-                               *alignment(model.deskew, model.center, model.tta)]),
-            "parameters": model.num_parameters,
-            "recipe": f"{t.optimizer} lr {t.lr:g} bs {t.batch_size}",
-            "epochs": summary.get("epochs_run", len(run.metrics())),
-            "best_epoch": summary.get("best_epoch"),
-            "best_val_accuracy": summary.get("best_val_accuracy"),
-            "test_accuracy": summary.get("test_accuracy"),
-            "test_loss": summary.get("test_loss"),
-            "train_seconds": summary.get("train_seconds"),
-        })  # fmt: skip
-        all_curves.append(curves(run.metrics(), summary, name))
+        rows.append(_row(name, run, model))
+        all_curves.append(curves(run.metrics(), run.summary(), name))
         weights[name] = layer_weights(model)
     return Comparison(tuple(names), rows, all_curves, weights)
 
@@ -118,26 +114,7 @@ def compare(runs: Sequence[str | Path] | Comparison, out: str | Path = "compare"
     _check_out(path)
     c = runs if isinstance(runs, Comparison) else compare_runs(runs)
     page = Page(f"Comparing {len(c.names)} runs", ", ".join(c.names))
-    page.sections = [
-        Section("Results", [
-            table(*c.results()),
-            paragraph("kept: the epoch whose weights were kept (train.select); test "
-                      "figures are those weights on the test split."),
-        ]),
-        Section("Curves", [Figure(
-            FIGURES[0], "Loss and accuracy per epoch, all runs",
-            "Each run has one colour: validation solid (its kept epoch marked with a dot), "
-            "training dashed. The run whose solid curves sit lowest (loss) or highest (accuracy) "
-            "generalizes best; a wide solid-dashed gap means overfitting.",
-            F.save_png(F.compare_curves_figure(c.curves), None))]),
-        Section("Weights", [
-            Figure(FIGURES[1], "Weight distributions per layer, all runs",
-                   "Each layer's weights as a density, one colour per run, layers matched by "
-                   "position; narrower and smaller-norm weights usually mean more regularization.",
-                   F.save_png(F.compare_weights_figure(c.weights), None)),
-            table(*c.weight_statistics()),
-        ]),
-    ]  # fmt: skip
+    page.sections = _sections(c)
     _check_out(path)
     with os_errors(path, "choose another --out"):  # a full disk: one line
         return page.write(path)
@@ -155,6 +132,42 @@ def _check_out(path: Path) -> None:
 
 
 # ----- helpers -------------------------------------------------------------------------
+def _row(name: str, run: Run, model: MLP) -> dict[str, Any]:
+    """One run's row of the results table (the keys of COLUMNS, unformatted)."""
+    summary, train = run.summary(), run.config().train
+    kind = model.activation if model.hidden_sizes else "linear"
+    widths = "-".join(map(str, model.widths))
+    return {
+        "run": name,
+        "path": str(run.path),
+        "dataset": summary.get("dataset", "?"),
+        "model": " ".join([widths, kind, *alignment(model.deskew, model.center, model.tta)]),
+        "parameters": model.num_parameters,
+        "recipe": f"{train.optimizer} lr {train.lr:g} bs {train.batch_size}",
+        "epochs": summary.get("epochs_run", len(run.metrics())),
+        "best_epoch": summary.get("best_epoch"),
+        "best_val_accuracy": summary.get("best_val_accuracy"),
+        "test_accuracy": summary.get("test_accuracy"),
+        "test_loss": summary.get("test_loss"),
+        "train_seconds": summary.get("train_seconds"),
+    }
+
+
+def _sections(c: Comparison) -> list[Section]:
+    """The page: the results table, the overlaid curves, the weights."""
+    curves_png = F.save_png(F.compare_curves_figure(c.curves), None)
+    weights_png = F.save_png(F.compare_weights_figure(c.weights), None)
+    curves = Figure(FIGURES[0], "Loss and accuracy per epoch, all runs", CURVES_CAPTION, curves_png)
+    weights = Figure(
+        FIGURES[1], "Weight distributions per layer, all runs", WEIGHTS_CAPTION, weights_png
+    )
+    return [
+        Section("Results", [table(*c.results()), paragraph(KEPT_NOTE)]),
+        Section("Curves", [curves]),
+        Section("Weights", [weights, table(*c.weight_statistics())]),
+    ]
+
+
 def _names(paths: list[Path]) -> list[str]:
     """Each run's folder name, or more of its path where two would read the same."""
     names = [p.name for p in paths]
@@ -163,21 +176,13 @@ def _names(paths: list[Path]) -> list[str]:
     return names
 
 
-def _stat(layer: LayerWeights, stat: str) -> str:
-    if stat == "shape":
-        return f"{layer.name} {layer.shape[0]}x{layer.shape[1]}"
-    value = getattr(layer, stat)
-    return f"{value:.3f}" if stat == "l2" else f"{value:+.5f}" if stat == "mean" else f"{value:.5f}"
+def _stat(layers: list[LayerWeights], i: int, stat: str) -> str:
+    """Layer ``i``'s statistic ``stat`` as a cell ("-" where the run has no such layer)."""
+    if i >= len(layers):
+        return "-"
+    cells = layers[i].cells()
+    return f"{layers[i].name} {cells['shape']}" if stat == "shape" else cells[stat]
 
 
 def _cell(value: Any, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
-
-
-def _text_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    line = lambda cells: "  ".join(  # noqa: E731
-        str(c).ljust(w) if i == 0 else str(c).rjust(w)
-        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    )
-    return "\n".join([line(header), *(line(r) for r in rows)])

@@ -12,21 +12,14 @@ histogram and how alike two images of one class are (pairwise correlations)::
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..analysis import dataset as numbers
 from ..analysis import figures as F
-from ..analysis.dataset import (
-    Correlations,
-    channel_statistics,
-    class_counts,
-    class_means,
-    intensity_histogram,
-    pairwise_correlations,
-    samples_per_class,
-)
 from ..data import Dataset, load_dataset
 from ..errors import ConfigError, did_you_mean
 from ..files.atomic import check_outputs, is_page, os_errors
@@ -40,6 +33,11 @@ __all__ = ["EXPLORE_FIGURES", "DatasetExploration", "explore"]
 
 EXPLORE = "explore.html"
 MAX_SAMPLE_ROWS = 20  # classes shown in the samples grid (the first ones beyond that)
+PIXELS_NOTE = (
+    "Mean and standard deviation over all training pixels: the statistics 'standard' "
+    "normalization uses (mlplab fits them on the training split that remains after the "
+    "validation hold-out)."
+)
 
 
 class DatasetExploration:
@@ -67,7 +65,8 @@ class DatasetExploration:
             raise ConfigError(f"class index must be 0..{k - 1} for '{dataset.name}'; got {label}")
         if per_class < 1 or correlation_samples < 2:
             raise ConfigError(
-                f"per_class must be >= 1 and correlation_samples >= 2; got {per_class}, {correlation_samples}"
+                "per_class must be >= 1 and correlation_samples >= 2; "
+                f"got {per_class}, {correlation_samples}"
             )
         self.label, self.per_class, self.seed = label, per_class, seed
         self.correlation_samples = correlation_samples
@@ -79,31 +78,33 @@ class DatasetExploration:
     @functools.cached_property
     def counts(self) -> np.ndarray:
         """int64 (K,): training samples per class."""
-        return class_counts(self.data.train, len(self.classes))
+        return numbers.class_counts(self.data.train, len(self.classes))
 
     @functools.cached_property
     def test_counts(self) -> np.ndarray:
-        return class_counts(self.data.test, len(self.classes))
+        return numbers.class_counts(self.data.test, len(self.classes))
 
     @functools.cached_property
     def samples(self) -> np.ndarray:
         """(K', per_class) indices into the training split (first 20 classes)."""
-        table = samples_per_class(self.data.train, len(self.classes), self.per_class, self.seed)
+        table = numbers.samples_per_class(
+            self.data.train, len(self.classes), self.per_class, self.seed
+        )
         return table[:MAX_SAMPLE_ROWS]
 
     @functools.cached_property
     def means(self) -> np.ndarray:
         """(K, C, H, W): each class's mean training image, pixel units."""
-        return class_means(self.data.train, len(self.classes))
+        return numbers.class_means(self.data.train, len(self.classes))
 
     @functools.cached_property
     def histogram(self) -> np.ndarray:
         """(C, 256): training pixels per value and channel."""
-        return intensity_histogram(self.data.train)
+        return numbers.intensity_histogram(self.data.train)
 
     @functools.cached_property
-    def correlations(self) -> Correlations:
-        return pairwise_correlations(
+    def correlations(self) -> numbers.Correlations:
+        return numbers.pairwise_correlations(
             self.data.train, self.label, self.correlation_samples, self.seed
         )
 
@@ -117,7 +118,8 @@ class DatasetExploration:
         return EXPLORE_FIGURES[name][2](self)
 
 
-EXPLORE_FIGURES: dict[str, tuple[str, str, Any]] = {  # name: (title, caption, draw)
+Draw = Callable[[DatasetExploration], "MplFigure"]
+EXPLORE_FIGURES: dict[str, tuple[str, str, Draw]] = {  # name: (title, caption, draw)
     "counts": (
         "Samples per class",
         "Training (blue) and test (orange) samples of each class: unequal bars mean an "
@@ -169,51 +171,68 @@ def explore(
     folder = Path(out) if out is not None else Path(f"explore-{_slug(data.name)}")
     _check_out(folder)
     e = DatasetExploration(data, **settings)
-    c, h, w = data.image_shape
     page = Page(f"Dataset: {data.name}", f"from {data.origin}")
-    stats = channel_statistics(e.histogram)
-    page.header = [
-        cards([("training images", f"{len(data.train):,}"), ("test images", f"{len(data.test):,}"),
-               ("image shape", f"{c}x{h}x{w}"), ("classes", f"{len(data.classes)}")]),
-    ]  # fmt: skip
-    figures: dict[str, Figure] = {}
-    bar = progress_bar(total=len(EXPLORE_FIGURES), desc="explore", unit="figure")
-    try:
-        for name, (title, caption, draw) in EXPLORE_FIGURES.items():
-            if name == "samples" and len(data.classes) > MAX_SAMPLE_ROWS:
-                caption += f" The first {MAX_SAMPLE_ROWS} of {len(data.classes)} classes are shown."
-            if name == "correlations":
-                caption += f" Class {data.classes[e.label]}, {e.correlations.samples} images."
-            figures[name] = Figure(f"explore-{name}", title, caption,
-                                   F.save_png(draw(e), None))  # fmt: skip
-            bar.update()
-    finally:
-        bar.close()
-    total, test_total = max(int(e.counts.sum()), 1), max(int(e.test_counts.sum()), 1)
-    count_rows = [(name, f"{n:,}", f"{n / total:.1%}", f"{m:,}", f"{m / test_total:.1%}")
-                  for name, n, m in zip(data.classes, e.counts, e.test_counts, strict=True)]  # fmt: skip
-    channel_names = ["red", "green", "blue"] if c == 3 else [f"channel {i}" for i in range(c)]
-    stat_rows = [(n, f"{s['mean']:.4f}", f"{s['std']:.4f}") for n, s in zip(channel_names, stats, strict=True)]  # fmt: skip
-    page.sections = [
-        Section("Classes", [figures["counts"],
-                            table(["class", "train", "share", "test", "share"], count_rows,
-                                  scroll=len(count_rows) > 16)]),
-        Section("Samples", [figures["samples"]]),
-        Section("Mean images", [figures["means"]]),
-        Section("Pixels", [figures["intensity"],
-                           table(["channel", "mean (0..1)", "std (0..1)"], stat_rows),
-                           paragraph("Mean and standard deviation over all training pixels: the "
-                                     "statistics 'standard' normalization uses (mlplab fits them on "
-                                     "the training split that remains after the validation hold-out).")]),
-        Section("Similarity", [figures["correlations"]]),
-    ]  # fmt: skip
+    c, h, w = data.image_shape
+    sizes = [
+        ("training images", f"{len(data.train):,}"),
+        ("test images", f"{len(data.test):,}"),
+        ("image shape", f"{c}x{h}x{w}"),
+        ("classes", f"{len(data.classes)}"),
+    ]
+    page.header = [cards(sizes)]
+    page.sections = _sections(e, _figures(e))
     _check_out(folder)  # again: minutes may have passed
     with os_errors(folder / EXPLORE, "choose another --out"):  # a full disk: one line
         return page.write(folder / EXPLORE)
 
 
+def _figures(e: DatasetExploration) -> dict[str, Figure]:
+    """Every figure of the page, drawn and encoded, with its caption for this dataset."""
+    classes = e.classes
+    figures: dict[str, Figure] = {}
+    bar = progress_bar(total=len(EXPLORE_FIGURES), desc="explore", unit="figure")
+    try:
+        for name, (title, caption, draw) in EXPLORE_FIGURES.items():
+            if name == "samples" and len(classes) > MAX_SAMPLE_ROWS:
+                caption += f" The first {MAX_SAMPLE_ROWS} of {len(classes)} classes are shown."
+            if name == "correlations":
+                caption += f" Class {classes[e.label]}, {e.correlations.samples} images."
+            png = F.save_png(draw(e), None)
+            figures[name] = Figure(f"explore-{name}", title, caption, png)
+            bar.update()
+    finally:
+        bar.close()
+    return figures
+
+
+def _sections(e: DatasetExploration, figures: dict[str, Figure]) -> list[Section]:
+    """The page's sections: the figures with the tables of class counts and pixel statistics."""
+    total, test_total = max(int(e.counts.sum()), 1), max(int(e.test_counts.sum()), 1)
+    count_rows = [
+        (name, f"{n:,}", f"{n / total:.1%}", f"{m:,}", f"{m / test_total:.1%}")
+        for name, n, m in zip(e.classes, e.counts, e.test_counts, strict=True)
+    ]
+    header = ["class", "train", "share", "test", "share"]
+    counts = table(header, count_rows, scroll=len(count_rows) > 16)
+    channels = len(e.histogram)
+    names = ["red", "green", "blue"] if channels == 3 else [f"channel {i}" for i in range(channels)]
+    statistics = numbers.channel_statistics(e.histogram)
+    stat_rows = [
+        (n, f"{s['mean']:.4f}", f"{s['std']:.4f}") for n, s in zip(names, statistics, strict=True)
+    ]
+    pixels = table(["channel", "mean (0..1)", "std (0..1)"], stat_rows)
+    return [
+        Section("Classes", [figures["counts"], counts]),
+        Section("Samples", [figures["samples"]]),
+        Section("Mean images", [figures["means"]]),
+        Section("Pixels", [figures["intensity"], pixels, paragraph(PIXELS_NOTE)]),
+        Section("Similarity", [figures["correlations"]]),
+    ]
+
+
 def _check_out(folder: Path) -> None:
-    """``folder`` may take explore.html and its figures (see :func:`mlplab.files.atomic.check_outputs`)."""
+    """``folder`` may take explore.html and its figures (see
+    :func:`mlplab.files.atomic.check_outputs`)."""
     figures = [folder / "figures" / f"explore-{name}.png" for name in EXPLORE_FIGURES]
     check_outputs(folder / EXPLORE, figures, ours=is_page, ours_is="an earlier mlplab page")
 

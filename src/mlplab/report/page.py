@@ -68,7 +68,8 @@ class Figure:
         return (
             f'<figure id="fig-{html.escape(self.name)}"><img alt="{html.escape(self.title)}" '
             f'src="data:image/png;base64,{data}">'
-            f"<figcaption><b>{html.escape(self.title)}.</b> {html.escape(self.caption)}</figcaption></figure>"
+            f"<figcaption><b>{html.escape(self.title)}.</b> {html.escape(self.caption)}"
+            "</figcaption></figure>"
         )
 
 
@@ -167,7 +168,8 @@ def cards(items: Sequence[tuple[str, str]]) -> str:
     return (
         '<div class="cards">'
         + "".join(
-            f'<div class="card"><div class="v">{html.escape(v)}</div><div class="k">{html.escape(k)}</div></div>'
+            f'<div class="card"><div class="v">{html.escape(v)}</div>'
+            f'<div class="k">{html.escape(k)}</div></div>'
             for k, v in items
         )
         + "</div>"

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import __version__
 from ..analysis import figures as F
@@ -52,6 +52,42 @@ __all__ = ["ANALYSIS_FORMAT", "FIGURES", "RunAnalysis", "plot", "report"]
 
 ANALYSIS_FORMAT = "mlplab-analysis-1"
 REPORT, ANALYSIS = "report.html", "analysis.json"
+NOTES = {  # summary.json key: the note the report's header shows when it is true
+    "interrupted": "Training was interrupted: the kept weights are the best before the stop.",
+    "dry_run": "This was a dry run (a few batches per epoch): the numbers mean nothing.",
+}
+MINIMUMS = {  # the smallest value of each RunAnalysis setting
+    "mistakes": 0,
+    "samples": 1,
+    "explained": 0,
+    "tsne_samples": 10,
+    "tsne_iterations": 250,  # scikit-learn's t-SNE refuses fewer
+    "units": 1,
+    "candidates": 1,
+    "iterations": 1,
+    "ascent_steps": 1,
+}
+
+
+T = TypeVar("T")
+
+
+def _timed(name: str) -> Callable[[Callable[[RunAnalysis], T]], Callable[[RunAnalysis], T]]:
+    """Record how long a :class:`RunAnalysis` number took in its ``timings`` (logged at debug
+    level after the report), under ``name``."""
+
+    def decorate(compute: Callable[[RunAnalysis], T]) -> Callable[[RunAnalysis], T]:
+        @functools.wraps(compute)
+        def timed(analysis: RunAnalysis) -> T:
+            start = time.perf_counter()
+            value = compute(analysis)
+            analysis.timings[name] = time.perf_counter() - start
+            logger.debug(f"report: {name} in {analysis.timings[name]:.2f}s")
+            return value
+
+        return timed
+
+    return decorate
 
 
 @dataclass(frozen=True)
@@ -90,27 +126,25 @@ class RunAnalysis:
         iterations: int = 20,  # forward passes of random search
         ascent_steps: int = 200,  # gradient ascent steps
     ) -> None:
-        limits = {"mistakes": (mistakes, 0), "samples": (samples, 1), "explained": (explained, 0),
-                  "tsne_samples": (tsne_samples, 10), "tsne_iterations": (tsne_iterations, 250),
-                  "units": (units, 1), "candidates": (candidates, 1),
-                  "iterations": (iterations, 1), "ascent_steps": (ascent_steps, 1)}  # fmt: skip
-        for name, (value, low) in limits.items():
-            if not isinstance(value, int) or value < low:
+        settings = {
+            "mistakes": mistakes,
+            "samples": samples,
+            "explained": explained,
+            "tsne_samples": tsne_samples,
+            "tsne_iterations": tsne_iterations,
+            "units": units,
+            "candidates": candidates,
+            "iterations": iterations,
+            "ascent_steps": ascent_steps,
+        }
+        for name, value in settings.items():
+            if not isinstance(value, int) or value < MINIMUMS[name]:
                 raise ConfigError(
-                    f"report setting '{name}' must be a whole number >= {low}; got {value!r}"
+                    f"report setting '{name}' must be a whole number >= {MINIMUMS[name]}; "
+                    f"got {value!r}"
                 )
         self.run = Run.open(run_dir)
-        task = self.run.model_info().get("task", "classification")
-        if task != "classification":
-            raise RunError(
-                f"run {self.run.path} is a {task}: the report's analyses (confusion, mistakes, "
-                "class prototypes) are for classifiers; its summary.json has R², RMSE and MAE"
-                + (
-                    " and line.png draws the fitted line"
-                    if (self.run.path / "line.png").exists()
-                    else ""
-                )
-            )
+        _check_classifier(self.run)
         self._dataset, self._data_dir = dataset, data_dir
         self.device = select_device(device)
         self.seed = seed
@@ -122,13 +156,6 @@ class RunAnalysis:
 
     def __repr__(self) -> str:
         return f"RunAnalysis({str(self.run.path)!r})"
-
-    def _timed(self, name: str, compute: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
-        value = compute()
-        self.timings[name] = time.perf_counter() - start
-        logger.debug(f"report: {name} in {self.timings[name]:.2f}s")
-        return value
 
     # ----- from the run directory alone ---------------------------------------------------
     @functools.cached_property
@@ -161,23 +188,34 @@ class RunAnalysis:
         return first_layer(self.model, self.n_units, classes=self.classes)
 
     @functools.cached_property
+    @_timed("imagine (random search)")
     def random_search(self) -> Imagined:
-        return self._timed("imagine (random search)", lambda: random_search(
-            self.model, self.loaded[1], self.classes, candidates=self.candidates,
-            iterations=self.iterations, seed=self.seed))  # fmt: skip
+        model, normalization, classes = self.loaded
+        return random_search(
+            model,
+            normalization,
+            classes,
+            candidates=self.candidates,
+            iterations=self.iterations,
+            seed=self.seed,
+        )
 
     @functools.cached_property
+    @_timed("imagine (gradient ascent)")
     def gradient_ascent(self) -> Imagined:
-        return self._timed("imagine (gradient ascent)", lambda: gradient_ascent(
-            self.model, self.loaded[1], self.classes, steps=self.ascent_steps, seed=self.seed))  # fmt: skip
+        model, normalization, classes = self.loaded
+        return gradient_ascent(
+            model, normalization, classes, steps=self.ascent_steps, seed=self.seed
+        )
 
     # ----- on the test split ----------------------------------------------------------------
     @functools.cached_property
+    @_timed("load data")
     def dataset(self) -> Dataset:
-        return self._timed("load data", lambda: run_dataset(
-            self.run, dataset=self._dataset, data_dir=self._data_dir))  # fmt: skip
+        return run_dataset(self.run, dataset=self._dataset, data_dir=self._data_dir)
 
     @functools.cached_property
+    @_timed("predictions")
     def predictions(self) -> Predictions:
         """The kept model on the test split, in the batches training scored it with."""
         config = self.run.config()
@@ -185,8 +223,8 @@ class RunAnalysis:
             self.dataset, config.data.limit, config.data.val_size, config.data.split_seed
         )
         model, normalization, classes = self.loaded
-        return self._timed("predictions", lambda: predict_split(
-            model, test, normalization, classes, batch_size=config.train.eval_batch_size))  # fmt: skip
+        batch = config.train.eval_batch_size
+        return predict_split(model, test, normalization, classes, batch_size=batch)
 
     @functools.cached_property
     def confusion(self) -> Confusion:
@@ -208,21 +246,25 @@ class RunAnalysis:
         return pick(self.predictions, self.mistakes.indices[: self.n_explained])
 
     @functools.cached_property
+    @_timed("PCA")
     def pca(self) -> dict[str, Embedding]:
-        return self._timed("PCA", lambda: embed_layers(self.predictions, "pca", seed=self.seed))
+        return embed_layers(self.predictions, "pca", seed=self.seed)
 
     @functools.cached_property
+    @_timed("t-SNE")
     def tsne(self) -> dict[str, Embedding]:
-        return self._timed("t-SNE", lambda: embed_layers(
-            self.predictions, "tsne", samples=self.tsne_samples, seed=self.seed,
-            iterations=self.tsne_iterations))  # fmt: skip
+        samples, iterations = self.tsne_samples, self.tsne_iterations
+        return embed_layers(
+            self.predictions, "tsne", samples=samples, seed=self.seed, iterations=iterations
+        )
 
     # ----- figures and JSON -----------------------------------------------------------------------
     def figure(self, name: str) -> MplFigure:
         """The report's figure ``name`` (one of :data:`FIGURES`) as a matplotlib Figure."""
         if name not in FIGURES:
             raise ConfigError(
-                f"unknown figure '{name}'; choose one of {', '.join(FIGURES)}{did_you_mean(name, FIGURES)}"
+                f"unknown figure '{name}'; choose one of {', '.join(FIGURES)}"
+                f"{did_you_mean(name, FIGURES)}"
             )
         return FIGURES[name].draw(self)
 
@@ -263,6 +305,18 @@ class RunAnalysis:
         }
 
 
+def _check_classifier(run: Run) -> None:
+    """A regression run has no classes: its report would be empty, so it is refused."""
+    task = run.model_info().get("task", "classification")
+    if task == "classification":
+        return
+    line = " and line.png draws the fitted line" if (run.path / "line.png").exists() else ""
+    raise RunError(
+        f"run {run.path} is a {task}: the report's analyses (confusion, mistakes, class "
+        f"prototypes) are for classifiers; its summary.json has R², RMSE and MAE{line}"
+    )
+
+
 def _imagine_caption(a: RunAnalysis) -> str:
     total = a.candidates * a.iterations
     return (
@@ -279,8 +333,9 @@ FIGURES: dict[str, FigureSpec] = {
         "Training",
         "Loss and accuracy per epoch",
         "Training (blue) and validation (orange) per epoch; the dotted line marks the epoch whose "
-        "weights were kept (train.select: by default the lowest validation loss) and the star their test score. Training far "
-        "better than validation means overfitting; both still improving means more epochs would help.",
+        "weights were kept (train.select: by default the lowest validation loss) and the star "
+        "their test score. Training far better than validation means overfitting; both still "
+        "improving means more epochs would help.",
         lambda a: F.curves_figure(a.curves),
     ),
     "confusion": FigureSpec(
@@ -366,8 +421,10 @@ FIGURES: dict[str, FigureSpec] = {
 def _weights_caption(a: RunAnalysis) -> str:
     first = a.first_layer
     if first.layer == "output":
-        text = ("This model is a logistic regression: its only layer maps pixels to classes, so each "
-                "panel is one class's template: red pixels are evidence for the class, blue against.")  # fmt: skip
+        text = (
+            "This model is a logistic regression: its only layer maps pixels to classes, so each "
+            "panel is one class's template: red pixels are evidence for the class, blue against."
+        )
     else:
         text = FIGURES["weights"].caption
     if first.weights.shape[1] == 3:
@@ -447,10 +504,8 @@ def _check_report(run: Path) -> None:
 
 # ----- the page's text parts -------------------------------------------------------------------
 def _header(a: RunAnalysis) -> list[str]:
-    s, info = a.summary, a.run.dataset_info()
-    config = a.run.config()
-    samples = s.get("samples") or info.get("samples") or {}
-    shape = "x".join(map(str, info["image_shape"]))
+    """The page's top: the headline figures, the run's facts, notes, the config and layers."""
+    s, config = a.summary, a.run.config()
     first = [
         ("test accuracy", _pct(s.get("test_accuracy"))),
         ("test loss", _num(s.get("test_loss"), 4)),
@@ -459,60 +514,75 @@ def _header(a: RunAnalysis) -> list[str]:
         ("parameters", f"{s['parameters']:,}" if "parameters" in s else "?"),
         ("training time", _seconds(s.get("train_seconds"))),
     ]
-    facts = [
-        ("dataset", f"{info['name']}: {shape}, {len(info['classes'])} classes; {info.get('origin', '?')}"),
-        ("samples", ", ".join(f"{k} {v:,}" for k, v in samples.items()) or "?"),
-        ("model", a.model.extra_repr()),
-        ("recipe", f"{config.train.optimizer} lr {config.train.lr:g}, batch {config.train.batch_size}, "
-                   f"{config.train.epochs} epochs, {config.train.scheduler} schedule, seed {config.train.seed}"),
-        ("device", f"{s.get('device', '?')} ({s.get('device_name', '?')}), {s.get('threads', '?')} thread(s)"),
-    ]  # fmt: skip
-    notes = []
-    if s.get("interrupted"):
-        notes.append(
-            paragraph(
-                "Training was interrupted: the kept weights are the best before the stop.", "note"
-            )
-        )
-    if s.get("dry_run"):
-        notes.append(
-            paragraph(
-                "This was a dry run (a few batches per epoch): the numbers mean nothing.", "note"
-            )
-        )
+    notes = [paragraph(text, "note") for key, text in NOTES.items() if s.get(key)]
     return [
         cards(first),
-        table(None, facts),
+        table(None, _facts(a)),
         *notes,
         preformatted(config.to_yaml(), "full config (config.yaml)"),
         preformatted(model_summary(a.model), "layers"),
     ]
 
 
+def _facts(a: RunAnalysis) -> list[tuple[str, str]]:
+    """(name, value) rows about the run: its data, model, recipe and device."""
+    s, info, t = a.summary, a.run.dataset_info(), a.run.config().train
+    samples = s.get("samples") or info.get("samples") or {}
+    shape = "x".join(map(str, info["image_shape"]))
+    classes = len(info["classes"])
+    recipe = (
+        f"{t.optimizer} lr {t.lr:g}, batch {t.batch_size}, {t.epochs} epochs, "
+        f"{t.scheduler} schedule, seed {t.seed}"
+    )
+    device = (
+        f"{s.get('device', '?')} ({s.get('device_name', '?')}), {s.get('threads', '?')} thread(s)"
+    )
+    return [
+        ("dataset", f"{info['name']}: {shape}, {classes} classes; {info.get('origin', '?')}"),
+        ("samples", ", ".join(f"{k} {v:,}" for k, v in samples.items()) or "?"),
+        ("model", a.model.extra_repr()),
+        ("recipe", recipe),
+        ("device", device),
+    ]
+
+
 def _tables_after(a: RunAnalysis, name: str) -> list[str]:
     """Tables that belong right after a figure."""
-    if name == "confusion":
-        pairs = a.confusion.most_confused(10)
-        rows = [(p["true"], p["predicted"], p["count"], f"{p['fraction']:.2%}") for p in pairs]
+    tables = {"confusion": _confused_pairs, "per-class": _per_class, "histograms": _weight_stats}
+    return tables[name](a) if name in tables else []
+
+
+def _confused_pairs(a: RunAnalysis) -> list[str]:
+    pairs = a.confusion.most_confused(10)
+    if not pairs:
         return [
             "<h3>Most confused pairs</h3>",
-            table(["true class", "predicted as", "count", "of the true class"], rows, left=2)
-            if rows else paragraph("No mistakes at all on the test split.", "note"),
-        ]  # fmt: skip
-    if name == "per-class":
-        rows = [(r["class"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}",
-                 f"{r['support']:,}") for r in a.confusion.per_class()]  # fmt: skip
-        c = a.confusion
-        rows.append(("macro average", f"{c.precision.mean():.4f}", f"{c.recall.mean():.4f}",
-                     f"{c.f1.mean():.4f}", f"{int(c.support.sum()):,}"))  # fmt: skip
-        return [
-            table(["class", "precision", "recall", "F1", "support"], rows, scroll=len(rows) > 16)
+            paragraph("No mistakes at all on the test split.", "note"),
         ]
-    if name == "histograms":
-        rows = [(w.name, f"{w.shape[0]}x{w.shape[1]}", f"{w.mean:+.5f}", f"{w.std:.5f}",
-                 f"{w.min:+.4f}", f"{w.max:+.4f}", f"{w.l2:.3f}") for w in a.weights]  # fmt: skip
-        return [table(["layer", "shape", "mean", "std", "min", "max", "L2 norm"], rows)]
-    return []
+    rows = [(p["true"], p["predicted"], p["count"], f"{p['fraction']:.2%}") for p in pairs]
+    header = ["true class", "predicted as", "count", "of the true class"]
+    return ["<h3>Most confused pairs</h3>", table(header, rows, left=2)]
+
+
+def _per_class(a: RunAnalysis) -> list[str]:
+    c = a.confusion
+    scores = [
+        (r["class"], r["precision"], r["recall"], r["f1"], r["support"]) for r in c.per_class()
+    ]
+    scores.append(
+        ("macro average", c.precision.mean(), c.recall.mean(), c.f1.mean(), c.support.sum())
+    )
+    rows = [
+        (name, f"{p:.4f}", f"{r:.4f}", f"{f1:.4f}", f"{int(n):,}") for name, p, r, f1, n in scores
+    ]
+    header = ["class", "precision", "recall", "F1", "support"]
+    return [table(header, rows, scroll=len(rows) > 16)]
+
+
+def _weight_stats(a: RunAnalysis) -> list[str]:
+    columns = ("shape", "mean", "std", "min", "max", "l2")
+    rows = [(w.name, *(w.cells()[c] for c in columns)) for w in a.weights]
+    return [table(["layer", "shape", "mean", "std", "min", "max", "L2 norm"], rows)]
 
 
 def _seconds(value: float | None) -> str:

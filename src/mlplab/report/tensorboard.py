@@ -52,6 +52,11 @@ SCALARS = {  # metrics.jsonl key -> TensorBoard tag
     "lr": "lr",
     "epoch_seconds": "time/epoch_seconds",
 }
+TEST_SCALARS = {  # summary.json key -> tag, drawn at the kept epoch (a regression: no accuracy)
+    "test_loss": "test/loss",
+    "test_accuracy": "test/accuracy",
+    "test_r2": "test/r2",
+}
 FOLDER = "tensorboard"
 FIRST_LAYER_UNITS = 16  # first-layer units shown as images
 EVENTS = re.compile(r"^events\.out\.tfevents\.")
@@ -143,8 +148,7 @@ def _write(
         for key, tag in SCALARS.items():
             if record.get(key) is not None:
                 writer.add_scalar(tag, float(record[key]), int(record["epoch"]), walltime=when)
-    for key, tag in (("test_loss", "test/loss"), ("test_accuracy", "test/accuracy"),
-                     ("test_r2", "test/r2")):  # fmt: skip
+    for key, tag in TEST_SCALARS.items():
         if summary.get(key) is not None and not (key == "test_accuracy" and "test_r2" in summary):
             writer.add_scalar(tag, float(summary[key]), best)
     for tag, tensor in model.histograms.items():
