@@ -10,7 +10,7 @@ same training split, and draws both over the data (``line.png`` in the run direc
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from ..data import Dataset, Normalization, Split
 from ..files.atomic import atomic_write
 from ..progress import logger
 from .mlp import MLP
+
+if TYPE_CHECKING:  # scikit-learn loads only when a line is fitted
+    from sklearn.linear_model import LinearRegression
 
 __all__ = ["describe", "is_line", "line_fit"]
 
@@ -59,7 +62,11 @@ def describe(fit: dict[str, Any]) -> str:
 
 
 def _plot(
-    x: np.ndarray, y: np.ndarray, line: tuple[float, float], reference: Any, run_dir: Path
+    x: np.ndarray,
+    y: np.ndarray,
+    line: tuple[float, float],
+    reference: LinearRegression,
+    run_dir: Path,
 ) -> str | None:
     try:
         import matplotlib

@@ -128,6 +128,19 @@ def check_spec(spec: Any) -> int:
     """
     if not isinstance(spec, dict):
         raise ConfigError(f"model must be a JSON object describing an MLP; got {excerpt(spec)}")
+    _check_spec_keys(spec)
+    _check_spec_sizes(spec)
+    _check_spec_options(spec)
+    # the checks that depend on the image's size (their messages show only numbers)
+    shape, tta = spec["input_shape"], spec.get("tta", [])
+    features = input_features(shape, spec.get("crop", 0))
+    check_align(shape, spec.get("deskew", False), spec.get("center", False))
+    check_tta(shape, tta)
+    return parameter_count(features, spec["hidden"], spec["classes"])
+
+
+def _check_spec_keys(spec: dict[str, Any]) -> None:
+    """Only known keys, the required ones present, and ``kind`` is ``mlp``."""
     unknown = [str(k) for k in spec if k not in _SPEC_KEYS]
     if unknown:
         raise ConfigError(
@@ -139,6 +152,10 @@ def check_spec(spec: Any) -> int:
             raise ConfigError(f"model.{key} is missing")
     if spec["kind"] != "mlp":
         raise ConfigError(f"model.kind must be 'mlp'; got {excerpt(spec['kind'])}")
+
+
+def _check_spec_sizes(spec: dict[str, Any]) -> None:
+    """``input_shape``, ``hidden`` and ``classes`` are whole numbers in range."""
     shape = spec["input_shape"]
     if not (isinstance(shape, list) and len(shape) == 3 and all(_whole(v, 1) for v in shape)):
         raise ConfigError(
@@ -158,6 +175,11 @@ def check_spec(spec: Any) -> int:
         raise ConfigError(
             f"model.classes must be a whole number >= 1 (the outputs); got {excerpt(spec['classes'])}"
         )
+
+
+def _check_spec_options(spec: dict[str, Any]) -> None:
+    """The optional keys: names from their lists, dropout in [0, 1), crop, deskew, center and
+    tta of the right types (absent from model.json files older than they are)."""
     for key, allowed in (("activation", ACTIVATIONS), ("head", HEADS), ("init", INITS)):
         if key in spec and (not isinstance(spec[key], str) or spec[key] not in allowed):
             raise ConfigError(
@@ -168,7 +190,6 @@ def check_spec(spec: Any) -> int:
         raise ConfigError(
             f"model.dropout must be a number from 0 to below 1; got {excerpt(dropout)}"
         )
-    # crop, deskew, center and tta are absent from model.json files older than they are
     if not _whole(spec.get("crop", 0), 0):
         raise ConfigError(f"model.crop must be a whole number >= 0; got {excerpt(spec['crop'])}")
     for key in ("deskew", "center"):
@@ -179,11 +200,6 @@ def check_spec(spec: Any) -> int:
         raise ConfigError(
             f"model.tta must be a list of view names ({', '.join(TTA_VIEWS)}); got {excerpt(tta)}"
         )
-    # the checks that depend on the image's size (their messages show only numbers)
-    features = input_features(shape, spec.get("crop", 0))
-    check_align(shape, spec.get("deskew", False), spec.get("center", False))
-    check_tta(shape, tta)
-    return parameter_count(features, hidden, spec["classes"])
 
 
 def _whole(value: Any, low: int) -> bool:
