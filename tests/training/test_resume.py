@@ -211,3 +211,17 @@ def test_turning_ema_on_for_a_resume_is_one_clear_error(tiny, quick_config: Conf
     with pytest.raises(RunError, match=r"the checkpoint holds no weight average \(the run trained "
                        r"with train.ema=0\), but its config now sets train.ema=0.99; put 0 back to resume"):  # fmt: skip
         resume(run.path, dataset=tiny)
+
+
+def test_recipe_changes_are_refused_before_the_run_is_read(tmp_path: Path) -> None:
+    """The rule behind `mlplab train --resume RUN --lr ...`: a resumed run keeps its recipe."""
+    from mlplab import ConfigError
+
+    with pytest.raises(ConfigError) as caught:  # not RunError: the run is not even opened
+        resume(tmp_path / "no-such-run", epochs=5, recipe_changes=["--hidden", "--lr"])
+    assert str(caught.value) == (
+        "--resume continues a run with its own recipe; --hidden, --lr would change it (only "
+        "--epochs N, to extend the run to N epochs, goes with --resume)"
+    )
+    with pytest.raises(RunError, match="does not exist"):  # no changes: on to the run itself
+        resume(tmp_path / "no-such-run", recipe_changes=[])

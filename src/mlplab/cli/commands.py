@@ -19,16 +19,21 @@ from ..config import PRESETS, Config, describe
 from ..data import load_dataset
 from ..data.filesources import FileSource
 from ..data.sources import DATASETS, BundledSource, cache_dir
-from ..errors import ConfigError, DataError, MlplabError
+from ..errors import ConfigError, MlplabError
 from ..files.limits import printable
 from ..progress import logger
 from ..training.loop import resume, train
 from .parser import flag_name as _flag
+from .parser import recipe_flags
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume is not None:
-        result = resume(args.resume, epochs=_resume_epochs(args))
+        result = resume(
+            args.resume,
+            epochs=_epochs_flag(args),
+            recipe_changes=recipe_flags(args, but=("train.epochs",)),
+        )
     else:
         try:
             result = train(config_from_args(args))
@@ -50,27 +55,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resume_epochs(args: argparse.Namespace) -> int | None:
-    """--epochs is the one recipe flag --resume takes; anything else would change the run."""
-    changed = [
-        _flag(k) for k in describe() if getattr(args, k.key) is not None and k.key != "train.epochs"
-    ]
-    changed += (
-        ["--preset"] * bool(args.preset)
-        + ["--config"] * bool(args.config)
-        + ["--set"] * bool(args.set)
-    )
-    if changed:
-        raise ConfigError(
-            f"--resume continues a run with its own recipe; {', '.join(changed)} would change it "
-            "(only --epochs N, to extend the run to N epochs, goes with --resume)"
-        )
+def _epochs_flag(args: argparse.Namespace) -> int | None:
+    """--epochs as a number of epochs, read as the config reads train.epochs."""
     epochs = getattr(args, "train.epochs")
-    return (
-        None
-        if epochs is None
-        else Config().override({"train.epochs": epochs}, source="--epochs").train.epochs
-    )
+    if epochs is None:
+        return None
+    return Config().override({"train.epochs": epochs}, source="--epochs").train.epochs
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -158,32 +148,14 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    config = Config.preset("tutorial").override(
-        {"data.data_dir": args.data_dir, "run.dir": args.runs_dir}, source="demo"
-    )
-    try:
-        dataset = load_dataset("mnist", args.data_dir)
-    except DataError as exc:
-        logger.info(f"MNIST is not available here: {exc}")
-        logger.info("running the same pipeline on scikit-learn's bundled 8x8 digits instead")
-        # On 8x8 images even a 1-pixel shift moves an eighth of the frame (94.7% test, against
-        # 98.0% without); the set is 1/45 the size of MNIST, so it gets 40 short epochs.
-        config = config.override(
-            {
-                "data.dataset": "digits",
-                "augment.shift": 0,
-                "train.epochs": 40,
-                "run.name": "demo-digits",
-            },
-            source="demo",
-        )
-        dataset = load_dataset("digits")
-    if args.epochs:
-        config = config.override({"train.epochs": args.epochs}, source="--epochs")
+    from ..training.demo import demo_recipe
+
+    config, dataset = demo_recipe(args.data_dir, args.runs_dir, args.epochs)
     result = train(config, dataset=dataset)
     metrics = evaluate(result.run_dir, data_dir=args.data_dir)
     logger.info(
-        f"evaluate: test accuracy {metrics['accuracy']:.2%} on {metrics['samples']:,} {metrics['dataset']} images"
+        f"evaluate: test accuracy {metrics['accuracy']:.2%} on {metrics['samples']:,} "
+        f"{metrics['dataset']} images"
     )
     logger.info(f"run directory: {result.run_dir}  (try: mlplab evaluate {result.run_dir})")
     return 0
@@ -372,7 +344,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
         raise
     report = summarize(sweep)
-    logger.info(f"done     {len(done)} trial{'s' * (len(done) != 1)} here; {report._counts()}")
+    logger.info(f"done     {len(done)} trial{'s' * (len(done) != 1)} here; {report.counts_line()}")
     logger.info(f"best     {report._best_line()}")
     logger.info(f"report   {sweep.report_command()}")
     return 0

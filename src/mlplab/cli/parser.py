@@ -9,6 +9,7 @@ default. The parser knows nothing of the handlers: :func:`mlplab.cli.main.main` 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from pathlib import Path
 
 from .. import __version__
@@ -629,6 +630,15 @@ def add_analysis_flags(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="seed of t-SNE, samples and imagined inputs (default: 0)",
     )
+
+
+def recipe_flags(args: argparse.Namespace, but: Collection[str] = ()) -> list[str]:
+    """The recipe options given (config flags but the keys ``but``, --preset, --config, --set)."""
+    given = [
+        flag_name(k) for k in describe() if getattr(args, k.key) is not None and k.key not in but
+    ]
+    sources = (("--preset", args.preset), ("--config", args.config), ("--set", args.set))
+    return given + [flag for flag, value in sources if value]
 
 
 def flag_name(k: Key) -> str:

@@ -135,7 +135,7 @@ class SweepReport:
         """What ``mlplab sweep report`` prints."""
         lines = [
             f"sweep    {self.path}: {self.kind}, study {self.name}",
-            f"trials   {self._counts()}",
+            f"trials   {self.counts_line()}",
             "",
         ]
         if self.kind == "grid":
@@ -151,7 +151,7 @@ class SweepReport:
 
     def markdown(self) -> str:
         """``report.md``: counts, the ablation (grid), the trials, importance, the best."""
-        out = [f"# Sweep {self.name}", "", f"{self.kind.capitalize()}; trials: {self._counts()}.",
+        out = [f"# Sweep {self.name}", "", f"{self.kind.capitalize()}; trials: {self.counts_line()}.",
                "Selection is on the validation split only; test scores are shown, never used to choose.", ""]  # fmt: skip
         if self.kind == "grid":
             out += ["## Ablation", "", self.ablation_table("markdown"),
@@ -175,7 +175,8 @@ class SweepReport:
         return "\n".join(out)
 
     # ----- helpers --------------------------------------------------------------------
-    def _counts(self) -> str:
+    def counts_line(self) -> str:
+        """How many trials finished of how many asked, and how each ended, in one line."""
         order = ("complete", "pruned", "fail", "running", "waiting")
         parts = [
             f"{self.counts[s]} {s if s != 'fail' else 'failed'}"

@@ -23,7 +23,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,13 +177,21 @@ def resume(
     epochs: int | None = None,
     dataset: Dataset | None = None,
     on_epoch: EpochHook | None = None,
+    recipe_changes: Sequence[str] = (),
 ) -> TrainResult:
     """Continue a run from its last checkpoint, in the same directory.
 
     ``epochs`` extends (or sets) the run's length in epochs; the schedule is then the one
     planned for that many. ``dataset`` is needed only for a run trained on an in-memory
-    dataset; it must have the recorded name, image shape and classes.
+    dataset; it must have the recorded name, image shape and classes. ``recipe_changes``:
+    the other recipe options the caller was given (e.g. ``["--lr"]``): a resumed run keeps
+    its recipe, so any is a ConfigError naming them.
     """
+    if recipe_changes:
+        raise ConfigError(
+            f"--resume continues a run with its own recipe; {', '.join(recipe_changes)} would "
+            "change it (only --epochs N, to extend the run to N epochs, goes with --resume)"
+        )
     run = Run.open(run_dir, need_model=False)
     config = run.config()
     checkpoint = run.load_checkpoint()
