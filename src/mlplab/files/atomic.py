@@ -161,12 +161,10 @@ def check_not_inside_owned(folder: str | os.PathLike[str], *, flag: str | None =
     kind, where = owned
     inside = "is" if where == _resolved(folder) else "is inside"
     other = f"choose another {flag}" if flag else "write somewhere else"
-    raise WriteError(
+    raise _refused(
+        folder,
         f"refusing to write into {folder}: it {inside} the {kind} {where}, not a place for "
         f"other files; {other} outside it",
-        errno.EEXIST,
-        str(folder),
-        "File exists",
     )
 
 
@@ -239,12 +237,10 @@ def check_target(
         else:
             there = describe(path)
     if owned is not None:  # present or not: a run's weights.json must not appear either
-        raise WriteError(
+        raise _refused(
+            path,
             f"refusing to write {path}: {path.name} is one of the own files of the {owned[0]} "
             f"{owned[1]}, which no output may replace or create{always}: {other}",
-            errno.EEXIST,
-            str(path),
-            "File exists",
         )
     if there is None:
         return path
@@ -252,23 +248,23 @@ def check_target(
         link_fix = (
             " (remove the link, or name its target)" if there.startswith("a symbolic") else ""
         )
-        raise WriteError(
+        raise _refused(
+            path,
             f"refusing to write {path}: it is {there}; mlplab replaces only regular files"
             f"{always}{link_fix}: {other}",
-            errno.EEXIST,
-            str(path),
-            "File exists",
         )
     if force or (replaceable(path) if callable(replaceable) else replaceable):
         return path
     how = f"pass {force_flag} to replace it, or {other}" if force_flag else other
     not_ours = f" and is not {ours_is}" if ours_is else ""
-    raise WriteError(
-        f"refusing to replace {path}: it already exists ({there}){not_ours}; {how}",
-        errno.EEXIST,
-        str(path),
-        "File exists",
+    raise _refused(
+        path, f"refusing to replace {path}: it already exists ({there}){not_ours}; {how}"
     )
+
+
+def _refused(path: Path, message: str) -> WriteError:
+    """The refusal of an output path: a WriteError with EEXIST, like the OS would give."""
+    return WriteError(message, errno.EEXIST, str(path), "File exists")
 
 
 def check_folder(
