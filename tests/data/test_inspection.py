@@ -114,3 +114,16 @@ def test_real_usps_report() -> None:
         644,
     )
     assert report.splits["test"].samples == 2007
+
+
+def test_inspect_source_takes_a_registered_name_or_a_path(tmp_path: Path) -> None:
+    from mlplab.data.inspection import inspect_source
+    from mlplab.errors import ConfigError
+
+    digits = inspect_source("digits")  # the registered dataset's official splits
+    assert set(digits.splits) == {"train", "test"} and len(digits.classes) == 10
+    assert sum(s.samples for s in digits.splits.values()) == 1797
+    (tmp_path / "d.csv").write_text("1,0,0.5,1,0\n0,1,1,1,0.5\n")
+    assert inspect_source(tmp_path / "d.csv", format="auto") == inspect_data(tmp_path / "d.csv")
+    with pytest.raises(ConfigError, match="^'make-regression' is a regression dataset; inspect "):
+        inspect_source("make-regression")

@@ -16,14 +16,12 @@ from typing import Any
 
 from ..analysis.evaluate import evaluate
 from ..config import PRESETS, Config, describe
-from ..data import load_dataset
 from ..data.filesources import FileSource
 from ..data.sources import DATASETS, BundledSource, cache_dir
 from ..errors import ConfigError, MlplabError
 from ..files.limits import printable
 from ..progress import logger
 from ..training.loop import resume, train
-from .parser import flag_name as _flag
 from .parser import recipe_flags
 
 
@@ -64,8 +62,13 @@ def _epochs_flag(args: argparse.Namespace) -> int | None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    metrics = evaluate(args.run_dir, split=args.split, dataset=args.dataset, data_dir=args.data_dir,
-                       device=args.device)  # fmt: skip
+    metrics = evaluate(
+        args.run_dir,
+        split=args.split,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        device=args.device,
+    )
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
@@ -75,7 +78,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     loss = f"loss {metrics['loss']:.4f} ({metrics['loss_function']})"
     if metrics["task"] == "regression":  # no accuracy, no classes: the regression's figures
-        print(f"  {loss}   R² {metrics['r2']:.4f}   RMSE {metrics['rmse']:.4g}   MAE {metrics['mae']:.4g}")  # fmt: skip
+        r2, rmse, mae = metrics["r2"], metrics["rmse"], metrics["mae"]
+        print(f"  {loss}   R² {r2:.4f}   RMSE {rmse:.4g}   MAE {mae:.4g}")
         return 0
     print(f"  {loss}   accuracy {metrics['accuracy']:.2%}")
     print(f"  {'class':<14} accuracy")
@@ -106,23 +110,17 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from ..data.inspection import inspect_data
-    from ..data.raw import RawSplits
+    from ..data.inspection import inspect_source
 
-    if args.source in DATASETS:
-        data = load_dataset(args.source, args.data_dir)
-        if data.task != "classification":
-            raise ConfigError(
-                f"'{args.source}' is a {data.task} dataset; inspect reports on image classes"
-            )
-        splits = [(s.images.numpy(), s.labels.numpy()) for s in (data.train, data.test)]
-        report = inspect_data(
-            RawSplits(splits[0], splits[1], data.classes, data.origin, args.source)
-        )
-    else:
-        report = inspect_data(args.source, None if args.format in (None, "auto") else args.format,
-                              image_shape=args.image_shape, pixel_scale=args.pixel_scale,
-                              images_key=args.images_key, labels_key=args.labels_key)  # fmt: skip
+    report = inspect_source(
+        args.source,
+        args.data_dir,
+        args.format,
+        image_shape=args.image_shape,
+        pixel_scale=args.pixel_scale,
+        images_key=args.images_key,
+        labels_key=args.labels_key,
+    )
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.to_text())
     return 0
 
@@ -162,8 +160,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _analysis_settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {"data_dir": args.data_dir, "device": args.device,
-            "tsne_samples": args.tsne_samples, "seed": args.seed}  # fmt: skip
+    """The settings of parser.add_analysis_flags, for report and plot."""
+    names = ("data_dir", "device", "tsne_samples", "seed")
+    return {name: getattr(args, name) for name in names}
 
 
 def _open_in_browser(path: Path) -> None:
@@ -208,12 +207,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_explore(args: argparse.Namespace) -> int:
     from ..report.explore import explore
 
-    label = args.label if args.label is not None else 0
-    path = explore(args.dataset, args.out, data_dir=args.data_dir, label=label,
-                   per_class=args.per_class)  # fmt: skip
+    label = args.label if args.label is not None else 0  # --class: a name or an index
+    path = explore(
+        args.dataset, args.out, data_dir=args.data_dir, label=label, per_class=args.per_class
+    )
     print(path)
     if args.open:
         _open_in_browser(path)
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -241,8 +242,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-megapixels must be > 0; got {args.max_megapixels:g}")
     with warnings.catch_warnings():  # Pillow's own (bomb, corrupt EXIF): mlplab says one line
         warnings.filterwarnings("ignore", module=r"PIL\.")
-        results = predict(args.run_dir, args.images, args.top_k, style=args.preprocess,
-                          show=args.show, max_pixels=int(args.max_megapixels * 1e6))  # fmt: skip
+        results = predict(
+            args.run_dir,
+            args.images,
+            args.top_k,
+            style=args.preprocess,
+            show=args.show,
+            max_pixels=int(args.max_megapixels * 1e6),
+        )
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -251,7 +258,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for name, r in zip(files, results, strict=True):
         top = "  ".join(f"{printable(t['class'])} {t['probability']:6.1%}" for t in r["top"])
         shown = f"  (model input: {printable(r['shown'])})" if "shown" in r else ""
-        print(f"{name:<{width}}  {printable(r['class']):>5}  {r['probability']:6.1%}   top {len(r['top'])}: {top}{shown}")  # fmt: skip
+        best = f"{printable(r['class']):>5}  {r['probability']:6.1%}"
+        print(f"{name:<{width}}  {best}   top {len(r['top'])}: {top}{shown}")
     return 0
 
 
@@ -370,8 +378,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         for row in rows:
             if row.status in ("empty", "unreadable"):
                 continue
-            target = args.tensorboard / (Path(row.path).relative_to(args.root) if Path(row.path) != args.root
-                                         else Path(row.path).name)  # fmt: skip
+            path = Path(row.path)
+            target = args.tensorboard / (
+                path.relative_to(args.root) if path != args.root else path.name
+            )
             try:
                 write_events(row.path, target, samples=0)
             except MlplabError as exc:  # one damaged run is said and skipped, not the end

@@ -335,6 +335,12 @@ def add_serve(commands: Commands) -> None:
         default=d.log_level,
         help=f"uvicorn's log level; info logs every request (default: {d.log_level})",
     )
+    add_serve_limits(p)
+
+
+def add_serve_limits(p: argparse.ArgumentParser) -> None:
+    """The serve flags that bound what clients can make the server hold, and for how long."""
+    d, sizes = SERVE, SERVE.flag_values()
     p.add_argument(
         "--max-megapixels",
         type=float,
@@ -375,8 +381,6 @@ def add_serve(commands: Commands) -> None:
 
 # ----- scale: sweeps and ablations, the runs table, TensorBoard, the LR finder -----------
 def add_sweep(commands: Commands) -> None:
-    from ..sweep import PRUNERS, SAMPLERS
-
     p = command(
         commands,
         "sweep",
@@ -424,6 +428,25 @@ def add_sweep(commands: Commands) -> None:
         default=None,
         help="runs of each grid setting, train.seed = base seed + 0, 1, ... (default: 1)",
     )
+    add_sweep_study(p)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="with report: folder for the report files (default: the sweep folder)",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print every trial's training lines (always kept in its train.log)",
+    )
+    add_config_flags(p)
+
+
+def add_sweep_study(p: argparse.ArgumentParser) -> None:
+    """Where a sweep's study lives, and how it searches."""
+    from ..sweep import PRUNERS, SAMPLERS
+
     p.add_argument(
         "--storage",
         default=None,
@@ -471,18 +494,6 @@ def add_sweep(commands: Commands) -> None:
         default=None,
         help="seed of the search sampler in the process that creates the sweep (default: 0)",
     )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="with report: folder for the report files (default: the sweep folder)",
-    )
-    p.add_argument(
-        "--verbose",
-        action="store_true",
-        help="also print every trial's training lines (always kept in its train.log)",
-    )
-    add_config_flags(p)
 
 
 def add_runs(commands: Commands) -> None:

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..files.limits import printable
 from .formats import read_any
 from .raw import RawSplits
 
-__all__ = ["IMBALANCE_RATIO", "DataReport", "SplitSummary", "inspect_data"]
+__all__ = ["IMBALANCE_RATIO", "DataReport", "SplitSummary", "inspect_data", "inspect_source"]
 
 IMBALANCE_RATIO = 3.0  # largest / smallest class count from which imbalance is reported
 DARK_MAX = 32  # a largest pixel value below this (of 255) is reported as suspiciously dark
@@ -132,6 +133,30 @@ def inspect_data(
         notes=dict(raw.notes),
         problems=tuple(_problems(raw.classes, summaries, shared)),
     )
+
+
+def inspect_source(
+    source: str | Path,
+    data_dir: str | Path | None = None,
+    format: str | None = None,
+    **options: Any,
+) -> DataReport:
+    """:func:`inspect_data` of a registered dataset's official splits, or of a file or folder.
+
+    ``data_dir``: where to look for a registered dataset first; ``format`` ("auto" or None:
+    detected) and ``options`` are for a file or folder. ConfigError for a registered dataset
+    that is not a classification: the report is about image classes.
+    """
+    from . import load_dataset
+    from .sources import DATASETS
+
+    if str(source) not in DATASETS:
+        return inspect_data(source, None if format in (None, "auto") else format, **options)
+    data = load_dataset(str(source), data_dir)
+    if data.task != "classification":
+        raise ConfigError(f"'{source}' is a {data.task} dataset; inspect reports on image classes")
+    train, test = ((s.images.numpy(), s.labels.numpy()) for s in (data.train, data.test))
+    return inspect_data(RawSplits(train, test, data.classes, data.origin, str(source)))
 
 
 def _problems(classes: tuple[str, ...], splits: dict[str, SplitSummary], shared: int) -> list[str]:

@@ -170,7 +170,8 @@ def bind(host: str, port: int) -> list[socket.socket]:
 
 
 def _bind_error(host: str, port: int, address: str, exc: OSError) -> ConfigError:
-    where = f"{printable(host)}:{port}" if host == address else f"{printable(host)} ({address}):{port}"  # fmt: skip
+    named = printable(host) if host == address else f"{printable(host)} ({address})"
+    where = f"{named}:{port}"
     if exc.errno == errno.EADDRINUSE:
         why = f"port {port} is in use (another server?); stop it, or choose another --port"
     elif exc.errno == errno.EACCES and 0 < port < 1024:
@@ -257,7 +258,8 @@ class _Repeats(logging.Filter):
             self.seen.clear()
         self.seen[key] = (now, 0)
         if held:
-            record.msg = f"{record.getMessage()} [{held} more like this in the last {self.window:g} s not shown]"  # fmt: skip
+            held_back = f"{held} more like this in the last {self.window:g} s not shown"
+            record.msg = f"{record.getMessage()} [{held_back}]"
             record.args = ()
         return True
 

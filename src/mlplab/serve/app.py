@@ -346,7 +346,9 @@ def _declared_length(request: Request, cap: int) -> int:
             raise HTTPException(413, _too_large(int(declared), cap))
         return int(declared)
     if declared:  # neither a length nor absent: no body is framed by it
-        raise HTTPException(400, f"Content-Length '{shown_name(declared, 40)}' is not a whole number of bytes")  # fmt: skip
+        raise HTTPException(
+            400, f"Content-Length '{shown_name(declared, 40)}' is not a whole number of bytes"
+        )
     return cap  # chunked: it may take up to the cap
 
 
@@ -529,14 +531,22 @@ async def _json_pixels(
         raise HTTPException(400, f"the body is not valid JSON ({reason})") from None
     if not isinstance(data, dict) or "pixels" not in data:
         raise HTTPException(400, f"expected a JSON object with the key 'pixels': {expected}")
+    return _pixels_tensor(data["pixels"], input_shape, max_batch, expected)
+
+
+def _pixels_tensor(
+    pixels: Any, input_shape: tuple[int, int, int], max_batch: int, expected: str
+) -> torch.Tensor:
+    """The parsed ``pixels`` as float32 ``(N, C, H, W)``: numbers only, in shape, in [0, 1]."""
+    c, h, w = input_shape
     try:
-        a = np.asarray(data["pixels"], dtype=np.float64)
+        a = np.asarray(pixels, dtype=np.float64)
     except (ValueError, TypeError, RecursionError):
         raise HTTPException(
             400, f"'pixels' must be numbers in nested lists of equal lengths: {expected}"
         ) from None
     # numpy reads true/false as 1/0 and "0.5" as 0.5: only JSON numbers are pixels
-    odd = {type(v).__name__ for v in np.asarray(data["pixels"], dtype=object).flat} - {
+    odd = {type(v).__name__ for v in np.asarray(pixels, dtype=object).flat} - {
         "float",
         "NoneType",
     }
@@ -550,7 +560,7 @@ async def _json_pixels(
     elif a.ndim == 3:
         a = a[None]  # one C x H x W image
     if a.ndim != 4 or a.shape[1:] != (c, h, w):
-        shape = list(np.shape(data["pixels"]))
+        shape = list(np.shape(pixels))
         raise HTTPException(400, f"'pixels' has shape {shape}; expected {expected}")
     if len(a) == 0 or len(a) > max_batch:
         raise HTTPException(400, f"{len(a)} images in one request; send 1 to {max_batch}")
