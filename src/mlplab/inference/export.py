@@ -306,9 +306,10 @@ def _parity_pixels(
         except MlplabError as exc:  # not on this machine, or a dataset made in memory
             logger.debug(f"export: parity on random pixels ({name} test split: {exc})")
         else:
-            if tuple(test.shape[1:]) == tuple(input_shape) and len(test) >= need:
-                return torch.cat([test[:need], random]), (
-                    f"{name} test images 0-{need - 1} and {need} uniform random images"
+            if tuple(test.shape[1:]) == tuple(input_shape) and len(test):
+                real = test[:need]  # a test split smaller than the batches is still real data
+                return torch.cat([real, random]), (
+                    f"{name} test images 0-{len(real) - 1} and {need} uniform random images"
                 )
     return random, f"{need} uniform random images ({name or 'dataset'} test split not available)"
 
