@@ -2,7 +2,7 @@
 
 1. The limit: the best rate torch's matrix product reaches on square float32 (and bfloat16,
    where the CPU does it natively) matrices of 512-2048, at the thread count used below.
-2. The work: FLOPs of one training step of the model (``mlplab.training.loop.step_flops``: forward,
+2. The work: FLOPs of one training step of the model (``mlplab.training.threads.step_flops``: forward,
    backward, no input gradient for the first layer), times the steps of an epoch.
 3. The achieved rate, per batch size: that work divided by the median ``epoch_seconds`` of
    a real ``mlplab.train`` run, whose epoch also holds the augmentation, the batching, the
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe
 from mlplab import Config, load_dataset, train
 from mlplab.model.mlp import MLP
-from mlplab.training.loop import step_flops
+from mlplab.training.threads import step_flops
 
 
 def matmul_rate(dtype: torch.dtype, seconds: float = 0.5) -> float:

@@ -502,7 +502,8 @@ def test_tensorboard_deletes_only_its_own_event_files(run: Path, tmp_path: Path)
 
 
 def test_lr_find_outputs_replace_only_earlier_ones(tmp_path: Path) -> None:
-    from mlplab.training.lr_find import LRFind, check_out
+    from mlplab.report.lr_find import check_out, save_lr_find
+    from mlplab.training.lr_find import LRFind
 
     (tmp_path / "lr.json").write_text('{"my": "data"}')
     with pytest.raises(WriteError, match=r"lr\.json: it already exists \(a file of 14 bytes\) and "
@@ -515,11 +516,11 @@ def test_lr_find_outputs_replace_only_earlier_ones(tmp_path: Path) -> None:
                     setup={"dataset": "d", "model": "m"})  # fmt: skip
     pytest.importorskip("matplotlib")
     with pytest.raises(WriteError, match="is not the numbers of an earlier lr-find"):
-        result.save(tmp_path / "lr.png")
+        save_lr_find(result, tmp_path / "lr.png")
     assert (tmp_path / "lr.json").read_text() == '{"my": "data"}'
-    png, data = result.save(tmp_path / "new.png")
+    png, data = save_lr_find(result, tmp_path / "new.png")
     assert check_out(png) == (png, data)  # an earlier lr-find's files may be replaced
-    result.save(png)
+    save_lr_find(result, png)
 
 
 def test_compare_refuses_its_out_before_printing_the_tables(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -292,15 +291,16 @@ def test_no_progress_bar_by_default_off_a_terminal(tiny, quick_config: Config, c
 def test_test_split_is_scored_once_at_the_end(tiny, quick_config: Config, monkeypatch) -> None:
     import sys
 
-    module = sys.modules["mlplab.training.loop"]
     sizes = []
-    real = module.evaluate_split
+    real = sys.modules["mlplab.training.metrics"].evaluate_split
 
     def spy(model, split, *args, **kwargs):
         sizes.append(len(split))
         return real(model, split, *args, **kwargs)
 
-    monkeypatch.setattr(module, "evaluate_split", spy)
+    # the loop checks a fresh model's loss; the session scores validation and test
+    for module in ("mlplab.training.loop", "mlplab.training.session"):
+        monkeypatch.setattr(sys.modules[module], "evaluate_split", spy)
     train(quick_config, dataset=tiny)
     # the initial-loss check (461 training samples), 3 validation passes (51), one test pass (128)
     assert sizes == [461, 51, 51, 51, 128]
@@ -331,15 +331,19 @@ def test_training_steps_and_evaluation_make_no_float64(tiny, quick_config, monke
     """Apple GPUs (MPS) have no float64: nothing in the epoch loop or the scoring may use it."""
     import sys
 
-    loop = sys.modules["mlplab.training.loop"]
-    for name in ("_train_epoch", "evaluate_split"):
-        real = getattr(loop, name)
+    loop, session = sys.modules["mlplab.training.loop"], sys.modules["mlplab.training.session"]
+    for module, name in (
+        (loop, "_train_epoch"),
+        (loop, "evaluate_split"),
+        (session, "evaluate_split"),
+    ):
+        real = getattr(module, name)
 
         def guarded(*args, _real=real, **kwargs):
             with _NoFloat64():
                 return _real(*args, **kwargs)
 
-        monkeypatch.setattr(loop, name, guarded)
+        monkeypatch.setattr(module, name, guarded)
     # The rotation maps are built once per image size on the host, in float64 so that their
     # rounding matches PIL's; only their int32 indices go to the device. Build them first.
     from mlplab.training.batches import _rotation_maps
@@ -359,79 +363,24 @@ def test_train_leaves_the_callers_threads_and_global_rng_alone(tiny, quick_confi
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_weights_and_shuffling_draw_separate_streams() -> None:
-    from mlplab.training.loop import seed_streams
-
-    model_seed, data_seed = seed_streams(0)
-    assert model_seed != data_seed and seed_streams(0) == (model_seed, data_seed)
-    assert len({*seed_streams(0), *seed_streams(1)}) == 4
-    assert all(0 <= s < 2**63 for s in seed_streams(2**63 - 1))
-
-
 def test_non_finite_validation_loss_is_one_clear_error(tiny, quick_config, monkeypatch) -> None:
     import sys
 
     from mlplab.training.metrics import Scores
 
-    loop = sys.modules["mlplab.training.loop"]
-    real = loop.evaluate_split
+    session = sys.modules["mlplab.training.session"]  # where validation is scored
+    real = session.evaluate_split
 
     def nan_on_validation(model, split, *args, **kwargs):
         scores = real(model, split, *args, **kwargs)
         return Scores(float("nan"), scores.accuracy, scores.samples) if len(split) == 51 else scores
 
-    monkeypatch.setattr(loop, "evaluate_split", nan_on_validation)
+    monkeypatch.setattr(session, "evaluate_split", nan_on_validation)
     with pytest.raises(
         TrainingError, match=r"the validation loss became nan in epoch 1; lower train.lr"
     ):
         train(quick_config, dataset=tiny)
     assert not list(Path(quick_config.run.dir).glob("*")), "no run directory is left behind"
-
-
-def test_automatic_threads_follow_the_work_and_leave_busy_cores_alone() -> None:
-    from mlplab.training.loop import auto_threads, step_flops
-
-    tutorial = step_flops(784, [250, 100], 10, 64)
-    assert tutorial == 2 * 64 * (2 * (784 * 250 + 250 * 100 + 100 * 10) + 250 * 100 + 100 * 10)
-    assert auto_threads(tutorial, 2) == 2  # 1.3x on an idle 2-core machine
-    assert auto_threads(tutorial, 2, busy=0.9) == 1  # 3-5x slower beside a busy process
-    assert auto_threads(tutorial, 16, busy=0.3) == 2  # small steps: few threads pay
-    assert auto_threads(step_flops(784, [250, 100], 10, 16), 16) == 1
-    assert auto_threads(step_flops(784, [250, 100], 10, 4096), 2) == 2  # capped by the cores
-    assert auto_threads(step_flops(784, [250, 100], 10, 4096), 16, busy=15.2) == 1
-
-
-def test_busy_cores_reads_the_kernels_counters(tmp_path, monkeypatch) -> None:
-    from mlplab.training import device
-
-    assert 0.0 <= device.busy_cores(window=0.01) <= (os.cpu_count() or 1)
-    stat = tmp_path / "stat"
-    # user nice system idle iowait per CPU; between the reads cpu0 works 200 of 300 ticks,
-    # cpu1 none of 300, cpu2 all 300 (a CPU this process may not use)
-    reads = iter(
-        [
-            "cpu  0 0 0 300 0\ncpu0 0 0 0 100 0\ncpu1 0 0 0 100 0\ncpu2 0 0 0 100 0\nintr 5\n",
-            "cpu  0 0 0 900 0\ncpu0 150 0 50 200 0\ncpu1 0 0 0 400 0\ncpu2 300 0 0 100 0\nintr 9\n",
-        ]
-    )
-    monkeypatch.setattr(device.time, "sleep", lambda s: stat.write_text(next(reads)))
-    monkeypatch.setattr(device, "_cpu_seconds", lambda: 0.0)  # this process: idle
-    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    stat.write_text(next(reads))
-    assert device.busy_cores(stat=stat) == 2 * 200 / 600  # 1/3 of the allowed ticks, on 2 CPUs
-    assert device.busy_cores(stat=tmp_path / "missing") == 0.0
-
-
-def test_default_threads_are_chosen_and_recorded(tiny, quick_config, monkeypatch) -> None:
-    monkeypatch.delenv("MLPLAB_THREADS")
-    torch.set_num_threads(2)
-    try:
-        result = train(quick_config, dataset=tiny)  # a tiny step: one thread
-        assert result.summary["threads"] == 1 and torch.get_num_threads() == 2
-        monkeypatch.setenv("MLPLAB_THREADS", "2")
-        assert train(quick_config, dataset=tiny).summary["threads"] == 2
-    finally:
-        torch.set_num_threads(1)
 
 
 def test_bf16_autocast_trains(tiny, quick_config) -> None:

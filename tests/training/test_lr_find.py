@@ -1,10 +1,9 @@
-"""The learning-rate range test: its schedule, stopping rule, reading, outputs, and that it
-leaves the caller's RNG and threads alone."""
+"""The learning-rate range test: its schedule, stopping rule, reading, the CLI's outputs, and
+that it leaves the caller's RNG and threads alone (its plot and numbers: tests/report)."""
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from pathlib import Path
 
@@ -79,15 +78,6 @@ def test_reading_on_a_made_up_curve() -> None:
         lrs[int(losses.index(min(losses)))]
     )
     assert _reading(lrs[:4], [3, 2, 1, 0.5]) == (None, lrs[3])  # too short for a slope
-
-
-def test_save_writes_plot_and_json(digits, tmp_path: Path) -> None:
-    result = lr_find(Config().override(TINY), dataset=digits, steps=40)
-    png, data = result.save(tmp_path / "out" / "lr.png")
-    assert png.read_bytes()[:4] == b"\x89PNG" and data == tmp_path / "out" / "lr.json"
-    saved = json.loads(data.read_text())
-    assert saved["suggestion"] == result.suggestion and saved["lrs"] == result.lrs
-    assert saved["minimum_over_10"] == result.minimum / 10 and saved["method"] == result.method
 
 
 @pytest.mark.parametrize(

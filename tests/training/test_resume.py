@@ -149,11 +149,11 @@ def test_resume_in_process_matches(tiny, quick_config: Config, ema: float) -> No
 
 
 def test_resume_keeps_the_automatic_thread_count(tiny, quick_config: Config, monkeypatch) -> None:
-    from mlplab.training import loop
+    from mlplab.training import threads
 
     monkeypatch.delenv("MLPLAB_THREADS")
     picks = iter([2, 1])  # the machine got busier between the two calls
-    monkeypatch.setattr(loop, "auto_threads", lambda *args: next(picks))
+    monkeypatch.setattr(threads, "auto_threads", lambda *args: next(picks))
     caller = torch.get_num_threads()
     try:
         torch.set_num_threads(2)

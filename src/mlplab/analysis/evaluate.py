@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Dataset
-from ..data.splits import run_splits
+from ..data.splits import configured_splits
 from ..errors import RunError
 from ..model.heads import CLASSIFICATION_LOSSES
 from ..run.directory import Run
@@ -48,9 +48,7 @@ def evaluate(
     device = select_device(device)
     model, normalization, classes = run.load_model(device)  # first: the cheap checks
     data = run_dataset(run, dataset=dataset, data_dir=data_dir, same_data=False)
-    train, val, test = run_splits(
-        data, config.data.limit, config.data.val_size, config.data.split_seed
-    )
+    train, val, test = configured_splits(data, config.data)
     chosen = {"test": test, "val": val, "train": train}[split]
     if len(chosen) == 0:
         raise RunError(

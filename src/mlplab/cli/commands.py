@@ -406,12 +406,13 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from ..extras import require
+    from ..report.lr_find import save_lr_find
     from ..training.lr_find import lr_find
 
     require("matplotlib.figure", "report", "the lr-find plot")  # before minutes of work, not after
     result = lr_find(config_from_args(args), start=args.start, end=args.end, steps=args.steps,
                      stop_factor=args.stop_factor)  # fmt: skip
-    png, data = result.save(args.out)
+    png, data = save_lr_find(result, args.out)
     print(result.describe())
     print(f"wrote    {png}, {data}")
     return 0

@@ -10,9 +10,17 @@ import torch
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
+    from ..config import DataConfig
     from .dataset import Dataset, Split
 
-__all__ = ["Normalization", "run_splits", "split_train_val", "stratified_pick", "subset"]
+__all__ = [
+    "Normalization",
+    "configured_splits",
+    "run_splits",
+    "split_train_val",
+    "stratified_pick",
+    "subset",
+]
 
 
 def stratified_pick(labels: torch.Tensor, k: int, seed: int) -> torch.Tensor:
@@ -136,3 +144,10 @@ def run_splits(
     official training split, its stratified validation hold-out, and the official test."""
     train, val = split_train_val(subset(data.train, limit, split_seed), val_size, split_seed)
     return train, val, data.test
+
+
+def configured_splits(data: Dataset, section: DataConfig) -> tuple[Split, Split, Split]:
+    """The (train, val, test) splits of ``data`` that a run with the ``data`` config
+    ``section`` trains, validates and is scored on: training, lr-find, evaluate and the
+    report all take them from here, so they are the same samples everywhere."""
+    return run_splits(data, section.limit, section.val_size, section.split_seed)

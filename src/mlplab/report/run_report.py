@@ -35,7 +35,7 @@ from ..analysis.predictions import Predictions, predict_split
 from ..analysis.representations import Embedding, embed_layers
 from ..analysis.weights import FirstLayer, LayerWeights, first_layer, layer_weights
 from ..data import Dataset
-from ..data.splits import run_splits
+from ..data.splits import configured_splits
 from ..errors import ConfigError, RunError, did_you_mean
 from ..files.atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
 from ..model.mlp import model_summary
@@ -219,9 +219,7 @@ class RunAnalysis:
     def predictions(self) -> Predictions:
         """The kept model on the test split, in the batches training scored it with."""
         config = self.run.config()
-        _, _, test = run_splits(
-            self.dataset, config.data.limit, config.data.val_size, config.data.split_seed
-        )
+        _, _, test = configured_splits(self.dataset, config.data)
         model, normalization, classes = self.loaded
         batch = config.train.eval_batch_size
         return predict_split(model, test, normalization, classes, batch_size=batch)

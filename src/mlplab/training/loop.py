@@ -1,11 +1,11 @@
 """The training loop: one function that reads top to bottom, its set-up and its finish.
 
-``train(config)`` loads the data, holds out the stratified validation split, fits the
-normalization on the training split, builds the model, then for each epoch: one pass over
-seeded, augmented device batches, a validation pass, a metrics line, and a checkpoint of
-the whole state. It keeps the weights of the epoch ``train.select`` names (by default the
-lowest validation loss), scores
-them once on the test split, and writes the run directory.
+``train(config)`` loads the data and builds the session (:mod:`.session`: the stratified
+splits, the normalization fitted on the training split, the model, the optimizer), then for
+each epoch: one pass over seeded, augmented device batches, a validation pass, a metrics
+line, and a checkpoint of the whole state. It keeps the weights of the epoch
+``train.select`` names (by default the lowest validation loss), scores them once on the test
+split, and writes the run directory with its summary (:mod:`mlplab.run.summary`).
 
 ``resume(run_dir)`` picks a run up from its last checkpoint and ends exactly where the
 uninterrupted run would have (same metrics, same weights, bit for bit on CPU). Ctrl-C
@@ -15,44 +15,38 @@ stops after the current step, keeps the best weights so far and says how to resu
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import math
 import os
-import platform
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+from tqdm import tqdm
 
-from .. import __version__
-from ..config import MAX_THREADS, Config, TrainConfig, check_against_data, selection_score
-from ..data import Dataset, Normalization, Split, load_configured
-from ..data.splits import run_splits
+from ..config import Config, TrainConfig, check_against_data, selection_score
+from ..data import Dataset, load_configured
 from ..errors import ConfigError, RunError, TrainingError
-from ..files.limits import shown
 from ..model import linear
-from ..model.heads import expected_initial_loss, loss_fn
+from ..model.heads import expected_initial_loss
 from ..model.mlp import MLP, check_align, input_features, model_summary
 from ..progress import log_line, log_to_file, logger, progress_bar
 from ..run.directory import CHECKPOINT_FORMAT, LOG, Run
 from ..run.splits import run_dataset
+from ..run.summary import run_summary
 from . import distributed
-from .batches import Augmentation, iterate_batches
-from .device import busy_cores, isolated
+from .device import isolated
 from .distributed import World, lost_peer, shard
 from .metrics import Scores, evaluate_split
-from .optim import Plan, WeightAverage, lr_at, make_optimizer, momentum_at, set_step, stepper
+from .optim import lr_at, momentum_at, set_step
+from .session import Session, build_session, training_step
+from .threads import set_threads
 
-__all__ = ["Epoch", "TrainResult", "format_epoch", "resume", "train", "training_step"]
-
-DRY_RUN_EPOCHS, DRY_RUN_BATCHES = 2, 3  # --dry-run: a few batches of every epoch and split
+__all__ = ["Epoch", "TrainResult", "format_epoch", "resume", "train"]
 
 
 @dataclass
@@ -85,43 +79,6 @@ class TrainResult:
     @property
     def interrupted(self) -> bool:
         return bool(self.summary.get("interrupted"))
-
-
-@dataclass
-class _Session:
-    """Everything the loop works with, built once by :func:`_prepare`."""
-
-    config: Config
-    data: Dataset
-    device: torch.device
-    splits: dict[str, Split]  # train, val, test: on the device, uint8
-    normalization: Normalization
-    model: MLP
-    optimizer: torch.optim.Optimizer
-    plan: Plan
-    generator: torch.Generator  # shuffling and augmentation
-    max_batches: int | None
-    world: World = field(default_factory=World)  # this process among the data-parallel ranks
-    trained: torch.nn.Module | None = None  # the model as trained: DDP-wrapped with several ranks
-    average: WeightAverage | None = None  # train.ema > 0: the average of the weights
-
-    @property
-    def evaluated(self) -> MLP:
-        """The model that is validated, kept and saved: the weights' average (train.ema),
-        or the model as trained."""
-        return self.model if self.average is None else self.average.module  # type: ignore[return-value]
-
-    @property
-    def regression(self) -> str | None:
-        """The regression loss's name, or None for a classification."""
-        return self.config.train.loss if self.data.task == "regression" else None
-
-    def score(self, split: str) -> Scores:
-        """Never augmented; in eval mode; a few batches on a dry run."""
-        scale, offset = self.normalization.affine(self.device)
-        return evaluate_split(self.evaluated, self.splits[split], scale, offset,
-                              batch_size=self.config.train.eval_batch_size,
-                              max_batches=self.max_batches, loss=self.regression)  # fmt: skip
 
 
 @dataclass
@@ -163,7 +120,8 @@ def train(
         run = _create_run(config, world)
         try:
             with _run_log(run, world, "w"):
-                session = _prepare(config, data, device, run, world=world)
+                session = build_session(config, data, device, world)
+                _introduce(session, run)
                 return _fit(session, run, _State(), on_epoch)
         except BaseException:
             if world.is_main and not (run.path / "checkpoint.pt").exists():  # no epoch ended
@@ -212,12 +170,12 @@ def resume(
             logger.info(
                 f"resume   {run.path} from epoch {checkpoint['epoch']} of {config.train.epochs}"
             )
-            session = _prepare(config, data, device, run, fresh=False, world=world)
+            session = build_session(config, data, device, world)
             return _fit(session, run, _restore(session, checkpoint), on_epoch)
 
 
 # ----- the loop ------------------------------------------------------------------------------
-def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> TrainResult:
+def _fit(s: Session, run: Run, state: _State, on_epoch: EpochHook | None) -> TrainResult:
     tc, started = s.config.train, time.perf_counter()
     resumed_elapsed = state.history[-1]["elapsed_seconds"] if state.history else 0.0
     interrupted = False
@@ -235,7 +193,7 @@ def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tr
                 "train_accuracy": train_accuracy,
                 "val_loss": val.loss if val else None,
                 "val_accuracy": val.accuracy if val else None,
-                **({"val_r2": val.r2 if val else None} if s.regression else {}),
+                **({"val_r2": val.r2 if val else None} if s.regression_loss else {}),
                 "lr": lr,
                 "epoch_seconds": time.perf_counter() - epoch_start,
                 "elapsed_seconds": resumed_elapsed + time.perf_counter() - started,
@@ -267,12 +225,10 @@ def _fit(s: _Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tr
     return _finish(s, run, state, interrupted, started)
 
 
-def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | None]:
+def _train_epoch(s: Session, state: _State, bar: tqdm) -> tuple[float, float | None]:
     """One pass over the training split; returns its mean loss and accuracy (None: regression)."""
-    tc, optimizer, average, world = s.config.train, s.optimizer, s.average, s.world
-    step = training_step(s.model, optimizer, tc, s.device, s.regression, trained=s.trained,
-                         world=world)  # fmt: skip
-    scale, offset = s.normalization.affine(s.device)
+    tc, world = s.config.train, s.world
+    step = training_step(s)
     s.model.train()
     # Per-batch losses stay on the device (no sync per step, no float64: MPS has none);
     # they are summed once, on the host, at the end of the epoch.
@@ -281,22 +237,17 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     sizes: list[int] = []
     # counted from the configured end: a dry run's few epochs are augmented as the run's are
     augmented = state.epoch + 1 <= tc.epochs - s.config.augment.clean_epochs
-    augmentation = Augmentation.of(s.config.augment) if augmented else None
     monitored = state.monitored()  # changes only between epochs
-    for x, y in iterate_batches(s.splits["train"], tc.batch_size, scale, offset, generator=s.generator,
-                                augmentation=augmentation, max_batches=s.max_batches):  # fmt: skip
-        set_step(
-            optimizer,
-            lr_at(tc, state.step, s.plan, monitored),
-            momentum_at(tc, state.step, s.plan),
-        )
+    for x, y in s.batches(augmented, max_batches=s.max_batches):
+        lr, momentum = lr_at(tc, state.step, s.plan, monitored), momentum_at(tc, state.step, s.plan)
+        set_step(s.optimizer, lr, momentum)
         batch = len(y)
         x, y = shard(x, world), shard(y, world)  # every rank drew the same global batch
         loss, out = step(x, y, batch)
-        if average is not None:
-            average.update(state.step)
+        if s.average is not None:
+            s.average.update(state.step)
         losses.append(loss.detach())  # no copy: the stack below is the epoch's one
-        if not s.regression:
+        if not s.regression_loss:
             hits.append((out.argmax(1) == y).sum())
         sizes.append(len(y))
         state.step += 1
@@ -305,57 +256,7 @@ def _train_epoch(s: _Session, state: _State, bar: Any) -> tuple[float, float | N
     total = math.fsum(loss * size for loss, size in zip(per_batch, sizes, strict=True))
     correct = float(torch.stack(hits).sum()) if hits else 0.0
     total, seen, correct = world.sum([total, sum(sizes), correct], s.device)
-    return total / seen, None if s.regression else correct / seen
-
-
-Step = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
-
-
-def training_step(
-    model: MLP,
-    optimizer: torch.optim.Optimizer,
-    tc: TrainConfig,
-    device: torch.device,
-    regression: str | None = None,
-    *,
-    trained: torch.nn.Module | None = None,
-    world: World | None = None,
-) -> Step:
-    """The one training step of ``train`` (and of ``lr_find``, which must measure the very
-    step training takes): ``step(x, y, batch)`` on a normalized, augmented batch runs the
-    forward pass under the run's precision (``train.precision=bf16``: autocast), the loss
-    (with ``train.label_smoothing``) in float32, the L1 term, backward and the optimizer's
-    update, and returns the batch's loss (without the L1 term) and the model's outputs.
-
-    ``tc`` is the config's ``train`` section; the caller sets the step's rate beforehand
-    (:func:`set_step`). ``trained`` is the model as trained (DDP-wrapped with several
-    ranks; ``model`` itself otherwise); ``x`` and ``y`` are then this rank's share of a
-    global batch of ``batch`` samples. Make one per pass: the optimizer's shortcut keeps the
-    state tensors it found (:func:`stepper`).
-    """
-    world = world or World()
-    forward = trained or model
-    criterion = loss_fn(model.head, regression, tc.label_smoothing)
-    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
-    parameters = list(model.parameters())
-    bf16 = tc.precision == "bf16"
-    update = stepper(optimizer)
-
-    def step(x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = forward(x)
-            loss = criterion(out.float(), y)
-        # DDP averages gradients over the ranks: weighting each share by its size keeps the
-        # gradient that of the global batch's mean loss (one process: the loss itself)
-        scaled = loss * (len(y) * world.size / batch) if world.size > 1 else loss
-        objective = scaled + tc.l1 * sum(w.abs().sum() for w in weights) if tc.l1 else scaled
-        for p in parameters:  # optimizer.zero_grad(set_to_none=True) without its overhead
-            p.grad = None
-        objective.backward()
-        update()
-        return loss, out
-
-    return step
+    return total / seen, None if s.regression_loss else correct / seen
 
 
 # ----- set-up ----------------------------------------------------------------------------------
@@ -371,65 +272,6 @@ def _process_settings(tc: TrainConfig) -> Iterator[tuple[torch.device, World]]:
         )
     with isolated(tc.device) as device, distributed.world(device, tc.dist_timeout) as world:
         yield device, world
-
-
-# A step's work (FLOPs) per thread: below it another thread costs more in OpenMP's
-# hand-offs than it gains (benchmarks/threads.py, docs/config.md). At the tutorial's 60 MFLOP
-# step two threads gain 1.3x on an idle 2-core machine; from ~1 GFLOP steps ~1.6x.
-FLOPS_PER_THREAD = 25e6
-
-
-def step_flops(input_size: int, hidden: list[int], outputs: int, batch_size: int) -> int:
-    """Multiply-adds x 2 of one training step: forward, and backward (the first layer needs
-    no input gradient)."""
-    widths = [input_size, *hidden, outputs]
-    layers = [a * b for a, b in itertools.pairwise(widths)]
-    return 2 * batch_size * (sum(layers) * 2 + sum(layers[1:]))
-
-
-def auto_threads(flops: float, available: int, busy: float = 0.0) -> int:
-    """Threads for a step of ``flops``: one per FLOPS_PER_THREAD, at most the ``available``
-    ones less the cores other work keeps ``busy``, at least 1. A thread that has to share
-    its core stalls the others at every parallel region (3-5x slower beside one busy
-    process at the tutorial's step), so busy cores are left alone."""
-    free = available - math.floor(busy + 0.5)
-    return max(1, min(free, int(flops // FLOPS_PER_THREAD)))
-
-
-def env_threads(value: str) -> int:
-    """MLPLAB_THREADS as a thread count, or one line saying what is allowed."""
-    try:
-        threads = int(value)
-    except ValueError:
-        threads = 0
-    if not 1 <= threads <= MAX_THREADS:
-        raise ConfigError(
-            f"environment variable MLPLAB_THREADS must be a whole number in [1, {MAX_THREADS}]; "
-            f"got {shown(value)} (unset it for the automatic choice)"
-        )
-    return threads
-
-
-def set_threads(
-    config: Config, data: Dataset, device: torch.device, resumed: int | None = None
-) -> None:
-    """train.threads, or (0) the automatic choice, which a resumed run takes over from its
-    checkpoint (another count could change the floating-point sums); _process_settings puts
-    the caller's back."""
-    tc, env = config.train, os.environ.get("MLPLAB_THREADS")
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    elif env:
-        torch.set_num_threads(env_threads(env))
-    elif resumed and device.type == "cpu":
-        torch.set_num_threads(resumed)
-    elif device.type == "cpu":
-        outputs = 1 if data.task == "regression" else len(data.classes)
-        features = input_features(data.image_shape, config.model.crop)
-        flops = step_flops(features, config.model.hidden, outputs, tc.batch_size)
-        available = torch.get_num_threads()
-        busy = busy_cores() if flops >= 2 * FLOPS_PER_THREAD and available > 1 else 0.0
-        torch.set_num_threads(auto_threads(flops, available, busy))
 
 
 def _create_run(config: Config, world: World) -> Run:
@@ -453,75 +295,44 @@ def _run_log(run: Run, world: World, mode: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def seed_streams(seed: int) -> tuple[int, int]:
-    """Two independent seeds from one: (weights and dropout, shuffling and augmentation)."""
-    children = np.random.SeedSequence(seed).spawn(2)
-    return tuple(int(c.generate_state(1, np.uint64)[0] >> 1) for c in children)  # type: ignore[return-value]
-
-
-def _prepare(
-    config: Config,
-    data: Dataset,
-    device: torch.device,
-    run: Run,
-    fresh: bool = True,
-    world: World | None = None,
-) -> _Session:
-    """Data on the device, normalization, model, optimizer, plan; logs what it built."""
-    tc, dry = config.train, config.train.dry_run
-    if fresh:
-        logger.info("config   " + config.summary().replace("\n", "\n         "))
-    model_seed, data_seed = seed_streams(tc.seed)
-    train_split, val_split, test_split = run_splits(data, config.data.limit, config.data.val_size,
-                                                    config.data.split_seed)  # fmt: skip
-    normalization = Normalization.fit(train_split.images, config.data.normalize)
-    splits = {
-        "train": train_split.to(device),
-        "val": val_split.to(device),
-        "test": test_split.to(device),
-    }
-    torch.manual_seed(model_seed)  # inside fork_rng: the caller's global RNG is untouched
-    outputs = 1 if data.task == "regression" else len(data.classes)
-    model = MLP.from_config(config.model, data.image_shape, outputs).to(device)
-    max_batches = DRY_RUN_BATCHES if dry else None
-    steps = min(math.ceil(len(train_split) / tc.batch_size), max_batches or math.inf)
-    plan = Plan(min(tc.epochs, DRY_RUN_EPOCHS) if dry else tc.epochs, steps)
-    world = world or World()
-    s = _Session(config, data, device, splits, normalization, model, make_optimizer(model.parameters(), tc, device),
-                 plan, torch.Generator(device).manual_seed(data_seed), max_batches, world,
-                 distributed.wrap(model, device, world),
-                 WeightAverage(model, tc.ema) if tc.ema else None)  # fmt: skip
-    if fresh:
-        c, h, w = data.image_shape
-        what = (
-            f"{c} features, regression"
-            if data.task == "regression"
-            else f"{c}x{h}x{w}, {len(data.classes)} classes"
-        )
+def _introduce(s: Session, run: Run) -> None:
+    """A fresh run's first log lines (what was built, and a fresh classifier's loss against
+    the one expected) and its records of the config and the data."""
+    config, data, train = s.config, s.data, s.splits["train"]
+    logger.info("config   " + config.summary().replace("\n", "\n         "))
+    c, h, w = data.image_shape
+    what = (
+        f"{c} features, regression"
+        if data.task == "regression"
+        else f"{c}x{h}x{w}, {len(data.classes)} classes"
+    )
+    sizes = " / ".join(f"{len(s.splits[k]):,} {k}" for k in ("train", "val", "test"))
+    logger.info(f"data     {data.name}: {sizes}, {what}, from {data.origin}")
+    if config.data.limit and config.data.limit < len(data.train):
         logger.info(
-            f"data     {data.name}: {len(train_split):,} train / {len(val_split):,} val / {len(test_split):,} test, "
-            f"{what}, from {data.origin}"
+            f"limit    a seeded, class-stratified {config.data.limit:,} of the "
+            f"{len(data.train):,} training samples "
+            f"(data.limit, split_seed {config.data.split_seed})"
         )
-        if config.data.limit and config.data.limit < len(data.train):
-            logger.info(f"limit    a seeded, class-stratified {config.data.limit:,} of the "
-                        f"{len(data.train):,} training samples (data.limit, split_seed {config.data.split_seed})")  # fmt: skip
-        logger.info(f"normalize {config.data.normalize}: mean {_fmt(normalization.mean)}, "
-                    f"std {_fmt(normalization.std)} (training split)")  # fmt: skip
-        logger.info(f"model    {model.extra_repr()}\n{model_summary(model)}")
-        if data.task == "classification":  # a fresh classifier's loss is known in advance
-            initial = evaluate_split(model, splits["train"][:1000], *normalization.affine(device),
-                                     max_batches=max_batches)  # fmt: skip
-            expected = expected_initial_loss(config.model.head, model.classes)
-            logger.info(f"initial loss {initial.loss:.4f} (a fresh model should be near {expected:.4f}"
-                        f"{' = ln(' + str(model.classes) + ')' if expected > 0 else ''})")  # fmt: skip
-        if world.is_main:
-            run.save_config(config)
-            run.save_dataset({**data.info(), "samples": {k: len(v) for k, v in splits.items()}})
-        logger.info(f"run      {run.path}")
-    return s
+    norm = s.normalization
+    mean, std = (", ".join(f"{v:.4f}" for v in values) for values in (norm.mean, norm.std))
+    logger.info(f"normalize {config.data.normalize}: mean {mean}, std {std} (training split)")
+    logger.info(f"model    {s.model.extra_repr()}\n{model_summary(s.model)}")
+    if data.task == "classification":  # a fresh classifier's loss is known in advance
+        initial = evaluate_split(s.model, train[:1000], *s.affine(), max_batches=s.max_batches)
+        expected = expected_initial_loss(config.model.head, s.model.classes)
+        natural = f" = ln({s.model.classes})" if expected > 0 else ""
+        logger.info(
+            f"initial loss {initial.loss:.4f} (a fresh model should be near {expected:.4f}"
+            f"{natural})"
+        )
+    if s.world.is_main:
+        run.save_config(config)
+        run.save_dataset({**data.info(), "samples": {k: len(v) for k, v in s.splits.items()}})
+    logger.info(f"run      {run.path}")
 
 
-def _checkpoint(s: _Session, state: _State) -> dict[str, Any]:
+def _checkpoint(s: Session, state: _State) -> dict[str, Any]:
     """The whole state after an epoch: enough to continue bit for bit."""
     return {
         "format": CHECKPOINT_FORMAT,
@@ -541,7 +352,7 @@ def _checkpoint(s: _Session, state: _State) -> dict[str, Any]:
     }
 
 
-def _restore(s: _Session, checkpoint: dict[str, Any]) -> _State:
+def _restore(s: Session, checkpoint: dict[str, Any]) -> _State:
     try:
         s.model.load_state_dict(checkpoint["model"])
         if s.average is not None:
@@ -572,22 +383,35 @@ def _restore(s: _Session, checkpoint: dict[str, Any]) -> _State:
 
 
 # ----- finishing ---------------------------------------------------------------------------
-def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: float) -> TrainResult:
+def _finish(s: Session, run: Run, state: _State, interrupted: bool, started: float) -> TrainResult:
     """The best weights, scored once on the test split, saved with the summary."""
     model = s.evaluated
     model.load_state_dict(state.best_weights)  # type: ignore[arg-type]
     model.requires_grad_(True)  # the average was a frozen copy: the caller gets a model to train
     test = s.score("test")
-    summary = _summary(s, state, test, started, interrupted)
+    summary = run_summary(
+        s.data,
+        test,
+        state.history,
+        best_epoch=state.best_epoch,
+        epochs_planned=s.plan.epochs,
+        wall_seconds=time.perf_counter() - started,
+        parameters=s.model.num_parameters,
+        samples={k: len(v) for k, v in s.splits.items()},
+        seed=s.config.train.seed,
+        device=s.device,
+        world_size=s.world.size,
+        backend=s.world.backend,
+        dry_run=s.config.train.dry_run,
+        interrupted=interrupted,
+    )
     if s.world.is_main:
         run.save_model(model, s.normalization, s.data.classes, task=s.data.task)
-        if linear.is_line(model, s.data):
-            summary["line"] = linear.line_fit(model, s.normalization, s.splits["train"], run.path)
-            logger.info(linear.describe(summary["line"]))
+        summary.update(_fitted_line(s, model, run))
         run.save_summary(summary)
     score = (
         f"R² {test.r2:.4f}  RMSE {test.rmse:.4g}"
-        if s.regression
+        if s.regression_loss
         else f"accuracy {test.accuracy:.2%}"
     )
     logger.info(
@@ -595,6 +419,16 @@ def _finish(s: _Session, run: Run, state: _State, interrupted: bool, started: fl
         f"{summary['train_seconds']:.1f}s training)"
     )
     return TrainResult(run=run, model=model, history=state.history, summary=summary)
+
+
+def _fitted_line(s: Session, model: MLP, run: Run) -> dict[str, Any]:
+    """A straight-line model's line in the data's own units, next to least squares (and
+    ``line.png`` in the run), for the summary; nothing for any other model."""
+    if not linear.is_line(model, s.data):
+        return {}
+    line = linear.line_fit(model, s.normalization, s.splits["train"], run.path)
+    logger.info(linear.describe(line))
+    return {"line": line}
 
 
 def _check_task(config: Config, data: Dataset) -> None:
@@ -616,68 +450,19 @@ def _check_finite(epoch: int, train_loss: float, val: Scores | None, lr: float) 
 def format_epoch(record: dict[str, Any], epochs: int) -> str:
     """The fixed-width line printed for each epoch, from the record written to metrics.jsonl."""
     width = len(str(epochs))
+    head = f"epoch {record['epoch']:>{width}}/{epochs}  train loss {record['train_loss']:.4f}"
+    tail = f"lr {record['lr']:.2e}  {record['epoch_seconds']:6.2f}s"
+    validated = record["val_loss"] is not None
     if record["train_accuracy"] is None:  # a regression: R² instead of accuracy
-        val = (f"val loss {record['val_loss']:.4f} R² {record['val_r2']:7.4f}" if record["val_loss"] is not None
-               else "val        -           -")  # fmt: skip
-        return (f"epoch {record['epoch']:>{width}}/{epochs}  train loss {record['train_loss']:.4f}  {val}  "
-                f"lr {record['lr']:.2e}  {record['epoch_seconds']:6.2f}s")  # fmt: skip
+        val = (
+            f"val loss {record['val_loss']:.4f} R² {record['val_r2']:7.4f}"
+            if validated
+            else "val        -           -"
+        )
+        return f"{head}  {val}  {tail}"
     val = (
         f"val loss {record['val_loss']:.4f} acc {record['val_accuracy']:7.2%}"
-        if record["val_loss"] is not None
+        if validated
         else "val        -            -"
     )
-    return (
-        f"epoch {record['epoch']:>{width}}/{epochs}  train loss {record['train_loss']:.4f} "
-        f"acc {record['train_accuracy']:7.2%}  {val}  lr {record['lr']:.2e}  {record['epoch_seconds']:6.2f}s"
-    )
-
-
-def _fmt(values: tuple[float, ...]) -> str:
-    return ", ".join(f"{v:.4f}" for v in values)
-
-
-def _summary(
-    s: _Session, state: _State, test: Scores, started: float, interrupted: bool
-) -> dict[str, Any]:
-    best = state.history[state.best_epoch - 1]
-    train_seconds = sum(r["epoch_seconds"] for r in state.history)
-    device = s.device
-    regression = (
-        {"test_r2": test.r2, "test_rmse": test.rmse, "test_mae": test.mae} if s.regression else {}
-    )
-    return {
-        "task": s.data.task,
-        "test_accuracy": test.accuracy,
-        "test_loss": test.loss,
-        **regression,
-        "test_per_class_accuracy": dict(zip(s.data.classes, test.per_class_accuracy, strict=True)),
-        "best_epoch": state.best_epoch,
-        "best_val_loss": best["val_loss"],
-        "best_val_accuracy": best["val_accuracy"],
-        "epochs_run": len(state.history),
-        "epochs_planned": s.plan.epochs,
-        "train_seconds": train_seconds,
-        "seconds_per_epoch": train_seconds / len(state.history),
-        "wall_seconds": time.perf_counter() - started,
-        "parameters": s.model.num_parameters,
-        "dataset": s.data.name,
-        "data_origin": s.data.origin,
-        "samples": {k: len(v) for k, v in s.splits.items()},
-        "seed": s.config.train.seed,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "world_size": s.world.size,
-        "backend": s.world.backend,
-        "dry_run": s.config.train.dry_run,
-        "interrupted": interrupted,
-        "versions": {
-            "mlplab": __version__,
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "python": sys.version.split()[0],
-        },
-        "platform": platform.platform(),
-    }
+    return f"{head} acc {record['train_accuracy']:7.2%}  {val}  {tail}"

@@ -1,11 +1,11 @@
 """The learning-rate range test (Smith 2015, fastai's ``lr_find``): train for a few hundred
 steps while the rate grows exponentially, and read a good rate off the loss curve.
 
-``lr_find(config)`` builds exactly what ``train(config)`` would (the same data split,
-normalization, model initialization and optimizer, from the same seeds) and takes
-``steps`` optimizer steps on augmented training batches, each the very step training takes
-(:func:`mlplab.training.loop.training_step`: the run's precision, loss, label smoothing, L1 term and
-update), step ``i`` at rate
+``lr_find(config)`` builds exactly what ``train(config)`` would (:func:`build_session`: the
+same data split, normalization, model initialization and optimizer, from the same seeds)
+and takes ``steps`` optimizer steps on augmented training batches, each the very step
+training takes (:func:`mlplab.training.session.training_step`: the run's precision, loss,
+label smoothing, L1 term and update), step ``i`` at rate
 ``start * (end / start) ** (i / (steps - 1))``. The loss is smoothed by a bias-corrected
 exponential moving average (weight ``smoothing`` on the past); the test stops early once
 the smoothed loss exceeds ``stop_factor`` times its lowest value (the rate is too high).
@@ -16,34 +16,28 @@ loss falls fastest, training makes the quickest progress while still stable. The
 common rule, the rate at the minimum divided by 10, is reported beside it (and is the
 suggestion when the curve is too short to have a slope before its minimum).
 
-Nothing is written to a run directory, and the caller's global RNG and thread count are
-left as they were (like ``train``).
+Nothing is written (the plot and its numbers are :mod:`mlplab.report.lr_find`'s), and the
+caller's global RNG and thread count are left as they were (like ``train``).
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..config import Config
-from ..data import Dataset, Normalization, load_configured
-from ..data.splits import run_splits
+from ..data import Dataset, load_configured
 from ..errors import ConfigError, TrainingError
-from ..files.atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
 from ..model.mlp import MLP
-from .batches import Augmentation, iterate_batches
 from .device import isolated
-from .loop import seed_streams, set_threads, training_step
-from .optim import make_optimizer, set_step
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from .optim import set_step
+from .session import Session, build_session, training_step
+from .threads import set_threads
 
 __all__ = ["LRFind", "lr_find"]
 
@@ -84,79 +78,22 @@ class LRFind:
             else "too few points before the minimum for a slope"
         )
         s = self.setup
+        asked = f"{len(self.lrs)} of {s['steps']} steps, lr {self.lrs[0]:.0e} to {self.lrs[-1]:.1e}"
+        built = f"{s['optimizer']}, batch {s['batch_size']}, {s['dataset']}, {s['model']}"
         return (
-            f"lr-find  {len(self.lrs)} of {s['steps']} steps, lr {self.lrs[0]:.0e} to {self.lrs[-1]:.1e} "
-            f"({s['optimizer']}, batch {s['batch_size']}, {s['dataset']}, {s['model']}): {self.stopped}\n"
+            f"lr-find  {asked} ({built}): {self.stopped}\n"
             f"suggested lr {self.suggestion:.1e} ({self.method} of the smoothed loss; {other})"
         )
 
-    def figure(self) -> Figure:
-        """Loss against learning rate (log x), raw and smoothed, with the suggestion marked."""
-        from ..analysis.figures import TRAIN, VAL, _figure
 
-        figure = _figure(7, 4.2)
-        ax = figure.subplots()
-        ax.plot(self.lrs, self.losses, color=TRAIN, alpha=0.3, linewidth=1, label="loss per step")
-        ax.plot(self.lrs, self.smoothed, color=TRAIN, linewidth=2, label="smoothed")
-        ax.axvline(self.suggestion, color=VAL, linestyle="--",
-                   label=f"suggested {self.suggestion:.1e} ({self.method})")  # fmt: skip
-        if self.method == "steepest descent":
-            ax.axvline(self.minimum_over_10, color="0.5", linestyle=":",
-                       label=f"minimum/10 {self.minimum_over_10:.1e}")  # fmt: skip
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("training loss")
-        finite = [v for v in self.smoothed if math.isfinite(v)]
-        if finite:  # the blow-up at the end must not flatten the interesting part
-            low, first = min(finite), finite[0]
-            ax.set_ylim(
-                low - 0.1 * abs(first - low) - 1e-3, max(first, low) + 0.6 * abs(first - low) + 1e-3
-            )
-        ax.set_title(f"learning-rate range test: {self.setup['dataset']}, {self.setup['model']}")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-        return figure
+@dataclass
+class _Curve:
+    """The test as it goes: each step's rate, loss and smoothed loss, and why it ended."""
 
-    def save(self, path: str | Path) -> tuple[Path, Path]:
-        """Write the plot (PNG) and, next to it, the numbers (same name, ``.json``); each
-        replaces only an earlier one (see :func:`check_out`)."""
-        from ..analysis.figures import save_png
-
-        png, data = check_out(path)
-        with os_errors(png, "choose another --out"):  # a full disk, a read-only folder: one line
-            png.parent.mkdir(parents=True, exist_ok=True)
-            save_png(self.figure(), png)
-            write_text_atomic(data, json.dumps(self.to_dict(), indent=2) + "\n")
-        return png, data
-
-
-def check_out(path: str | Path) -> tuple[Path, Path]:
-    """The plot's path and its numbers' (``.json`` beside it), if both may be written: the plot
-    may replace a PNG image, the numbers an earlier lr-find record; nothing else, nothing but
-    a regular file, never a run's own files (WriteError). Cheap: call it before the test."""
-    png = Path(path)
-    data = png.with_suffix(".json")
-    if data == png:
-        raise ConfigError(
-            f"--out {png}: the plot and its numbers (the same name, .json) would be one file; "
-            "give the plot a .png name"
-        )
-    check_folder(png.parent)
-    check_target(png, replaceable=is_png, ours_is="a PNG image", force_flag=None)
-    check_target(data, replaceable=_is_record, ours_is="the numbers of an earlier lr-find",
-                 force_flag=None)  # fmt: skip
-    return png, data
-
-
-def _is_record(path: Path) -> bool:
-    """``path`` holds the numbers of an lr-find (a JSON object with its curve and suggestion)."""
-    try:
-        if path.stat().st_size > 64 << 20:
-            return False
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(record, dict) and {"lrs", "losses", "suggestion"} <= record.keys()
+    lrs: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    smoothed: list[float] = field(default_factory=list)
+    stopped: str = ""
 
 
 def lr_find(
@@ -177,53 +114,77 @@ def lr_find(
     with isolated(tc.device) as device:
         data = dataset or load_configured(config.data)
         set_threads(config, data, device)
-        regression = tc.loss if data.task == "regression" else None
-        model_seed, data_seed = seed_streams(tc.seed)
-        train_split, _, _ = run_splits(
-            data, config.data.limit, config.data.val_size, config.data.split_seed
-        )
-        normalization = Normalization.fit(train_split.images, config.data.normalize)
-        split = train_split.to(device)
-        torch.manual_seed(model_seed)  # inside the forked RNG: the caller's is untouched
-        outputs = 1 if regression else len(data.classes)
-        model = MLP.from_config(config.model, data.image_shape, outputs).to(device)
-        optimizer = make_optimizer(model.parameters(), tc, device)
-        step = training_step(model, optimizer, tc, device, regression)  # train's very step
-        scale, offset = normalization.affine(device)
-        generator = torch.Generator(device).manual_seed(data_seed)
-        lrs, losses, smoothed = [], [], []
-        average, best, stopped = 0.0, math.inf, f"reached {end:g} after {steps} steps"
-        model.train()
-        while len(lrs) < steps and not stopped.startswith("stopped"):
-            batches = iterate_batches(split, tc.batch_size, scale, offset, generator=generator,
-                                      augmentation=Augmentation.of(config.augment))  # fmt: skip
-            for x, y in batches:
-                lr = start * (end / start) ** (len(lrs) / (steps - 1))
-                set_step(optimizer, lr, None)
-                loss, _ = step(x, y, len(y))
-                value = float(loss.detach())
-                average = smoothing * average + (1 - smoothing) * value
-                smooth = average / (1 - smoothing ** (len(lrs) + 1))
-                lrs.append(lr)
-                losses.append(value)
-                smoothed.append(smooth)
-                best = min(best, smooth)
-                if not math.isfinite(value) or smooth > stop_factor * best:
-                    stopped = (f"stopped at step {len(lrs)}, lr {lr:.1e}: "
-                               + (f"the loss became {value}" if not math.isfinite(value) else
-                                  f"smoothed loss {smooth:.3g} > {stop_factor:g} × best {best:.3g}"))  # fmt: skip
-                    break
-                if len(lrs) == steps:
-                    break
-            if not lrs:
-                raise TrainingError("lr-find: the training split is empty")
-    steepest, minimum = _reading(lrs, smoothed)
-    setup = {"dataset": data.name, "model": _architecture(model), "optimizer": tc.optimizer,
-             "batch_size": tc.batch_size, "seed": tc.seed, "start": start, "end": end,
-             "steps": steps, "stop_factor": stop_factor, "smoothing": smoothing}  # fmt: skip
-    method = "steepest descent" if steepest is not None else "minimum/10"
-    return LRFind(lrs, losses, smoothed, steepest if steepest is not None else minimum / 10,
-                  method, steepest, minimum, stopped, setup)  # fmt: skip
+        session = build_session(config, data, device)  # what train would build
+        curve = _range_test(session, start, end, steps, stop_factor, smoothing)
+    steepest, minimum = _reading(curve.lrs, curve.smoothed)
+    setup = {
+        "dataset": data.name,
+        "model": _architecture(session.model),
+        "optimizer": tc.optimizer,
+        "batch_size": tc.batch_size,
+        "seed": tc.seed,
+        "start": start,
+        "end": end,
+        "steps": steps,
+        "stop_factor": stop_factor,
+        "smoothing": smoothing,
+    }
+    return LRFind(
+        lrs=curve.lrs,
+        losses=curve.losses,
+        smoothed=curve.smoothed,
+        suggestion=steepest if steepest is not None else minimum / 10,
+        method="steepest descent" if steepest is not None else "minimum/10",
+        steepest=steepest,
+        minimum=minimum,
+        stopped=curve.stopped,
+        setup=setup,
+    )
+
+
+def _range_test(
+    s: Session, start: float, end: float, steps: int, stop_factor: float, smoothing: float
+) -> _Curve:
+    """Train's step on the session's augmented batches, at an exponentially growing rate,
+    until ``steps`` steps or the smoothed loss's blow-up."""
+    step = training_step(s)  # train's very step
+    s.model.train()
+    curve = _Curve()
+    average, best = 0.0, math.inf
+    for x, y in _passes(s):
+        lr = start * (end / start) ** (len(curve.lrs) / (steps - 1))
+        set_step(s.optimizer, lr, None)
+        loss, _ = step(x, y, len(y))
+        value = float(loss.detach())
+        average = smoothing * average + (1 - smoothing) * value
+        smooth = average / (1 - smoothing ** (len(curve.lrs) + 1))
+        curve.lrs.append(lr)
+        curve.losses.append(value)
+        curve.smoothed.append(smooth)
+        best = min(best, smooth)
+        if not math.isfinite(value) or smooth > stop_factor * best:
+            why = (
+                f"the loss became {value}"
+                if not math.isfinite(value)
+                else f"smoothed loss {smooth:.3g} > {stop_factor:g} × best {best:.3g}"
+            )
+            curve.stopped = f"stopped at step {len(curve.lrs)}, lr {lr:.1e}: {why}"
+            break
+        if len(curve.lrs) == steps:
+            curve.stopped = f"reached {end:g} after {steps} steps"
+            break
+    return curve
+
+
+def _passes(s: Session) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Augmented training batches, pass after pass, each pass in a fresh seeded order."""
+    while True:
+        taken = 0
+        for batch in s.batches():
+            taken += 1
+            yield batch
+        if not taken:
+            raise TrainingError("lr-find: the training split is empty")
 
 
 def _reading(lrs: list[float], smoothed: list[float]) -> tuple[float | None, float]:
