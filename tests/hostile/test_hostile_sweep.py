@@ -17,8 +17,14 @@ from mlplab.cli import main
 from mlplab.sweep import MAX_TRIALS, add_trials, create_sweep, open_sweep, parse_space, run_sweep
 from mlplab.sweep.report import sweep_report
 
-TINY = {"data.dataset": "digits", "model.hidden": [16], "train.epochs": 1, "train.lr": 0.01,
-        "train.threads": 1, "run.name": "h"}  # fmt: skip
+TINY = {
+    "data.dataset": "digits",
+    "model.hidden": [16],
+    "train.epochs": 1,
+    "train.lr": 0.01,
+    "train.threads": 1,
+    "run.name": "h",
+}
 
 
 @pytest.fixture
@@ -83,8 +89,17 @@ def test_space_alias_bomb_message_stays_short(base: Config, tmp_path: Path) -> N
 
 def test_cli_space_fifo_is_one_line(tmp_path: Path, capsys) -> None:
     os.mkfifo(tmp_path / "s.yaml")
-    argv = ["sweep", "--dataset", "digits", "--epochs", "1", "--space", str(tmp_path / "s.yaml"),
-            "--sweeps-dir", str(tmp_path / "sweeps")]  # fmt: skip
+    argv = [
+        "sweep",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--space",
+        str(tmp_path / "s.yaml"),
+        "--sweeps-dir",
+        str(tmp_path / "sweeps"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("mlplab: error: cannot read space file: ") and err.count("\n") == 1
@@ -108,9 +123,11 @@ def test_planted_sqlite_storage_is_refused_and_not_created(folder: Path, tmp_pat
     planted = tmp_path / "elsewhere" / "planted.db"
     planted.parent.mkdir()
     _plant(folder, f"sqlite:///{planted}")
-    message = (r"sweep.json records the storage sqlite:///.*planted.db, not the sweep folder's "
-               r"own study.db; mlplab opens another database only when you name it: pass it "
-               r"with --storage URL")  # fmt: skip
+    message = (
+        r"sweep.json records the storage sqlite:///.*planted.db, not the sweep folder's "
+        r"own study.db; mlplab opens another database only when you name it: pass it "
+        r"with --storage URL"
+    )
     with pytest.raises(ConfigError, match=message):
         open_sweep(folder)  # `mlplab sweep --resume SW` created planted.db
     with pytest.raises(ConfigError, match=message):
@@ -222,8 +239,10 @@ def test_grid_times_seeds_is_capped_before_building(base: Config, tmp_path: Path
         r"--seeds\) makes 1,000,000,000: use fewer values or seeds",
     ):  # built a billion trials first (13 GB in 30 s)
         create_sweep(base, grid=["train.lr=0.1"], seeds=10**9, sweeps_dir=tmp_path)
-    many = [f"train.{k}={','.join(str(i) for i in range(1, 20))}"
-            for k in ("epochs", "batch_size", "patience", "seed")]  # fmt: skip
+    many = [
+        f"train.{k}={','.join(str(i) for i in range(1, 20))}"
+        for k in ("epochs", "batch_size", "patience", "seed")
+    ]
     with pytest.raises(ConfigError, match=r"19 × 19 × 19 × 19 × 1 .* makes 130,321:"):
         create_sweep(base, grid=many, sweeps_dir=tmp_path)
     assert time.monotonic() - started < 5
@@ -242,8 +261,19 @@ def test_search_trials_are_capped(base: Config, tmp_path: Path) -> None:
 
 
 def test_cli_grid_seeds_cap(tmp_path: Path, capsys) -> None:
-    argv = ["sweep", "--dataset", "digits", "--epochs", "1", "--grid", "train.lr=0.1",
-            "--seeds", "1000000000", "--sweeps-dir", str(tmp_path / "s")]  # fmt: skip
+    argv = [
+        "sweep",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--grid",
+        "train.lr=0.1",
+        "--seeds",
+        "1000000000",
+        "--sweeps-dir",
+        str(tmp_path / "s"),
+    ]
     assert main(argv) == 2
     assert capsys.readouterr().err == (
         "mlplab: error: a sweep queues at most 100,000 trials; 1 × 1,000,000,000 (--grid values "

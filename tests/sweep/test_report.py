@@ -9,15 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from mlplab import Config, load_dataset
+from mlplab import Config, ConfigError, load_dataset
 from mlplab.cli import main
 from mlplab.sweep import create_sweep, sweep
 from mlplab.sweep.report import ablation_figure, summarize, sweep_report
 
-TINY = {"data.dataset": "digits", "model.hidden": [16], "train.epochs": 2, "train.lr": 0.01,
-        "train.threads": 1, "run.name": "r"}  # fmt: skip
-SPACE = {"train.lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
-         "model.hidden": {"type": "categorical", "choices": ["16", "32,16"]}}  # fmt: skip
+TINY = {
+    "data.dataset": "digits",
+    "model.hidden": [16],
+    "train.epochs": 2,
+    "train.lr": 0.01,
+    "train.threads": 1,
+    "run.name": "r",
+}
+SPACE = {
+    "train.lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
+    "model.hidden": {"type": "categorical", "choices": ["16", "32,16"]},
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +36,26 @@ def digits():
 @pytest.fixture(scope="module")
 def search(digits, tmp_path_factory):
     base = Config().override(TINY)
-    return sweep(base, space=SPACE, trials=5, pruner="none",
-                 sweeps_dir=tmp_path_factory.mktemp("search"), dataset=digits)  # fmt: skip
+    return sweep(
+        base,
+        space=SPACE,
+        trials=5,
+        pruner="none",
+        sweeps_dir=tmp_path_factory.mktemp("search"),
+        dataset=digits,
+    )
 
 
 @pytest.fixture(scope="module")
 def ablation(digits, tmp_path_factory):
     base = Config().override(TINY)
-    return sweep(base, grid=["train.weight_decay=0,1e-4,1e-2"], seeds=2,
-                 sweeps_dir=tmp_path_factory.mktemp("grid"), dataset=digits)  # fmt: skip
+    return sweep(
+        base,
+        grid=["train.weight_decay=0,1e-4,1e-2"],
+        seeds=2,
+        sweeps_dir=tmp_path_factory.mktemp("grid"),
+        dataset=digits,
+    )
 
 
 def test_search_report_files(search, tmp_path: Path) -> None:
@@ -64,6 +83,23 @@ def test_search_report_files(search, tmp_path: Path) -> None:
 def test_report_into_another_folder(search, tmp_path: Path) -> None:
     report = sweep_report(search.path, tmp_path / "elsewhere")
     assert {f.parent for f in report.files} == {tmp_path / "elsewhere"}
+
+
+def test_a_report_takes_only_out(search, tmp_path: Path) -> None:
+    """A report reads an existing sweep: the options that would make a new one are refused,
+    naming them, before anything is opened (the rule `mlplab sweep report` relies on)."""
+    with pytest.raises(ConfigError) as info:
+        sweep_report(search.path, flags=["--lr", "--grid", "--trials", "--resume", "--out"])
+    assert str(info.value) == (
+        "sweep report reads an existing sweep; --lr, --grid, --trials, --resume would make a "
+        "new one (report takes SWEEP_DIR or --storage URL --study NAME, and --out DIR)"
+    )
+    with pytest.raises(ConfigError) as info:
+        sweep_report(None, tmp_path / "out")
+    assert str(info.value) == "sweep report needs SWEEP_DIR, or --storage URL (and --study NAME)"
+    assert not (tmp_path / "out").exists()
+    report = sweep_report(search.path, tmp_path / "out", flags=["--out"])
+    assert report.files[0] == tmp_path / "out" / "report.md"
 
 
 def test_too_few_trials_for_importance_and_none_finished(tmp_path: Path) -> None:
@@ -96,8 +132,24 @@ def test_ablation_table_by_hand(ablation) -> None:
     assert report.best_config.train.seed == 0
     table = report.ablation_table()
     header = table.splitlines()[0]
-    assert header.split() == ["train.weight_decay", "runs", "val", "acc", "mean", "±", "std",
-                              "val", "min-max", "test", "acc", "mean", "±", "std", "test", "min-max"]  # fmt: skip
+    assert header.split() == [
+        "train.weight_decay",
+        "runs",
+        "val",
+        "acc",
+        "mean",
+        "±",
+        "std",
+        "val",
+        "min-max",
+        "test",
+        "acc",
+        "mean",
+        "±",
+        "std",
+        "test",
+        "min-max",
+    ]
     first = report.ablation[0]
     assert f"{first.val[0]:.2%} ± {first.val[1] * 100:.2f}" in table
 
@@ -122,8 +174,12 @@ def test_ablation_plot_uses_a_log_axis_for_strengths(ablation) -> None:
 
 
 def test_categorical_ablation_plot(digits, tmp_path: Path) -> None:
-    s = sweep(Config().override(TINY), grid=["model.head=logits,softmax", "train.lr=0.01,0.1"],
-              sweeps_dir=tmp_path, dataset=digits)  # fmt: skip
+    s = sweep(
+        Config().override(TINY),
+        grid=["model.head=logits,softmax", "train.lr=0.01,0.1"],
+        sweeps_dir=tmp_path,
+        dataset=digits,
+    )
     figure = ablation_figure(summarize(s))
     ax = figure.axes[0]
     assert ax.get_xscale() == "linear"

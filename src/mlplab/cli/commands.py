@@ -285,64 +285,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ..sweep import add_trials, create_sweep, describe_sweep, open_sweep, run_sweep
+    from ..sweep import create_sweep, describe_sweep, resume_sweep, run_sweep
     from ..sweep.report import summarize, sweep_report
 
-    recipe = [
-        _flag(k) for k in describe() if getattr(args, k.key) is not None
-    ]  # recipe options given
-    recipe += (
-        ["--preset"] * bool(args.preset)
-        + ["--config"] * bool(args.config)
-        + ["--set"] * bool(args.set)
+    # the options given, by name, for the sweep API to say which of them go together
+    sweep_options = (
+        ("--space", args.space),
+        ("--grid", args.grid),
+        ("--seeds", args.seeds),
+        ("--sampler", args.sampler),
+        ("--pruner", args.pruner),
+        ("--sampler-seed", args.sampler_seed),
+        ("--trials", args.trials),
+        ("--resume", args.resume is not None),
+        ("--out", args.out is not None),
     )
-    new_sweep = [flag for flag, value in (("--space", args.space), ("--grid", args.grid), ("--seeds", args.seeds),
-                                          ("--sampler", args.sampler), ("--pruner", args.pruner),
-                                          ("--sampler-seed", args.sampler_seed)) if value]  # fmt: skip
+    given = recipe_flags(args) + [flag for flag, value in sweep_options if value]
+    storage, study = args.storage, args.study
     if args.action == "report":
-        extra = (
-            recipe
-            + new_sweep
-            + ["--trials"] * bool(args.trials)
-            + ["--resume"] * (args.resume is not None)
-        )
-        if extra:
-            raise ConfigError(
-                f"sweep report reads an existing sweep; {', '.join(extra)} would make a new one "
-                "(report takes SWEEP_DIR or --storage URL --study NAME, and --out DIR)"
-            )
-        if args.sweep_dir is None and args.storage is None:
-            raise ConfigError("sweep report needs SWEEP_DIR, or --storage URL (and --study NAME)")
-        report = sweep_report(args.sweep_dir, args.out, storage=args.storage, study=args.study)
+        report = sweep_report(args.sweep_dir, args.out, storage=storage, study=study, flags=given)
         print(report.text(), end="")
         print(f"wrote    {', '.join(str(f) for f in report.files)}")
         return 0
-    if args.out is not None:
-        raise ConfigError(
-            "--out goes with `mlplab sweep report`; a sweep's runs go into its folder under --sweeps-dir"
-        )
-    if getattr(args, "run.dir") is not None:
-        raise ConfigError(
-            "--runs-dir: a sweep keeps its trials' runs in its own folder (SWEEP/runs); "
-            "choose where sweep folders go with --sweeps-dir"
-        )
     if args.resume is not None:
-        if recipe or new_sweep:
-            raise ConfigError(
-                f"--resume works on the sweep's own recipe (kept in its study); {', '.join(recipe + new_sweep)} "
-                "would change it (only --trials N, to queue N more trials of a search, goes with --resume)"
-            )
-        sweep = open_sweep(
-            args.resume or None, storage=args.storage, study=args.study, sweeps_dir=args.sweeps_dir
+        sweep = resume_sweep(
+            args.resume or None,
+            storage=storage,
+            study=study,
+            sweeps_dir=args.sweeps_dir,
+            trials=args.trials,
+            flags=given,
         )
-        if args.trials:
-            add_trials(sweep, args.trials)
     else:
-        sweep = create_sweep(config_from_args(args), space=args.space, grid=args.grid or None,
-                             seeds=1 if args.seeds is None else args.seeds, trials=args.trials,
-                             storage=args.storage, study=args.study, sweeps_dir=args.sweeps_dir,
-                             sampler=args.sampler or "tpe", pruner=args.pruner or "median",
-                             seed=0 if args.sampler_seed is None else args.sampler_seed)  # fmt: skip
+        sweep = create_sweep(
+            config_from_args(args),
+            space=args.space,
+            grid=args.grid or None,
+            seeds=args.seeds,
+            trials=args.trials,
+            storage=storage,
+            study=study,
+            sweeps_dir=args.sweeps_dir,
+            sampler=args.sampler,
+            pruner=args.pruner,
+            seed=args.sampler_seed,
+            flags=given,
+        )
     logger.info(describe_sweep(sweep))
     try:
         done = run_sweep(sweep, verbose=args.verbose)
@@ -353,7 +341,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise
     report = summarize(sweep)
     logger.info(f"done     {len(done)} trial{'s' * (len(done) != 1)} here; {report.counts_line()}")
-    logger.info(f"best     {report._best_line()}")
+    logger.info(f"best     {report.best_line()}")
     logger.info(f"report   {sweep.report_command()}")
     return 0
 

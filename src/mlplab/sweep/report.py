@@ -13,14 +13,15 @@ highest validation score; test scores are shown beside it, never used to choose.
 from __future__ import annotations
 
 import itertools
-import math
 import statistics
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
+from ..errors import ConfigError
 from ..files.atomic import check_outputs, os_errors, write_text_atomic
 from ..tables import format_table
 from .folders import Sweep, open_sweep
@@ -29,6 +30,7 @@ from .study import load_optuna
 from .worker import format_score
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["AblationRow", "SweepReport", "ablation_figure", "summarize", "sweep_report"]
@@ -81,29 +83,18 @@ class SweepReport:
         return "R²" if self.regression else "acc"
 
     def score(self, value: float | None) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "-"
-        return f"{value:.4f}" if self.regression else f"{value:.2%}"
+        return format_score(value, self.regression)
 
     def trials_table(self, style: str = "text") -> str:
         """One row per trial: number, state, validation and test score, parameters,
         epochs run of planned, seconds, run directory (relative to the sweep folder)."""
-        header = ["trial", "state", f"val {self.metric}", f"test {self.metric}", *self.keys,
-                  "epochs", "seconds", "run"]  # fmt: skip
+        scores = [f"val {self.metric}", f"test {self.metric}"]
+        header = ["trial", "state", *scores, *self.keys, "epochs", "seconds", "run"]
         if style == "csv":
             header += ["host", "error"]
-        rows = []
-        for t in self.trials:
-            epochs = f"{t['epochs_run']}/{t['epochs_planned']}" if t["epochs_run"] else "-"
-            row = [str(t["number"]), t["state"], self.score(t["value"]), self.score(t["test"]),
-                   *(format_value(t["params"][k]) if k in t["params"] else "-" for k in self.keys),
-                   epochs, f"{t['seconds']:.2f}" if t["seconds"] is not None else "-",
-                   self._relative(t["run_dir"])]  # fmt: skip
-            if style == "csv":  # raw numbers: fractions and seconds unrounded
-                row = [str(t["number"]), t["state"], _raw(t["value"]), _raw(t["test"]),
-                       *(str(t["params"].get(k, "")) for k in self.keys), str(t["epochs_run"] or ""),
-                       _raw(t["seconds"]), t["run_dir"] or "", t["host"] or "", t["error"] or ""]  # fmt: skip
-            rows.append(row)
+            rows = [self._csv_row(t) for t in self.trials]
+        else:
+            rows = [self._text_row(t) for t in self.trials]
         return format_table(header, rows, style)
 
     def importance_table(self, style: str = "text") -> str:
@@ -119,16 +110,23 @@ class SweepReport:
             return ""
         keys = list(self.ablation[0].setting)
         if style == "csv":
-            header = [*keys, "runs", "planned"] + [f"{s}_{m}" for s in ("val", "test")
-                                                  for m in ("mean", "std", "min", "max")]  # fmt: skip
-            rows = [[str(r.setting[k]) for k in keys] + [str(r.runs), str(r.planned)]
-                    + [_raw(v) for v in (*r.val, *r.test)] for r in self.ablation]  # fmt: skip
-            return format_table(header, rows, "csv")
-        header = [*keys, "runs", f"val {self.metric} mean ± std", "val min-max",
-                  f"test {self.metric} mean ± std", "test min-max"]  # fmt: skip
-        rows = [[format_value(r.setting[k]) for k in keys] + [f"{r.runs}/{r.planned}",
-                 self._mean_std(r.val), self._range(r.val), self._mean_std(r.test),
-                 self._range(r.test)] for r in self.ablation]  # fmt: skip
+            stats = [f"{s}_{m}" for s in ("val", "test") for m in ("mean", "std", "min", "max")]
+            rows = [
+                [str(r.setting[k]) for k in keys]
+                + [str(r.runs), str(r.planned)]
+                + [_raw(v) for v in (*r.val, *r.test)]
+                for r in self.ablation
+            ]
+            return format_table([*keys, "runs", "planned", *stats], rows, "csv")
+        header = [*keys, "runs"]
+        header += [f"val {self.metric} mean ± std", "val min-max"]
+        header += [f"test {self.metric} mean ± std", "test min-max"]
+        rows = [
+            [format_value(r.setting[k]) for k in keys]
+            + [f"{r.runs}/{r.planned}", self._mean_std(r.val), self._range(r.val)]
+            + [self._mean_std(r.test), self._range(r.test)]
+            for r in self.ablation
+        ]
         return format_table(header, rows, style)
 
     def text(self) -> str:
@@ -146,16 +144,22 @@ class SweepReport:
             if self.importance:
                 lines += ["  " + line for line in self.importance_table().rstrip().splitlines()]
             lines.append("")
-        lines.append(f"best     {self._best_line()}")
+        lines.append(f"best     {self.best_line()}")
         return "\n".join(lines) + "\n"
 
     def markdown(self) -> str:
         """``report.md``: counts, the ablation (grid), the trials, importance, the best."""
-        out = [f"# Sweep {self.name}", "", f"{self.kind.capitalize()}; trials: {self.counts_line()}.",
-               "Selection is on the validation split only; test scores are shown, never used to choose.", ""]  # fmt: skip
+        out = [
+            f"# Sweep {self.name}",
+            "",
+            f"{self.kind.capitalize()}; trials: {self.counts_line()}.",
+            "Selection is on the validation split only; test scores are shown, never used to "
+            "choose.",
+            "",
+        ]
         if self.kind == "grid":
-            out += ["## Ablation", "", self.ablation_table("markdown"),
-                    f"![validation and test {self.metric} per setting]({ABLATION_PNG})", ""]  # fmt: skip
+            figure = f"![validation and test {self.metric} per setting]({ABLATION_PNG})"
+            out += ["## Ablation", "", self.ablation_table("markdown"), figure, ""]
         out += ["## Trials", "", self.trials_table("markdown")]
         if self.kind == "search":
             out += ["## Parameter importance", ""]
@@ -167,12 +171,29 @@ class SweepReport:
         out += [
             "## Best",
             "",
-            self._best_line(),
+            self.best_line(),
             "",
             f"Train it again: `mlplab train --config {BEST}`.",
             "",
         ]
         return "\n".join(out)
+
+    def best_line(self) -> str:
+        """The best trial (search) or setting (grid) in one line, or that none finished."""
+        if self.best is None:
+            return "none yet: no trial has finished"
+        if self.kind == "grid":
+            setting = "  ".join(f"{k}={format_value(v)}" for k, v in self.best["setting"].items())
+            return (
+                f"{setting}: mean val {self.metric} {self.score(self.best['val'])} over "
+                f"{self.best['runs']} runs (test {self.score(self.best['test'])})"
+            )
+        params = "  ".join(f"{k}={format_value(v)}" for k, v in self.best["params"].items())
+        where = self._relative(self.best["run_dir"])
+        return (
+            f"trial {self.best['number']}: val {self.metric} {self.score(self.best['value'])}  "
+            f"{params}  (test {self.score(self.best['test'])}; {where})"
+        )
 
     # ----- helpers --------------------------------------------------------------------
     def counts_line(self) -> str:
@@ -186,16 +207,36 @@ class SweepReport:
         done = sum(self.counts.get(s, 0) for s in ("complete", "pruned"))
         return f"{done} of {self.requested} finished ({', '.join(parts) or 'none yet'})"
 
-    def _best_line(self) -> str:
-        if self.best is None:
-            return "none yet: no trial has finished"
-        if self.kind == "grid":
-            setting = "  ".join(f"{k}={format_value(v)}" for k, v in self.best["setting"].items())
-            return (f"{setting}: mean val {self.metric} {self.score(self.best['val'])} over "
-                    f"{self.best['runs']} runs (test {self.score(self.best['test'])})")  # fmt: skip
-        params = "  ".join(f"{k}={format_value(v)}" for k, v in self.best["params"].items())
-        return (f"trial {self.best['number']}: val {self.metric} {self.score(self.best['value'])}  "
-                f"{params}  (test {self.score(self.best['test'])}; {self._relative(self.best['run_dir'])})")  # fmt: skip
+    def _text_row(self, t: dict[str, Any]) -> list[str]:
+        epochs = f"{t['epochs_run']}/{t['epochs_planned']}" if t["epochs_run"] else "-"
+        params = [format_value(t["params"][k]) if k in t["params"] else "-" for k in self.keys]
+        seconds = f"{t['seconds']:.2f}" if t["seconds"] is not None else "-"
+        scores = [self.score(t["value"]), self.score(t["test"])]
+        return [
+            str(t["number"]),
+            t["state"],
+            *scores,
+            *params,
+            epochs,
+            seconds,
+            self._relative(t["run_dir"]),
+        ]
+
+    def _csv_row(self, t: dict[str, Any]) -> list[str]:
+        """Raw numbers: fractions and seconds unrounded; the host and error too."""
+        params = [str(t["params"].get(k, "")) for k in self.keys]
+        return [
+            str(t["number"]),
+            t["state"],
+            _raw(t["value"]),
+            _raw(t["test"]),
+            *params,
+            str(t["epochs_run"] or ""),
+            _raw(t["seconds"]),
+            t["run_dir"] or "",
+            t["host"] or "",
+            t["error"] or "",
+        ]
 
     def _relative(self, run_dir: str | None) -> str:
         if not run_dir:
@@ -229,9 +270,18 @@ def summarize(sweep: Sweep) -> SweepReport:
         keys.append("train.seed")
     rows = [_row(t) for t in frozen]
     regression = any(r["metric"] == "val_r2" for r in rows)
-    report = SweepReport(name=sweep.name, path=sweep.path, kind=spec["kind"], regression=regression,
-                         keys=keys, trials=rows, requested=int(spec["trials"]), counts=sweep.counts(),
-                         best=None, best_config=None)  # fmt: skip
+    report = SweepReport(
+        name=sweep.name,
+        path=sweep.path,
+        kind=spec["kind"],
+        regression=regression,
+        keys=keys,
+        trials=rows,
+        requested=int(spec["trials"]),
+        counts=sweep.counts(),
+        best=None,
+        best_config=None,
+    )
     complete = [r for r in rows if r["state"] == "complete"]
     if spec["kind"] == "search":
         if complete:
@@ -260,6 +310,7 @@ def sweep_report(
     *,
     storage: str | None = None,
     study: str | None = None,
+    flags: Sequence[str] = (),
 ) -> SweepReport:
     """Write a sweep's report into ``out`` (default: its folder; for a study named by
     ``storage`` and ``study`` alone, ``sweeps/<study>``) and return its numbers:
@@ -269,14 +320,19 @@ def sweep_report(
     In ``out``, only an earlier sweep report (``report.md`` beginning ``# Sweep``) and the
     files written with it are replaced: any other file with those names, or anything but a
     regular file, is refused before writing (WriteError).
+
+    ``flags``: the other command-line options given (by name); a report reads an existing
+    sweep, so any but --out (a recipe's, a new sweep's, --trials, --resume) is refused.
     """
+    _check_report_flags(sweep, storage, flags)
     if not isinstance(sweep, Sweep):
         sweep = open_sweep(sweep, storage=storage, study=study, join=False)
     report = summarize(sweep)
     folder = Path(out) if out is not None else sweep.path
     names = (TRIALS_CSV, BEST, ABLATION_CSV, ABLATION_PNG)
-    check_outputs(folder / REPORT, [folder / n for n in names], ours=_is_report,
-                  ours_is="an earlier sweep report (# Sweep ...)")  # fmt: skip
+    ours = "an earlier sweep report (# Sweep ...)"
+    outputs = [folder / n for n in names]
+    check_outputs(folder / REPORT, outputs, ours=_is_report, ours_is=ours)
     with os_errors(folder, "choose another --out"):  # a full disk, a read-only folder: one line
         folder.mkdir(parents=True, exist_ok=True)
     files = {REPORT: report.markdown(), TRIALS_CSV: report.trials_table("csv")}
@@ -296,6 +352,19 @@ def sweep_report(
     return report
 
 
+def _check_report_flags(
+    sweep: Sweep | str | Path | None, storage: str | None, flags: Sequence[str]
+) -> None:
+    extra = [flag for flag in flags if flag != "--out"]
+    if extra:
+        raise ConfigError(
+            f"sweep report reads an existing sweep; {', '.join(extra)} would make a new one "
+            "(report takes SWEEP_DIR or --storage URL --study NAME, and --out DIR)"
+        )
+    if sweep is None and storage is None:
+        raise ConfigError("sweep report needs SWEEP_DIR, or --storage URL (and --study NAME)")
+
+
 def _is_report(path: Path) -> bool:
     """``path`` is a report.md this module wrote (it begins with ``# Sweep``)."""
     try:
@@ -309,60 +378,83 @@ def ablation_figure(report: SweepReport) -> Figure:
     """Validation and test score against the first grid key (one line per combination of
     the others): mean ± std over seeds, each run a dot. Numeric keys whose positive values
     span two decades or more get a log axis (symlog when 0 is among them)."""
-    from ..analysis.figures import TEST, VAL, _figure
+    from ..analysis.figures import TEST, VAL, new_figure
 
     rows = report.ablation or []
-    keys = list(rows[0].setting) if rows else []
-    first, others = keys[0], keys[1:]
+    first = next(iter(rows[0].setting))
     xs = list(dict.fromkeys(r.setting[first] for r in rows))
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
-    positive = [x for x in xs if numeric and x > 0]
-    scale = ("symlog" if 0 in xs else "log") if positive and max(positive) / min(positive) >= 100 and min(xs) >= 0 else "linear"  # fmt: skip
-    position = (lambda x: x) if numeric else (lambda x: xs.index(x))
-    figure = _figure(10, 4)
+    groups = _groups(rows, first)
+    figure = new_figure(10, 4)
     axes = figure.subplots(1, 2, sharey=True)
-    groups = list(dict.fromkeys(tuple(r.setting[k] for k in others) for r in rows))
-    percent = 1 if report.regression else 100
     for ax, split, color in ((axes[0], "val", VAL), (axes[1], "test", TEST)):
-        for g, group in enumerate(groups):
-            members = [r for r in rows if tuple(r.setting[k] for k in others) == group]
-            label = (
-                ", ".join(f"{k}={format_value(v)}" for k, v in zip(others, group, strict=True))
-                or None
-            )
+        for g, (label, members) in enumerate(groups):
             shade = color if len(groups) == 1 else f"C{g}"
-            done = [r for r in members if getattr(r, split)[0] is not None]
+            # categories side by side, a little apart, so that their error bars do not overlap
             dodge = 0.0 if numeric or len(groups) == 1 else (g - (len(groups) - 1) / 2) * 0.08
-            px = [position(r.setting[first]) + dodge for r in done]
-            means = [getattr(r, split)[0] * percent for r in done]
-            stds = [(getattr(r, split)[1] or 0.0) * percent for r in done]
-            ax.errorbar(
-                px,
-                means,
-                yerr=stds,
-                color=shade,
-                marker="o",
-                capsize=4,
-                label=label,
-                linestyle="-" if numeric else "none",
-            )  # categories are not on a line
-            for x, r in zip(px, done, strict=True):
-                values = getattr(r, f"{split}_values")
-                ax.plot([x] * len(values), [v * percent for v in values],
-                        "o", color=shade, alpha=0.35, markersize=4)  # fmt: skip
+            x = [
+                (r.setting[first] if numeric else xs.index(r.setting[first])) + dodge
+                for r in members
+            ]
+            _plot_runs(ax, members, x, split, shade, label or None, numeric, report.regression)
         ax.set_title("validation" if split == "val" else "test")
         ax.set_xlabel(first)
-        if scale == "symlog":
-            ax.set_xscale("symlog", linthresh=min(positive))
-        elif scale == "log":
-            ax.set_xscale("log")
-        if not numeric:
-            ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+        _set_x_axis(ax, xs, numeric)
         ax.grid(alpha=0.3)
         if len(groups) > 1:
             ax.legend(fontsize=8)
     axes[0].set_ylabel(f"{'R²' if report.regression else 'accuracy (%)'}, mean ± std over seeds")
     return figure
+
+
+def _groups(rows: list[AblationRow], first: str) -> list[tuple[str, list[AblationRow]]]:
+    """The grid's settings by the values of the keys other than ``first`` (one line each),
+    labelled ``key=value, ...`` ("" when the grid has one key)."""
+    groups: dict[tuple[Any, ...], list[AblationRow]] = {}
+    for r in rows:
+        groups.setdefault(tuple((k, v) for k, v in r.setting.items() if k != first), []).append(r)
+    return [
+        (", ".join(f"{k}={format_value(v)}" for k, v in others), members)
+        for others, members in groups.items()
+    ]
+
+
+def _plot_runs(
+    ax: Axes,
+    rows: list[AblationRow],
+    x: list[float],
+    split: str,
+    color: str,
+    label: str | None,
+    numeric: bool,
+    regression: bool,
+) -> None:
+    """One group's mean ± std of ``split`` ("val" or "test") at ``x``, and each run a dot."""
+    percent = 1 if regression else 100
+    done = [(px, r) for px, r in zip(x, rows, strict=True) if getattr(r, split)[0] is not None]
+    means = [getattr(r, split)[0] * percent for _, r in done]
+    stds = [(getattr(r, split)[1] or 0.0) * percent for _, r in done]
+    line = "-" if numeric else "none"  # categories are not on a line
+    px = [p for p, _ in done]
+    ax.errorbar(
+        px, means, yerr=stds, color=color, marker="o", capsize=4, label=label, linestyle=line
+    )
+    for p, r in done:
+        values = [v * percent for v in getattr(r, f"{split}_values")]
+        ax.plot([p] * len(values), values, "o", color=color, alpha=0.35, markersize=4)
+
+
+def _set_x_axis(ax: Axes, xs: list[Any], numeric: bool) -> None:
+    """A log axis for positive numbers spanning two decades or more (symlog with a 0 among
+    them), category names as ticks."""
+    positive = [x for x in xs if numeric and x > 0]
+    if positive and max(positive) / min(positive) >= 100 and min(xs) >= 0:
+        if 0 in xs:
+            ax.set_xscale("symlog", linthresh=min(positive))
+        else:
+            ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
 
 
 # ----- helpers ---------------------------------------------------------------------------------
@@ -371,11 +463,15 @@ def _row(t: Any) -> dict[str, Any]:
     value = t.value if t.state.name == "COMPLETE" else None
     if t.state.name == "PRUNED" and t.intermediate_values:
         value = t.intermediate_values[max(t.intermediate_values)]
-    return {"number": t.number, "state": t.state.name.lower(), "value": value,
-            "test": a.get("test"), "params": dict(t.params), "metric": a.get("metric", "val_accuracy"),
-            "epochs_run": a.get("epochs_run"), "epochs_planned": a.get("epochs_planned"),
-            "seconds": a.get("seconds"), "run_dir": a.get("run_dir"), "host": a.get("host"),
-            "error": a.get("error")}  # fmt: skip
+    attrs = ("test", "epochs_run", "epochs_planned", "seconds", "run_dir", "host", "error")
+    return {
+        "number": t.number,
+        "state": t.state.name.lower(),
+        "value": value,
+        "params": dict(t.params),
+        "metric": a.get("metric", "val_accuracy"),
+        **{name: a.get(name) for name in attrs},
+    }
 
 
 def _importance(study: Any, complete: int, optuna: Any) -> tuple[dict[str, float] | None, str]:
@@ -392,8 +488,12 @@ def _importance(study: Any, complete: int, optuna: Any) -> tuple[dict[str, float
             importance = optuna.importance.get_param_importances(study, evaluator=evaluator)
         except (ValueError, RuntimeError) as exc:
             return None, f"could not be estimated: {exc}"
-    notes = [str(w.message) for w in caught if "importance" in str(w.message).lower()
-             and not issubclass(w.category, optuna.exceptions.ExperimentalWarning)]  # fmt: skip
+    notes = [
+        str(w.message)
+        for w in caught
+        if "importance" in str(w.message).lower()
+        and not issubclass(w.category, optuna.exceptions.ExperimentalWarning)
+    ]
     note = f"(optuna.importance, {name}, {complete} complete trials)"
     if notes:
         note += f"; optuna says: {notes[0]}"
