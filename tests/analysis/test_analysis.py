@@ -39,11 +39,16 @@ def fake_predictions(labels, probabilities, classes=None) -> Predictions:
     p = np.asarray(probabilities, dtype=np.float32)
     n, k = p.shape
     return Predictions(
-        images=np.zeros((n, 1, 2, 2), np.uint8), labels=np.asarray(labels), predicted=p.argmax(1),
-        probabilities=p, log_probabilities=np.log(p.clip(1e-12)), logits=np.log(p.clip(1e-12)),
-        hidden=None, loss=0.0,
+        images=np.zeros((n, 1, 2, 2), np.uint8),
+        labels=np.asarray(labels),
+        predicted=p.argmax(1),
+        probabilities=p,
+        log_probabilities=np.log(p.clip(1e-12)),
+        logits=np.log(p.clip(1e-12)),
+        hidden=None,
+        loss=0.0,
         classes=classes or tuple(str(i) for i in range(k)),
-    )  # fmt: skip
+    )
 
 
 # ----- confusion ------------------------------------------------------------------------
@@ -59,16 +64,23 @@ def test_confusion_hand_worked() -> None:
     np.testing.assert_allclose(c.f1, [2 / 3, 4 / 7, 4 / 7])
     np.testing.assert_array_equal(c.support, [3, 2, 5])
     assert c.accuracy == 0.6 and c.samples == 10
-    assert c.per_class()[1] == {"class": "b", "precision": 0.4, "recall": 1.0,
-                                "f1": pytest.approx(4 / 7), "support": 2}  # fmt: skip
+    assert c.per_class()[1] == {
+        "class": "b",
+        "precision": 0.4,
+        "recall": 1.0,
+        "f1": pytest.approx(4 / 7),
+        "support": 2,
+    }
 
 
 def test_most_confused_ranked_by_count_then_class_order() -> None:
     counts = np.array([[2, 1, 0], [0, 2, 0], [1, 2, 2]])
     pairs = most_confused(counts, ("a", "b", "c"))
     assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [
-        ("c", "b", 2), ("a", "b", 1), ("c", "a", 1),
-    ]  # fmt: skip
+        ("c", "b", 2),
+        ("a", "b", 1),
+        ("c", "a", 1),
+    ]
     assert pairs[0]["fraction"] == pytest.approx(2 / 5)
     assert [p["true_index"] for p in most_confused(counts, ("a", "b", "c"), top=1)] == [2]
     assert most_confused(np.diag([3, 4]), ("a", "b")) == []  # no mistakes, no pairs
@@ -144,9 +156,13 @@ def test_most_confident_mistakes_order() -> None:
     np.testing.assert_allclose(picked.predicted_probability, [0.95, 0.8])
     np.testing.assert_allclose(picked.true_probability, [0.05, 0.2])
     assert not picked.correct.any()
-    assert picked.rows()[0] == {"index": 3, "true": "1", "predicted": "0",
-                                "true_probability": pytest.approx(0.05),
-                                "predicted_probability": pytest.approx(0.95)}  # fmt: skip
+    assert picked.rows()[0] == {
+        "index": 3,
+        "true": "1",
+        "predicted": "0",
+        "true_probability": pytest.approx(0.05),
+        "predicted_probability": pytest.approx(0.95),
+    }
     assert len(most_confident_mistakes(fake_predictions([0], [[1.0, 0.0]]))) == 0
 
 
@@ -274,6 +290,7 @@ def test_gradient_ascent_raises_the_class_probability_within_valid_pixels(tmp_pa
 
 # ----- curves ----------------------------------------------------------------------------------
 def test_curves_from_history_with_and_without_validation() -> None:
+    # one epoch per row, as metrics.jsonl holds them (fmt: skip below)
     history = [
         {"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "val_loss": 0.9, "val_accuracy": 0.6, "lr": 0.1},
         {"epoch": 2, "train_loss": 0.5, "train_accuracy": 0.7, "val_loss": None, "val_accuracy": None, "lr": 0.05},

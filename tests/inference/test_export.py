@@ -181,7 +181,10 @@ def test_written_atomically(root: Path, tmp_path: Path, monkeypatch: pytest.Monk
     assert result.path == out and out.is_file()
     assert sorted(p.name for p in out.parent.iterdir()) == ["export.json", "m.onnx"]  # no temp
     assert export(run, "torchscript", tmp_path / "out").path == out.parent / "model.torchscript.pt"
-    assert export(run, "torchscript", f"{tmp_path}/new/").path == tmp_path / "new" / "model.torchscript.pt"  # fmt: skip
+    assert (
+        export(run, "torchscript", f"{tmp_path}/new/").path
+        == tmp_path / "new" / "model.torchscript.pt"
+    )
 
     # A file that fails the check never replaces the old one, and leaves no temporary behind.
     before = out.read_bytes()

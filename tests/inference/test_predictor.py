@@ -55,7 +55,9 @@ def test_predict_results_on_each_head(root: Path, head: str) -> None:
     model, normalization, classes = Run.open(run).load_model()
     scale, offset = normalization.affine()
     with torch.no_grad():
-        reference = torch.softmax(model.output(model.hidden(((pixels.float() * scale + offset)).flatten(1))), 1)  # fmt: skip
+        reference = torch.softmax(
+            model.output(model.hidden((pixels.float() * scale + offset).flatten(1))), 1
+        )
     for r, p in zip(results, reference, strict=True):
         assert (
             r["file"] is None
@@ -64,7 +66,11 @@ def test_predict_results_on_each_head(root: Path, head: str) -> None:
         )
         assert r["probability"] == pytest.approx(float(p.max()), abs=1e-6)
         assert [t["index"] for t in r["top"]] == p.argsort(descending=True)[:3].tolist()
-        assert r["top"][0] == {"class": r["class"], "index": r["index"], "probability": r["probability"]}  # fmt: skip
+        assert r["top"][0] == {
+            "class": r["class"],
+            "index": r["index"],
+            "probability": r["probability"],
+        }
     assert len(predict(run, [pixels[0]], top_k=99, style="none")[0]["top"]) == 4  # every class
     with pytest.raises(ConfigError, match=r"^top_k must be an integer >= 1; got 0$"):
         predict(run, [pixels[0]], top_k=0)
@@ -207,7 +213,9 @@ def test_show_never_writes_over_an_input_or_any_existing_file(
     # again: neither the photo nor the earlier output is replaced
     shown = (photos / "x-2.png").read_bytes()
     assert main(["predict", str(run), str(photos / "x.png"), "--show", str(photos)]) == 0
-    assert (photos / "x.png").read_bytes() == original and (photos / "x-2.png").read_bytes() == shown  # fmt: skip
+    assert (photos / "x.png").read_bytes() == original and (
+        photos / "x-2.png"
+    ).read_bytes() == shown
     assert "(model input: " + str(photos / "x-3.png") in capsys.readouterr().out
 
     # whatever holds the name is skipped, never followed or replaced: a link out, a dangling
@@ -224,7 +232,7 @@ def test_show_never_writes_over_an_input_or_any_existing_file(
     assert (out / "x.png").is_symlink() and (out / "x-2.png").is_symlink()
     assert stat.S_ISFIFO((out / "x-3.png").lstat().st_mode) and (out / "x-4.png").is_dir()
     assert Image.open(out / "x-5.png").size == (8, 8)
-    assert {p.name for p in out.iterdir()} == {f"x{s}.png" for s in ("", "-2", "-3", "-4", "-5")}  # fmt: skip
+    assert {p.name for p in out.iterdir()} == {f"x{s}.png" for s in ("", "-2", "-3", "-4", "-5")}
     capsys.readouterr()
 
     # --show naming a file: one line, and the file is left alone
@@ -268,7 +276,10 @@ def test_pixel_limit_is_checked_from_the_header(
 
 def test_memory_budget_refuses_an_image_it_cannot_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLPLAB_MAX_ALLOC_MB", "100")
-    with pytest.raises(DataError, match=r"^big\.png: decoding its 4000x4000 pixels would need 335\.7 MiB of memory, more than the 100\.0 MiB"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"^big\.png: decoding its 4000x4000 pixels would need 335\.7 MiB of memory, more than the 100\.0 MiB",
+    ):
         load_image(bomb_png(4000, 4000), "big.png")
 
 
@@ -301,18 +312,24 @@ def test_fifos_folders_and_odd_images_are_one_line(root: Path, tmp_path: Path) -
     with pytest.raises(DataError, match=r"dir\.png: a folder"):
         load_image(tmp_path / "dir.png")
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"  # never handed to Ghostscript
-    with pytest.raises(DataError, match=r"^a\.eps: cannot read as an image \(not a known image format\)"):  # fmt: skip
+    with pytest.raises(
+        DataError, match=r"^a\.eps: cannot read as an image \(not a known image format\)"
+    ):
         load_image(eps, "a.eps")
     nan = io.BytesIO()
     Image.fromarray(np.full((4, 4), np.nan, np.float32), "F").save(nan, format="TIFF")
-    with pytest.raises(DataError, match=r"^f\.tif: a floating-point image holding NaN or infinite pixels"):  # fmt: skip
+    with pytest.raises(
+        DataError, match=r"^f\.tif: a floating-point image holding NaN or infinite pixels"
+    ):
         load_image(nan.getvalue(), "f.tif")
     lab = io.BytesIO()
     Image.new("LAB", (30, 30), (50, 0, 0)).save(lab, format="TIFF")
     assert preprocess(load_image(lab.getvalue()), MNIST).shape == MNIST  # converted to RGB
 
 
-@pytest.mark.parametrize("where", ["run", "run/figures", "run/figures/new", "link", "sweep", "sweep/trial"])  # fmt: skip
+@pytest.mark.parametrize(
+    "where", ["run", "run/figures", "run/figures/new", "link", "sweep", "sweep/trial"]
+)
 def test_show_refuses_a_run_or_sweep_folder_and_any_folder_inside(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
 ) -> None:

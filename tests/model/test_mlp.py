@@ -145,6 +145,7 @@ def test_crop_is_the_same_network_on_the_cropped_image() -> None:
     assert "60-12-4, crop=2, relu" in repr(cropped)
 
 
+# a table of cases and their exact messages, one per row (fmt: skip below)
 @pytest.mark.parametrize(
     "shape, crop, message",
     [
@@ -183,6 +184,7 @@ def test_a_deskewing_model_is_the_same_network_on_the_aligned_image() -> None:
     assert "80-8-3, deskew, center, crop=1, relu" in repr(model)
 
 
+# a table of cases and their exact messages, one per row (fmt: skip below)
 @pytest.mark.parametrize(
     "shape, deskew_, center, message",
     [
@@ -212,8 +214,11 @@ def test_a_tta_model_averages_its_views_probabilities_in_eval_mode_only(head: st
     torch.testing.assert_close(out, mean if head == "softmax" else mean.log())
     torch.testing.assert_close(hidden, plain(x, return_hidden=True)[1])  # the images' own
     model.train()  # training sees the images alone, through the head
-    want = {"logits": plain(x), "log_softmax": plain(x).log_softmax(1),
-            "softmax": plain(x).softmax(1)}[head]  # fmt: skip
+    want = {
+        "logits": plain(x),
+        "log_softmax": plain(x).log_softmax(1),
+        "softmax": plain(x).softmax(1),
+    }[head]
     torch.testing.assert_close(model(x), want)
 
 
@@ -232,6 +237,7 @@ def test_tta_keeps_confident_log_probabilities_finite_and_is_in_the_spec() -> No
     assert model_summary(model).splitlines()[1].split()[:4] == ["input", "tta", "flip,", "flatten"]
 
 
+# a table of cases and their exact messages, one per row (fmt: skip below)
 @pytest.mark.parametrize(
     "shape, views, message",
     [
@@ -266,9 +272,13 @@ def test_a_traced_model_does_not_pin_the_device_it_was_traced_on() -> None:
 
 @pytest.mark.parametrize(
     "shape, hidden, classes, kwargs",
-    [((1, 8, 8), [16], 10, {}), ((3, 9, 8), [12, 7], 4, {"crop": 2, "dropout": 0.5}),
-     ((1, 8, 8), [], 3, {"head": "log_softmax"}), ((5, 1, 1), [4, 4, 4], 1, {})],
-)  # fmt: skip
+    [
+        ((1, 8, 8), [16], 10, {}),
+        ((3, 9, 8), [12, 7], 4, {"crop": 2, "dropout": 0.5}),
+        ((1, 8, 8), [], 3, {"head": "log_softmax"}),
+        ((5, 1, 1), [4, 4, 4], 1, {}),
+    ],
+)
 def test_state_shapes_and_parameter_count_are_the_models_own(
     shape, hidden, classes, kwargs
 ) -> None:

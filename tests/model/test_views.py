@@ -140,8 +140,14 @@ def _turn_reference(image: np.ndarray, degrees: float) -> np.ndarray:
     cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
     centre = np.array([(image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2])
     matrix = np.array([[cos, sin], [-sin, cos]])
-    return ndimage.affine_transform(image, matrix, offset=centre - matrix @ centre, order=1,
-                                    mode="grid-constant", cval=image.min())  # fmt: skip
+    return ndimage.affine_transform(
+        image,
+        matrix,
+        offset=centre - matrix @ centre,
+        order=1,
+        mode="grid-constant",
+        cval=image.min(),
+    )
 
 
 def _shift_reference(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -166,8 +172,9 @@ def test_tta_views_match_numpy_shifts_scipys_turns_and_a_mirror() -> None:
         want += [_shift_reference(image, dy, dx) for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1))]
         want += [_turn_reference(image, a) for a in (TTA_ROTATION, -TTA_ROTATION)]
         for k, expected in enumerate(want):
-            torch.testing.assert_close(blocks[k, i, 0].double(), torch.from_numpy(expected.copy()),
-                                       atol=1e-5, rtol=0)  # fmt: skip
+            torch.testing.assert_close(
+                blocks[k, i, 0].double(), torch.from_numpy(expected.copy()), atol=1e-5, rtol=0
+            )
 
 
 def test_tta_views_fill_each_channel_with_its_own_background() -> None:
