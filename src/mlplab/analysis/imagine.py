@@ -94,12 +94,9 @@ def random_search(
     """
     _check("candidates", candidates, 1)
     _check("iterations", iterations, 1)
-    device = next(model.parameters()).device
-    model.eval()
-    chosen = _targets(model, targets).to(device)
-    scale, offset = normalization.affine(device)
+    chosen, scale, offset = _start(model, normalization, targets)
+    device, shape = chosen.device, model.input_shape
     generator = torch.Generator(device).manual_seed(seed)
-    shape = model.input_shape
     best_score = torch.full((len(chosen),), -torch.inf, device=device)
     best = torch.zeros((len(chosen), *shape), device=device)
     bar = progress_bar(total=iterations, desc="imagine (random)", unit="batch")
@@ -115,14 +112,8 @@ def random_search(
     finally:
         bar.close()
     probs = probabilities(model.head, model(best * (255 * scale) + offset))
-    return Imagined(
-        method="random",
-        images=best.cpu().numpy(),
-        targets=chosen.cpu().numpy().astype(np.int64),
-        probabilities=probs.float().cpu().numpy(),
-        classes=_classes(model, classes),
-        settings={"candidates": candidates, "iterations": iterations, "seed": seed},
-    )
+    settings = {"candidates": candidates, "iterations": iterations, "seed": seed}
+    return _imagined("random", model, classes, chosen, best, probs, settings)
 
 
 def gradient_ascent(
@@ -149,35 +140,25 @@ def gradient_ascent(
     _check("lr", lr, 0)
     _check("l2", l2, 0)
     _check("tv", tv, 0)
-    device = next(model.parameters()).device
-    model.eval()
-    chosen = _targets(model, targets).to(device)
-    scale, offset = normalization.affine(device)
+    chosen, scale, offset = _start(model, normalization, targets)
     low, high = offset, 255 * scale + offset  # pixel 0 and pixel 255, normalized
-    generator = torch.Generator(device).manual_seed(seed)
-    x = 0.01 * torch.randn((len(chosen), *model.input_shape), generator=generator, device=device)
+    generator = torch.Generator(chosen.device).manual_seed(seed)
+    shape = (len(chosen), *model.input_shape)
+    x = 0.01 * torch.randn(shape, generator=generator, device=chosen.device)
     x = torch.maximum(torch.minimum(x, high), low).requires_grad_(True)
-    # Adam by hand (a few tensor ops): torch.optim's first step costs seconds of imports.
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    m, v = torch.zeros_like(x), torch.zeros_like(x)
-    rows = torch.arange(len(chosen), device=device)
+    adam = _Adam(x, lr)
+    rows = torch.arange(len(chosen), device=chosen.device)
     bar = progress_bar(total=steps, desc="imagine (ascent)", unit="step")
     try:
-        for t in range(1, steps + 1):
+        for _ in range(steps):
             with torch.enable_grad():
                 _, hidden = model(x, return_hidden=True)
                 logits = model.output(hidden)  # before the head, whatever the head is
-                objective = (
-                    logits[rows, chosen]
-                    - l2 * x.pow(2).flatten(1).mean(1)
-                    - tv * _total_variation(x)
-                ).sum()
+                size, roughness = x.pow(2).flatten(1).mean(1), _total_variation(x)
+                objective = (logits[rows, chosen] - l2 * size - tv * roughness).sum()
                 (gradient,) = torch.autograd.grad(objective, x)
             with torch.no_grad():
-                m.mul_(beta1).add_(gradient, alpha=1 - beta1)
-                v.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
-                step = lr * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + eps)
-                x.add_(step)  # ascent: up the objective
+                x.add_(adam.step(gradient))  # ascent: up the objective
                 x.copy_(torch.maximum(torch.minimum(x, high), low))
             bar.update()
     finally:
@@ -185,14 +166,57 @@ def gradient_ascent(
     with torch.no_grad():
         probs = probabilities(model.head, model(x))
         pixels = ((x - offset) / (255 * scale)).clamp(0, 1)
+    settings = {"steps": steps, "lr": lr, "l2": l2, "tv": tv, "seed": seed}
+    return _imagined("ascent", model, classes, chosen, pixels, probs, settings)
+
+
+def _start(
+    model: MLP, normalization: Normalization, targets: Sequence[int] | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model in eval mode; (target classes, scale, offset) on its device, where
+    ``pixel * 255 * scale + offset`` is a [0, 1] pixel as the model sees it."""
+    device = next(model.parameters()).device
+    model.eval()
+    scale, offset = normalization.affine(device)
+    return _targets(model, targets).to(device), scale, offset
+
+
+def _imagined(
+    method: str,
+    model: MLP,
+    classes: Sequence[str] | None,
+    chosen: torch.Tensor,
+    pixels: torch.Tensor,
+    probs: torch.Tensor,
+    settings: dict[str, Any],
+) -> Imagined:
+    """The result as numpy arrays: ``pixels`` in [0, 1], one image per class in ``chosen``."""
     return Imagined(
-        method="ascent",
+        method=method,
         images=pixels.cpu().numpy(),
         targets=chosen.cpu().numpy().astype(np.int64),
         probabilities=probs.float().cpu().numpy(),
         classes=_classes(model, classes),
-        settings={"steps": steps, "lr": lr, "l2": l2, "tv": tv, "seed": seed},
+        settings=settings,
     )
+
+
+class _Adam:
+    """Adam by hand (a few tensor ops): torch.optim's first step costs seconds of imports."""
+
+    def __init__(self, x: torch.Tensor, lr: float) -> None:
+        self.lr, self.beta1, self.beta2, self.eps = lr, 0.9, 0.999, 1e-8
+        self.m, self.v = torch.zeros_like(x), torch.zeros_like(x)
+        self.t = 0
+
+    def step(self, gradient: torch.Tensor) -> torch.Tensor:
+        """The next step for ``gradient`` (bias-corrected moments, in place)."""
+        self.t += 1
+        self.m.mul_(self.beta1).add_(gradient, alpha=1 - self.beta1)
+        self.v.mul_(self.beta2).addcmul_(gradient, gradient, value=1 - self.beta2)
+        m_hat = self.m / (1 - self.beta1**self.t)
+        v_hat = self.v / (1 - self.beta2**self.t)
+        return self.lr * m_hat / (v_hat.sqrt() + self.eps)
 
 
 def _total_variation(x: torch.Tensor) -> torch.Tensor:
