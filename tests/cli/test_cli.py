@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -70,35 +68,6 @@ def test_config_file_and_set(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     )
 
 
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (
-            ["train", "--optimizer", "adma"],
-            "config key 'train.optimizer' must be one of adam, adamw, sgd, rmsprop; got 'adma' (did you mean 'adam'?)",
-        ),
-        (["train", "--lr", "-1"], "config key 'train.lr' must be in (0, inf); got -1.0"),
-        (
-            ["train", "--set", "train.epoch=3"],
-            "--set: unknown config key 'train.epoch' (did you mean 'train.epochs'?)",
-        ),
-        (["train", "--preset", "tutorail"], "unknown preset 'tutorail' (did you mean 'tutorial'?)"),
-        (
-            ["train", "--config", "nope.yaml"],
-            "cannot read config file: nope.yaml: no such file",
-        ),
-        (["evaluate", "runs/nothing"], "run directory runs/nothing does not exist"),
-    ],
-)
-def test_errors_are_one_line_exit_2(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"mlplab: error: {message}"), err
-    assert err.count("\n") == 1 and "Traceback" not in err
-
-
 def test_incomplete_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "config.yaml").write_text("{}\n")
@@ -135,45 +104,6 @@ def test_demo_falls_back_to_digits_offline(
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and runs[0].name.endswith("-demo-digits")
     assert f"run directory: {runs[0]}  (try: mlplab evaluate {runs[0]})" in out
-
-
-def test_usage_errors_from_a_real_process(tmp_path: Path) -> None:
-    """Exit code 2, one line on stderr, no traceback: as a user's shell sees it."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlplab", "train", "--hidden", "512,x"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 2
-    assert (
-        proc.stderr
-        == "mlplab: error: config key 'model.hidden' must be a comma-separated list of whole numbers (e.g. 512,256); got '512,x'\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlplab", "train", "--no-such-flag"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 2 and "unrecognized arguments: --no-such-flag" in proc.stderr
-
-
-def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        main(["train", "--help"])
-    out = " ".join(capsys.readouterr().out.split())
-    assert "--lr LR" in out and "[train.lr; default 0.001]" in out and "--no-download" in out
-    assert "(default: None)" not in out
-
-
-def test_main_leaves_logging_as_it_found_it(tmp_path: Path) -> None:
-    import logging
-
-    log = logging.getLogger("mlplab")
-    before = (list(log.handlers), log.level, log.propagate)
-    assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "runs")]) == 0
-    assert (list(log.handlers), log.level, log.propagate) == before
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -217,27 +147,6 @@ def test_cache_that_cannot_be_written(tmp_path: Path, capsys, monkeypatch) -> No
     assert "Not a directory" in one_line_error(capsys)
 
 
-def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    from mlplab import ConfigError
-
-    with pytest.raises(ConfigError, match="run.name"):  # --debug re-raises the exception itself
-        main(["train", *QUICK, "--runs-dir", str(tmp_path), "--name", "a/b", "--debug"])
-
-
-def test_an_unexpected_exception_is_one_line_too(capsys, monkeypatch) -> None:
-    import mlplab.cli.commands
-
-    def broken(args):
-        raise RuntimeError("something inside broke")
-
-    monkeypatch.setattr(mlplab.cli.commands, "cmd_presets", broken)  # main looks it up by name
-    assert main(["presets"]) == 1
-    assert one_line_error(capsys) == (
-        "mlplab: internal error: RuntimeError: something inside broke (a bug in mlplab: run "
-        "again with --debug for the traceback and report it)"
-    )
-
-
 def test_report_on_a_regression_run_says_why_not(tmp_path: Path, capsys) -> None:
     assert (
         main(["train", "--preset", "linreg", "--epochs", "2", "--runs-dir", str(tmp_path), "-q"])
@@ -249,13 +158,6 @@ def test_report_on_a_regression_run_says_why_not(tmp_path: Path, capsys) -> None
         "is a regression: the report's analyses (confusion, mistakes, class prototypes) are for classifiers"
         in one_line_error(capsys)
     )
-
-
-def test_control_characters_in_a_message_are_escaped(tmp_path: Path, capsys) -> None:
-    """A name holding a newline or a terminal escape code is echoed escaped, on one line."""
-    assert main(["evaluate", str(tmp_path / "run\n\x1b[2J")]) == 2
-    err = one_line_error(capsys)
-    assert "\x1b" not in err and "run\\n\\x1b[2J" in err, err
 
 
 def test_run_name_with_a_newline(tmp_path: Path, capsys) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlplab.cli.parser import build_parser, flag_name
+from mlplab.cli import main
+from mlplab.cli.parser import build_parser, flag_name, recipe_flags
 from mlplab.config import describe
 from mlplab.serve.settings import ServeSettings
 
@@ -96,3 +97,19 @@ def test_config_flags_are_the_config_keys() -> None:
 def test_positional_run_dir_is_a_path() -> None:
     args = build_parser().parse_args(["evaluate", "runs/x"])
     assert args.run_dir == Path("runs/x") and args.command == "evaluate"
+
+
+def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--lr LR" in out and "[train.lr; default 0.001]" in out and "--no-download" in out
+    assert "(default: None)" not in out
+
+
+def test_recipe_flags_lists_what_would_change_a_recipe() -> None:
+    args = build_parser().parse_args(["train", "--epochs", "5", "--lr", "0.1", "--set", "a=1"])
+    assert recipe_flags(args) == ["--epochs", "--lr", "--set"]
+    assert recipe_flags(args, but=("train.epochs",)) == ["--lr", "--set"]
+    args = build_parser().parse_args(["train", "--preset", "fast", "--name", "x"])
+    assert recipe_flags(args) == ["--name", "--preset"]
