@@ -13,7 +13,6 @@ from .base import TEST as TEST  # the palette, for figures drawn outside analysi
 from .base import TRAIN as TRAIN
 from .base import VAL as VAL
 from .base import new_figure, save_png
-from .base import new_figure as _figure  # noqa: F401  # the old private name, imported elsewhere
 from .confusion import confusion_figure, per_class_figure
 from .curves import compare_curves_figure, curves_figure
 from .dataset import (
