@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -86,7 +87,7 @@ class Sweep:
     study: optuna.Study
     storage_url: str
     sampler_seed: int | None = None  # the creating process samples reproducibly; joiners not
-    storage: Any = None  # the open Optuna storage behind ``study``
+    storage: optuna.storages.RDBStorage | None = None  # the open storage behind ``study``
 
     @property
     def name(self) -> str:
@@ -271,8 +272,8 @@ def _grid(
 
 
 def _new_study(
-    optuna: Any, name: str, storage: str | None, study: str | None, sweeps_dir: Path
-) -> tuple[Path, optuna.Study, str, Any]:
+    optuna: ModuleType, name: str, storage: str | None, study: str | None, sweeps_dir: Path
+) -> tuple[Path, optuna.Study, str, optuna.storages.RDBStorage]:
     """The sweep's folder and its new, empty study: (folder, study, storage URL, storage).
     A folder made here is removed again if the study cannot be made."""
     store = open_storage(storage) if storage else None  # a bad URL or server: before any folder
@@ -411,7 +412,9 @@ def describe_sweep(sweep: Sweep) -> str:
     )
 
 
-def _study_name(optuna: Any, store: Any, storage: str, study: str | None) -> str:
+def _study_name(
+    optuna: ModuleType, store: optuna.storages.RDBStorage, storage: str, study: str | None
+) -> str:
     """The study to open in ``storage``: the one named, or the only one there."""
     names = optuna.get_all_study_names(store)
     if study is None:

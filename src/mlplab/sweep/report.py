@@ -30,6 +30,7 @@ from .study import load_optuna
 from .worker import format_score
 
 if TYPE_CHECKING:
+    import optuna
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -262,7 +263,6 @@ class SweepReport:
 
 def summarize(sweep: Sweep) -> SweepReport:
     """The report's numbers, read from the study (no run directory is opened)."""
-    optuna = load_optuna()
     spec, base = sweep.spec, sweep.base_config()
     frozen = sweep.study.get_trials(deepcopy=False)
     keys = list(spec["space"] if spec["kind"] == "search" else spec["grid"])
@@ -288,7 +288,7 @@ def summarize(sweep: Sweep) -> SweepReport:
             best = max(complete, key=lambda r: (r["value"], -r["number"]))
             report.best = best
             report.best_config = base.override(best["params"], source=f"trial {best['number']}")
-        report.importance, report.importance_note = _importance(sweep.study, len(complete), optuna)
+        report.importance, report.importance_note = _importance(sweep.study, len(complete))
     else:
         report.ablation = _ablation(spec, rows)
         finished = [a for a in report.ablation if a.val[0] is not None]
@@ -458,7 +458,7 @@ def _set_x_axis(ax: Axes, xs: list[Any], numeric: bool) -> None:
 
 
 # ----- helpers ---------------------------------------------------------------------------------
-def _row(t: Any) -> dict[str, Any]:
+def _row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     a = t.user_attrs
     value = t.value if t.state.name == "COMPLETE" else None
     if t.state.name == "PRUNED" and t.intermediate_values:
@@ -474,7 +474,8 @@ def _row(t: Any) -> dict[str, Any]:
     }
 
 
-def _importance(study: Any, complete: int, optuna: Any) -> tuple[dict[str, float] | None, str]:
+def _importance(study: optuna.Study, complete: int) -> tuple[dict[str, float] | None, str]:
+    optuna = load_optuna()
     if complete < MIN_IMPORTANCE_TRIALS:
         return None, (
             f"needs at least {MIN_IMPORTANCE_TRIALS} complete trials; this sweep has {complete}"

@@ -22,11 +22,14 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, FormatError, RunError
 from ..extras import require
 from ..files.limits import open_regular, printable
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = [
     "PRUNERS",
@@ -55,7 +58,7 @@ def load_optuna() -> ModuleType:
     return require("optuna", "sweep", "mlplab sweep")
 
 
-def open_storage(url: str) -> Any:
+def open_storage(url: str) -> optuna.storages.RDBStorage:
     """An Optuna RDB storage for ``url``, with one-line errors for a bad URL or server."""
     optuna = load_optuna()
     import sqlalchemy.exc
@@ -187,13 +190,13 @@ def sqlite_lock(url: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def make_sampler(name: str, seed: int | None) -> Any:
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     """The search's sampler: TPE (learns from the trials so far) or random."""
     samplers = load_optuna().samplers
     return samplers.RandomSampler(seed=seed) if name == "random" else samplers.TPESampler(seed=seed)
 
 
-def make_pruner(name: str, warmup: int = 0) -> Any:
+def make_pruner(name: str, warmup: int = 0) -> optuna.pruners.BasePruner:
     """Optuna's MedianPruner: stop a trial whose score at an epoch is below the median of
     earlier trials' at that epoch, once 5 trials finished and past ``warmup`` epochs."""
     pruners = load_optuna().pruners
