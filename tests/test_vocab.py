@@ -42,7 +42,7 @@ def test_the_registries_name_exactly_the_vocabulary() -> None:
     from mlplab.data.raw import PIXEL_SCALES
     from mlplab.data.sources import DATASETS
     from mlplab.model import mlp, views
-    from mlplab.training.batches import Augmentation
+    from mlplab.training.augment import Augmentation
     from mlplab.training.optim import OPTIMIZERS, SCHEDULES
 
     assert tuple(mlp._ACTIVATIONS) == vocab.ACTIVATIONS

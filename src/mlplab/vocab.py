@@ -39,7 +39,7 @@ PIXEL_SCALES = ("auto", "255", "1")
 # data.normalize: (x-mean)/std of the training split, [-1, 1], or [0, 1]
 NORMALIZATIONS = ("standard", "symmetric", "none")
 
-# the augment keys that switch augmentation on (training.batches.Augmentation.SWITCHES)
+# the augment keys that switch augmentation on (training.augment.Augmentation.SWITCHES)
 AUGMENTATIONS = ("rotation", "shift", "hflip", "scale", "elastic", "erase")
 
 # ----- model --------------------------------------------------------------------------------

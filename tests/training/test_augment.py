@@ -1,4 +1,4 @@
-"""Device batches and batched augmentation, checked against PIL as the reference."""
+"""Batched augmentation of device images, checked against PIL as the reference."""
 
 from __future__ import annotations
 
@@ -9,15 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from mlplab import Normalization, Split
-from mlplab.training.batches import (
-    Augmentation,
-    augment,
-    erase,
-    iterate_batches,
-    rotation_angles,
-    warp,
-)
+from mlplab.training.augment import Augmentation, augment, erase, rotation_angles, warp
 
 
 def digit_like(n: int = 40, size: int = 28, seed: int = 0) -> torch.Tensor:
@@ -122,50 +114,6 @@ def test_augment_shapes_dtype_device_and_seed() -> None:
         images[:, :1].expand(10, 3, 12, 9).contiguous(), 10.0, 2, torch.Generator().manual_seed(0)
     )
     assert torch.equal(same[:, 0], same[:, 2])
-
-
-def test_every_sample_once_per_epoch_and_normalized() -> None:
-    n = 1000
-    images = torch.randint(0, 256, (n, 1, 4, 4), dtype=torch.uint8)
-    split = Split(images, torch.arange(n))
-    norm = Normalization.fit(images)
-    scale, offset = norm.affine()
-    seen = []
-    for x, y in iterate_batches(
-        split, 64, scale, offset, generator=torch.Generator().manual_seed(0)
-    ):
-        assert x.dtype == torch.float32 and x.shape[1:] == (1, 4, 4) and len(x) <= 64
-        expected = (images[y].double() / 255 - norm.mean[0]) / norm.std[0]
-        torch.testing.assert_close(x.double(), expected, atol=1e-5, rtol=0)
-        seen.append(y)
-    order = torch.cat(seen)
-    assert sorted(order.tolist()) == list(range(n)) and order.tolist() != list(range(n))
-
-
-def test_evaluation_order_and_max_batches() -> None:
-    split = Split(torch.zeros(10, 1, 2, 2, dtype=torch.uint8), torch.arange(10))
-    scale, offset = Normalization.fit(split.images, "none").affine()
-    labels = [y.tolist() for _, y in iterate_batches(split, 4, scale, offset)]
-    assert labels == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert len(list(iterate_batches(split, 4, scale, offset, max_batches=2))) == 2
-
-
-def test_augmented_batches_are_seeded() -> None:
-    split = Split(digit_like(300, 8), torch.arange(300))
-    scale, offset = Normalization.fit(split.images).affine()
-
-    def epoch(seed: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(seed)
-        return torch.cat(
-            [
-                x
-                for x, _ in iterate_batches(
-                    split, 32, scale, offset, generator=g, augmentation=Augmentation(5.0, 1)
-                )
-            ]
-        )
-
-    assert torch.equal(epoch(0), epoch(0)) and not torch.equal(epoch(0), epoch(1))
 
 
 def test_warp_with_nothing_drawn_is_the_identity() -> None:

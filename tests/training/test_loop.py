@@ -346,7 +346,7 @@ def test_training_steps_and_evaluation_make_no_float64(tiny, quick_config, monke
         monkeypatch.setattr(module, name, guarded)
     # The rotation maps are built once per image size on the host, in float64 so that their
     # rounding matches PIL's; only their int32 indices go to the device. Build them first.
-    from mlplab.training.batches import _rotation_maps
+    from mlplab.training.augment import _rotation_maps
 
     _rotation_maps(8, 8, 5.0, 0, torch.device("cpu"))
     result = train(quick_config.override({"train.l1": 1e-4, "augment.rotation": 5.0}), dataset=tiny)

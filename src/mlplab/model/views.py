@@ -10,7 +10,7 @@ is loaded.
 - :func:`affine_theta` and :func:`affine_grid`: the one sampling grid of a turn, zoom and
   shift about the image's centre in pixel geometry (any aspect ratio), for ``grid_sample``;
   the test-time turns use it, and so does the training's bilinear warp
-  (:func:`mlplab.training.batches.warp`).
+  (:func:`mlplab.training.augment.warp`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
-"""Device batches: the split lives on the device as uint8, batches are sliced from a seeded
-permutation, and augmentation is one batched gather per chunk of images.
+"""Augmentation of training images: batched tensor ops on uint8 ``(N, C, H, W)`` chunks on
+the device, drawn from the session's seeded generator (:mod:`.batches` calls it per chunk).
 
-No per-sample Python runs here: an epoch is a handful of tensor ops per chunk of
-``CHUNK`` images plus a slice, a cast and a fused scale-and-shift per batch.
+The exact nearest-neighbour rotation and integer shift of :func:`augment` (the tutorial's
+PIL transforms, pixel for pixel: one gather through cached per-angle source maps), the
+bilinear :func:`warp` (rotation, zoom, shift and elastic distortion in one resampling), the
+left-right flip and the random erasing of :func:`erase`; :class:`Augmentation` is the
+``augment`` config section's choice among them. No per-sample Python runs here.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,12 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from ..config import AugmentConfig
-from ..data import Split
 from ..model.views import affine_grid, affine_theta
 
-__all__ = ["Augmentation", "augment", "erase", "iterate_batches", "rotation_angles", "warp"]
-
-CHUNK = 256  # images gathered and augmented at once: amortizes per-op overhead, stays in cache
+__all__ = ["Augmentation", "augment", "erase", "rotation_angles", "warp"]
 
 
 ANGLE_STEP = 0.02  # degrees between the precomputed rotations (at most MAX_ANGLES of them)
@@ -157,8 +156,9 @@ def warp(
         noise[:, 1].mul_(y_scale)
         grid = grid + noise.transpose(1, 2)
     grid = grid.view(n, h, w, 2)
-    out = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros",
-                        align_corners=False)  # fmt: skip
+    out = F.grid_sample(
+        images.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
     out = out.round_().clamp_(0, 255).to(torch.uint8)
     return _mirror_half(out, generator) if aug.hflip else out
 
@@ -196,9 +196,11 @@ def erase(
     rows = torch.arange(h, device=device).view(1, h, 1)
     cols = torch.arange(w, device=device).view(1, 1, w)
     inside = (
-        (rows >= top.view(n, 1, 1)) & (rows < (top + height).view(n, 1, 1))
-        & (cols >= left.view(n, 1, 1)) & (cols < (left + width).view(n, 1, 1))
-    )  # fmt: skip
+        (rows >= top.view(n, 1, 1))
+        & (rows < (top + height).view(n, 1, 1))
+        & (cols >= left.view(n, 1, 1))
+        & (cols < (left + width).view(n, 1, 1))
+    )
     keep = (chosen & fits.any(1)).view(n, 1, 1)
     return images.masked_fill((inside & keep).unsqueeze(1), 0)
 
@@ -245,52 +247,3 @@ def _rotation_maps(
     outside = (qy < 0) | (qy >= h) | (qx < 0) | (qx >= w)  # the crop's zero padding
     index = torch.where(outside, torch.zeros_like(index), index)  # flat 0: a border pixel
     return index.view(len(angle), -1).int().to(device), pad
-
-
-def iterate_batches(
-    split: Split,
-    batch_size: int,
-    scale: torch.Tensor,
-    offset: torch.Tensor,
-    *,
-    generator: torch.Generator | None = None,
-    augmentation: Augmentation | None = None,
-    max_batches: int | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield normalized float batches ``(B, C, H, W)`` and labels from a device split.
-
-    With a ``generator`` the order is a fresh seeded permutation (and ``augmentation`` is
-    drawn from it); without one the order is the split's own (evaluation, never augmented).
-    """
-    n = len(split)
-    order = (
-        torch.randperm(n, generator=generator, device=split.labels.device)
-        if generator is not None
-        else None
-    )
-    chunk = max(batch_size, CHUNK // batch_size * batch_size)
-    produced = 0
-    for start in range(0, n, chunk):
-        if order is None:
-            images, labels = (
-                split.images[start : start + chunk],
-                split.labels[start : start + chunk],
-            )
-        else:
-            index = order[start : start + chunk]
-            # index_select copies whole rows: ~3x faster than advanced indexing here
-            images, labels = (
-                split.images.index_select(0, index),
-                split.labels.index_select(0, index),
-            )
-        if generator is not None and augmentation:  # training: augmented
-            images = augmentation(images, generator)
-        for b in range(0, len(labels), batch_size):
-            if max_batches is not None and produced >= max_batches:
-                return
-            produced += 1
-            # one cast and a fused multiply-add: x = pixel / (255 std) - mean / std
-            yield (
-                torch.addcmul(offset, images[b : b + batch_size].float(), scale),
-                labels[b : b + batch_size],
-            )

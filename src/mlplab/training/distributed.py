@@ -41,8 +41,9 @@ class World:
         """Element-wise sum of ``values`` over all ranks (itself alone in one process)."""
         if self.size == 1:
             return values
-        tensor = torch.tensor(values, dtype=torch.float64 if device.type != "mps" else torch.float32,
-                              device=device)  # fmt: skip
+        tensor = torch.tensor(
+            values, dtype=torch.float64 if device.type != "mps" else torch.float32, device=device
+        )
         dist.all_reduce(tensor)
         return tensor.tolist()
 

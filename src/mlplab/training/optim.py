@@ -44,8 +44,14 @@ def _adamw(params: Params, tc: TrainConfig, fused: bool) -> torch.optim.Optimize
 
 
 def _sgd(params: Params, tc: TrainConfig, fused: bool) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, nesterov=tc.nesterov,
-                           weight_decay=tc.weight_decay, fused=fused)  # fmt: skip
+    return torch.optim.SGD(
+        params,
+        lr=tc.lr,
+        momentum=tc.momentum,
+        nesterov=tc.nesterov,
+        weight_decay=tc.weight_decay,
+        fused=fused,
+    )
 
 
 def _rmsprop(params: Params, tc: TrainConfig, fused: bool) -> torch.optim.Optimizer:
@@ -196,11 +202,22 @@ def stepper(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
         beta1, beta2 = group["betas"]
         torch._foreach_add_(steps, 1)
         kernel(
-            params, grads, exp_avgs, exp_avg_sqs, [], steps,
-            amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
-            weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
-            grad_scale=None, found_inf=None,
-        )  # fmt: skip
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            [],
+            steps,
+            amsgrad=False,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=False,
+            grad_scale=None,
+            found_inf=None,
+        )
 
     return step
 

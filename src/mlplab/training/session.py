@@ -26,7 +26,8 @@ from ..data.splits import configured_splits
 from ..model.heads import loss_fn
 from ..model.mlp import MLP
 from . import distributed
-from .batches import Augmentation, iterate_batches
+from .augment import Augmentation
+from .batches import iterate_batches
 from .distributed import World
 from .metrics import Scores, evaluate_split
 from .optim import Plan, WeightAverage, make_optimizer, stepper
