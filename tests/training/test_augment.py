@@ -74,8 +74,9 @@ def test_color_and_non_square_images_match_pil_channel_by_channel() -> None:
     dx = torch.randint(-shift, shift + 1, (12,), generator=g)
     for i in range(12):
         for channel in range(3):
-            ref = pil_reference(images[i, channel].numpy(), float(angles[which[i]]), int(dy[i]),
-                                int(dx[i]), shift)  # fmt: skip
+            ref = pil_reference(
+                images[i, channel].numpy(), float(angles[which[i]]), int(dy[i]), int(dx[i]), shift
+            )
             assert (out[i, channel].numpy() == ref).mean() > 0.995, (i, channel)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -18,8 +19,7 @@ from safetensors.torch import load_file
 
 from mlplab.training.distributed import World, shard
 
-RECIPE = ["--dataset", "digits", "--hidden", "32", "--batch-size", "30", "--lr", "0.01",
-          "--threads", "1", "-q"]  # fmt: skip
+RECIPE = shlex.split("--dataset digits --hidden 32 --batch-size 30 --lr 0.01 --threads 1 -q")
 
 
 def env() -> dict[str, str]:
@@ -27,8 +27,8 @@ def env() -> dict[str, str]:
 
 
 def torchrun(*args: str, nproc: int = 2) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           "-m", "mlplab", *args]  # fmt: skip
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd = [*launcher, f"--nproc-per-node={nproc}", "-m", "mlplab", *args]
     return subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300)
 
 
@@ -80,10 +80,16 @@ def test_a_killed_rank_makes_the_other_fail_with_one_line(tmp_path: Path) -> Non
     port, runs = str(free_port()), tmp_path / "runs"
     ranks = []
     for rank in (0, 1):  # as torchrun would start them, without its agent in the way
-        rank_env = {**env(), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": "2",
-                    "RANK": str(rank), "LOCAL_RANK": str(rank)}  # fmt: skip
-        cmd = [sys.executable, "-m", "mlplab", "train", *RECIPE[:-1], "--batch-size", "4",
-               "--epochs", "50", "--dist-timeout", "60", "--runs-dir", str(runs)]  # fmt: skip
+        rank_env = {
+            **env(),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+            "WORLD_SIZE": "2",
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+        }
+        flags = shlex.split(f"--batch-size 4 --epochs 50 --dist-timeout 60 --runs-dir {runs}")
+        cmd = [sys.executable, "-m", "mlplab", "train", *RECIPE[:-1], *flags]
         ranks.append(
             subprocess.Popen(
                 cmd, env=rank_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -115,7 +121,8 @@ def test_a_global_batch_smaller_than_the_world_is_refused(monkeypatch) -> None:
     with (
         pytest.raises(
             ConfigError,
-            match="train.batch_size=2 is the global batch: it needs at least one sample for each of the 3 ranks",
+            match="train.batch_size=2 is the global batch: "
+            "it needs at least one sample for each of the 3 ranks",
         ),
         _process_settings(config.train),
     ):

@@ -163,8 +163,15 @@ def test_log_softmax_head_trains_exactly_like_logits(tiny, quick_config: Config)
 
 
 def test_plateau_drops_the_rate_as_torch_does(tiny, quick_config: Config) -> None:
-    config = quick_config.override({"train.scheduler": "plateau", "train.patience": 0,
-                                    "train.gamma": 0.5, "train.epochs": 8, "train.lr": 0.05})  # fmt: skip
+    config = quick_config.override(
+        {
+            "train.scheduler": "plateau",
+            "train.patience": 0,
+            "train.gamma": 0.5,
+            "train.epochs": 8,
+            "train.lr": 0.05,
+        }
+    )
     history = train(config, dataset=tiny).history
     reference = torch.optim.lr_scheduler.ReduceLROnPlateau(
         torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.05), factor=0.5, patience=0
@@ -184,8 +191,16 @@ def baseline_history() -> list:
     from conftest import make_dataset
 
     with tempfile.TemporaryDirectory() as runs:
-        config = Config().override({"model.hidden": [16], "train.epochs": 3, "train.batch_size": 32,
-                                    "train.lr": 0.01, "train.eval_batch_size": 100, "run.dir": runs})  # fmt: skip
+        config = Config().override(
+            {
+                "model.hidden": [16],
+                "train.epochs": 3,
+                "train.batch_size": 32,
+                "train.lr": 0.01,
+                "train.eval_batch_size": 100,
+                "run.dir": runs,
+            }
+        )
         return _without_times(train(config, dataset=make_dataset()).history)
 
 
@@ -227,7 +242,8 @@ def test_divergence_is_explained(tiny, quick_config: Config) -> None:
     config = quick_config.override({"train.optimizer": "sgd", "train.lr": 1e12})
     with pytest.raises(
         TrainingError,
-        match=r"training diverged: the train loss became (nan|inf) in epoch 1; lower train.lr \(now 1e\+12\)",
+        match=r"training diverged: the train loss became (nan|inf) in epoch 1; "
+        r"lower train.lr \(now 1e\+12\)",
     ):
         train(config, dataset=tiny)
 
@@ -244,17 +260,33 @@ def test_missing_device() -> None:
 
 
 def test_epoch_line() -> None:
-    record = {"epoch": 3, "train_loss": 0.12341, "train_accuracy": 0.9612, "val_loss": 0.0812,
-              "val_accuracy": 0.975, "lr": 0.001, "epoch_seconds": 1.234}  # fmt: skip
+    record = {
+        "epoch": 3,
+        "train_loss": 0.12341,
+        "train_accuracy": 0.9612,
+        "val_loss": 0.0812,
+        "val_accuracy": 0.975,
+        "lr": 0.001,
+        "epoch_seconds": 1.234,
+    }
     assert format_epoch(record, 10) == (
-        "epoch  3/10  train loss 0.1234 acc  96.12%  val loss 0.0812 acc  97.50%  lr 1.00e-03    1.23s"
+        "epoch  3/10  train loss 0.1234 acc  96.12%  "
+        "val loss 0.0812 acc  97.50%  lr 1.00e-03    1.23s"
     )
 
 
 def test_train_on_a_slice_with_digits(tmp_path: Path) -> None:
     """The bundled dataset end to end, through the public API only."""
-    config = Config().override({"data.dataset": "digits", "data.limit": 600, "model.hidden": [32], "train.epochs": 5,
-                                "train.lr": 0.01, "run.dir": str(tmp_path / "runs")})  # fmt: skip
+    config = Config().override(
+        {
+            "data.dataset": "digits",
+            "data.limit": 600,
+            "model.hidden": [32],
+            "train.epochs": 5,
+            "train.lr": 0.01,
+            "run.dir": str(tmp_path / "runs"),
+        }
+    )
     result = train(config)
     assert result.summary["samples"] == {"train": 540, "val": 60, "test": 450}
     assert result.summary["test_accuracy"] > 0.8
@@ -455,8 +487,8 @@ def test_limit_says_what_it_took(tiny, quick_config, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="mlplab"):
         train(quick_config.override({"data.limit": 200}), dataset=tiny)
     assert (
-        "limit    a seeded, class-stratified 200 of the 512 training samples (data.limit, split_seed 0)"
-        in caplog.text
+        "limit    a seeded, class-stratified 200 of the 512 training samples "
+        "(data.limit, split_seed 0)" in caplog.text
     )
 
 
@@ -519,8 +551,13 @@ def test_a_crop_too_large_for_the_images_stops_before_the_run(tiny, quick_config
 
 def test_deskew_is_checked_before_the_run_and_recorded_in_model_json(tiny, quick_config) -> None:
     runs = Path(quick_config.run.dir)
-    table = Dataset("table", Split(torch.rand(64, 5, 1, 1), torch.randint(0, 2, (64,))),
-                    Split(torch.rand(16, 5, 1, 1), torch.randint(0, 2, (16,))), ("a", "b"), "memory")  # fmt: skip
+    table = Dataset(
+        "table",
+        Split(torch.rand(64, 5, 1, 1), torch.randint(0, 2, (64,))),
+        Split(torch.rand(16, 5, 1, 1), torch.randint(0, 2, (16,))),
+        ("a", "b"),
+        "memory",
+    )
     with pytest.raises(
         ConfigError, match="model.deskew needs images of at least 2x2 pixels; the inputs are 5x1x1"
     ):
@@ -537,13 +574,26 @@ def test_deskew_is_checked_before_the_run_and_recorded_in_model_json(tiny, quick
 
 def test_tta_is_checked_before_the_run_and_scores_validation_and_test(tiny, quick_config) -> None:
     runs = Path(quick_config.run.dir)
-    table = Dataset("table", Split(torch.rand(64, 5, 1, 1), torch.randint(0, 2, (64,))),
-                    Split(torch.rand(16, 5, 1, 1), torch.randint(0, 2, (16,))), ("a", "b"), "memory")  # fmt: skip
-    with pytest.raises(ConfigError, match="model.tta needs images of at least 2x2 pixels; the inputs are 5x1x1"):  # fmt: skip
+    table = Dataset(
+        "table",
+        Split(torch.rand(64, 5, 1, 1), torch.randint(0, 2, (64,))),
+        Split(torch.rand(16, 5, 1, 1), torch.randint(0, 2, (16,))),
+        ("a", "b"),
+        "memory",
+    )
+    with pytest.raises(
+        ConfigError, match="model.tta needs images of at least 2x2 pixels; the inputs are 5x1x1"
+    ):
         train(quick_config.override({"model.tta": ["shift"]}), dataset=table)
     images = lambda n: torch.randint(0, 256, (n, 1, 4, 4), dtype=torch.uint8)  # noqa: E731
-    sizes = Dataset("sizes", Split(images(64), torch.rand(64)), Split(images(16), torch.rand(16)),
-                    (), "memory", task="regression")  # fmt: skip
+    sizes = Dataset(
+        "sizes",
+        Split(images(64), torch.rand(64)),
+        Split(images(16), torch.rand(16)),
+        (),
+        "memory",
+        task="regression",
+    )
     with pytest.raises(ConfigError) as error:
         train(quick_config.override({"model.tta": ["flip"], "train.select": "last"}), dataset=sizes)
     assert str(error.value) == (
@@ -573,9 +623,17 @@ def test_tta_is_checked_before_the_run_and_scores_validation_and_test(tiny, quic
 def test_plateau_with_ema_watches_the_averages_validation_loss(tiny, quick_config) -> None:
     from mlplab.training.optim import Plan, lr_at
 
-    config = quick_config.override({"train.epochs": 6, "train.lr": 0.1, "data.val_size": 0.3,
-                                    "train.scheduler": "plateau", "train.patience": 0,
-                                    "train.gamma": 0.5, "train.ema": 0.9})  # fmt: skip
+    config = quick_config.override(
+        {
+            "train.epochs": 6,
+            "train.lr": 0.1,
+            "data.val_size": 0.3,
+            "train.scheduler": "plateau",
+            "train.patience": 0,
+            "train.gamma": 0.5,
+            "train.ema": 0.9,
+        }
+    )
     averaged = train(config, dataset=tiny).history
     plain = train(config.override({"train.ema": 0.0}), dataset=tiny).history
     losses = [h["val_loss"] for h in averaged]  # the average's, as recorded

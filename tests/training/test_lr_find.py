@@ -34,7 +34,8 @@ def test_range_reading_and_state(digits) -> None:
     assert torch.equal(torch.get_rng_state(), rng)
     n = len(result.lrs)
     assert result.lrs[0] == 1e-7 and all(
-        b / a == pytest.approx((10 / 1e-7) ** (1 / 119)) for a, b in itertools.pairwise(result.lrs))  # fmt: skip
+        b / a == pytest.approx((10 / 1e-7) ** (1 / 119)) for a, b in itertools.pairwise(result.lrs)
+    )
     assert len(result.losses) == len(result.smoothed) == n
     # bias-corrected moving average, by hand
     average = 0.0
@@ -57,8 +58,13 @@ def test_a_cropped_model_is_searched_as_configured(digits) -> None:
 
 
 def test_stops_when_the_loss_blows_up(digits) -> None:
-    result = lr_find(Config().override({**TINY, "train.optimizer": "sgd", "train.momentum": 0.9}),
-                     dataset=digits, start=1e-4, end=1e4, steps=60)  # fmt: skip
+    result = lr_find(
+        Config().override({**TINY, "train.optimizer": "sgd", "train.momentum": 0.9}),
+        dataset=digits,
+        start=1e-4,
+        end=1e4,
+        steps=60,
+    )
     assert len(result.lrs) < 60 and result.stopped.startswith(
         f"stopped at step {len(result.lrs)}, lr "
     )
@@ -127,10 +133,16 @@ def test_cli(tmp_path: Path, capsys) -> None:
     [
         {},
         {"train.precision": "bf16"},  # the fast and best presets' autocast
-        {"train.precision": "bf16", "train.label_smoothing": 0.1, "augment.shift": 1,
-         "augment.rotation": 10.0, "train.l1": 1e-4, "model.dropout": 0.1},  # best's step
+        {
+            "train.precision": "bf16",
+            "train.label_smoothing": 0.1,
+            "augment.shift": 1,
+            "augment.rotation": 10.0,
+            "train.l1": 1e-4,
+            "model.dropout": 0.1,
+        },  # best's step
     ],
-)  # fmt: skip
+)
 def test_each_step_is_the_one_training_takes(digits, recipe: dict) -> None:
     """lr-find measures the step ``train`` takes: the same forward (under the run's
     precision), loss, backward and update. With one batch per epoch (the whole training
@@ -138,9 +150,17 @@ def test_each_step_is_the_one_training_takes(digits, recipe: dict) -> None:
     lr-find's first two step losses, bit for bit."""
     from mlplab import train
 
-    config = Config().override({**TINY, **recipe, "train.batch_size": 4096, "train.epochs": 2,
-                                "train.scheduler": "none", "train.lr": 1e-3,
-                                "run.dir": "runs"})  # fmt: skip
+    config = Config().override(
+        {
+            **TINY,
+            **recipe,
+            "train.batch_size": 4096,
+            "train.epochs": 2,
+            "train.scheduler": "none",
+            "train.lr": 1e-3,
+            "run.dir": "runs",
+        }
+    )
     history = train(config, dataset=digits).history
     found = lr_find(config, dataset=digits, start=1e-3, end=1.0, steps=10)
     assert found.losses[:2] == [r["train_loss"] for r in history]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import numpy as np
 import pytest
 import torch
@@ -12,8 +14,15 @@ from mlplab.training.metrics import evaluate_split
 
 
 def test_evaluate_matches_sklearn(tmp_path) -> None:
-    config = Config().override({"data.dataset": "digits", "model.hidden": [24], "train.epochs": 3, "train.lr": 0.01,
-                                "run.dir": str(tmp_path / "runs")})  # fmt: skip
+    config = Config().override(
+        {
+            "data.dataset": "digits",
+            "model.hidden": [24],
+            "train.epochs": 3,
+            "train.lr": 0.01,
+            "run.dir": str(tmp_path / "runs"),
+        }
+    )
     result = train(config)
     metrics = evaluate(result.run_dir)
     assert metrics["accuracy"] == pytest.approx(result.summary["test_accuracy"])
@@ -45,8 +54,15 @@ def test_batch_size_does_not_change_scores(tiny) -> None:
 
 
 def test_a_run_without_validation_split_says_so(tmp_path) -> None:
-    config = Config().override({"data.dataset": "digits", "model.hidden": [8], "train.epochs": 1,
-                                "data.val_size": 0, "run.dir": str(tmp_path)})  # fmt: skip
+    config = Config().override(
+        {
+            "data.dataset": "digits",
+            "model.hidden": [8],
+            "train.epochs": 1,
+            "data.val_size": 0,
+            "run.dir": str(tmp_path),
+        }
+    )
     run_dir = train(config).run_dir
     with pytest.raises(
         RunError, match=r"holds out no val split \(data.val_size=0\); use --split test or train$"
@@ -58,12 +74,14 @@ def test_a_run_without_validation_split_says_so(tmp_path) -> None:
 @pytest.mark.parametrize(
     "kind, argv",
     [
-        ("classification", ["--dataset", "digits", "--hidden", "16", "--epochs", "1"]),
-        ("regression", ["--dataset", "make-regression", "--hidden", "8", "--epochs", "2",
-                        "--set", "train.loss=mae"]),
-        ("linear", ["--preset", "linreg", "--epochs", "2"]),
+        ("classification", shlex.split("--dataset digits --hidden 16 --epochs 1")),
+        (
+            "regression",
+            shlex.split("--dataset make-regression --hidden 8 --epochs 2 --set train.loss=mae"),
+        ),
+        ("linear", shlex.split("--preset linreg --epochs 2")),
     ],
-)  # fmt: skip
+)
 def test_evaluate_cli_on_every_kind_of_run(kind: str, argv: list, tmp_path, capsys) -> None:
     """Plain and --json, each kind prints its own figures (a regression printed "internal
     error": it formatted an accuracy of None)."""
@@ -85,8 +103,9 @@ def test_evaluate_cli_on_every_kind_of_run(kind: str, argv: list, tmp_path, caps
         assert metrics["accuracy"] == pytest.approx(summary["test_accuracy"])
         assert metrics["r2"] is None and len(metrics["per_class_accuracy"]) == 10
         assert lines[0] == f"{run}: digits test, 450 samples"
-        assert lines[1] == (f"  loss {metrics['loss']:.4f} (cross-entropy)   "
-                            f"accuracy {metrics['accuracy']:.2%}")  # fmt: skip
+        assert lines[1] == (
+            f"  loss {metrics['loss']:.4f} (cross-entropy)   accuracy {metrics['accuracy']:.2%}"
+        )
         assert lines[2].split() == ["class", "accuracy"] and len(lines) == 3 + 10
         return
     assert metrics["task"] == "regression" and metrics["accuracy"] is None

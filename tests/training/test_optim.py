@@ -48,8 +48,8 @@ def torch_lrs(make, steps: int, per_epoch: int | None = None) -> list[float]:
     ],
 )
 def test_schedules_match_torch(name: str, make, per_epoch: int | None) -> None:
-    tc = Config().override({"train.lr": 0.1, "train.scheduler": name, "train.step_size": 2,
-                            "train.gamma": 0.3}).train  # fmt: skip
+    settings = {"train.lr": 0.1, "train.scheduler": name, "train.step_size": 2, "train.gamma": 0.3}
+    tc = Config().override(settings).train
     plan = Plan(epochs=5, steps_per_epoch=7)
     ours = [lr_at(tc, step, plan) for step in range(plan.total_steps)]
     assert ours == pytest.approx(torch_lrs(make, plan.total_steps, per_epoch), rel=1e-9, abs=1e-12)

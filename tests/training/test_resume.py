@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -23,16 +24,23 @@ from mlplab.training.optim import Plan, lr_at
 
 # dropout, rotation and shift draw from every RNG stream; batch 4 makes epochs last long
 # enough (~0.2 s each) to kill the child between two of them
-RECIPE = ["--dataset", "digits", "--hidden", "32", "--dropout", "0.1", "--rotation", "10",
-          "--shift", "1", "--batch-size", "4", "--lr", "0.003", "--scheduler", "cosine",
-          "--epochs", "8", "--threads", "1"]  # fmt: skip
+RECIPE = shlex.split(
+    "--dataset digits --hidden 32 --dropout 0.1 --rotation 10 --shift 1 --batch-size 4 "
+    "--lr 0.003 --scheduler cosine --epochs 8 --threads 1"
+)
 TIME_FIELDS = ("epoch_seconds", "elapsed_seconds")
 
 
 def mlplab(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "MLPLAB_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "mlplab", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlplab", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 def finished(*args: str) -> tuple[int, str, str]:
@@ -70,8 +78,8 @@ def assert_same_run(a: Path, b: Path) -> None:
     for key in wa:
         assert torch.equal(wa[key], wb[key]), key  # bit for bit
     sa, sb = (json.loads((r / "summary.json").read_text()) for r in (a, b))
-    assert (sa["test_accuracy"], sa["test_loss"], sa["best_epoch"]) == (
-        sb["test_accuracy"], sb["test_loss"], sb["best_epoch"])  # fmt: skip
+    kept = ("test_accuracy", "test_loss", "best_epoch")
+    assert [sa[k] for k in kept] == [sb[k] for k in kept]
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +140,16 @@ def test_interrupted_before_the_first_epoch_leaves_no_run_directory(tmp_path: Pa
 @pytest.mark.parametrize("ema", [0.0, 0.9])  # the weights' average is state too
 def test_resume_in_process_matches(tiny, quick_config: Config, ema: float) -> None:
     # the last epoch on plain images: a resumed run must know which epochs are which
-    config = quick_config.override({"model.dropout": 0.2, "augment.shift": 1, "train.epochs": 4,
-                                    "train.scheduler": "onecycle", "augment.clean_epochs": 1,
-                                    "train.ema": ema})  # fmt: skip
+    config = quick_config.override(
+        {
+            "model.dropout": 0.2,
+            "augment.shift": 1,
+            "train.epochs": 4,
+            "train.scheduler": "onecycle",
+            "augment.clean_epochs": 1,
+            "train.ema": ema,
+        }
+    )
     alone = train(config, dataset=tiny)
 
     def stop(epoch: Epoch) -> None:
@@ -196,8 +211,8 @@ def test_resume_refuses_options_that_change_the_recipe(tmp_path: Path, capsys) -
 
     assert main(["train", "--resume", str(tmp_path), "--lr", "0.1", "--hidden", "8"]) == 2
     assert (
-        capsys.readouterr().err
-        == "mlplab: error: --resume continues a run with its own recipe; --hidden, --lr would change it "
+        capsys.readouterr().err == "mlplab: error: --resume continues a run with its own recipe; "
+        "--hidden, --lr would change it "
         "(only --epochs N, to extend the run to N epochs, goes with --resume)\n"
     )
 
@@ -208,8 +223,11 @@ def test_turning_ema_on_for_a_resume_is_one_clear_error(tiny, quick_config: Conf
 
     run = train(quick_config, dataset=tiny, on_epoch=stop).run
     run.save_config(run.config().override({"train.ema": 0.99}))
-    with pytest.raises(RunError, match=r"the checkpoint holds no weight average \(the run trained "
-                       r"with train.ema=0\), but its config now sets train.ema=0.99; put 0 back to resume"):  # fmt: skip
+    with pytest.raises(
+        RunError,
+        match=r"the checkpoint holds no weight average \(the run trained "
+        r"with train.ema=0\), but its config now sets train.ema=0.99; put 0 back to resume",
+    ):
         resume(run.path, dataset=tiny)
 
 

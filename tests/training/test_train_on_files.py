@@ -4,6 +4,7 @@ format's own; reload for evaluate; bad input is one line, exit 2, nothing writte
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import h5py
@@ -136,8 +137,8 @@ def test_tabular_regression_on_a_named_column(tmp_path: Path, capsys) -> None:
     y = 3 * x[:, 0] - 2 * x[:, 1] + 0.5 + rng.normal(scale=0.1, size=400)
     rows = "\n".join(f"{a:.5f},{b:.5f},{c:.5f},{t:.5f}" for (a, b, c), t in zip(x, y, strict=True))
     (tmp_path / "houses.csv").write_text("size,age,noise,price\n" + rows + "\n")
-    run, summary = trained(tmp_path, capsys, "--dataset", str(tmp_path / "houses.csv"), "--target", "price", "--loss", "mae",
-                           "--epochs", "40", "--lr", "0.02")  # fmt: skip
+    flags = shlex.split("--target price --loss mae --epochs 40 --lr 0.02")
+    run, summary = trained(tmp_path, capsys, "--dataset", str(tmp_path / "houses.csv"), *flags)
     assert summary["task"] == "regression" and summary["test_accuracy"] is None
     assert summary["test_r2"] > 0.95 and summary["test_rmse"] < 0.5
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["val_r2"] is not None
@@ -154,8 +155,15 @@ def test_linreg_preset_agrees_with_scikit_learn(tmp_path: Path) -> None:
 
 
 def test_logistic_preset_is_a_single_linear_layer(tmp_path: Path) -> None:
-    config = Config.preset("logistic").override({"data.dataset": "digits", "train.epochs": 20, "train.lr": 0.01,
-                                                  "run.dir": str(tmp_path), "train.threads": 1})  # fmt: skip
+    config = Config.preset("logistic").override(
+        {
+            "data.dataset": "digits",
+            "train.epochs": 20,
+            "train.lr": 0.01,
+            "run.dir": str(tmp_path),
+            "train.threads": 1,
+        }
+    )
     result = train(config)
     assert result.model.hidden_sizes == [] and result.summary["parameters"] == 64 * 10 + 10
     assert result.summary["test_accuracy"] > 0.9
@@ -165,8 +173,9 @@ def test_usps_preset_on_real_data(tmp_path: Path) -> None:
     from conftest import real_data
 
     data_dir = real_data("usps", "usps.h5")
-    config = Config.preset("usps").override({"data.data_dir": str(data_dir), "run.dir": str(tmp_path),
-                                              "train.threads": 1})  # fmt: skip
+    config = Config.preset("usps").override(
+        {"data.data_dir": str(data_dir), "run.dir": str(tmp_path), "train.threads": 1}
+    )
     result = train(config)
     assert result.summary["samples"] == {"train": 6562, "val": 729, "test": 2007}
     assert result.summary["test_accuracy"] >= 0.94  # seed 0; 3 seeds in benchmarks/usps.py
@@ -216,8 +225,8 @@ def test_regression_refuses_augmentation_and_class_heads(tmp_path: Path, capsys)
     runs = ["--runs-dir", str(tmp_path)]
     assert main(["train", "--preset", "linreg", "--rotation", "5", *runs]) == 2
     assert capsys.readouterr().err.strip() == (
-        "mlplab: error: augmentation (rotation, shift, hflip, scale, elastic, erase) changes pixels: it "
-        "does not apply to tabular regression"
+        "mlplab: error: augmentation (rotation, shift, hflip, scale, elastic, erase) "
+        "changes pixels: it does not apply to tabular regression"
     )
     assert main(["train", "--preset", "linreg", "--select", "val_accuracy", *runs]) == 2
     assert capsys.readouterr().err.strip() == (
@@ -236,7 +245,7 @@ def test_regression_refuses_augmentation_and_class_heads(tmp_path: Path, capsys)
     )
     assert main(["train", "--dataset", "digits", "--task", "regression", *runs]) == 2
     assert (
-        "model.task=regression but dataset 'digits' is a classification dataset (pass --target COLUMN"
-        in capsys.readouterr().err
+        "model.task=regression but dataset 'digits' is a classification dataset "
+        "(pass --target COLUMN" in capsys.readouterr().err
     )
     assert list(tmp_path.iterdir()) == []  # refused before any run directory was kept
