@@ -33,7 +33,8 @@ def select_device(name: str) -> torch.device:
         )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise TrainingError(
-            f"train.device='{name}' but MPS is not available here; use --device cpu or --device auto"
+            f"train.device='{name}' but MPS is not available here; "
+            "use --device cpu or --device auto"
         )
     return device
 

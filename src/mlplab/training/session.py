@@ -70,7 +70,9 @@ class Session:
     def evaluated(self) -> MLP:
         """The model that is validated, kept and saved: the weights' average (train.ema),
         or the model as trained."""
-        return self.model if self.average is None else self.average.module  # type: ignore[return-value]
+        if self.average is None:
+            return self.model
+        return self.average.module  # type: ignore[return-value]
 
     @property
     def regression_loss(self) -> str | None:
@@ -148,7 +150,8 @@ def build_session(
 def seed_streams(seed: int) -> tuple[int, int]:
     """Two independent seeds from one: (weights and dropout, shuffling and augmentation)."""
     children = np.random.SeedSequence(seed).spawn(2)
-    return tuple(int(c.generate_state(1, np.uint64)[0] >> 1) for c in children)  # type: ignore[return-value]
+    model, data = (int(c.generate_state(1, np.uint64)[0] >> 1) for c in children)
+    return model, data
 
 
 def training_step(s: Session) -> Step:
