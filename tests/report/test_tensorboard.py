@@ -186,3 +186,23 @@ def test_a_failed_write_leaves_the_earlier_events(run_dir: Path, tmp_path: Path,
     out = tmp_path / "elsewhere"
     assert main(["tensorboard", str(run), "--out", str(out), "--samples", "0"]) == 1
     assert not out.exists()  # no event file, no temporary folder, not even the folder
+
+
+def test_write_events_for_runs_skips_an_unreadable_run_and_says_why(tmp_path: Path) -> None:
+    from mlplab.errors import RunError
+    from mlplab.report.tensorboard import write_events_for_runs
+
+    broken = tmp_path / "runs" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "config.yaml").write_text("train: {epochs: 1}\n")  # no metrics.jsonl: nothing to show
+    skipped = write_events_for_runs([broken], tmp_path / "runs", tmp_path / "tb")
+    assert [type(e) for e in skipped] == [RunError]
+    assert "broken" in str(skipped[0])
+
+
+def test_negative_samples_are_refused_by_the_api() -> None:
+    from mlplab.errors import ConfigError
+    from mlplab.report.tensorboard import write_events
+
+    with pytest.raises(ConfigError, match=r"^--samples must be >= 0; got -1$"):
+        write_events("no-such-run", samples=-1)

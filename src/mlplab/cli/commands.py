@@ -18,7 +18,7 @@ from ..analysis.evaluate import evaluate
 from ..config import PRESETS, Config, describe
 from ..data.filesources import FileSource
 from ..data.sources import DATASETS, BundledSource, cache_dir
-from ..errors import ConfigError, MlplabError
+from ..errors import ConfigError
 from ..files.limits import printable
 from ..progress import logger
 from ..training.loop import resume, train
@@ -233,7 +233,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import warnings
 
-    from ..errors import ConfigError
     from ..inference import predict
 
     if args.top_k < 1:
@@ -361,19 +360,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
             f"no runs under {args.root}{' match ' + ', '.join(args.filter) if args.filter else ''}"
         )
     if args.tensorboard is not None:
-        from ..report.tensorboard import write_events
+        from ..report.tensorboard import write_events_for_runs
 
-        for row in rows:
-            if row.status in ("empty", "unreadable"):
-                continue
-            path = Path(row.path)
-            target = args.tensorboard / (
-                path.relative_to(args.root) if path != args.root else path.name
-            )
-            try:
-                write_events(row.path, target, samples=0)
-            except MlplabError as exc:  # one damaged run is said and skipped, not the end
-                print(f"mlplab: warning: {printable(exc)}; its events are skipped", file=sys.stderr)
+        readable = [row.path for row in rows if row.status not in ("empty", "unreadable")]
+        for exc in write_events_for_runs(readable, args.root, args.tensorboard):
+            print(f"mlplab: warning: {printable(exc)}; its events are skipped", file=sys.stderr)
         print(
             f"tensorboard: {args.tensorboard} (view with: tensorboard --logdir {args.tensorboard})",
             file=sys.stderr,
@@ -384,8 +375,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_tensorboard(args: argparse.Namespace) -> int:
     from ..report.tensorboard import write_events
 
-    if args.samples < 0:
-        raise ConfigError(f"--samples must be >= 0; got {args.samples}")
     out = write_events(args.run_dir, args.out, samples=args.samples, data_dir=args.data_dir)
     print(out)
     print(f"view with: tensorboard --logdir {out}", file=sys.stderr)

@@ -29,19 +29,20 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import MlplabError, RunError
+from ..errors import ConfigError, MlplabError, RunError
 from ..extras import require
 from ..files.atomic import check_folder, os_errors
 from ..progress import logger
 from ..run.directory import MODEL, WEIGHTS, Run
 
-__all__ = ["SCALARS", "write_events"]
+__all__ = ["SCALARS", "write_events", "write_events_for_runs"]
 
 SCALARS = {  # metrics.jsonl key -> TensorBoard tag
     "train_loss": "loss/train",
@@ -78,6 +79,8 @@ def write_events(
     is written in a temporary folder inside ``out`` and moved into place only once whole, so
     a failure leaves ``out`` as it was.
     """
+    if samples < 0:
+        raise ConfigError(f"--samples must be >= 0; got {samples}")
     require("tensorboard", "tensorboard", "mlplab tensorboard")
     writer_module = require("torch.utils.tensorboard", "tensorboard", "mlplab tensorboard")
     path = Path(run_dir)
@@ -118,6 +121,23 @@ def write_events(
             raise
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def write_events_for_runs(
+    run_dirs: Iterable[str | Path], root: str | Path, out: str | Path
+) -> list[MlplabError]:
+    """Write the events of several runs under ``out``, each at its place relative to ``root``
+    (``mlplab runs ROOT --tensorboard OUT``), without test images. A run that cannot be read
+    is skipped, not the end of the others: the errors of the skipped runs are returned."""
+    root, out = Path(root), Path(out)
+    skipped = []
+    for run_dir in map(Path, run_dirs):
+        target = out / (run_dir.relative_to(root) if run_dir != root else run_dir.name)
+        try:
+            write_events(run_dir, target, samples=0)
+        except MlplabError as exc:
+            skipped.append(exc)
+    return skipped
 
 
 @dataclass
