@@ -57,8 +57,15 @@ def evaluate(
         )
     scale, offset = normalization.affine(device)
     loss = config.train.loss if data.task == "regression" else None
-    scores = evaluate_split(model, chosen.to(device), scale, offset,
-                            batch_size=config.train.eval_batch_size, loss=loss)  # fmt: skip
+    scores = evaluate_split(
+        model, chosen.to(device), scale, offset, batch_size=config.train.eval_batch_size, loss=loss
+    )
     loss_function = loss or CLASSIFICATION_LOSSES[model.head]
-    return {**scores.to_dict(), "classes": list(classes), "dataset": data.name, "split": split,
-            "task": data.task, "loss_function": loss_function}  # fmt: skip
+    return {
+        **scores.to_dict(),
+        "classes": list(classes),
+        "dataset": data.name,
+        "split": split,
+        "task": data.task,
+        "loss_function": loss_function,
+    }

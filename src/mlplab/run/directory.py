@@ -253,10 +253,13 @@ class Run:
         spec = info["model"]
         features = input_features(spec["input_shape"], spec.get("crop", 0))
         check_size(
-            features, spec["hidden"], spec["classes"], error=RunError,
+            features,
+            spec["hidden"],
+            spec["classes"],
+            error=RunError,
             what=f"{self.path / MODEL}: the MLP of model.input_shape={excerpt(spec['input_shape'])}, "
-                 f"model.hidden={excerpt(spec['hidden'])}, model.classes={spec['classes']:,}",
-        )  # fmt: skip
+            f"model.hidden={excerpt(spec['hidden'])}, model.classes={spec['classes']:,}",
+        )
         file = self.path / WEIGHTS
         expected = state_shapes(features, spec["hidden"], spec["classes"])
         _check_fit(file, expected, _weights_header(file))
@@ -305,26 +308,68 @@ class Run:
 # ----- reading untrusted files -------------------------------------------------------------
 MAX_TEXT_BYTES = 16 * 1024**2  # a run's JSON and YAML files: mlplab writes kilobytes
 _SAFETENSORS_HEADER_LIMIT = 100 * 1024**2  # safetensors' own bound on its JSON header
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-                "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}  # fmt: skip
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1}
+_DTYPE_BYTES |= {"U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 TASKS = ("classification", "regression")
 _NUMBER, _WHOLE, _TEXT, _FLAG = "a number", "a whole number >= 0", "a string", "true or false"
 # The figures readers use (runs, report, compare, serve, tensorboard): null or of this kind.
-_METRIC_FIELDS = {"epoch": _WHOLE, **dict.fromkeys(("train_loss", "train_accuracy", "val_loss",
-                  "val_accuracy", "val_r2", "lr", "epoch_seconds", "elapsed_seconds"), _NUMBER)}  # fmt: skip
+_METRIC_FIELDS = {
+    "epoch": _WHOLE,
+    **dict.fromkeys(
+        [
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "val_r2",
+            "lr",
+            "epoch_seconds",
+            "elapsed_seconds",
+        ],
+        _NUMBER,
+    ),
+}
 _SUMMARY_FIELDS = {
-    **dict.fromkeys(("test_accuracy", "test_loss", "test_r2", "test_rmse", "test_mae",
-                     "best_val_loss", "best_val_accuracy", "train_seconds", "seconds_per_epoch",
-                     "wall_seconds"), _NUMBER),
-    **dict.fromkeys(("best_epoch", "epochs_run", "epochs_planned", "parameters", "seed",
-                     "threads", "world_size"), _WHOLE),
-    **dict.fromkeys(("task", "dataset", "data_origin", "device", "device_name"), _TEXT),
+    **dict.fromkeys(
+        [
+            "test_accuracy",
+            "test_loss",
+            "test_r2",
+            "test_rmse",
+            "test_mae",
+            "best_val_loss",
+            "best_val_accuracy",
+            "train_seconds",
+            "seconds_per_epoch",
+            "wall_seconds",
+        ],
+        _NUMBER,
+    ),
+    **dict.fromkeys(
+        [
+            "best_epoch",
+            "epochs_run",
+            "epochs_planned",
+            "parameters",
+            "seed",
+            "threads",
+            "world_size",
+        ],
+        _WHOLE,
+    ),
+    **dict.fromkeys(["task", "dataset", "data_origin", "device", "device_name"], _TEXT),
     **dict.fromkeys(("interrupted", "dry_run"), _FLAG),
-}  # fmt: skip
+}
 # dataset.json's "reload": the keyword arguments load_dataset is called with again
-_RELOAD_FIELDS = {"dataset": _TEXT, "format": _TEXT, "test_dataset": _TEXT, "target": _TEXT,
-                  "images_key": _TEXT, "labels_key": _TEXT, "test_size": _NUMBER,
-                  "split_seed": _WHOLE, "pixel_scale": _NUMBER, "image_shape": "3 whole numbers"}  # fmt: skip
+_RELOAD_FIELDS = {
+    **dict.fromkeys(
+        ["dataset", "format", "test_dataset", "target", "images_key", "labels_key"], _TEXT
+    ),
+    "test_size": _NUMBER,
+    "split_seed": _WHOLE,
+    "pixel_scale": _NUMBER,
+    "image_shape": "3 whole numbers",
+}
 
 
 def _read_bytes(file: Path, what: str, *, size_only: bool = False) -> bytes:
@@ -490,8 +535,11 @@ def _check_fit(
     """The weights file holds exactly the tensors the architecture has, of their shapes."""
     missing = sorted(expected.keys() - found.keys())
     extra = sorted(found.keys() - expected.keys())
-    wrong = [f"{k} {found[k]} (expected {expected[k]})" for k in expected.keys() & found.keys()
-             if found[k] != expected[k]]  # fmt: skip
+    wrong = [
+        f"{k} {found[k]} (expected {expected[k]})"
+        for k in expected.keys() & found.keys()
+        if found[k] != expected[k]
+    ]
     if missing or extra or wrong:
         problems = [f"missing {', '.join(missing)}"] if missing else []
         problems += [f"unexpected {', '.join(extra)}"] if extra else []
@@ -507,7 +555,9 @@ def _check_zip(file: Path, f: Any, size: int) -> None:
         with zipfile.ZipFile(f) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise RunError(f"{file}: not a readable mlplab checkpoint (not a zip written by torch.save: {_why(exc)})") from None  # fmt: skip
+        raise RunError(
+            f"{file}: not a readable mlplab checkpoint (not a zip written by torch.save: {_why(exc)})"
+        ) from None
     for member in members:
         if member.compress_type != zipfile.ZIP_STORED or member.file_size != member.compress_size:
             raise RunError(
@@ -524,7 +574,9 @@ def _check_checkpoint(file: Path, state: dict[str, Any]) -> None:
             raise RunError(f"{file}: {key} must be {_WHOLE}; got {excerpt(state.get(key))}")
     threads = state.get("threads")
     if threads is not None and not (_is(threads, _WHOLE) and 1 <= threads <= 4096):
-        raise RunError(f"{file}: threads must be a whole number from 1 to 4096; got {excerpt(threads)}")  # fmt: skip
+        raise RunError(
+            f"{file}: threads must be a whole number from 1 to 4096; got {excerpt(threads)}"
+        )
     history = state.get("history")
     if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
         raise RunError(f"{file}: history must be a list of epoch records; got {excerpt(history)}")
@@ -538,5 +590,6 @@ def _check_checkpoint(file: Path, state: dict[str, Any]) -> None:
 
 def _why(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return excerpt(f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__,
-                   quote=False, limit=300)  # fmt: skip
+    return excerpt(
+        f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__, quote=False, limit=300
+    )

@@ -40,8 +40,13 @@ def run_dataset(
             )
         config = run.config().data
         options = {k: v for k, v in reload.items() if k != "dataset"}
-        dataset = load_dataset(reload["dataset"], data_dir or config.data_dir,
-                               download=config.download, mirror=config.mirror, **options)  # fmt: skip
+        dataset = load_dataset(
+            reload["dataset"],
+            data_dir or config.data_dir,
+            download=config.download,
+            mirror=config.mirror,
+            **options,
+        )
     shape, classes = list(dataset.image_shape), list(dataset.classes)
     problems = []
     if shape != info["image_shape"]:

@@ -80,12 +80,22 @@ class RunRow:
 
     def cells(self) -> dict[str, str]:
         """The row as the table shows it (control characters in names escaped)."""
-        return {"date": self.date, "name": printable(self.name or "-"),
-                "dataset": printable(self.dataset or "-"),
-                "architecture": printable(self.architecture or "-"), "epochs": self.epochs,
-                "val": self._score(self.val), "test": self._score(self.test),
-                "time": "-" if self.seconds is None else f"{self.seconds:.{2 if self.seconds < 10 else 1}f}s",
-                "status": self.status + (f" ({printable(self.problem)})" if self.problem else "")}  # fmt: skip
+        return {
+            "date": self.date,
+            "name": printable(self.name or "-"),
+            "dataset": printable(self.dataset or "-"),
+            "architecture": printable(self.architecture or "-"),
+            "epochs": self.epochs,
+            "val": self._score(self.val),
+            "test": self._score(self.test),
+            "time": self._time(),
+            "status": self.status + (f" ({printable(self.problem)})" if self.problem else ""),
+        }
+
+    def _time(self) -> str:
+        if self.seconds is None:
+            return "-"
+        return f"{self.seconds:.{2 if self.seconds < 10 else 1}f}s"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,8 +152,21 @@ def read_row(path: Path) -> RunRow:
     # folder someone else wrote still makes one unreadable row, never a failed listing.
     except Exception as exc:
         problem = _why(exc, path)
-        return RunRow(str(path), date, _folder_name(path), "", "", "", 0, None, None, None, None,
-                      "unreadable", problem=problem)  # fmt: skip
+        return RunRow(
+            path=str(path),
+            date=date,
+            name=_folder_name(path),
+            dataset="",
+            architecture="",
+            task="",
+            epochs_run=0,
+            epochs_planned=None,
+            val=None,
+            test=None,
+            seconds=None,
+            status="unreadable",
+            problem=problem,
+        )
 
 
 def _read(path: Path, date: str) -> RunRow:
@@ -178,10 +201,21 @@ def _read(path: Path, date: str) -> RunRow:
         status = "interrupted" if summary.get("interrupted") else "finished"
     else:
         status = "interrupted" if history else "empty"
-    return RunRow(str(path), date, config.run.name or _folder_name(path), dataset, architecture,
-                  "regression" if regression else "classification", len(history),
-                  summary.get("epochs_planned") or config.train.epochs, val, test, seconds, status,
-                  summary.get("parameters"))  # fmt: skip
+    return RunRow(
+        path=str(path),
+        date=date,
+        name=config.run.name or _folder_name(path),
+        dataset=dataset,
+        architecture=architecture,
+        task="regression" if regression else "classification",
+        epochs_run=len(history),
+        epochs_planned=summary.get("epochs_planned") or config.train.epochs,
+        val=val,
+        test=test,
+        seconds=seconds,
+        status=status,
+        parameters=summary.get("parameters"),
+    )
 
 
 def filter_runs(rows: list[RunRow], filters: list[str]) -> list[RunRow]:
@@ -207,8 +241,12 @@ def sort_runs(rows: list[RunRow], key: str = "date", reverse: bool = False) -> l
         raise ConfigError(
             f"--sort must be one of {', '.join(COLUMNS)}; got '{key}'{did_you_mean(key, COLUMNS)}"
         )
-    value = {"val": lambda r: r.val, "test": lambda r: r.test, "time": lambda r: r.seconds,
-             "epochs": lambda r: r.epochs_run}.get(key, lambda r: r.cells()[key])  # fmt: skip
+    value = {
+        "val": lambda r: r.val,
+        "test": lambda r: r.test,
+        "time": lambda r: r.seconds,
+        "epochs": lambda r: r.epochs_run,
+    }.get(key, lambda r: r.cells()[key])
     present = [r for r in rows if value(r) is not None]
     missing = [r for r in rows if value(r) is None]
     return sorted(present, key=value, reverse=reverse) + missing
@@ -222,8 +260,19 @@ def runs_table(rows: list[RunRow], style: str = "text", root: str | Path | None 
     for r in rows:
         cells = r.cells()
         where = printable(_relative(r.path, root))
-        table.append([cells["date"], where, cells["dataset"], cells["architecture"], cells["epochs"],
-                      cells["val"], cells["test"], cells["time"], cells["status"]])  # fmt: skip
+        table.append(
+            [
+                cells["date"],
+                where,
+                cells["dataset"],
+                cells["architecture"],
+                cells["epochs"],
+                cells["val"],
+                cells["test"],
+                cells["time"],
+                cells["status"],
+            ]
+        )
     return format_table(header, table, style)
 
 
