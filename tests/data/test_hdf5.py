@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from mlplab.data.filesources import USPS_SOURCE
+from mlplab.data.sources.files import USPS_SOURCE
 from mlplab.data.hdf5 import read_hdf5, read_usps
 from mlplab.errors import DataError, FormatError
 

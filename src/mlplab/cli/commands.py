@@ -16,8 +16,7 @@ from typing import Any
 
 from ..analysis.evaluate import evaluate
 from ..config import PRESETS, Config, describe
-from ..data.filesources import FileSource
-from ..data.sources import DATASETS, BundledSource, cache_dir
+from ..data.sources import DATASETS, BundledSource, FileSource, cache_dir
 from ..errors import ConfigError
 from ..files.limits import printable
 from ..progress import logger

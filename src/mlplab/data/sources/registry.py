@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, DownloadError, did_you_mean
-from .dataset import Dataset
-from .download import download_file, verify_local
-from .filesources import CIFAR10_SOURCE, USPS_SOURCE, FileSource
-from .idx import read_idx_pair
+from ...errors import DataError, DownloadError, did_you_mean
+from ..dataset import Dataset
+from ..download import download_file, verify_local
+from ..idx import read_idx_pair
+from .files import CIFAR10_SOURCE, USPS_SOURCE, FileSource
 
 __all__ = ["DATASETS", "BundledSource", "IdxSource", "cache_dir", "get_source", "search_dirs"]
 

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DataError, DownloadError, FormatError
-from .cifar import CIFAR10_ARCHIVE, CIFAR10_CLASSES, CIFAR10_MD5, CIFAR10_URL, read_cifar
-from .dataset import Dataset
-from .download import download_file, verify_local
-from .hdf5 import read_usps
-from .raw import RawSplits
+from ...errors import DataError, DownloadError, FormatError
+from ..cifar import CIFAR10_ARCHIVE, CIFAR10_CLASSES, CIFAR10_MD5, CIFAR10_URL, read_cifar
+from ..dataset import Dataset
+from ..download import download_file, verify_local
+from ..hdf5 import read_usps
+from ..raw import RawSplits
 
 __all__ = ["CIFAR10_SOURCE", "USPS_SOURCE", "FileSource"]
 
@@ -41,7 +41,7 @@ class FileSource:
     manual: str = ""  # what to put where by hand, for the not-found error
 
     def search_folders(self, data_dir: str | Path | None = None) -> list[Path]:
-        from .sources import search_dirs  # here: sources.py imports this module to register
+        from .registry import search_dirs  # here: registry.py imports this module to register
 
         roots = [data_dir, os.environ.get("MLPLAB_DATA_DIR"), "data", ".data"]
         folders = search_dirs(self.name, self.torchvision_name, data_dir)
@@ -67,7 +67,7 @@ class FileSource:
         if path is None:
             path = self._download(data_dir, download, mirror)
         elif verify and self.url and self.digest and path.name == self.url.rsplit("/", 1)[-1]:
-            from .sources import VERIFIED, cache_dir  # sources.py imports this module
+            from .registry import VERIFIED, cache_dir  # registry.py imports this module
 
             verify_local(path, self.digest, self.name, cache_dir() / VERIFIED)
         raw = self.reader(path)
@@ -77,7 +77,7 @@ class FileSource:
                                   reload={"dataset": self.name})  # fmt: skip
 
     def _download(self, data_dir: str | Path | None, download: bool, mirror: str | None) -> Path:
-        from .sources import cache_dir
+        from .registry import cache_dir
 
         looked = ", ".join(str(d) for d in self.search_folders(data_dir))
         target = cache_dir() / self.name
