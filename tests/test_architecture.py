@@ -22,11 +22,11 @@ LAYERS = [
     ("data",),
     ("model",),
     ("run",),
+    ("trust",),  # calibration and rejection: the loop fits them, evaluate/report/predict apply them
     ("training",),
     ("analysis",),
     ("report",),
     ("inference",),
-    ("trust",),
     ("serve",),
     ("sweep",),
     ("integrations",),
