@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from mlplab.data.cifar import CIFAR10_CLASSES, read_cifar, read_pickle
-from mlplab.data.sources.files import CIFAR10_SOURCE
+from mlplab.data.sources import CIFAR10_SOURCE
 from mlplab.errors import DownloadError, FormatError
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]

@@ -12,9 +12,9 @@ import h5py
 import numpy as np
 import pytest
 
-from mlplab.data.sources.files import USPS_SOURCE
 from mlplab.data.hdf5 import read_hdf5, read_usps
-from mlplab.errors import DataError, FormatError
+from mlplab.data.sources import USPS_SOURCE
+from mlplab.errors import FormatError
 
 REAL_DATA_DIR = os.environ.get("MLPLAB_DATA_DIR")
 
@@ -135,18 +135,6 @@ def test_usps_reader_checks_the_shape(tmp_path: Path) -> None:
         FormatError, match=r"o.h5: images of 1x4x4 and no test split; usps.h5 holds 16x16"
     ):
         read_usps(other)
-
-
-def test_usps_source_finds_the_file_in_the_data_dir(tmp_path: Path) -> None:
-    (tmp_path / "mine" / "usps").mkdir(parents=True)
-    usps_like(tmp_path / "mine" / "usps" / "usps.h5")
-    data = USPS_SOURCE.load(tmp_path / "mine")
-    assert (data.name, len(data.train), len(data.test)) == ("usps", 6, 4)
-    with pytest.raises(
-        DataError,
-        match=r"dataset 'usps' not found \(looked in .*\); it is not downloaded automatically: put usps.h5",
-    ):
-        USPS_SOURCE.load(tmp_path / "elsewhere")
 
 
 @pytest.fixture

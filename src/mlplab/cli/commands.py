@@ -16,7 +16,7 @@ from typing import Any
 
 from ..analysis.evaluate import evaluate
 from ..config import PRESETS, Config, describe
-from ..data.sources import DATASETS, BundledSource, FileSource, cache_dir
+from ..data.sources import DATASETS
 from ..errors import ConfigError
 from ..files.limits import printable
 from ..progress import logger
@@ -90,20 +90,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     print(f"{'dataset':<16} {'status':<9} where / description")
     for name, source in DATASETS.items():
-        if isinstance(source, BundledSource):
-            status, where = "bundled", source.find()
-        elif isinstance(source, FileSource):
-            found = source.find(args.data_dir)
-            status, where = (("found", str(found)) if found else
-                             ("missing", f"downloads to {cache_dir() / name}" if source.url else "not downloadable: see docs/formats.md"))  # fmt: skip
-        else:
-            folder = source.find(args.data_dir)
-            status, where = (
-                ("found", str(folder))
-                if folder
-                else ("missing", f"downloads to {cache_dir() / name}")
-            )
-        print(f"{name:<16} {status:<9} {where}")
+        place = source.locate(args.data_dir)
+        print(f"{name:<16} {place.status:<9} {place.where}")
         print(f"{'':<26} {source.description}")
     return 0
 

@@ -1,69 +1,14 @@
-"""Where datasets are looked for, in order, and the bundled digits."""
+"""The registry: every name maps to a Source of that name, lookup, and the listing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from mlplab import load_dataset
-from mlplab.data.idx import write_idx
-from mlplab.data.sources import get_source
-from mlplab.errors import DataError, FormatError
-
-NAMES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-
-
-def fake_mnist(folder: Path, fill: int, gz: bool = True) -> Path:
-    """Four small, valid IDX files whose pixels all equal ``fill``: tells folders apart."""
-    folder.mkdir(parents=True)
-    ext = ".gz" if gz else ""
-    for prefix, n in (("train", 12), ("t10k", 4)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", np.full((n, 28, 28), fill, np.uint8))
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", np.arange(n, dtype=np.uint8) % 10)
-    return folder
-
-
-def loaded_fill(**kwargs: object) -> int:
-    # fake files: not MNIST's published checksums, so the check is off here (tested below)
-    return int(load_dataset("mnist", verify=False, **kwargs).train.images[0, 0, 0, 0])  # type: ignore[arg-type]
-
-
-def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_mnist(tmp_path / "cache" / "mnist", 1)
-    assert loaded_fill() == 1
-    fake_mnist(tmp_path / ".data" / "MNIST" / "raw", 2, gz=False)  # torchvision tutorial layout
-    assert loaded_fill() == 2
-    fake_mnist(tmp_path / "data" / "MNIST" / "raw", 3)
-    assert loaded_fill() == 3
-    fake_mnist(tmp_path / "env" / "mnist", 4)
-    monkeypatch.setenv("MLPLAB_DATA_DIR", str(tmp_path / "env"))
-    assert loaded_fill() == 4
-    fake_mnist(tmp_path / "flag" / "MNIST" / "raw", 5)
-    assert loaded_fill(data_dir=tmp_path / "flag") == 5
-
-
-def test_incomplete_folder_is_skipped(tmp_path: Path) -> None:
-    fake_mnist(tmp_path / "data" / "MNIST" / "raw", 3)
-    (tmp_path / "data" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").unlink()
-    fake_mnist(tmp_path / "cache" / "mnist", 1)
-    assert loaded_fill() == 1
-
-
-def test_loaded_split_shapes(tmp_path: Path) -> None:
-    fake_mnist(tmp_path / "cache" / "mnist", 7)
-    data = load_dataset("mnist", verify=False)
-    assert data.train.images.shape == (12, 1, 28, 28) and data.train.images.dtype == torch.uint8
-    assert data.test.labels.dtype == torch.int64 and len(data.test) == 4
-    assert data.image_shape == (1, 28, 28)
-    assert "Dataset('mnist', train=12, test=4, image=1x28x28" in repr(data)
+from mlplab import vocab
+from mlplab.data.sources import DATASETS, Location, Source, get_source
+from mlplab.errors import DataError
 
 
 def test_unknown_dataset() -> None:
@@ -74,51 +19,21 @@ def test_unknown_dataset() -> None:
         get_source("mnits")
 
 
-def test_digits_bundled_fixed_split() -> None:
-    a, b = load_dataset("digits"), load_dataset("digits")
-    assert (len(a.train), len(a.test)) == (1347, 450)
-    assert a.image_shape == (1, 8, 8) and a.train.images.max() == 255
-    assert torch.equal(a.test.labels, b.test.labels) and torch.equal(a.train.images, b.train.images)
-    assert torch.bincount(a.test.labels).min() >= 43  # stratified: every class 43-46 times
+def test_every_registered_dataset_is_a_source_under_its_own_name() -> None:
+    assert tuple(DATASETS) == vocab.DATASETS
+    for name, source in DATASETS.items():
+        assert isinstance(source, Source) and source.name == name
+        assert get_source(name) is source
 
 
-def test_real_fashion_mnist(fashion_dir: Path) -> None:
-    data = load_dataset("fashion-mnist", fashion_dir, download=False)
-    assert (len(data.train), len(data.test)) == (60000, 10000)
-    assert data.classes[0] == "T-shirt/top" and data.classes[9] == "Ankle boot"
-    assert torch.bincount(data.train.labels).tolist() == [6000] * 10
-
-
-def test_local_copies_are_checked_once_against_the_published_checksums(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import mlplab.data.download as download
-
-    fake_mnist(tmp_path / "data" / "MNIST" / "raw", 3)
-    with pytest.raises(
-        FormatError,
-        match=r"train-images-idx3-ubyte.gz: content SHA-256 \w+… is not mnist's published ba891046e650…; "
-        r"the file is damaged or from another dataset: delete it to download it again",
-    ):
-        load_dataset("mnist")
-    # A file that passes is remembered (path, size, mtime) and not hashed again.
-    calls = []
-    monkeypatch.setattr(download, "content_sha256", lambda p: calls.append(p) or _published(p))
-    load_dataset("mnist")
-    assert len(calls) == 4
-    load_dataset("mnist")
-    assert len(calls) == 4
-    (tmp_path / "data" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").touch()  # changed: again
-    load_dataset("mnist")
-    assert len(calls) == 5
-
-
-def _published(path: Path) -> str:
-    from mlplab.data.sources import DATASETS
-
-    return next(
-        sha
-        for pair in DATASETS["mnist"].files.values()
-        for name, sha in pair
-        if Path(path).name.startswith(name)
-    )
+def test_every_source_says_where_it_is_with_nothing_on_disk(isolated: Path) -> None:
+    """What `mlplab datasets` lists: one locate() call per source, whatever its kind."""
+    cache = isolated / "cache"
+    assert {name: source.locate() for name, source in DATASETS.items()} == {
+        "mnist": Location("missing", f"downloads to {cache / 'mnist'}"),
+        "fashion-mnist": Location("missing", f"downloads to {cache / 'fashion-mnist'}"),
+        "digits": Location("bundled", "bundled with scikit-learn"),
+        "make-regression": Location("bundled", "bundled with scikit-learn"),
+        "usps": Location("missing", "not downloadable: see docs/formats.md"),
+        "cifar10": Location("missing", f"downloads to {cache / 'cifar10'}"),
+    }

@@ -1,12 +1,11 @@
 """Named datasets stored as one file or folder that a format reader reads: CIFAR-10 and USPS.
 
-A :class:`FileSource` has the interface of the sources in :mod:`.sources` (``find``,
-``load``, ``description``, ``classes``), so registering one is adding it to ``DATASETS``.
-It looks for any of its ``candidates`` (file or folder names) in the folders of
-:func:`.sources.search_dirs`, and also directly in ``data_dir``, ``$MLPLAB_DATA_DIR``,
-``./data`` and ``./.data``, where torchvision leaves ``cifar-10-batches-py``. When none is
-found it downloads its archive into ``<cache>/<name>/``, checked against the published
-digest, or, with nothing to download (USPS), says where to put the file.
+A :class:`FileSource` looks for any of its ``candidates`` (file or folder names) in the
+folders of :func:`.base.search_dirs`, and also directly in ``data_dir``,
+``$MLPLAB_DATA_DIR``, ``./data`` and ``./.data``, where torchvision leaves
+``cifar-10-batches-py``. When none is found it downloads its archive into
+``<cache>/<name>/``, checked against the published digest, or, with nothing to download
+(USPS), says where to put the file.
 """
 
 from __future__ import annotations
@@ -16,18 +15,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import DataError, DownloadError, FormatError
+from ...errors import DataError, FormatError
 from ..cifar import CIFAR10_ARCHIVE, CIFAR10_CLASSES, CIFAR10_MD5, CIFAR10_URL, read_cifar
 from ..dataset import Dataset
-from ..download import download_file, verify_local
+from ..download import download_file
 from ..hdf5 import read_usps
 from ..raw import RawSplits
+from .base import (
+    DIGIT_CLASSES,
+    FetchOptions,
+    Source,
+    cache_dir,
+    download_missing,
+    not_found,
+    search_dirs,
+    verify_once,
+)
 
 __all__ = ["CIFAR10_SOURCE", "USPS_SOURCE", "FileSource"]
 
 
 @dataclass(frozen=True)
-class FileSource:
+class FileSource(Source):
     """A dataset read from one file or folder by a format reader; downloadable with ``url``."""
 
     name: str
@@ -41,8 +50,6 @@ class FileSource:
     manual: str = ""  # what to put where by hand, for the not-found error
 
     def search_folders(self, data_dir: str | Path | None = None) -> list[Path]:
-        from .registry import search_dirs  # here: registry.py imports this module to register
-
         roots = [data_dir, os.environ.get("MLPLAB_DATA_DIR"), "data", ".data"]
         folders = search_dirs(self.name, self.torchvision_name, data_dir)
         return folders + [Path(r).expanduser() for r in roots if r]
@@ -55,48 +62,37 @@ class FileSource:
                     return folder / candidate
         return None
 
-    def load(
-        self,
-        data_dir: str | Path | None = None,
-        *,
-        download: bool = True,
-        mirror: str | None = None,
-        verify: bool = True,
-    ) -> Dataset:
+    @property
+    def downloadable(self) -> bool:
+        return bool(self.url and self.digest)
+
+    def _load(self, data_dir: str | Path | None, fetch: FetchOptions) -> Dataset:
         path = self.find(data_dir)
         if path is None:
-            path = self._download(data_dir, download, mirror)
-        elif verify and self.url and self.digest and path.name == self.url.rsplit("/", 1)[-1]:
-            from .registry import VERIFIED, cache_dir  # registry.py imports this module
-
-            verify_local(path, self.digest, self.name, cache_dir() / VERIFIED)
+            path = self._download(data_dir, fetch)
+        elif fetch.verify and self.url and self.digest and path.name == self._archive():
+            verify_once(path, self.digest, self.name)
         raw = self.reader(path)
         if raw.test is None:
             raise FormatError(f"{path}: no test split; the {self.name} files have one")
-        return Dataset.from_numpy(self.name, raw.classes, str(path), raw.train, raw.test,
-                                  reload={"dataset": self.name})  # fmt: skip
+        return self._dataset(raw.classes, str(path), raw.train, raw.test)
 
-    def _download(self, data_dir: str | Path | None, download: bool, mirror: str | None) -> Path:
-        from .registry import cache_dir
+    def _archive(self) -> str:
+        """The file name of the downloadable archive."""
+        return (self.url or "").rsplit("/", 1)[-1]
 
-        looked = ", ".join(str(d) for d in self.search_folders(data_dir))
+    def _download(self, data_dir: str | Path | None, fetch: FetchOptions) -> Path:
+        looked = self.search_folders(data_dir)
         target = cache_dir() / self.name
         how = self.manual.format(cache=target, name=self.name)
         if not self.url or not self.digest:
-            raise DataError(f"dataset '{self.name}' not found (looked in {looked}); {how}")
-        if not download:
-            raise DataError(
-                f"dataset '{self.name}' not found (looked in {looked}) and downloads are off; {how}"
-            )
-        base, filename = self.url.rsplit("/", 1)
-        mirror = mirror or os.environ.get("MLPLAB_MIRROR")
-        try:
-            return download_file(filename, self.digest, target, (mirror,) if mirror else (base,))
-        except DownloadError as exc:
-            raise DownloadError(
-                f"dataset '{self.name}' not found (looked in {looked}) and {exc}. Fix: {how}, "
-                "or set MLPLAB_MIRROR to a mirror you can reach"
-            ) from None
+            raise DataError(f"{not_found(self.name, looked)}; {how}")
+        base, digest = self.url.rsplit("/", 1)[0], self.digest
+
+        def get(mirrors: tuple[str, ...]) -> Path:
+            return download_file(self._archive(), digest, target, mirrors)
+
+        return download_missing(self.name, looked, how, fetch, (base,), get)
 
 
 CIFAR10_SOURCE = FileSource(
@@ -123,7 +119,7 @@ USPS_SOURCE = FileSource(
     name="usps",
     torchvision_name="USPS",
     description="USPS zip-code digits, 16x16 gray, 7,291 train / 2,007 test (Hull 1994; usps.h5)",
-    classes=tuple(str(d) for d in range(10)),
+    classes=DIGIT_CLASSES,
     candidates=("usps.h5",),
     reader=read_usps,
     manual=(
