@@ -122,3 +122,44 @@ def test_probabilities_per_head_by_hand() -> None:
     torch.testing.assert_close(heads.probabilities("log_softmax", quarter.log()), quarter)
     torch.testing.assert_close(heads.probabilities("softmax", quarter), quarter)
     torch.testing.assert_close(heads.log_probabilities("softmax", quarter), quarter.log())
+
+
+# ----- a temperature: the calibrated probabilities are softmax(logits / T) for every head -----
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 2.5])
+def test_every_heads_calibrated_probabilities_are_the_softmax_of_its_logits_over_t(
+    head: str, temperature: float
+) -> None:
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(32, 6, generator=g, dtype=torch.float64) * 4
+    outputs = heads.from_logits(head, logits)
+    expected = torch.softmax(logits / temperature, 1)
+    torch.testing.assert_close(heads.probabilities(head, outputs, temperature), expected)
+    torch.testing.assert_close(
+        heads.log_probabilities(head, outputs, temperature),
+        torch.log_softmax(logits / temperature, 1),
+    )
+    # the exported model's outputs mean the same probabilities, through the head's own rule
+    calibrated = heads.with_temperature(head, outputs, temperature)
+    torch.testing.assert_close(heads.probabilities(head, calibrated), expected)
+    # a temperature never changes the predicted class
+    assert torch.equal(calibrated.argmax(1), outputs.argmax(1))
+    assert torch.equal(heads.probabilities(head, outputs, temperature).argmax(1), logits.argmax(1))
+
+
+def test_the_logits_heads_calibrated_outputs_are_its_logits_over_t_by_hand() -> None:
+    z = torch.tensor([[2.0, -1.0, 0.5]])
+    torch.testing.assert_close(heads.with_temperature("logits", z, 2.0), z / 2)
+    torch.testing.assert_close(
+        heads.with_temperature("log_softmax", torch.log_softmax(z, 1), 2.0),
+        torch.log_softmax(z / 2, 1),
+    )
+    # T = 1 gives the head's outputs back untouched (the same tensor: older runs are unchanged)
+    assert heads.with_temperature("softmax", z, 1.0) is z
+
+
+def test_a_softmax_heads_underflowed_probability_stays_finite_under_a_temperature() -> None:
+    p = torch.tensor([[1.0, 0.0, 0.0]])  # an underflowed 0: its log is clamped, not -inf
+    calibrated = heads.probabilities("softmax", p, 5.0)
+    assert torch.isfinite(calibrated).all() and calibrated[0, 0] > 0.99
+    torch.testing.assert_close(calibrated.sum(1), torch.ones(1))

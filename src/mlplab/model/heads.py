@@ -7,6 +7,11 @@ mean instead of knowing it itself: the class probabilities and log-probabilities
 serve, the analyses, the test-time views), the training and evaluation loss and its name,
 the loss a fresh model should start near, and the name the exported file gives the output.
 A new head is one row of :data:`_HEADS`.
+
+A run's temperature ``T`` (:mod:`mlplab.trust.calibration`) scales every head the same way:
+the calibrated probabilities are ``softmax(z / T)``, ``z`` being logits whose softmax is the
+head's own probabilities (:func:`to_logits`). The rule lives here, low enough for the
+analyses, the predictor and the exported model to share it; ``T = 1`` changes nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ __all__ = [
     "log_probabilities",
     "loss_fn",
     "probabilities",
+    "to_logits",
+    "with_temperature",
 ]
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -62,6 +69,7 @@ class Head:
     from_log_probabilities: Outputs  # log-probabilities -> outputs that mean the same
     probabilities: Outputs  # this head's outputs -> class probabilities
     log_probabilities: Outputs  # this head's outputs -> their natural log
+    to_logits: Outputs  # this head's outputs -> logits whose softmax is its probabilities
 
     def initial_loss(self, classes: int) -> float:
         """The loss of uniform predictions over ``classes`` classes."""
@@ -87,6 +95,7 @@ _HEADS = {
             from_log_probabilities=_same,
             probabilities=lambda z: torch.softmax(z, dim=1),
             log_probabilities=lambda z: torch.log_softmax(z, dim=1),
+            to_logits=_same,
         ),
         Head(
             name="log_softmax",
@@ -97,6 +106,7 @@ _HEADS = {
             from_log_probabilities=_same,
             probabilities=torch.exp,
             log_probabilities=_same,
+            to_logits=_same,
         ),
         Head(
             name="softmax",
@@ -107,6 +117,7 @@ _HEADS = {
             from_log_probabilities=torch.exp,
             probabilities=_same,
             log_probabilities=_log_of_probabilities,
+            to_logits=_log_of_probabilities,
         ),
     )
 }
@@ -141,16 +152,38 @@ def from_log_probabilities(name: str, log_p: torch.Tensor) -> torch.Tensor:
     return head(name).from_log_probabilities(log_p)
 
 
-def probabilities(name: str, outputs: torch.Tensor) -> torch.Tensor:
+def probabilities(name: str, outputs: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Class probabilities ``(N, K)``, rows summing to 1, from the outputs of head ``name``
-    (in their own dtype: a caller that wants float32 casts first)."""
-    return head(name).probabilities(outputs)
+    (in their own dtype: a caller that wants float32 casts first); with a ``temperature``,
+    the calibrated ones, ``softmax(to_logits(outputs) / temperature)``."""
+    if temperature == 1.0:
+        return head(name).probabilities(outputs)
+    return torch.softmax(to_logits(name, outputs) / temperature, dim=1)
 
 
-def log_probabilities(name: str, outputs: torch.Tensor) -> torch.Tensor:
-    """Natural logs of the class probabilities from the outputs of head ``name``; a
-    probability that underflowed to 0 has the log of the dtype's smallest normal number."""
-    return head(name).log_probabilities(outputs)
+def log_probabilities(name: str, outputs: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Natural logs of the class probabilities from the outputs of head ``name`` (calibrated
+    by ``temperature`` as :func:`probabilities` is); a probability that underflowed to 0 has
+    the log of the dtype's smallest normal number."""
+    if temperature == 1.0:
+        return head(name).log_probabilities(outputs)
+    return torch.log_softmax(to_logits(name, outputs) / temperature, dim=1)
+
+
+def to_logits(name: str, outputs: torch.Tensor) -> torch.Tensor:
+    """Logits whose softmax is head ``name``'s probabilities: a logits head's outputs, a
+    log-softmax head's log-probabilities, a softmax head's log-probabilities (clamped at the
+    dtype's smallest normal number, so that a temperature never divides -inf)."""
+    return head(name).to_logits(outputs)
+
+
+def with_temperature(name: str, outputs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Outputs of head ``name`` that mean its calibrated probabilities: ``z / T`` for the
+    logits head (calibrated logits), ``log_softmax(z / T)`` for log-softmax, ``softmax(z / T)``
+    for softmax, ``z`` being :func:`to_logits`. What the exported model returns."""
+    if temperature == 1.0:
+        return outputs
+    return from_logits(name, to_logits(name, outputs) / temperature)
 
 
 def loss_fn(name: str, loss: str | None = None, label_smoothing: float = 0.0) -> Loss:
