@@ -105,7 +105,9 @@ class Run:
         normalization: Normalization,
         classes: tuple[str, ...],
         task: str = "classification",
+        temperature: float | None = None,
     ) -> None:
+        """The weights and ``model.json``; ``temperature``: the calibration's (absent: 1)."""
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         # Serialized in memory, written by Python: safetensors' own writer reports a full
         # disk as a SafetensorError, not an OSError that becomes one clear line.
@@ -116,7 +118,14 @@ class Run:
             "normalization": normalization.to_dict(),
             "classes": list(classes),
             "task": task,
+            **({"temperature": temperature} if temperature is not None else {}),
         }
+        write_text_atomic(self.path / MODEL, json.dumps(info, indent=2) + "\n")
+
+    def save_temperature(self, temperature: float) -> None:
+        """Rewrite ``model.json`` (atomically) with the calibration's ``temperature``."""
+        info = self.model_info()
+        info["temperature"] = temperature
         write_text_atomic(self.path / MODEL, json.dumps(info, indent=2) + "\n")
 
     def save_summary(self, summary: dict[str, Any]) -> None:
@@ -231,11 +240,17 @@ class Run:
                     f"{spec['classes']:,} outputs"
                 )
             _check_normalization(info["normalization"], spec["input_shape"][0])
+            _check_temperature(info.get("temperature", 1.0))
         except (KeyError, ValueError, ConfigError) as exc:
             raise RunError(
                 f"{file}: not a model description made by mlplab ({_why(exc)})"
             ) from None
         return info
+
+    def temperature(self) -> float:
+        """The calibration's temperature from ``model.json`` (1 when absent: an older run, a
+        regression, a run without a validation split)."""
+        return float(self.model_info().get("temperature", 1.0))
 
     def load_model(
         self, device: torch.device | str = "cpu"
@@ -334,6 +349,10 @@ _SUMMARY_FIELDS = {
         [
             "test_accuracy",
             "test_loss",
+            "test_ece",
+            "test_ece_uncalibrated",
+            "test_nll",
+            "test_brier",
             "test_r2",
             "test_rmse",
             "test_mae",
@@ -485,6 +504,12 @@ def _check_normalization(norm: Any, channels: int) -> None:
             raise ValueError(
                 f"normalization.{key} must be {channels} {what} (one per channel); got {excerpt(values)}"
             )
+
+
+def _check_temperature(value: Any) -> None:
+    """A temperature is a finite number > 0 (softmax(z / T) needs one)."""
+    if not (_is(value, _NUMBER) and math.isfinite(value) and value > 0):
+        raise ValueError(f"temperature must be a finite number > 0; got {excerpt(value)}")
 
 
 def _weights_header(file: Path) -> dict[str, tuple[int, ...]]:

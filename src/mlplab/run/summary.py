@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -48,10 +49,13 @@ def run_summary(
     backend: str | None = None,
     dry_run: bool = False,
     interrupted: bool = False,
+    calibration: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run trained on ``data`` whose kept weights (those of ``best_epoch``,
     1-based) scored ``test``; ``history`` is the epochs' records (``metrics.jsonl``) and
-    ``samples`` the size of each split. Keys in the order ``summary.json`` has them."""
+    ``samples`` the size of each split; ``calibration``: a classifier's test ECE (calibrated
+    and not), NLL and Brier score (:func:`mlplab.trust.calibration.calibration_figures`).
+    Keys in the order ``summary.json`` has them."""
     best = history[best_epoch - 1]
     train_seconds = sum(r["epoch_seconds"] for r in history)
     regression = data.task == "regression"
@@ -59,6 +63,16 @@ def run_summary(
         "task": data.task,
         "test_accuracy": test.accuracy,
         "test_loss": test.loss,
+        **(
+            {
+                "test_ece": calibration["ece"],
+                "test_ece_uncalibrated": calibration["ece_uncalibrated"],
+                "test_nll": calibration["nll"],
+                "test_brier": calibration["brier"],
+            }
+            if calibration
+            else {}
+        ),
         **(
             {"test_r2": test.r2, "test_rmse": test.rmse, "test_mae": test.mae} if regression else {}
         ),

@@ -38,6 +38,7 @@ from ..progress import log_line, log_to_file, logger, progress_bar
 from ..run.directory import CHECKPOINT_FORMAT, LOG, Run
 from ..run.splits import run_dataset
 from ..run.summary import run_summary
+from ..trust.calibration import calibration_figures, fit_temperature, outputs_on
 from . import distributed
 from .device import isolated
 from .distributed import World, lost_peer, shard
@@ -389,6 +390,7 @@ def _finish(s: Session, run: Run, state: _State, interrupted: bool, started: flo
     model.load_state_dict(state.best_weights)  # type: ignore[arg-type]
     model.requires_grad_(True)  # the average was a frozen copy: the caller gets a model to train
     test = s.score("test")
+    temperature, calibrated = _calibration(s, model)
     summary = run_summary(
         s.data,
         test,
@@ -404,9 +406,12 @@ def _finish(s: Session, run: Run, state: _State, interrupted: bool, started: flo
         backend=s.world.backend,
         dry_run=s.config.train.dry_run,
         interrupted=interrupted,
+        calibration=calibrated,
     )
     if s.world.is_main:
-        run.save_model(model, s.normalization, s.data.classes, task=s.data.task)
+        run.save_model(
+            model, s.normalization, s.data.classes, task=s.data.task, temperature=temperature
+        )
         summary.update(_fitted_line(s, model, run))
         run.save_summary(summary)
     score = (
@@ -419,6 +424,28 @@ def _finish(s: Session, run: Run, state: _State, interrupted: bool, started: flo
         f"{summary['train_seconds']:.1f}s training)"
     )
     return TrainResult(run=run, model=model, history=state.history, summary=summary)
+
+
+def _calibration(s: Session, model: MLP) -> tuple[float | None, dict[str, float] | None]:
+    """The temperature fitted on the validation split (None without one) and the test split's
+    calibration figures for the summary (:mod:`mlplab.trust.calibration`); a regression has
+    neither."""
+    if s.regression_loss:
+        return None, None
+    scale, offset = s.affine()
+    batches = {"batch_size": s.config.train.eval_batch_size, "max_batches": s.max_batches}
+    temperature = None
+    if len(s.splits["val"]):
+        val = outputs_on(model, s.splits["val"], scale, offset, **batches)
+        temperature = fit_temperature(model.head, *val)
+    outputs, labels = outputs_on(model, s.splits["test"], scale, offset, **batches)
+    figures = calibration_figures(model.head, outputs, labels, temperature or 1.0)
+    if temperature is not None:
+        logger.info(
+            f"calibrate temperature {temperature:.3f} (validation NLL): test ECE "
+            f"{figures['ece_uncalibrated']:.2%} -> {figures['ece']:.2%}, NLL {figures['nll']:.4f}"
+        )
+    return temperature, figures
 
 
 def _fitted_line(s: Session, model: MLP, run: Run) -> dict[str, Any]:
