@@ -16,6 +16,7 @@ from mlplab import ConfigError, Run
 from mlplab.cli import main
 from mlplab.extras import MissingExtraError
 from mlplab.inference.export import ExportError, export
+from mlplab.model.heads import with_temperature
 from mlplab.model.raw_image import RawImageModel
 
 HEADS = ("logits", "log_softmax", "softmax")
@@ -40,11 +41,13 @@ def load_exported(path: Path, format: str):
 
 
 def eager(run: Path, pixels: torch.Tensor) -> torch.Tensor:
-    """The trained model on uint8 pixels, normalized exactly as in training."""
+    """The trained model on uint8 pixels, normalized exactly as in training, its outputs
+    calibrated by the run's temperature in the head's own rule."""
     model, normalization, _ = Run.open(run).load_model()
     scale, offset = normalization.affine()
     with torch.no_grad():
-        return model(pixels.float() * scale + offset)
+        outputs = model(pixels.float() * scale + offset)
+    return with_temperature(model.head, outputs, Run.open(run).temperature())
 
 
 @pytest.mark.parametrize("format", ["torchscript", "onnx"])
@@ -66,7 +69,8 @@ def test_parity_on_each_head(root: Path, head: str, format: str) -> None:
         got = run_file(pixels.float() / 255)
         want = eager(run, pixels)
         assert got.shape == (n, 4)
-        assert (got - want).abs().max() < 1e-5
+        # export's own tolerance: a small temperature scales the outputs up (here T = 0.05)
+        assert (got - want).abs().max() < 1e-5 * max(1.0, float(want.abs().max()))
     if head == "softmax":
         assert torch.allclose(got.sum(1), torch.ones(n), atol=1e-5)
     if head == "log_softmax":
@@ -137,7 +141,9 @@ def test_raw_image_model_reproduces_training_input_exactly(root: Path) -> None:
     model, normalization, _ = Run.open(run).load_model()
     pixels = torch.arange(256, dtype=torch.uint8).view(4, 1, 8, 8)
     with torch.no_grad():
-        wrapped = RawImageModel(model, normalization)(pixels.float() / 255)
+        wrapped = RawImageModel(model, normalization, Run.open(run).temperature())(
+            pixels.float() / 255
+        )
     assert torch.equal(wrapped, eager(run, pixels))  # k/255*255 == k for every level
 
 
@@ -164,6 +170,7 @@ def test_metadata_travels_with_the_file(root: Path) -> None:
     meta = json.loads(extra["mlplab.json"])
     assert meta["classes"] == ["c0", "c1", "c2", "c3"] and meta["input_shape"] == [1, 8, 8]
     assert meta["head"] == "logits" and "[0, 1]" in meta["input"]
+    assert meta["temperature"] == Run.open(run).temperature()  # the outputs are calibrated
 
     import onnx
 
@@ -223,3 +230,23 @@ def test_cli(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert main(["export", str(root / "nowhere")]) == 2
     assert "run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("format", ["torchscript", "onnx"])
+@pytest.mark.parametrize("head", HEADS)
+def test_the_exported_outputs_are_calibrated_and_predict_the_same_class(
+    root: Path, head: str, format: str
+) -> None:
+    run = tiny_run(root, head)
+    temperature = Run.open(run).temperature()
+    assert temperature != 1.0  # the tiny run's validation split gives it one
+    model, normalization, _ = Run.open(run).load_model()
+    scale, offset = normalization.affine()
+    pixels = torch.randint(0, 256, (9, 1, 8, 8), dtype=torch.uint8)
+    with torch.no_grad():
+        z = model.output(model.hidden((pixels.float() * scale + offset).flatten(1)))
+    got = load_exported(export(run, format).path, format)(pixels.float() / 255)
+    calibrated = {"logits": z / temperature, "log_softmax": torch.log_softmax(z / temperature, 1)}
+    want = calibrated.get(head, torch.softmax(z / temperature, 1))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+    assert torch.equal(got.argmax(1), z.argmax(1))

@@ -54,9 +54,12 @@ def test_predict_results_on_each_head(root: Path, head: str) -> None:
     results = predict(run, list(pixels), top_k=3, style="none")  # arrays, in the model's size
     model, normalization, classes = Run.open(run).load_model()
     scale, offset = normalization.affine()
+    temperature = Run.open(run).temperature()  # the calibrated probabilities: softmax(z / T)
+    assert temperature != 1.0
     with torch.no_grad():
         reference = torch.softmax(
-            model.output(model.hidden((pixels.float() * scale + offset).flatten(1))), 1
+            model.output(model.hidden((pixels.float() * scale + offset).flatten(1))) / temperature,
+            1,
         )
     for r, p in zip(results, reference, strict=True):
         assert (
@@ -87,7 +90,8 @@ def test_predict_averages_a_models_test_time_views(root: Path) -> None:
     with torch.no_grad():
         z = model.output(model.hidden(views.flatten(1)))
     mean = torch.softmax(z, 1).unflatten(0, (8, 4)).mean(0)
-    for r, p in zip(results, mean, strict=True):
+    calibrated = torch.softmax(mean.log() / Run.open(run).temperature(), 1)
+    for r, p in zip(results, calibrated, strict=True):
         got = sorted((t["index"], t["probability"]) for t in r["top"])
         assert [q for _, q in got] == pytest.approx(p.tolist(), abs=1e-6)
 

@@ -2,7 +2,9 @@
 
 The exported model takes raw images and needs nothing else: float32 pixels in [0, 1] of
 shape ``(N, C, H, W)`` with any batch size N; the run's normalization is built in; it returns
-what the model's head returns (``logits``, ``log_softmax`` or ``softmax`` of the classes).
+what the model's head returns (``logits``, ``log_softmax`` or ``softmax`` of the classes),
+calibrated by the run's temperature T (``model.json``): calibrated logits ``z / T``,
+``log_softmax(z / T)`` or ``softmax(z / T)``; the metadata records T.
 Class names and the input format travel inside the file (TorchScript extra file
 ``mlplab.json``, ONNX metadata ``mlplab``).
 
@@ -50,7 +52,7 @@ from ..files.atomic import (
     os_errors,
     write_text_atomic,
 )
-from ..model.heads import OUTPUT_NAMES
+from ..model.heads import OUTPUT_NAMES, with_temperature
 from ..model.mlp import MLP
 from ..model.raw_image import RawImageModel
 from ..progress import logger
@@ -128,8 +130,11 @@ def export(
     # Replacing needs a yes (force, or our own default path); else the rename cannot clobber
     # a file that appeared meanwhile (another export to the same name).
     overwrite = force or _is_default(run, path, format)
-    metadata = _metadata(run, model, normalization, classes)
-    diff, size = _write_checked(path, format, model, normalization, metadata, pixels, overwrite)
+    temperature = run.temperature()
+    metadata = {**_metadata(run, model, normalization, classes), "temperature": temperature}
+    diff, size = _write_checked(
+        path, format, model, normalization, metadata, pixels, overwrite, temperature
+    )
     result = ExportResult(
         path=path,
         format=format,
@@ -187,18 +192,19 @@ def _write_checked(
     metadata: dict[str, Any],
     pixels: torch.Tensor,
     overwrite: bool,
+    temperature: float = 1.0,
 ) -> tuple[float, float]:
     """Write the file under a temporary name, load it back, compare it with the eager model
     on ``pixels`` and only then rename it to ``path``; returns max |exported - eager| and
     max |eager|. A file that fails the check is never installed (ExportError)."""
-    wrapper = RawImageModel(model, normalization).eval()
+    wrapper = RawImageModel(model, normalization, temperature).eval()
     writer = _torchscript if format == "torchscript" else _onnx
     diff = size = float("nan")
 
     def write_and_check(tmp: Path) -> None:
         nonlocal diff, size
         exported = writer(wrapper, pixels[1:8].float() / 255, metadata, tmp)
-        diff, size = _max_abs_diff(model, normalization, exported, pixels)
+        diff, size = _max_abs_diff(model, normalization, exported, pixels, temperature)
         if not diff <= TOLERANCE * max(1.0, size):  # `not <=` also catches nan
             raise ExportError(
                 f"the exported {format} model differs from the eager model by {diff:.3g} "
@@ -315,9 +321,14 @@ def _parity_pixels(
 
 
 def _max_abs_diff(
-    model: MLP, normalization: Normalization, exported: Exported, pixels: torch.Tensor
+    model: MLP,
+    normalization: Normalization,
+    exported: Exported,
+    pixels: torch.Tensor,
+    temperature: float = 1.0,
 ) -> tuple[float, float]:
-    """max |exported(pixels / 255) - model(pixels * scale + offset)|, and max |model(...)|."""
+    """max |exported(pixels / 255) - model(pixels * scale + offset)|, and max |model(...)|,
+    the eager outputs calibrated by the same ``temperature`` (the head's rule)."""
     scale, offset = normalization.affine()
     worst = largest = torch.zeros((), dtype=torch.float64)
     start = 0
@@ -328,6 +339,7 @@ def _max_abs_diff(
                 if len(batch) == 0:
                     break
                 eager = model(batch.float() * scale + offset)  # exactly the training loop's input
+                eager = with_temperature(model.head, eager, temperature)
                 got = exported(batch.float() / 255)
                 if got.shape != eager.shape:
                     raise ExportError(

@@ -4,7 +4,8 @@
 model loaded for many calls (the server uses it). Each image goes through
 :mod:`.images` (load, preprocess to the training distribution), then the run's model with
 its normalization built in (:class:`mlplab.model.raw_image.RawImageModel`, the very
-function the exports hold), then its head's probabilities (:mod:`mlplab.model.heads`).
+function the exports hold), then its head's probabilities (:mod:`mlplab.model.heads`),
+calibrated by the run's temperature (:mod:`mlplab.trust.calibration`).
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ class Predictor:
                 "for classifiers; load its model with Run.load_model and feed it feature rows"
             )
         model, normalization, classes = self.run.load_model(device)
-        self.model = RawImageModel(model, normalization).to(device).eval()
+        self.temperature = self.run.temperature()  # calibrated probabilities (model.json)
+        self.model = RawImageModel(model, normalization, self.temperature).to(device).eval()
         self.classes = classes
         self.input_shape: tuple[int, int, int] = tuple(model.input_shape)  # type: ignore[assignment]
         self.head = model.head
