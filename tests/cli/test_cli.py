@@ -184,3 +184,33 @@ def test_mlplab_threads_out_of_range_is_one_line(
 def test_train_threads_are_capped(tmp_path: Path, capsys) -> None:
     assert main(["train", *QUICK, "--runs-dir", str(tmp_path), "--threads", "10000"]) == 2
     assert "config key 'train.threads' must be in [0, 512]; got 10000" in one_line_error(capsys)
+
+
+def test_calibrate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "runs"), "-q"]) == 0
+    run = Path(capsys.readouterr().out.strip())
+    trained = json.loads((run / "model.json").read_text())["temperature"]
+    assert main(["calibrate", str(run), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["temperature_before"] == trained and result["split"] == "val"
+    assert result["temperature"] == pytest.approx(trained, rel=1e-6)  # the same split, again
+
+    assert main(["calibrate", str(run)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    r = result
+    assert lines == [
+        f"{run}: temperature {r['temperature']:.3f} -> {r['temperature']:.3f}, fitted on digits "
+        f"val ({r['samples']:,} samples)",
+        f"  ECE {r['ece_after']:.2%} -> {r['ece_after']:.2%}   NLL {r['nll_after']:.4f} -> "
+        f"{r['nll_after']:.4f}   Brier {r['brier_after']:.4f} -> {r['brier_after']:.4f}",
+    ]
+    # the run's own test split never fits; a regression has no temperature: one line each
+    assert main(["calibrate", str(run), "--dataset", "digits"]) == 2
+    assert "its test split is for scoring, never for fitting" in capsys.readouterr().err
+    argv = ["--dataset", "make-regression", "--hidden", "8", "--epochs", "1", "--threads", "1"]
+    assert main(["train", *argv, "--runs-dir", str(tmp_path / "runs"), "-q"]) == 0
+    regression = capsys.readouterr().out.strip()
+    assert main(["calibrate", regression]) == 2
+    assert capsys.readouterr().err == (
+        f"mlplab: error: calibration applies to classification runs; {regression} is a regression\n"
+    )

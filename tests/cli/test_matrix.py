@@ -155,7 +155,8 @@ def test_evaluate_text(made: dict[str, Made], name: str) -> None:
     if m.kind.regression:
         assert len(lines) == 2 and " R² " in lines[1] and "RMSE" in lines[1]
     else:
-        assert "accuracy" in lines[1] and [line.split()[0] for line in lines[3:]] == list(CLASSES)
+        assert "accuracy" in lines[1] and [line.split()[0] for line in lines[4:]] == list(CLASSES)
+        assert lines[2].startswith("  calibrated   ECE ") and " temperature " in lines[2]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -171,6 +172,7 @@ def test_evaluate_json(made: dict[str, Made], name: str) -> None:
     else:
         assert metrics["accuracy"] == pytest.approx(summary["test_accuracy"])
         assert metrics["classes"] == list(CLASSES) and len(metrics["per_class_accuracy"]) == 3
+        assert metrics["ece"] == pytest.approx(summary["test_ece"], abs=1e-6)
 
 
 # ----- report ------------------------------------------------------------------------------------

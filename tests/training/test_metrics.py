@@ -106,11 +106,21 @@ def test_evaluate_cli_on_every_kind_of_run(kind: str, argv: list, tmp_path, caps
         assert lines[1] == (
             f"  loss {metrics['loss']:.4f} (cross-entropy)   accuracy {metrics['accuracy']:.2%}"
         )
-        assert lines[2].split() == ["class", "accuracy"] and len(lines) == 3 + 10
+        assert lines[2] == (
+            f"  calibrated   ECE {metrics['ece']:.2%} (uncalibrated "
+            f"{metrics['ece_uncalibrated']:.2%})   NLL {metrics['nll']:.4f}   Brier "
+            f"{metrics['brier']:.4f}   temperature {metrics['temperature']:.3f}"
+        )
+        for key in ("ece", "ece_uncalibrated", "nll", "brier"):
+            assert metrics[key] == pytest.approx(summary[f"test_{key}"], abs=1e-6)
+        assert lines[3].split() == ["class", "accuracy"] and len(lines) == 4 + 10
         return
     assert metrics["task"] == "regression" and metrics["accuracy"] is None
     assert metrics["loss_function"] == ("mae" if kind == "regression" else "mse")
     assert metrics["classes"] == [] and metrics["per_class_accuracy"] == []
+    assert [metrics[k] for k in ("ece", "ece_uncalibrated", "nll", "brier", "temperature")] == [
+        None
+    ] * 5
     for key in ("r2", "rmse", "mae"):
         assert metrics[key] == pytest.approx(summary[f"test_{key}"], rel=1e-5)
     assert lines == [

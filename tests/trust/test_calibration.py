@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from scipy.optimize import minimize_scalar
 from torchmetrics.classification import MulticlassCalibrationError
 
-from mlplab import Config, train
+from mlplab import Config, Dataset, load_dataset, train
 from mlplab.errors import ConfigError, RunError
 from mlplab.model import heads
 from mlplab.run.directory import Run
@@ -159,7 +159,7 @@ def test_a_bound_reached_is_kept_and_logged(
         logits = F.one_hot(labels, 4).double() * 5
     else:  # confident outputs unrelated to the labels: the NLL falls as T -> infinity
         logits = torch.randn(200, 4, generator=g, dtype=torch.float64) * 5
-    with caplog.at_level(logging.WARNING, logger="mlplab"):
+    with caplog.at_level(logging.INFO, logger="mlplab"):
         assert fit_temperature("logits", logits, labels) == pytest.approx(bound)
     assert (
         f"calibration: the temperature stopped at its {'lower' if bound < 1 else 'upper'} bound {bound:g}"
@@ -199,12 +199,24 @@ def test_training_fits_the_temperature_and_calibrate_refits_it(tmp_path: Path) -
     assert again.split == "val" and again.dataset == "digits" and again.samples > 0
     assert again.nll_after <= again.nll_before + 1e-9
 
-    # another dataset's test split (here digits' own): a different temperature, written down
+    # another dataset's test split: a different temperature, written down
+    digits = load_dataset("digits")
+    copy = Dataset("digits-copy", digits.train, digits.test, digits.classes, "a copy")
     (run := Run.open(result.run_dir)).save_temperature(1.0)
-    other = calibrate(result.run_dir, dataset="digits")
+    other = calibrate(result.run_dir, dataset=copy)
     assert other.split == "test" and other.temperature_before == 1.0
+    assert other.dataset == "digits-copy" and other.samples == len(digits.test)
     assert _model_json(result.run_dir)["temperature"] == other.temperature == run.temperature()
     assert other.nll_after <= other.nll_before
+
+    # the run's own test split never fits anything
+    with pytest.raises(ConfigError) as error:
+        calibrate(result.run_dir, dataset="digits")
+    assert str(error.value) == (
+        f"dataset 'digits' is the one run {result.run_dir} was trained on: its test split is "
+        "for scoring, never for fitting; calibrate on the validation split (--split val) or on "
+        "another dataset"
+    )
 
 
 def test_a_run_without_a_validation_split_keeps_temperature_1(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from ..run.directory import Run
 from ..run.splits import run_dataset
 from ..training.device import select_device
 from ..training.metrics import evaluate_split
+from ..trust.calibration import calibration_figures, outputs_on
 
 __all__ = ["SPLITS", "evaluate"]
 
@@ -37,9 +38,12 @@ def evaluate(
     config and seeds). ``dataset`` scores another dataset of the same image shape and
     number of classes instead (its test split, or its training split for val/train).
     Returns ``{"loss", "accuracy", "samples", "per_class_accuracy", "r2", "rmse", "mae",
-    "classes", "dataset", "split", "task", "loss_function"}``: a classification has an
-    accuracy and no R², RMSE or MAE (None); a regression the other way round, and its
-    ``loss_function`` names the loss: the run's ``train.loss`` (mse or mae) for a regression.
+    "classes", "dataset", "split", "task", "loss_function", "ece", "ece_uncalibrated", "nll",
+    "brier", "temperature"}``: a classification has an accuracy and no R², RMSE or MAE (None);
+    a regression the other way round, and its ``loss_function`` names the loss: the run's
+    ``train.loss`` (mse or mae) for a regression. The calibration figures (a classification's
+    only, else None) use the run's temperature (:mod:`mlplab.trust.calibration`), all but
+    ``ece_uncalibrated``; ``accuracy`` and ``loss`` are the model's own.
     """
     if split not in SPLITS:
         raise RunError(f"split must be one of {', '.join(SPLITS)}; got '{split}'")
@@ -61,6 +65,13 @@ def evaluate(
         model, chosen.to(device), scale, offset, batch_size=config.train.eval_batch_size, loss=loss
     )
     loss_function = loss or CLASSIFICATION_LOSSES[model.head]
+    calibrated: dict[str, float | None] = dict.fromkeys(
+        ("ece", "ece_uncalibrated", "nll", "brier", "temperature")
+    )
+    if loss is None:  # a classification: its calibration on the split
+        batch = config.train.eval_batch_size
+        outputs, labels = outputs_on(model, chosen, scale, offset, batch_size=batch)
+        calibrated.update(calibration_figures(model.head, outputs, labels, run.temperature()))
     return {
         **scores.to_dict(),
         "classes": list(classes),
@@ -68,4 +79,5 @@ def evaluate(
         "split": split,
         "task": data.task,
         "loss_function": loss_function,
+        **calibrated,
     }

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..files.limits import printable
 from ..progress import logger
 from ..training.loop import resume, train
+from ..trust.calibration import calibrate
 from .parser import recipe_flags
 
 
@@ -81,9 +82,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"  {loss}   R² {r2:.4f}   RMSE {rmse:.4g}   MAE {mae:.4g}")
         return 0
     print(f"  {loss}   accuracy {metrics['accuracy']:.2%}")
+    print(
+        f"  calibrated   ECE {metrics['ece']:.2%} (uncalibrated {metrics['ece_uncalibrated']:.2%})"
+        f"   NLL {metrics['nll']:.4f}   Brier {metrics['brier']:.4f}   "
+        f"temperature {metrics['temperature']:.3f}"
+    )
     print(f"  {'class':<14} accuracy")
     for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"], strict=True):
         print(f"  {printable(name):<14} {acc:7.2%}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    result = calibrate(args.run_dir, args.split, args.dataset, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    print(
+        f"{printable(args.run_dir)}: temperature {result.temperature_before:.3f} -> "
+        f"{result.temperature:.3f}, fitted on {printable(result.dataset)} {result.split} "
+        f"({result.samples:,} samples)"
+    )
+    print(
+        f"  ECE {result.ece_before:.2%} -> {result.ece_after:.2%}   NLL {result.nll_before:.4f} "
+        f"-> {result.nll_after:.4f}   Brier {result.brier_before:.4f} -> {result.brier_after:.4f}"
+    )
     return 0
 
 

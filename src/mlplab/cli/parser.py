@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train(commands)
     add_evaluate(commands)
+    add_calibrate(commands)
     add_datasets(commands)
     add_data(commands)
     add_presets(commands)
@@ -94,6 +95,30 @@ def add_evaluate(commands: Commands) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
     p.add_argument("--data-dir", default=None, help="where to look for the dataset first")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def add_calibrate(commands: Commands) -> None:
+    p = command(
+        commands,
+        "calibrate",
+        "fit a run's temperature again, so that its probabilities mean what they say",
+    )
+    p.add_argument("run_dir", type=Path, help=RUN_DIR)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--split",
+        choices=("val",),
+        default="val",
+        help="fit on the run's validation split (the test split never fits; default: val)",
+    )
+    where.add_argument(
+        "--dataset",
+        default=None,
+        metavar="NAME_OR_FILE",
+        help="fit on another dataset's test split instead (same image shape and classes)",
+    )
+    p.add_argument("--data-dir", default=None, help="where to look for the dataset first")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def add_datasets(commands: Commands) -> None:

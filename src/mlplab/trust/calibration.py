@@ -221,7 +221,7 @@ def fit_temperature(
     fitted = min((fitted, low, high), key=lambda v: (nll_at(v), v != low and v != high))
     if fitted in (low, high):
         which = "lower" if fitted == low else "upper"
-        logger.warning(
+        logger.info(  # in the run's log; not a warning: small or easy data reach it honestly
             f"calibration: the temperature stopped at its {which} bound {math.exp(fitted):g} "
             f"(allowed {bounds[0]:g} to {bounds[1]:g}); the {len(y):,} samples it was fitted on "
             "are too few or too easy to calibrate on"
@@ -292,9 +292,9 @@ def calibrate(
     """Fit a run's temperature again and write it into its ``model.json`` (atomically).
 
     On the run's validation split (``split="val"``, rebuilt from its config and seeds), or,
-    given a ``dataset`` (a :class:`Dataset` or a name; its image shape and number of classes
-    must be the run's), on that dataset's test split. The test split of the run's own data
-    never chooses anything, so it is not offered. Runs on the CPU.
+    given another ``dataset`` (a :class:`Dataset`, a name or a file; its image shape and
+    number of classes must be the run's), on that dataset's test split. The test split of the
+    run's own data never chooses anything, so it is refused. Runs on the CPU.
     """
     if split != "val":
         raise ConfigError(
@@ -307,6 +307,12 @@ def calibrate(
     model, normalization, _ = run.load_model("cpu")
     config = run.config()
     data = run_dataset(run, dataset=dataset, data_dir=data_dir, same_data=False)
+    if dataset is not None and data.name == run.dataset_info()["name"]:
+        raise ConfigError(
+            f"dataset '{data.name}' is the one run {run.path} was trained on: its test split is "
+            "for scoring, never for fitting; calibrate on the validation split (--split val) "
+            "or on another dataset"
+        )
     chosen = data.test if dataset is not None else configured_splits(data, config.data)[1]
     if len(chosen) == 0:
         raise RunError(
