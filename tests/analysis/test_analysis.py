@@ -135,6 +135,25 @@ def test_with_test_time_views_the_logits_are_the_averaged_predictions() -> None:
         )
 
 
+@pytest.mark.parametrize("tta", [[], ["shift", "flip"]])
+def test_predictions_with_a_temperature_show_the_calibrated_probabilities(tta: list) -> None:
+    data = make_images(classes=4, channels=1, height=6, width=6)
+    torch.manual_seed(0)
+    model = MLP(data.image_shape, [12], 4, tta=tta).eval()
+    norm = Normalization.fit(data.train.images)
+    own = predict_split(model, data.test, norm, data.classes, batch_size=32)
+    calibrated = predict_split(model, data.test, norm, data.classes, batch_size=32, temperature=2.5)
+    # the model's own figures do not move: classes, logits, loss
+    np.testing.assert_array_equal(calibrated.predicted, own.predicted)
+    np.testing.assert_array_equal(calibrated.logits, own.logits)
+    assert calibrated.loss == own.loss and calibrated.accuracy == own.accuracy
+    # the probabilities shown are softmax(logits / T)
+    expected = torch.softmax(torch.from_numpy(own.logits).double() / 2.5, 1).numpy()
+    np.testing.assert_allclose(calibrated.probabilities, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(calibrated.log_probabilities, np.log(expected), rtol=1e-5, atol=1e-6)
+    assert (calibrated.confidence < own.confidence).all()  # T > 1 softens every prediction
+
+
 def test_logistic_regression_has_no_hidden_layer() -> None:
     data = make_images(classes=2, channels=1, height=4, width=6)
     model = MLP(data.image_shape, [], 2).eval()

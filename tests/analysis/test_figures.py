@@ -32,6 +32,7 @@ from mlplab.errors import ConfigError
 from mlplab.report.explore import EXPLORE_FIGURES, DatasetExploration
 from mlplab.report.run_report import FIGURES, RunAnalysis
 from mlplab.training.lr_find import LRFind
+from mlplab.trust.calibration import Scores, score
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -142,6 +143,16 @@ def make_correlations() -> Correlations:
     return Correlations(rng.uniform(0.2, 0.9, 45), rng.uniform(-0.3, 0.6, 45), 1, 10)
 
 
+def make_calibration(n: int = 200) -> tuple[Scores, Scores]:
+    """An overconfident classifier's test split, before and after a temperature of 2."""
+    g = torch.Generator().manual_seed(6)
+    logits = torch.randn(n, 4, generator=g) * 4
+    labels = torch.where(
+        torch.rand(n, generator=g) < 0.8, logits.argmax(1), torch.randint(0, 4, (n,), generator=g)
+    )
+    return score(logits, labels), score(logits, labels, 2.0)
+
+
 def lr_figure(result: LRFind) -> object:
     from mlplab.report.lr_find import lr_find_figure  # here: it is moving while this is written
 
@@ -235,6 +246,10 @@ CASES = [
          (6, 3.6), 1),
     case(FIG + "confusion:per_class_figure", "45-classes",
          lambda: F.per_class_figure(make_confusion(45)), (16, 3.6), 1),
+    case(FIG + "calibration:reliability_figure", "before-after",
+         lambda: F.reliability_figure(*make_calibration()), (10, 5.2), 4),
+    case(FIG + "calibration:reliability_figure", "no-samples",
+         lambda: F.reliability_figure(*make_calibration(0)), (6, 1.5), 0),
     case(FIG + "mistakes:mistakes_figure", "5", lambda: F.mistakes_figure(make_picked()), (4.05, 3.68), 6),
     case(FIG + "mistakes:mistakes_figure", "none", lambda: F.mistakes_figure(make_picked(0)), (6, 1.5), 0),
     case(FIG + "mistakes:samples_figure", "5-rgb",

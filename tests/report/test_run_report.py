@@ -74,6 +74,21 @@ def test_analysis_json_matches_summary(digits_run: Path, digits_report: Path) ->
     assert [w["layer"] for w in analysis["weights"]] == ["hidden.0", "output"]
 
 
+def test_the_reports_calibration_is_the_summarys(digits_run: Path, digits_report: Path) -> None:
+    analysis = json.loads((digits_run / "analysis.json").read_text())["calibration"]
+    summary = json.loads((digits_run / "summary.json").read_text())
+    temperature = json.loads((digits_run / "model.json").read_text())["temperature"]
+    assert analysis["temperature"] == temperature != 1
+    assert analysis["ece_after"] == pytest.approx(summary["test_ece"], abs=1e-6)
+    assert analysis["ece_before"] == pytest.approx(summary["test_ece_uncalibrated"], abs=1e-6)
+    assert analysis["nll_after"] == pytest.approx(summary["test_nll"], rel=1e-5)
+    assert analysis["brier_after"] == pytest.approx(summary["test_brier"], rel=1e-5)
+    assert analysis["nll_before"] == pytest.approx(summary["test_loss"], rel=1e-5)  # the model's
+    bins = analysis["reliability_after"]
+    assert len(bins["counts"]) == 15 and sum(bins["counts"]) == 450
+    assert "Reliability: how often the model is right" in digits_report.read_text()
+
+
 def test_plot_figures_from_the_run_directory_alone(digits_run: Path, tmp_path: Path) -> None:
     """Curves, weights and imagining need no data: they draw even with the data gone."""
     for name in ("curves", "weights", "histograms", "imagine"):

@@ -28,8 +28,8 @@ class Predictions:
     images: np.ndarray  # uint8 (N, C, H, W): the raw pixels, for showing samples
     labels: np.ndarray  # int64 (N,): true classes
     predicted: np.ndarray  # int64 (N,): argmax of the model's outputs
-    probabilities: np.ndarray  # float32 (N, K): rows sum to 1
-    log_probabilities: np.ndarray  # float32 (N, K): natural log
+    probabilities: np.ndarray  # float32 (N, K): rows sum to 1, calibrated by the temperature
+    log_probabilities: np.ndarray  # float32 (N, K): their natural log
     logits: np.ndarray  # float32 (N, K): the output layer before the head (test-time views: log p)
     hidden: np.ndarray | None  # float32 (N, H): last hidden layer; None for logistic regression
     loss: float  # mean loss of the model's own head (as in training and summary.json)
@@ -65,13 +65,16 @@ def predict_split(
     classes: tuple[str, ...] | None = None,
     *,
     batch_size: int = 1000,
+    temperature: float = 1.0,
 ) -> Predictions:
-    """Run ``model`` (eval mode) over ``split`` in batches of ``batch_size``; see :class:`Predictions`."""
+    """Run ``model`` (eval mode) over ``split`` in batches of ``batch_size``; see
+    :class:`Predictions`. The probabilities are calibrated by the run's ``temperature``
+    (:mod:`mlplab.trust.calibration`); the predicted classes, logits and loss are the model's."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        outputs = _batch_outputs(model, split.to(device), normalization, batch_size)
+        outputs = _batch_outputs(model, split.to(device), normalization, batch_size, temperature)
     finally:
         model.train(was_training)
     k = model.classes
@@ -117,7 +120,7 @@ class _Outputs:
 
 
 def _batch_outputs(
-    model: MLP, split: Split, normalization: Normalization, batch_size: int
+    model: MLP, split: Split, normalization: Normalization, batch_size: int, temperature: float
 ) -> _Outputs:
     """The model's outputs on each batch, in :func:`evaluate_split`'s batches and order."""
     scale, offset = normalization.affine(split.images.device)
@@ -126,15 +129,15 @@ def _batch_outputs(
     for x, y in iterate_batches(split, batch_size, scale, offset):
         out, h = model(x, return_hidden=True)
         outputs.loss_sums.append(criterion(out, y) * len(y))
-        log_p = heads.log_probabilities(model.head, out)
+        log_p = heads.log_probabilities(model.head, out, temperature)
         outputs.add(
             predicted=out.argmax(1),
-            probabilities=heads.probabilities(model.head, out),
+            probabilities=heads.probabilities(model.head, out, temperature),
             log_probabilities=log_p,
             # the output layer's values; a model with test-time views has them for each
-            # view only, so its logits are the averaged prediction's (log-probabilities,
-            # which softmax back to it), not the plain image's
-            logits=log_p if model.tta else model.output(h),
+            # view only, so its logits are the averaged prediction's (its own
+            # log-probabilities, which softmax back to it), not the plain image's
+            logits=heads.log_probabilities(model.head, out) if model.tta else model.output(h),
         )
         if model.hidden_sizes:
             outputs.add(hidden=h)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import torch
+
 from .. import __version__
 from ..analysis import figures as F
 from ..analysis.confusion import Confusion, confusion
@@ -43,6 +45,7 @@ from ..progress import logger, progress_bar
 from ..run.directory import Run
 from ..run.splits import run_dataset
 from ..training.device import select_device
+from ..trust.calibration import Scores, score
 from .page import Figure, Page, Section, cards, paragraph, preformatted, table
 
 if TYPE_CHECKING:
@@ -176,6 +179,11 @@ class RunAnalysis:
         return self.loaded[2]
 
     @functools.cached_property
+    def temperature(self) -> float:
+        """The run's calibration temperature (``model.json``; 1 when it has none)."""
+        return self.run.temperature()
+
+    @functools.cached_property
     def curves(self) -> Curves:
         return curves(self.run.metrics(), self.summary, self.run.path.name)
 
@@ -217,12 +225,23 @@ class RunAnalysis:
     @functools.cached_property
     @_timed("predictions")
     def predictions(self) -> Predictions:
-        """The kept model on the test split, in the batches training scored it with."""
+        """The kept model on the test split, in the batches training scored it with, its
+        probabilities calibrated by the run's temperature."""
         config = self.run.config()
         _, _, test = configured_splits(self.dataset, config.data)
         model, normalization, classes = self.loaded
         batch = config.train.eval_batch_size
-        return predict_split(model, test, normalization, classes, batch_size=batch)
+        return predict_split(
+            model, test, normalization, classes, batch_size=batch, temperature=self.temperature
+        )
+
+    @functools.cached_property
+    def calibration(self) -> tuple[Scores, Scores]:
+        """The test split's calibration (ECE, NLL, Brier, the bins) with the model's own
+        probabilities and with the run's temperature: softmax(logits) and softmax(logits / T)."""
+        logits = torch.from_numpy(self.predictions.logits)
+        labels = torch.from_numpy(self.predictions.labels)
+        return score(logits, labels), score(logits, labels, self.temperature)
 
     @functools.cached_property
     def confusion(self) -> Confusion:
@@ -285,6 +304,7 @@ class RunAnalysis:
             "macro_f1": float(conf.f1.mean()),
             "most_confused": conf.most_confused(10),
             "most_confident_mistakes": self.mistakes.rows(),
+            "calibration": _calibration_json(*self.calibration),
             "pca_explained_variance": {
                 layer: list(m.explained_variance) for layer, m in self.pca.items() if not m.empty
             },
@@ -301,6 +321,20 @@ class RunAnalysis:
             },
             "mlplab": __version__,
         }
+
+
+def _calibration_json(before: Scores, after: Scores) -> dict[str, Any]:
+    """analysis.json's calibration: the temperature, ECE/NLL/Brier before and after, the bins."""
+    return {
+        "temperature": after.temperature,
+        **{
+            f"{name}_{when}": getattr(scores, name)
+            for name in ("ece", "nll", "brier")
+            for when, scores in (("before", before), ("after", after))
+        },
+        "reliability_before": before.reliability.to_dict(),
+        "reliability_after": after.reliability.to_dict(),
+    }
 
 
 def _check_classifier(run: Run) -> None:
@@ -351,6 +385,19 @@ FIGURES: dict[str, FigureSpec] = {
         "class's samples, the fraction found; F1: their harmonic mean. Short bars are the weak "
         "classes (the y axis starts near the lowest score).",
         lambda a: F.per_class_figure(a.confusion),
+    ),
+    "reliability": FigureSpec(
+        "Calibration",
+        "Reliability: how often the model is right at each confidence",
+        "The test samples in 15 equal-width bins of confidence (the predicted class's "
+        "probability): the bars are the fraction predicted right in each bin, the red part the "
+        "gap to the bin's mean confidence; on the dashed diagonal a probability of 0.9 is right "
+        "9 times in 10. Left: the model's own probabilities; right: calibrated by the "
+        "temperature fitted on the validation split (model.json), the probabilities predict, "
+        "serve and the exports give. Under each, how many samples fall in each bin (log scale). "
+        "ECE is the gap averaged over the bins, weighted by their samples; the temperature "
+        "never changes the predicted class.",
+        lambda a: F.reliability_figure(*a.calibration),
     ),
     "mistakes": FigureSpec(
         "Mistakes",

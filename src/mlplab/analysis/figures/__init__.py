@@ -4,7 +4,8 @@ returning a :class:`matplotlib.figure.Figure`.
 A figure function only draws: every number it shows was computed by a number function, and
 the figures of the numbers in ``analysis/<topic>.py`` live in ``analysis/figures/<topic>.py``
 (:mod:`.curves`, :mod:`.confusion`, :mod:`.mistakes`, :mod:`.representations`,
-:mod:`.weights`, :mod:`.imagine`, :mod:`.dataset`); :mod:`.base` holds what they share (a new
+:mod:`.weights`, :mod:`.imagine`, :mod:`.dataset`; :mod:`.calibration` draws
+:mod:`mlplab.trust.calibration`'s); :mod:`.base` holds what they share (a new
 Figure without pyplot, :func:`save_png`, the palette). matplotlib is the ``report`` extra:
 ``pip install 'mlplab[report]'``.
 """
@@ -13,6 +14,7 @@ from .base import TEST as TEST  # the palette, for figures drawn outside analysi
 from .base import TRAIN as TRAIN
 from .base import VAL as VAL
 from .base import new_figure, save_png
+from .calibration import reliability_figure
 from .confusion import confusion_figure, per_class_figure
 from .curves import compare_curves_figure, curves_figure
 from .dataset import (
@@ -44,6 +46,7 @@ __all__ = [
     "new_figure",
     "per_class_figure",
     "probabilities_figure",
+    "reliability_figure",
     "samples_figure",
     "save_png",
     "weight_histograms_figure",
