@@ -390,7 +390,7 @@ FIGURES: dict[str, FigureSpec] = {
         "Calibration",
         "Reliability: how often the model is right at each confidence",
         "The test samples in 15 equal-width bins of confidence (the predicted class's "
-        "probability): the bars are the fraction predicted right in each bin, the red part the "
+        "probability): the bars are the fraction predicted right in each bin, the hatched red box the "
         "gap to the bin's mean confidence; on the dashed diagonal a probability of 0.9 is right "
         "9 times in 10. Left: the model's own probabilities; right: calibrated by the "
         "temperature fitted on the validation split (model.json), the probabilities predict, "

@@ -42,15 +42,17 @@ def _diagram(ax: Axes, scores: Scores, title: str, *, legend: bool) -> None:
     accuracy, confidence = np.array(r.accuracy)[filled], np.array(r.confidence)[filled]
     left, width = left[filled], width[filled]
     ax.bar(left, accuracy, width, align="edge", color=TRAIN, edgecolor="white", label="accuracy")
+    # the gap, hatched, from the accuracy to the mean confidence (above: overconfident)
     ax.bar(
         left,
-        confidence - accuracy,
+        np.abs(confidence - accuracy),
         width,
-        bottom=accuracy,
+        bottom=np.minimum(confidence, accuracy),
         align="edge",
-        color=WRONG,
-        alpha=0.35,
+        facecolor="none",
         edgecolor=WRONG,
+        hatch="//",
+        linewidth=0.8,
         label="gap to the mean confidence",
     )
     ax.plot([0, 1], [0, 1], "--", color="gray", linewidth=1, label="perfect calibration")
@@ -66,11 +68,18 @@ def _diagram(ax: Axes, scores: Scores, title: str, *, legend: bool) -> None:
 
 def _histogram(ax: Axes, scores: Scores) -> None:
     r = scores.reliability
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     counts = np.array(r.counts)
     filled = counts > 0
     left, width = np.array(r.edges[:-1])[filled], np.diff(r.edges)[filled]
     ax.bar(left, counts[filled], width, align="edge", color=TEST, edgecolor="white")
-    ax.set_yscale("log")  # most samples sit in the top bin; the others still show
+    # log scale: most samples sit in the top bin, the others still show; at least a decade
+    # (1 to 10), so that whole-number labels appear at the powers of ten
+    ax.set_yscale("log")
+    ax.set_ylim(0.7, max(10.0, float(counts.max()) * 2))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlim(0, 1)
     ax.set_xlabel("confidence (the predicted class's probability)")
     ax.set_ylabel("samples")
