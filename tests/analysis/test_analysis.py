@@ -286,6 +286,17 @@ def test_random_search_keeps_each_class_best_candidate_in_batches() -> None:
     np.testing.assert_array_equal(again.images, found.images)
 
 
+def test_imagined_probabilities_are_calibrated_by_the_temperature() -> None:
+    torch.manual_seed(0)
+    model = MLP((1, 4, 4), [10], 3).eval()
+    norm = Normalization((0.5,), (0.2,))
+    for search in (random_search, gradient_ascent):
+        own, calibrated = (search(model, norm, seed=3, temperature=t) for t in (1.0, 2.0))
+        np.testing.assert_array_equal(calibrated.images, own.images)  # the same search
+        expected = torch.softmax(torch.from_numpy(own.probabilities).double().log() / 2.0, 1)
+        np.testing.assert_allclose(calibrated.probabilities, expected.numpy(), rtol=1e-5)
+
+
 def test_gradient_ascent_raises_the_class_probability_within_valid_pixels(tmp_path) -> None:
     data = make_images(classes=3, channels=3, height=5, width=8)
     result = train(quick(tmp_path), dataset=data)

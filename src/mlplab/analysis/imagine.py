@@ -86,11 +86,13 @@ def random_search(
     candidates: int = 1000,
     iterations: int = 20,
     seed: int = 0,
+    temperature: float = 1.0,
 ) -> Imagined:
     """For each target class, the best of ``candidates * iterations`` uniform-noise images.
 
     Every candidate is scored for every class in one forward pass; a class keeps the
-    candidate with its highest log-probability so far.
+    candidate with its highest log-probability so far. The probabilities returned are
+    calibrated by the run's ``temperature``, as predict shows them.
     """
     _check("candidates", candidates, 1)
     _check("iterations", iterations, 1)
@@ -111,7 +113,7 @@ def random_search(
             bar.update()
     finally:
         bar.close()
-    probs = probabilities(model.head, model(best * (255 * scale) + offset))
+    probs = probabilities(model.head, model(best * (255 * scale) + offset), temperature)
     settings = {"candidates": candidates, "iterations": iterations, "seed": seed}
     return _imagined("random", model, classes, chosen, best, probs, settings)
 
@@ -127,6 +129,7 @@ def gradient_ascent(
     l2: float = 10.0,
     tv: float = 5.0,
     seed: int = 0,
+    temperature: float = 1.0,
 ) -> Imagined:
     """For each target class, an input found by Adam ascent on its logit.
 
@@ -134,7 +137,8 @@ def gradient_ascent(
     little seeded noise; maximizes ``logit(class) - l2 * mean(x^2) - tv * total_variation(x)``
     (both penalties per pixel, in normalized units; the defaults were chosen by eye on
     MNIST) and clamps every step to the normalized image of [0, 255]. All targets are
-    optimized together, as one batch.
+    optimized together, as one batch. The probabilities returned are calibrated by the
+    run's ``temperature``.
     """
     _check("steps", steps, 1)
     _check("lr", lr, 0)
@@ -164,7 +168,7 @@ def gradient_ascent(
     finally:
         bar.close()
     with torch.no_grad():
-        probs = probabilities(model.head, model(x))
+        probs = probabilities(model.head, model(x), temperature)
         pixels = ((x - offset) / (255 * scale)).clamp(0, 1)
     settings = {"steps": steps, "lr": lr, "l2": l2, "tv": tv, "seed": seed}
     return _imagined("ascent", model, classes, chosen, pixels, probs, settings)

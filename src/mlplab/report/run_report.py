@@ -206,6 +206,7 @@ class RunAnalysis:
             candidates=self.candidates,
             iterations=self.iterations,
             seed=self.seed,
+            temperature=self.temperature,
         )
 
     @functools.cached_property
@@ -213,7 +214,12 @@ class RunAnalysis:
     def gradient_ascent(self) -> Imagined:
         model, normalization, classes = self.loaded
         return gradient_ascent(
-            model, normalization, classes, steps=self.ascent_steps, seed=self.seed
+            model,
+            normalization,
+            classes,
+            steps=self.ascent_steps,
+            seed=self.seed,
+            temperature=self.temperature,
         )
 
     # ----- on the test split ----------------------------------------------------------------
