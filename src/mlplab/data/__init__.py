@@ -17,7 +17,7 @@ import torch
 from ..config import DataConfig
 from ..errors import DataError, FormatError, did_you_mean
 from ..files.limits import printable
-from .csv import read_csv_table
+from .csv import Table, read_csv_table
 from .dataset import Dataset, Split
 from .formats import read_any
 from .raw import hold_out_test, with_test
@@ -64,6 +64,31 @@ def load_dataset(
     """
     if name in DATASETS:
         return get_source(name).load(data_dir, download=download, mirror=mirror, verify=verify)
+    path = _dataset_path(name)
+    options = {k: v for k, v in options.items() if v is not None}
+    if format == "auto":
+        format = None
+    reload = {
+        "dataset": str(path.resolve()),
+        "format": format,
+        "test_size": test_size,
+        "split_seed": split_seed,
+        "target": target,
+        **options,
+        "test_dataset": str(Path(test_dataset).expanduser().resolve()) if test_dataset else None,
+    }
+    if target is not None:
+        return _load_table(path, target, test_dataset, test_size, split_seed, reload)
+    raw = read_any(path, format, **options)
+    if test_dataset is not None:
+        raw = with_test(raw, read_any(test_dataset, format, **options))
+    elif raw.test is None:
+        raw = hold_out_test(raw, test_size, split_seed)
+    return raw.to_dataset(path.name, reload=reload)
+
+
+def _dataset_path(name: str) -> Path:
+    """``name`` as an existing file or folder; DataError naming the registered datasets if not."""
     path = Path(name).expanduser()
     if not path.exists() and path.is_symlink():
         raise DataError(
@@ -75,40 +100,40 @@ def load_dataset(
             f"dataset '{printable(name)}' is neither a registered dataset ({', '.join(DATASETS)})"
             f"{did_you_mean(name, DATASETS)} nor an existing file or folder"
         )
-    options = {k: v for k, v in options.items() if v is not None}
-    if format == "auto":
-        format = None
-    reload = {"dataset": str(path.resolve()), "format": format, "test_size": test_size,
-              "split_seed": split_seed, "target": target, **options,
-              "test_dataset": str(Path(test_dataset).expanduser().resolve()) if test_dataset else None}  # fmt: skip
-    if target is not None:
-        return _load_table(path, target, test_dataset, test_size, split_seed, reload)
-    raw = read_any(path, format, **options)
-    if test_dataset is not None:
-        raw = with_test(raw, read_any(test_dataset, format, **options))
-    elif raw.test is None:
-        raw = hold_out_test(raw, test_size, split_seed)
-    return raw.to_dataset(path.name, reload=reload)
+    return path
 
 
 def load_configured(data: DataConfig) -> Dataset:
     """The dataset a config's ``data`` section describes (a :class:`~mlplab.config.DataConfig`)."""
     return load_dataset(
-        data.dataset, data.data_dir, download=data.download, mirror=data.mirror,
-        verify=data.verify, format=data.format, test_dataset=data.test_dataset,
-        test_size=data.test_size, split_seed=data.split_seed, target=data.target,
+        data.dataset,
+        data.data_dir,
+        download=data.download,
+        mirror=data.mirror,
+        verify=data.verify,
+        format=data.format,
+        test_dataset=data.test_dataset,
+        test_size=data.test_size,
+        split_seed=data.split_seed,
+        target=data.target,
         image_shape=data.image_shape,
         pixel_scale=None if data.pixel_scale == "auto" else data.pixel_scale,
-        images_key=data.images_key, labels_key=data.labels_key,
-    )  # fmt: skip
+        images_key=data.images_key,
+        labels_key=data.labels_key,
+    )
 
 
-def _load_table(path: Path, target: str, test_dataset: str | Path | None, test_size: float,
-                split_seed: int, reload: dict[str, Any]) -> Dataset:  # fmt: skip
+def _load_table(
+    path: Path,
+    target: str,
+    test_dataset: str | Path | None,
+    test_size: float,
+    split_seed: int,
+    reload: dict[str, Any],
+) -> Dataset:
     """A CSV's columns as float features ``(N, F, 1, 1)`` and ``target`` as the value to predict."""
     table = read_csv_table(path, target)
-    x = table.features.astype(np.float32)[:, :, None, None]
-    y = table.targets.astype(np.float32)
+    x, y = _table_arrays(table)
     if test_dataset is not None:
         test = read_csv_table(test_dataset, target)
         if test.feature_names != table.feature_names:
@@ -116,10 +141,7 @@ def _load_table(path: Path, target: str, test_dataset: str | Path | None, test_s
                 f"{printable(test_dataset)}: columns {printable(', '.join(test.feature_names))} "
                 f"differ from {printable(path)}'s {printable(', '.join(table.feature_names))}"
             )
-        train_part, test_part = (
-            (x, y),
-            (test.features.astype(np.float32)[:, :, None, None], test.targets.astype(np.float32)),
-        )
+        train_part, test_part = (x, y), _table_arrays(test)
     else:
         n = len(y)
         n_test = round(test_size * n)
@@ -127,11 +149,16 @@ def _load_table(path: Path, target: str, test_dataset: str | Path | None, test_s
             raise FormatError(
                 f"{printable(path)}: {n} rows are too few to hold out a test split of {test_size:g}"
             )
-        held = stratified_pick(
-            torch.from_numpy(y), n_test, split_seed
-        ).numpy()  # random: no classes
+        # float targets have no classes to stratify: the pick is a seeded random one
+        held = stratified_pick(torch.from_numpy(y), n_test, split_seed).numpy()
         keep = np.ones(n, dtype=bool)
         keep[held] = False
         train_part, test_part = (x[keep], y[keep]), (x[held], y[held])
-    return Dataset.from_numpy(path.name, (), str(path), train_part, test_part, reload=reload,
-                              task="regression")  # fmt: skip
+    return Dataset.from_numpy(
+        path.name, (), str(path), train_part, test_part, reload=reload, task="regression"
+    )
+
+
+def _table_arrays(table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """Features as float32 ``(N, F, 1, 1)`` (one feature per channel) and float32 targets."""
+    return table.features.astype(np.float32)[:, :, None, None], table.targets.astype(np.float32)

@@ -230,8 +230,9 @@ def _diagnose(path: Path, layout: _Layout) -> None:
         if layout.delimiter is None:
             rows: Iterator[tuple[int, list[str]]] = ((n, line.split()) for n, line in lines)
         else:
-            reader = _csv.reader((line for _, line in lines), delimiter=layout.delimiter,
-                                 quotechar='"')  # fmt: skip
+            reader = _csv.reader(
+                (line for _, line in lines), delimiter=layout.delimiter, quotechar='"'
+            )
             rows = ((reader.line_num, row) for row in _csv_rows(reader, path))
         for line, row in rows:
             if line <= layout.skip or not row:

@@ -60,6 +60,16 @@ class _Header(NamedTuple):
     mode: str
 
 
+class _Listing(NamedTuple):
+    """The image files of a folder dataset, found and labeled before any is opened."""
+
+    classes: tuple[str, ...]  # the class folders' names, as printed, in label order
+    files: list[tuple[Path, int]]  # (image file, label): the training images, then the test ones
+    n_train: int
+    test_dir: Path | None  # None: one folder per class, no test split
+    skipped: list[Path]  # named like images but not regular files: never opened
+
+
 def read_folders(path: str | Path, *, image_shape: str | Sequence[int] | None = None) -> RawSplits:
     """Read ``path/<class>/*`` (one split) or ``path/train/<class>/*`` + ``path/test/<class>/*``."""
     root = Path(path)
@@ -67,10 +77,28 @@ def read_folders(path: str | Path, *, image_shape: str | Sequence[int] | None = 
     if not root.is_dir():
         raise FormatError(f"{origin}: not a folder; {_LAYOUT}")
     shape = parse_image_shape(image_shape)
+    listing = _list_images_of_splits(root)
+    n, has_test = listing.n_train, listing.test_dir is not None
+    labels = np.array([label for _, label in listing.files], dtype=np.int64)
+    split_labels = {"train": labels[:n]} | ({"test": labels[n:]} if has_test else {})
+    check_class_labels(origin, listing.classes, split_labels, error=FormatError)  # before decoding
+    layout = "train/ and test/ folders" if has_test else "one folder per class"
+    images, notes = _read_images([file for file, _ in listing.files], shape, origin)
+    notes = {"layout": layout, **notes}
+    if listing.skipped:
+        notes["skipped"] = (
+            f"{_count(len(listing.skipped), 'file')} named like images but not regular files "
+            f"(FIFOs, devices, broken links), e.g. {printable(listing.skipped[0])}"
+        )
+    test = (images[n:], labels[n:]) if has_test else None
+    return RawSplits((images[:n], labels[:n]), test, listing.classes, str(root), "folders", notes)
+
+
+def _list_images_of_splits(root: Path) -> _Listing:
+    """The class folders of ``root`` (or of ``root/train``) and the image files of each split."""
     split_layout = (root / "train").is_dir()
     train_dir = root / "train" if split_layout else root
     test_dir = root / "test" if split_layout and (root / "test").is_dir() else None
-
     folders = _class_folders(train_dir)
     classes = tuple(printable(name) for name in folders)
     if len(set(classes)) != len(classes):
@@ -92,14 +120,18 @@ def read_folders(path: str | Path, *, image_shape: str | Sequence[int] | None = 
         test_files = _list_images(test_dir, folders, skipped)
     if not train_files:
         raise FormatError(f"{printable(train_dir)}: no images in class folders; {_LAYOUT}")
-    files = train_files + test_files
-    labels = np.array([label for _, label in files], dtype=np.int64)
-    n = len(train_files)
-    split_labels = {"train": labels[:n]} | ({"test": labels[n:]} if test_dir else {})
-    check_class_labels(origin, classes, split_labels, error=FormatError)  # before decoding
+    return _Listing(classes, train_files + test_files, len(train_files), test_dir, skipped)
 
-    # First the headers: sizes and modes, every file checked before any pixel is decoded.
-    headers = [_header(file) for file, _ in files]
+
+def _read_images(
+    files: list[Path], shape: tuple[int, int, int] | None, origin: str
+) -> tuple[np.ndarray, dict[str, str]]:
+    """Every image as uint8 ``(N, C, H, W)`` at one size, and notes on channels and resizing.
+
+    First the headers: sizes and modes, every file checked (and the stack's memory) before
+    any pixel is decoded. Then the pixels, each brought to the common size at once.
+    """
+    headers = [_header(file) for file in files]
     sizes = Counter((h.height, h.width) for h in headers)
     height, width = shape[1:] if shape else sizes.most_common(1)[0][0]
     color = any(h.mode not in _GRAY_MODES and not h.mode.startswith("I;") for h in headers)
@@ -109,36 +141,24 @@ def read_folders(path: str | Path, *, image_shape: str | Sequence[int] | None = 
         f"{origin}: {_count(len(files), 'image')} of {channels_bound}x{height}x{width}",
     )
 
-    # Then the pixels, each brought to the common size at once (its channels kept for now).
-    decoded = [_fit(_decode(file), height, width, shape) for file, _ in files]
+    decoded = [_fit(_decode(file), height, width, shape) for file in files]  # channels kept
     gray = all(pixels.ndim == 2 for pixels in decoded)
     channels = shape[0] if shape else 1 if gray else 3
     images = np.stack([_channels_first(p, channels) for p in decoded])
-    del decoded
 
+    if shape:
+        why = "as image_shape asks"
+    elif gray:
+        why = "every image is grayscale"
+    else:
+        why = "some images are in color"
+    notes = {"channels": f"{'gray' if channels == 1 else 'RGB'} ({why})"}
     resized = sum(count for size, count in sizes.items() if size != (height, width))
-    why = (
-        "as image_shape asks"
-        if shape
-        else "every image is grayscale"
-        if gray
-        else "some images are in color"
-    )
-    notes = {
-        "layout": "train/ and test/ folders" if test_dir else "one folder per class",
-        "channels": f"{'gray' if channels == 1 else 'RGB'} ({why})",
-    }
     if resized:
         notes["resized"] = (
             f"{_count(resized, 'image')} of other sizes resized to {height}x{width} (bilinear)"
         )
-    if skipped:
-        notes["skipped"] = (
-            f"{_count(len(skipped), 'file')} named like images but not regular files (FIFOs, "
-            f"devices, broken links), e.g. {printable(skipped[0])}"
-        )
-    test = (images[n:], labels[n:]) if test_dir is not None else None
-    return RawSplits((images[:n], labels[:n]), test, classes, str(root), "folders", notes)
+    return images, notes
 
 
 def _class_folders(folder: Path) -> tuple[str, ...]:

@@ -270,6 +270,9 @@ def as_images(
     return pixels.reshape(n, c, h, w)
 
 
+_ACCEPTED_PIXELS = "pixels must be 0-255 whole numbers or 0-1 floats"
+
+
 def to_uint8(
     values: np.ndarray,
     source: str,
@@ -277,7 +280,12 @@ def to_uint8(
     locate: Locate | None = None,
     notes: dict[str, str] | None = None,
 ) -> np.ndarray:
-    """Check pixel values and bring them to uint8 0-255, keeping the array's shape."""
+    """Check pixel values and bring them to uint8 0-255, keeping the array's shape.
+
+    ``pixel_scale`` "auto" reads the pixels as 0-1 floats when the largest is <= 1 (or, for
+    a test split, on the scale ``notes`` recorded for the training split); the scale used is
+    recorded in ``notes["pixel scale"]``.
+    """
     scale = str(pixel_scale)
     if scale not in PIXEL_SCALES:
         raise ConfigError(
@@ -285,9 +293,26 @@ def to_uint8(
             f"means 0-1 floats); got {pixel_scale!r}"
         )
     locate = locate or _index_locator(source)
-    accepted = "pixels must be 0-255 whole numbers or 0-1 floats"
+    _check_numbers(values, source, locate)
+    high = values.max()
+    scale, how = _decide_scale(scale, high, notes)
+    if scale == "1":
+        if high > 1:
+            where = _first(values > 1)
+            raise FormatError(
+                f"{source}: {locate(where)}: pixel {_num(values[where])} is above 1, but pixels "
+                f"are read as 0-1 floats ({how}); 0-255 pixels need pixel_scale auto or 255"
+            )
+        return np.rint(values.astype(np.float32) * 255).astype(np.uint8)
+    return _from_0_255(values, high, source, locate)
+
+
+def _check_numbers(values: np.ndarray, source: str, locate: Locate) -> None:
+    """Pixels are numbers, there is at least one, and each is finite and not negative."""
     if values.dtype.kind not in "uif":
-        raise FormatError(f"{source}: pixels of type {values.dtype} are not numbers; {accepted}")
+        raise FormatError(
+            f"{source}: pixels of type {values.dtype} are not numbers; {_ACCEPTED_PIXELS}"
+        )
     if values.size == 0:
         raise FormatError(f"{source}: no images (shape {values.shape})")
     if values.dtype.kind == "f":
@@ -301,38 +326,38 @@ def to_uint8(
                 else f"is infinite (or beyond {np.finfo(values.dtype).max:.3g}, the largest "
                 f"{values.dtype} value)"
             )
-            raise FormatError(f"{source}: {locate(where)}: pixel {_num(bad)} {what}; {accepted}")
-    low, high = values.min(), values.max()
-    if low < 0:
+            raise FormatError(
+                f"{source}: {locate(where)}: pixel {_num(bad)} {what}; {_ACCEPTED_PIXELS}"
+            )
+    if values.min() < 0:
         where = _first(values < 0)
         raise FormatError(
-            f"{source}: {locate(where)}: pixel {_num(values[where])} is negative; {accepted}"
+            f"{source}: {locate(where)}: pixel {_num(values[where])} is negative; "
+            f"{_ACCEPTED_PIXELS}"
         )
+
+
+def _decide_scale(scale: str, high: float, notes: dict[str, str] | None) -> tuple[str, str]:
+    """("1" or "255", how it was decided); a decision made here is recorded in ``notes``."""
     earlier = (notes or {}).get("pixel scale")
     if scale == "auto" and earlier:  # a test split is read on the scale of the training split
-        scale = "1" if earlier.startswith("0-1") else "255"
-        how = "as detected in the training images"
-    elif scale == "auto":
-        scale = "1" if high <= 1 else "255"
-        how = f"detected: largest value {_num(high)}"
-        if notes is not None:
-            notes["pixel scale"] = f"{'0-1' if scale == '1' else '0-255'} ({how})"
+        return ("1" if earlier.startswith("0-1") else "255"), "as detected in the training images"
+    if scale == "auto":
+        scale, how = ("1" if high <= 1 else "255"), f"detected: largest value {_num(high)}"
     else:
         how = f"pixel_scale={scale}"
-        if notes is not None:
-            notes["pixel scale"] = f"{'0-1' if scale == '1' else '0-255'} ({how})"
-    if scale == "1":
-        if high > 1:
-            where = _first(values > 1)
-            raise FormatError(
-                f"{source}: {locate(where)}: pixel {_num(values[where])} is above 1, but pixels "
-                f"are read as 0-1 floats ({how}); 0-255 pixels need pixel_scale auto or 255"
-            )
-        return np.rint(values.astype(np.float32) * 255).astype(np.uint8)
+    if notes is not None:
+        notes["pixel scale"] = f"{'0-1' if scale == '1' else '0-255'} ({how})"
+    return scale, how
+
+
+def _from_0_255(values: np.ndarray, high: float, source: str, locate: Locate) -> np.ndarray:
+    """Pixels read as 0-255: at most 255, and whole numbers when stored as floats."""
     if high > 255:
         where = _first(values > 255)
         raise FormatError(
-            f"{source}: {locate(where)}: pixel {_num(values[where])} is above 255; {accepted}"
+            f"{source}: {locate(where)}: pixel {_num(values[where])} is above 255; "
+            f"{_ACCEPTED_PIXELS}"
         )
     if values.dtype == np.uint8:
         return values
