@@ -76,7 +76,8 @@ def _make_regression() -> tuple[Arrays, Arrays]:
 
 DIGITS_SOURCE = BundledSource(
     name="digits",
-    description="scikit-learn's 8x8 digits (UCI), 1,797 images, fixed 75/25 split; offline anywhere",
+    description="scikit-learn's 8x8 digits (UCI), 1,797 images, fixed 75/25 split; "
+    "offline anywhere",
     classes=DIGIT_CLASSES,
     make=_digits,
 )

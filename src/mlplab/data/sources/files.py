@@ -98,7 +98,8 @@ class FileSource(Source):
 CIFAR10_SOURCE = FileSource(
     name="cifar10",
     torchvision_name="CIFAR10",
-    description="CIFAR-10 photos, 32x32 RGB, 50,000 train / 10,000 test, 10 classes (Krizhevsky 2009)",
+    description="CIFAR-10 photos, 32x32 RGB, 50,000 train / 10,000 test, 10 classes "
+    "(Krizhevsky 2009)",
     classes=CIFAR10_CLASSES,
     candidates=(
         "cifar-10-batches-bin",

@@ -33,6 +33,7 @@ def get_source(name: str) -> Source:
     """The registered dataset called ``name``; DataError naming the available ones otherwise."""
     if name not in DATASETS:
         raise DataError(
-            f"unknown dataset '{name}'{did_you_mean(name, DATASETS)}; available: {', '.join(DATASETS)}"
+            f"unknown dataset '{name}'{did_you_mean(name, DATASETS)}; "
+            f"available: {', '.join(DATASETS)}"
         )
     return DATASETS[name]
