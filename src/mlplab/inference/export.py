@@ -41,8 +41,9 @@ from typing import Any
 import torch
 
 from .. import __version__
+from ..config.rules import check_names
 from ..data import Normalization
-from ..errors import ConfigError, MlplabError, WriteError, did_you_mean
+from ..errors import MlplabError, WriteError
 from ..extras import require
 from ..files.atomic import (
     atomic_write,
@@ -158,11 +159,7 @@ def export(
 
 def _check_format(format: str) -> None:
     """``format`` is one of :data:`FORMATS`, with its extra installed, before any work."""
-    if format not in FORMATS:
-        raise ConfigError(
-            f"export format must be one of {', '.join(FORMATS)}; got '{format}'"
-            f"{did_you_mean(format, FORMATS)}"
-        )
+    check_names([format], FORMATS, unknown="export format must be one of {choices}; got {got}")
     if format == "onnx":
         for module in ("onnx", "onnxscript", "onnxruntime"):
             require(module, "export", "ONNX export")

@@ -44,7 +44,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ConfigError, DataError, did_you_mean
+from ..config.rules import check_names
+from ..errors import DataError
 from ..files.limits import check_alloc, open_regular, printable
 
 __all__ = [
@@ -262,11 +263,7 @@ def image_files(paths: Iterable[str | Path]) -> list[Path]:
 # ----- preprocessing --------------------------------------------------------------------
 def check_style(style: str) -> None:
     """``style`` is one of :data:`STYLES`, or a ConfigError naming them."""
-    if style not in STYLES:
-        raise ConfigError(
-            f"preprocessing style must be one of {', '.join(STYLES)}; got '{style}'"
-            f"{did_you_mean(style, STYLES)}"
-        )
+    check_names([style], STYLES, unknown="preprocessing style must be one of {choices}; got {got}")
 
 
 def preprocess(
