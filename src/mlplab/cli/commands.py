@@ -397,8 +397,13 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     from ..training.lr_find import lr_find
 
     require("matplotlib.figure", "report", "the lr-find plot")  # before minutes of work, not after
-    result = lr_find(config_from_args(args), start=args.start, end=args.end, steps=args.steps,
-                     stop_factor=args.stop_factor)  # fmt: skip
+    result = lr_find(
+        config_from_args(args),
+        start=args.start,
+        end=args.end,
+        steps=args.steps,
+        stop_factor=args.stop_factor,
+    )
     png, data = save_lr_find(result, args.out)
     print(result.describe())
     print(f"wrote    {png}, {data}")
