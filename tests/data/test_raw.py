@@ -15,6 +15,7 @@ from mlplab.data.raw import (
     find_layout,
     hold_out_test,
     parse_image_shape,
+    to_uint8,
     with_test,
 )
 from mlplab.errors import ConfigError, DataError, FormatError
@@ -84,6 +85,24 @@ def test_pixel_values() -> None:
         as_images(np.array([[[0, 300], [1, 1]]]), "f")
     with pytest.raises(FormatError, match=r"f: pixels of type <U1 are not numbers"):
         as_images(np.array([[["a", "b"], ["c", "d"]]]), "f")
+
+
+def test_pixel_scale_given_is_recorded_and_every_refusal_names_the_pixel() -> None:
+    notes: dict[str, str] = {}
+    pixels = np.array([[0.0, 1.0]])
+    np.testing.assert_array_equal(to_uint8(pixels, "f", "255", notes=notes), [[0, 1]])
+    assert notes == {"pixel scale": "0-255 (pixel_scale=255)"}
+    np.testing.assert_array_equal(to_uint8(np.array([[0, 1]]), "f", "1"), [[0, 255]])
+    for values, scale, message in [
+        (pixels, "0-1", r"pixel_scale must be one of auto, 255, 1 .*; got '0-1'"),
+        (np.zeros((0, 2)), "auto", r"f: no images \(shape \(0, 2\)\)"),
+        (np.array([[1.0, np.inf]]), "auto", r"f: index \[0, 1\]: pixel inf is infinite"),
+        (np.array([[3, -2]]), "auto", r"f: index \[0, 1\]: pixel -2 is negative"),
+        (np.array([[2.5, 1.0]]), "auto", r"f: index \[0, 0\]: pixel 2.5 is not a whole number"),
+        (np.array([[0.5, 2.0]]), "1", r"pixel 2 is above 1, but .* \(pixel_scale=1\)"),
+    ]:
+        with pytest.raises((ConfigError, FormatError), match=message):
+            to_uint8(values, "f", scale)
 
 
 def test_test_split_follows_the_training_scale() -> None:
