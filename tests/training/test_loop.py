@@ -40,6 +40,7 @@ def test_loss_falls_and_run_directory_is_complete(tiny, quick_config: Config) ->
         "metrics.jsonl",
         "model.json",
         "model.safetensors",
+        "rejection.safetensors",  # the rejection of unfamiliar inputs (it has a val split)
         "summary.json",
         "train.log",
     ]

@@ -354,6 +354,12 @@ def _check_regression(config: Config) -> None:
             f"train.label_smoothing={config.train.label_smoothing} smooths class targets; a "
             "regression has none (leave it at 0)"
         )
+    default = {f.name: f.default for f in dataclasses.fields(config.train)}["accept"]
+    if config.train.accept != default:
+        raise ConfigError(
+            f"train.accept={config.train.accept:g} sets how many inputs the rejection of "
+            "unfamiliar images accepts; a regression has no rejection (leave it out)"
+        )
     if config.model.head != "logits":
         raise ConfigError(
             f"model.head={config.model.head} is for classes; a regression's output is a plain "

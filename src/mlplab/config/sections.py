@@ -301,6 +301,15 @@ class TrainConfig:
         "(without a validation split: the training figures)",
         choices=SELECTIONS,
     )
+    accept: float = _opt(
+        0.98,
+        "fraction, in (0, 1], of the validation split the rejection of unfamiliar inputs "
+        "accepts: its threshold, fitted when training ends (classification with a validation "
+        "split; docs/trust.md)",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
     patience: int = _opt(2, "epochs without val-loss improvement before a drop (plateau)", low=0)
     seed: int = _opt(
         0,

@@ -70,6 +70,7 @@ RUN_FILE_NAMES = (
     "summary.json",
     "checkpoint.pt",
     "train.log",
+    "rejection.safetensors",  # the rejection's constants (mlplab.trust.rejection)
 )
 RUN_FILES = frozenset(RUN_FILE_NAMES)
 RUN_MARKER = "config.yaml"  # with one more of RUN_FILES beside it, the folder is a run

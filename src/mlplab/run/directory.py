@@ -8,6 +8,9 @@
 - ``model.safetensors`` the best-validation weights (no pickle: safe to load from anyone)
 - ``model.json``        architecture, normalization and class names: rebuilds the model alone
 - ``summary.json``      test results, timings, versions, device
+- ``rejection.safetensors`` the constants of its rejection of unfamiliar inputs (class
+                        means, precision, PCA axes, validation scores; model.json's "rejection"
+                        says how to read them: :mod:`mlplab.trust.rejection`)
 - ``checkpoint.pt``     the last epoch's full state, for ``mlplab train --resume`` (read back
                         with torch's restricted ``weights_only`` loader: tensors and plain data)
 - ``train.log``         the console output of the run
@@ -40,7 +43,7 @@ from ..model.mlp import MLP, check_size, check_spec, excerpt, input_features, st
 
 __all__ = ["Run"]
 
-CONFIG, DATASET, METRICS, WEIGHTS, MODEL, SUMMARY, CHECKPOINT, LOG = RUN_FILE_NAMES
+CONFIG, DATASET, METRICS, WEIGHTS, MODEL, SUMMARY, CHECKPOINT, LOG, REJECTION = RUN_FILE_NAMES
 CHECKPOINT_FORMAT = "mlplab-checkpoint-1"
 
 
@@ -126,6 +129,15 @@ class Run:
         """Rewrite ``model.json`` (atomically) with the calibration's ``temperature``."""
         info = self.model_info()
         info["temperature"] = temperature
+        write_text_atomic(self.path / MODEL, json.dumps(info, indent=2) + "\n")
+
+    def save_rejection(self, block: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        """The rejection's tensors (``rejection.safetensors``), then ``model.json`` with its
+        ``"rejection"`` block, each atomically (a crash between leaves the run without one)."""
+        data = safetensors_bytes(tensors, metadata={"format": "mlplab-rejection"})
+        write_bytes_atomic(self.path / REJECTION, data)
+        info = self.model_info()
+        info["rejection"] = block
         write_text_atomic(self.path / MODEL, json.dumps(info, indent=2) + "\n")
 
     def save_summary(self, summary: dict[str, Any]) -> None:
@@ -241,6 +253,8 @@ class Run:
                 )
             _check_normalization(info["normalization"], spec["input_shape"][0])
             _check_temperature(info.get("temperature", 1.0))
+            if "rejection" in info:
+                _check_rejection(info["rejection"])
         except (KeyError, ValueError, ConfigError) as exc:
             raise RunError(
                 f"{file}: not a model description made by mlplab ({_why(exc)})"
@@ -251,6 +265,26 @@ class Run:
         """The calibration's temperature from ``model.json`` (1 when absent: an older run, a
         regression, a run without a validation split)."""
         return float(self.model_info().get("temperature", 1.0))
+
+    def rejection_tensors(self, expected: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+        """``rejection.safetensors``' float32 tensors, on the host: exactly ``expected`` (name:
+        shape, from model.json's "rejection" block and the model), each finite. Checked from
+        the header first, as the weights are (bounded, inside the file, of their shapes)."""
+        file = self.path / REJECTION
+        if not os.path.lexists(file):
+            raise RunError(
+                f"{file} is missing, though {MODEL} has a rejection block: copy the whole run "
+                "directory (or pass --no-reject)"
+            )
+        _check_fit(file, expected, _weights_header(file))
+        try:
+            tensors = {k: v.float() for k, v in load_file(str(file)).items()}
+        except Exception as exc:  # safetensors raises several types for a damaged file
+            raise RunError(f"{file}: not a readable safetensors file ({_why(exc)})") from None
+        for name, tensor in tensors.items():
+            if not torch.isfinite(tensor).all():
+                raise RunError(f"{file}: tensor {name} holds NaN or infinite values")
+        return tensors
 
     def load_model(
         self, device: torch.device | str = "cpu"
@@ -353,6 +387,8 @@ _SUMMARY_FIELDS = {
             "test_ece_uncalibrated",
             "test_nll",
             "test_brier",
+            "test_rejected_fraction",
+            "test_accepted_accuracy",
             "test_r2",
             "test_rmse",
             "test_mae",
@@ -510,6 +546,40 @@ def _check_temperature(value: Any) -> None:
     """A temperature is a finite number > 0 (softmax(z / T) needs one)."""
     if not (_is(value, _NUMBER) and math.isfinite(value) and value > 0):
         raise ValueError(f"temperature must be a finite number > 0; got {excerpt(value)}")
+
+
+_REJECTION_FIELDS = {
+    **dict.fromkeys(["accept", "threshold", "ink_margin", "ink_limit"], _NUMBER),
+    **dict.fromkeys(["version", "components", "reference"], _WHOLE),
+    **dict.fromkeys(["method", "pixels"], _TEXT),
+    "features": _FLAG,
+}
+
+
+def _check_rejection(block: Any) -> None:
+    """model.json's "rejection": each field of its kind (finite), ``accept`` in (0, 1], at
+    least one component and one reference score (the tensors' shapes follow from these)."""
+    if not isinstance(block, dict):
+        raise ValueError(f"rejection must be an object; got {excerpt(block)}")
+    for key, kind in _REJECTION_FIELDS.items():
+        value = block.get(key)
+        if not _is(value, kind) or (kind == _NUMBER and not math.isfinite(value)):
+            raise ValueError(f"rejection.{key} must be {kind}; got {excerpt(value)}")
+    if block["method"] != "max-rank" or block["version"] != 1:
+        raise ValueError(
+            f"rejection method {excerpt(block['method'])} version {block['version']} is not "
+            "one this mlplab reads (max-rank, version 1)"
+        )
+    if block["pixels"] not in ("mahalanobis", "reconstruction"):
+        raise ValueError(
+            "rejection.pixels must be mahalanobis or reconstruction; got "
+            f"{excerpt(block['pixels'])}"
+        )
+    if not 0 < block["accept"] <= 1:
+        raise ValueError(f"rejection.accept must be in (0, 1]; got {excerpt(block['accept'])}")
+    for key in ("components", "reference"):
+        if not 1 <= block[key] <= 1_000_000:
+            raise ValueError(f"rejection.{key} must be from 1 to 1,000,000; got {block[key]:,}")
 
 
 def _weights_header(file: Path) -> dict[str, tuple[int, ...]]:

@@ -50,11 +50,14 @@ def run_summary(
     dry_run: bool = False,
     interrupted: bool = False,
     calibration: Mapping[str, float] | None = None,
+    rejection: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run trained on ``data`` whose kept weights (those of ``best_epoch``,
     1-based) scored ``test``; ``history`` is the epochs' records (``metrics.jsonl``) and
     ``samples`` the size of each split; ``calibration``: a classifier's test ECE (calibrated
-    and not), NLL and Brier score (:func:`mlplab.trust.calibration.calibration_figures`).
+    and not), NLL and Brier score (:func:`mlplab.trust.calibration.calibration_figures`);
+    ``rejection``: the test split's ``rejected_fraction`` and ``accepted_accuracy``
+    (:mod:`mlplab.trust.rejection`).
     Keys in the order ``summary.json`` has them."""
     best = history[best_epoch - 1]
     train_seconds = sum(r["epoch_seconds"] for r in history)
@@ -71,6 +74,14 @@ def run_summary(
                 "test_brier": calibration["brier"],
             }
             if calibration
+            else {}
+        ),
+        **(
+            {
+                "test_rejected_fraction": rejection["rejected_fraction"],
+                "test_accepted_accuracy": rejection["accepted_accuracy"],
+            }
+            if rejection
             else {}
         ),
         **(

@@ -39,6 +39,7 @@ from ..run.directory import CHECKPOINT_FORMAT, LOG, Run
 from ..run.splits import run_dataset
 from ..run.summary import run_summary
 from ..trust.calibration import calibration_figures, fit_temperature, outputs_on
+from ..trust.rejection import Rejector, describe
 from . import distributed
 from .device import isolated
 from .distributed import World, lost_peer, shard
@@ -391,6 +392,7 @@ def _finish(s: Session, run: Run, state: _State, interrupted: bool, started: flo
     model.requires_grad_(True)  # the average was a frozen copy: the caller gets a model to train
     test = s.score("test")
     temperature, calibrated = _calibration(s, model)
+    rejector, rejection = _rejection(s, model)
     summary = run_summary(
         s.data,
         test,
@@ -407,11 +409,14 @@ def _finish(s: Session, run: Run, state: _State, interrupted: bool, started: flo
         dry_run=s.config.train.dry_run,
         interrupted=interrupted,
         calibration=calibrated,
+        rejection=rejection,
     )
     if s.world.is_main:
         run.save_model(
             model, s.normalization, s.data.classes, task=s.data.task, temperature=temperature
         )
+        if rejector is not None:
+            rejector.save(run)
         summary.update(_fitted_line(s, model, run))
         run.save_summary(summary)
     score = (
@@ -446,6 +451,25 @@ def _calibration(s: Session, model: MLP) -> tuple[float | None, dict[str, float]
             f"{figures['ece_uncalibrated']:.2%} -> {figures['ece']:.2%}, NLL {figures['nll']:.4f}"
         )
     return temperature, figures
+
+
+def _rejection(s: Session, model: MLP) -> tuple[Rejector | None, dict[str, float] | None]:
+    """The rejection of unfamiliar inputs fitted on the training split with its threshold on
+    the validation split (:mod:`mlplab.trust.rejection`), and the test split's rejected
+    fraction and accuracy on the accepted; none for a regression or without a validation
+    split."""
+    if s.regression_loss or not len(s.splits["val"]):
+        return None, None
+    batches = {"batch_size": s.config.train.eval_batch_size, "max_batches": s.max_batches}
+    rejector = Rejector.fit(
+        model, s.normalization, s.splits["train"], s.splits["val"], s.config.train.accept, **batches
+    )
+    figures = rejector.figures(model, s.splits["test"], **batches)
+    logger.info(
+        f"{describe(rejector)}; test: {figures['rejected_fraction']:.2%} rejected, accuracy "
+        f"{figures['accepted_accuracy']:.2%} on the accepted"
+    )
+    return rejector, figures
 
 
 def _fitted_line(s: Session, model: MLP, run: Run) -> dict[str, Any]:

@@ -1,0 +1,287 @@
+"""Rejection of unfamiliar inputs: the detectors against by-hand references (pooled-covariance
+Mahalanobis, PCA reconstruction, scikit-learn's AUROC), the threshold's acceptance of the
+validation split, blank and noise always rejected, the saved form (checked when read), the
+traceable module's parity, and the runs that have none."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from sklearn.metrics import roc_auc_score
+
+from mlplab import Config, Dataset, Split, train
+from mlplab.config import check_against_data
+from mlplab.data.splits import configured_splits
+from mlplab.errors import ConfigError, RunError
+from mlplab.run.directory import Run
+from mlplab.trust.negatives import negatives
+from mlplab.trust.rejection import REASONS, Rejector, auroc
+
+SHAPE = (1, 12, 12)
+
+
+def _bars(n: int, g: torch.Generator) -> Split:
+    """Light bars on a dark frame, one place per class, as MNIST's digits are: 4 classes."""
+    labels = torch.randint(0, 4, (n,), generator=g)
+    images = torch.randint(0, 12, (n, *SHAPE), generator=g)
+    for c in range(4):
+        rows = slice(2 + 2 * c, 4 + 2 * c)
+        images[labels == c, :, rows, 2:10] += 200
+    return Split(images.clamp(0, 255).to(torch.uint8), labels)
+
+
+@pytest.fixture(scope="module")
+def bars() -> Dataset:
+    g = torch.Generator().manual_seed(0)
+    return Dataset("bars", _bars(600, g), _bars(200, g), ("a", "b", "c", "d"), "generated")
+
+
+@pytest.fixture(scope="module")
+def run(bars: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rejection")
+    config = Config().override(
+        {
+            "model.hidden": [16],
+            "train.epochs": 3,
+            "train.batch_size": 32,
+            "train.lr": 0.01,
+            "train.threads": 1,
+            "train.accept": 0.9,
+            "run.dir": str(root / "runs"),
+            "run.name": "bars",
+        }
+    )
+    return train(config, dataset=bars).run_dir
+
+
+@pytest.fixture(scope="module")
+def splits(run: Path, bars: Dataset) -> tuple[Split, Split, Split]:
+    """The run's train, validation and test splits, as training made them."""
+    return configured_splits(bars, Run.open(run).config().data)
+
+
+# ----- what training keeps ------------------------------------------------------------------
+def test_training_keeps_a_rejection_whose_threshold_accepts_the_asked_fraction(
+    run: Path, splits: tuple[Split, ...]
+) -> None:
+    info = json.loads((run / "model.json").read_text())
+    block = info["rejection"]
+    assert block["method"] == "max-rank" and block["version"] == 1 and block["accept"] == 0.9
+    assert block["pixels"] in ("mahalanobis", "reconstruction") and block["features"] is True
+    tensors = load_file(str(run / "rejection.safetensors"))
+    assert set(tensors) == {
+        "ink.background",
+        "pixel.mean",
+        "pixel.basis",
+        "pixel.variance",
+        "pixel.reference",
+        "feature.means",
+        "feature.precision",
+        "feature.reference",
+        "confidence.reference",
+    }
+    assert all(t.dtype == torch.float32 for t in tensors.values())
+    summary = json.loads((run / "summary.json").read_text())
+    assert 0 <= summary["test_rejected_fraction"] < 0.3
+    assert summary["test_accepted_accuracy"] >= summary["test_accuracy"] - 0.02
+
+    rejector = Rejector.load(run)
+    assert rejector is not None and rejector.threshold == block["threshold"]
+    model, _, _ = Run.open(run).load_model()
+    _, val, _ = splits
+    verdict = rejector.score(model, val.images)
+    accepted = int((~verdict.rejected).sum())
+    # the accept quantile of the validation scores: at least 0.9, ties may add a few more
+    assert math.ceil(0.9 * len(val)) <= accepted <= math.ceil(0.9 * len(val)) + 5
+    assert accepted / len(val) == pytest.approx(block["validation"]["accepted"])
+    assert [r is not None for r in verdict.reasons] == verdict.rejected.tolist()
+    assert set(verdict.reasons) - {None} <= set(REASONS[1:])
+
+
+def test_blank_noise_and_negatives_are_rejected_with_their_reason(run: Path) -> None:
+    rejector = Rejector.load(run)
+    model, _, _ = Run.open(run).load_model()
+    blank = rejector.score(model, torch.zeros(5, *SHAPE, dtype=torch.uint8))
+    assert blank.rejected.all() and set(blank.reasons) == {"no ink"}
+    assert blank.scores.tolist() == [1.0] * 5
+    gray = rejector.score(model, torch.full((3, *SHAPE), 0.5))  # flat, in [0, 1] floats
+    assert set(gray.reasons) == {"no ink"}
+    noise = rejector.score(model, negatives("noise", 50, SHAPE, seed=1))
+    assert noise.rejected.all() and set(noise.reasons) == {"ink everywhere"}
+    for kind in ("gradient", "textures", "glyphs", "shapes", "strokes"):
+        verdict = rejector.score(model, negatives(kind, 40, SHAPE, seed=1))
+        assert verdict.rejected.float().mean() >= 0.5, kind  # bars, not shapes
+
+
+def test_the_test_split_chooses_nothing(run: Path, splits: tuple[Split, ...]) -> None:
+    """The rejection is a function of the training and validation splits alone."""
+    train_split, val, _ = splits
+    model, normalization, _ = Run.open(run).load_model()
+    fitted = Rejector.fit(model, normalization, train_split, val, 0.9)
+    saved = Rejector.load(run)
+    assert fitted.threshold == pytest.approx(saved.threshold)
+    assert fitted.pixel_variant == saved.pixel_variant
+    for name, tensor in saved.tensors.items():
+        torch.testing.assert_close(fitted.tensors[name], tensor, rtol=1e-5, atol=1e-5)
+
+
+# ----- the detectors against references -----------------------------------------------------
+def test_feature_distance_is_the_pooled_covariance_mahalanobis_by_hand(
+    run: Path, splits: tuple[Split, ...]
+) -> None:
+    train_split, val, _ = splits
+    model, normalization, _ = Run.open(run).load_model()
+    rejector = Rejector.load(run)
+    scale, offset = normalization.affine()
+    with torch.no_grad():
+        _, h = model(train_split.images.float() * scale + offset, return_hidden=True)
+        _, q = model(val.images[:20].float() * scale + offset, return_hidden=True)
+    h, q, y = h.double(), q.double(), train_split.labels
+    means = torch.stack([h[y == c].mean(0) for c in range(4)])
+    residual = h - means[y]
+    covariance = residual.T @ residual / len(h)  # one covariance shared by the classes
+    covariance += 1e-3 * covariance.diagonal().mean() * torch.eye(16, dtype=torch.float64)
+    precision = torch.linalg.inv(covariance)
+    by_hand = torch.stack([((q - m) @ precision * (q - m)).sum(1) for m in means], 1).amin(1)
+    got = rejector.module(model).raw(val.images[:20].float() / 255)["features"]
+    torch.testing.assert_close(got.double(), by_hand, rtol=2e-3, atol=1e-3)
+
+
+def test_pixel_scores_are_the_pca_projection_by_hand(run: Path, splits: tuple[Split, ...]) -> None:
+    train_split, val, _ = splits
+    model, normalization, _ = Run.open(run).load_model()
+    rejector = Rejector.load(run)
+    scale, offset = normalization.affine()
+    x = (train_split.images.float() * scale + offset).flatten(1).double()
+    mean = x.mean(0)
+    _, values, axes = torch.linalg.svd(x - mean, full_matrices=False)
+    k = rejector.tensors["pixel.basis"].shape[0]
+    q = (val.images[:20].float() * scale + offset).flatten(1).double() - mean
+    projected = q @ axes[:k].T
+    variance = values[:k] ** 2 / len(x)
+    variance += 1e-3 * variance.mean()
+    by_hand = {
+        "reconstruction": (q * q).sum(1) - (projected * projected).sum(1),
+        "mahalanobis": (projected * projected / variance).sum(1),
+    }[rejector.pixel_variant]
+    got = rejector.module(model).raw(val.images[:20].float() / 255)["pixels"]
+    torch.testing.assert_close(got.double(), by_hand, rtol=1e-3, atol=1e-3)
+
+
+def test_auroc_matches_scikit_learn() -> None:
+    g = torch.Generator().manual_seed(0)
+    inside = torch.randn(300, generator=g)
+    outside = torch.randn(200, generator=g) + 1
+    outside[:20] = inside[:20]  # ties count half
+    labels = [0] * 300 + [1] * 200
+    expected = roc_auc_score(labels, torch.cat([inside, outside]).numpy())
+    assert auroc(inside, outside) == pytest.approx(expected, abs=1e-12)
+    assert auroc(torch.zeros(3), torch.ones(2)) == 1.0 and math.isnan(auroc(torch.zeros(0), inside))
+
+
+# ----- the traceable module -------------------------------------------------------------------
+def test_the_module_traces_to_the_same_scores(run: Path, splits: tuple[Split, ...]) -> None:
+    rejector = Rejector.load(run)
+    model, _, _ = Run.open(run).load_model()
+    _, val, _ = splits
+    pixels = torch.cat([val.images[:30], negatives("noise", 5, SHAPE)]).float() / 255
+    module = rejector.module(model)
+    traced = torch.jit.trace(module, pixels[:2], check_trace=False)
+    scores, codes = traced(pixels)
+    verdict = rejector.score(model, pixels)
+    torch.testing.assert_close(scores, verdict.scores)
+    assert ((codes > 0) == verdict.rejected).all() and (
+        (scores > module.threshold) == (codes > 0)
+    ).all()
+    assert [REASONS[c] or None for c in codes.tolist()] == verdict.reasons
+
+
+# ----- reading what was saved ---------------------------------------------------------------
+def _copy(run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    return copy
+
+
+def test_damaged_rejection_files_are_one_line(run: Path, tmp_path: Path) -> None:
+    copy = _copy(run, tmp_path)
+    tensors = load_file(str(copy / "rejection.safetensors"))
+    tensors["feature.precision"] = tensors["feature.precision"][:3]
+    save_file(tensors, str(copy / "rejection.safetensors"))
+    with pytest.raises(
+        RunError,
+        match=r"rejection\.safetensors: the weights do not fit .*wrong shape feature\.precision",
+    ):
+        Rejector.load(copy)
+
+    tensors = load_file(str(run / "rejection.safetensors"))
+    tensors["pixel.mean"][0] = float("nan")
+    save_file(tensors, str(copy / "rejection.safetensors"))
+    with pytest.raises(RunError, match=r"tensor pixel\.mean holds NaN or infinite values$"):
+        Rejector.load(copy)
+
+    (copy / "rejection.safetensors").unlink()
+    with pytest.raises(RunError, match=r"rejection\.safetensors is missing, though model\.json"):
+        Rejector.load(copy)
+
+    info = json.loads((run / "model.json").read_text())
+    info["rejection"]["accept"] = 1.5
+    (copy / "model.json").write_text(json.dumps(info))
+    with pytest.raises(RunError, match=r"rejection\.accept must be in \(0, 1\]; got 1\.5"):
+        Run.open(copy).model_info()
+    info["rejection"]["accept"] = 0.9
+    info["rejection"]["components"] = -1
+    (copy / "model.json").write_text(json.dumps(info))
+    with pytest.raises(RunError, match=r"rejection\.components must be a whole number >= 0"):
+        Run.open(copy).model_info()
+
+
+def test_older_runs_and_runs_without_validation_have_none(run: Path, tmp_path: Path) -> None:
+    copy = _copy(run, tmp_path)
+    info = json.loads((copy / "model.json").read_text())
+    del info["rejection"]
+    (copy / "model.json").write_text(json.dumps(info))
+    (copy / "rejection.safetensors").unlink()
+    assert Rejector.load(copy) is None  # an older run: loads, rejection off
+
+    g = torch.Generator().manual_seed(1)
+    data = Dataset("bars", _bars(200, g), _bars(50, g), ("a", "b", "c", "d"), "generated")
+    config = Config().override(
+        {
+            "model.hidden": [8],
+            "train.epochs": 1,
+            "train.threads": 1,
+            "data.val_size": 0,
+            "run.dir": str(tmp_path / "runs"),
+        }
+    )
+    result = train(config, dataset=data)
+    assert "rejection" not in json.loads((result.run_dir / "model.json").read_text())
+    assert not (result.run_dir / "rejection.safetensors").exists()
+    assert Rejector.load(result.run_dir) is None
+
+
+def test_accept_is_checked_and_refused_for_a_regression() -> None:
+    with pytest.raises(ConfigError, match=r"train\.accept.*\(0, 1\]"):
+        Config().override({"train.accept": 0})
+    assert Config().override({"train.accept": 1}).train.accept == 1
+    table = Dataset(
+        "table",
+        Split(torch.rand(20, 2, 1, 1), torch.rand(20)),
+        Split(torch.rand(5, 2, 1, 1), torch.rand(5)),
+        ("y",),
+        "generated",
+        task="regression",
+    )
+    check_against_data(Config(), table)  # the default is no request: a regression trains
+    with pytest.raises(
+        ConfigError, match=r"^train\.accept=0\.9 sets how many inputs .*regression has no rejection"
+    ):
+        check_against_data(Config().override({"train.accept": 0.9}), table)
