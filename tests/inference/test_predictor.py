@@ -28,6 +28,7 @@ from mlplab.cli import main
 from mlplab.errors import WriteError
 from mlplab.inference import Predictor, predict
 from mlplab.inference.images import load_image, preprocess
+from mlplab.model import heads
 from mlplab.model.views import tta_views
 
 MNIST = (1, 28, 28)
@@ -119,8 +120,11 @@ def test_saved_mnist_images_predict_as_the_tensor(root: Path, tmp_path: Path) ->
     assert [Path(r["file"]).name for r in results] == [f"{i:03d}.png" for i in range(200)]
     model, normalization, _ = Run.open(run).load_model()
     scale, offset = normalization.affine()
+    temperature = Run.open(run).temperature()  # predict shows the calibrated probabilities
     with torch.no_grad():
-        direct = torch.softmax(model(images.float() * scale + offset), 1)
+        direct = heads.probabilities(
+            model.head, model(images.float() * scale + offset), temperature
+        )
     assert [r["index"] for r in results] == direct.argmax(1).tolist()
     np.testing.assert_allclose([r["probability"] for r in results], direct.max(1).values, atol=1e-6)
 
