@@ -155,8 +155,9 @@ def test_evaluate_text(made: dict[str, Made], name: str) -> None:
     if m.kind.regression:
         assert len(lines) == 2 and " R² " in lines[1] and "RMSE" in lines[1]
     else:
-        assert "accuracy" in lines[1] and [line.split()[0] for line in lines[4:]] == list(CLASSES)
+        assert "accuracy" in lines[1] and [line.split()[0] for line in lines[5:]] == list(CLASSES)
         assert lines[2].startswith("  calibrated   ECE ") and " temperature " in lines[2]
+        assert lines[3].startswith("  rejected ") and " accuracy on the accepted " in lines[3]
 
 
 @pytest.mark.parametrize("name", NAMES)

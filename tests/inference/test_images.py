@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from shipping import center_of_mass
 
 from mlplab import ConfigError, DataError
-from mlplab.inference.images import load_image, preprocess
+from mlplab.inference.images import is_blank, load_image, preprocess
 
 MNIST = (1, 28, 28)
 
@@ -97,6 +97,26 @@ def test_blank_and_transparent_images() -> None:
     transparent = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
     ImageDraw.Draw(transparent).ellipse((60, 40, 200, 260), outline=(0, 0, 0, 255), width=14)
     np.testing.assert_array_equal(preprocess(transparent, MNIST), preprocess(on_white, MNIST))
+
+
+def test_paper_under_uneven_light_and_gradients_are_blank_not_ink() -> None:
+    """Blank paper photographed under a lamp (a vignette, a slope of light, grain) and a smooth
+    gradient hold no ink: an empty frame, not their light stretched into a filled square."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:600, 0:800] / 600
+    light = 225 - 60 * ((x - 0.9) ** 2 + (y - 0.3) ** 2) - 25 * x  # a lamp off to the right
+    photo = np.clip(light + rng.normal(0, 3, light.shape), 0, 255).astype(np.uint8)
+    assert np.ptp(light) > 50  # far more than the 16 levels a flat page may vary by
+    assert is_blank(photo.astype(np.float64))
+    assert not preprocess(Image.fromarray(photo), MNIST).any()
+    ramp = np.tile(np.linspace(30, 220, 500), (300, 1)).astype(np.uint8)
+    assert not preprocess(Image.fromarray(ramp), MNIST).any()
+
+    # the same paper with a pencil line on it is not blank
+    page = Image.fromarray(photo)
+    ImageDraw.Draw(page).line((300, 150, 330, 450), fill=90, width=4)
+    assert not is_blank(np.asarray(page, dtype=np.float64))
+    assert preprocess(page, MNIST).max() > 200
 
 
 def test_images_already_in_the_training_format_pass_through() -> None:

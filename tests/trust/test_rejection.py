@@ -73,6 +73,10 @@ def test_training_keeps_a_rejection_whose_threshold_accepts_the_asked_fraction(
     block = info["rejection"]
     assert block["method"] == "max-rank" and block["version"] == 1 and block["accept"] == 0.9
     assert block["pixels"] in ("mahalanobis", "reconstruction") and block["features"] is True
+    assert block["combine"] in ("max", "fisher") and set(block["validation"]["combine_auroc"]) == {
+        "max",
+        "fisher",
+    }
     tensors = load_file(str(run / "rejection.safetensors"))
     assert set(tensors) == {
         "ink.background",
@@ -84,6 +88,7 @@ def test_training_keeps_a_rejection_whose_threshold_accepts_the_asked_fraction(
         "feature.precision",
         "feature.reference",
         "confidence.reference",
+        "combined.reference",
     }
     assert all(t.dtype == torch.float32 for t in tensors.values())
     summary = json.loads((run / "summary.json").read_text())
@@ -125,7 +130,7 @@ def test_the_test_split_chooses_nothing(run: Path, splits: tuple[Split, ...]) ->
     fitted = Rejector.fit(model, normalization, train_split, val, 0.9)
     saved = Rejector.load(run)
     assert fitted.threshold == pytest.approx(saved.threshold)
-    assert fitted.pixel_variant == saved.pixel_variant
+    assert (fitted.pixel_variant, fitted.combine) == (saved.pixel_variant, saved.combine)
     for name, tensor in saved.tensors.items():
         torch.testing.assert_close(fitted.tensors[name], tensor, rtol=1e-5, atol=1e-5)
 
@@ -285,3 +290,57 @@ def test_accept_is_checked_and_refused_for_a_regression() -> None:
         ConfigError, match=r"^train\.accept=0\.9 sets how many inputs .*regression has no rejection"
     ):
         check_against_data(Config().override({"train.accept": 0.9}), table)
+
+
+def test_surprises_and_their_combination_by_hand(run: Path, splits: tuple[Split, ...]) -> None:
+    from mlplab.trust.rejection import _surprise
+
+    reference = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    got = _surprise(torch.tensor([0.0, 2.5, 4.0, 9.0]), reference)
+    # upper-tail p = (1 + #reference >= score) / (n + 1)
+    expected = -torch.log(torch.tensor([5 / 5, 3 / 5, 2 / 5, 1 / 5]))
+    torch.testing.assert_close(got, expected)
+
+    rejector = Rejector.load(run)
+    model, _, _ = Run.open(run).load_model()
+    module = rejector.module(model)
+    pixels = splits[1].images[:10].float() / 255
+    with torch.no_grad():
+        raw = module.raw(pixels)
+        combined, _, _, _ = module.statistic(pixels)
+        score, _ = module(pixels)
+    names = {"pixels": "pixel", "features": "feature", "confidence": "confidence"}
+    parts = torch.stack(
+        [_surprise(raw[k], rejector.tensors[f"{v}.reference"]) for k, v in names.items()], 1
+    )
+    by_hand = parts.sum(1) if rejector.combine == "fisher" else parts.amax(1)
+    torch.testing.assert_close(combined, by_hand)
+    reference = rejector.tensors["combined.reference"]
+    torch.testing.assert_close(score, (by_hand[:, None] > reference[None]).float().mean(1))
+
+
+def test_evaluate_gives_the_rejected_fraction_and_accepted_accuracy(
+    run: Path, bars: Dataset, tmp_path: Path
+) -> None:
+    from mlplab.analysis.evaluate import evaluate
+
+    metrics = evaluate(run, dataset=bars)
+    summary = json.loads((run / "summary.json").read_text())
+    assert metrics["rejected_fraction"] == pytest.approx(summary["test_rejected_fraction"])
+    assert metrics["accepted_accuracy"] == pytest.approx(summary["test_accepted_accuracy"])
+    assert metrics["rejection_off"] is None
+    off = evaluate(run, dataset=bars, reject=False)
+    assert (off["rejected_fraction"], off["accepted_accuracy"], off["rejection_off"]) == (
+        None,
+        None,
+        None,
+    )
+    assert off["accuracy"] == metrics["accuracy"]  # rejection never changes the answers
+
+    copy = _copy(run, tmp_path)
+    info = json.loads((copy / "model.json").read_text())
+    del info["rejection"]
+    (copy / "model.json").write_text(json.dumps(info))
+    older = evaluate(copy, dataset=bars)
+    assert older["rejected_fraction"] is None
+    assert older["rejection_off"].startswith(f"rejection off: run {copy} was trained by an mlplab")

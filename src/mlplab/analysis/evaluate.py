@@ -18,6 +18,7 @@ from ..run.splits import run_dataset
 from ..training.device import select_device
 from ..training.metrics import evaluate_split
 from ..trust.calibration import calibration_figures, outputs_on
+from ..trust.rejection import Rejector, why_off
 
 __all__ = ["SPLITS", "evaluate"]
 
@@ -31,6 +32,7 @@ def evaluate(
     dataset: Dataset | str | None = None,
     data_dir: str | Path | None = None,
     device: str = "cpu",
+    reject: bool = True,
 ) -> dict[str, Any]:
     """Score a run's best weights on a split of the data it was trained on.
 
@@ -43,7 +45,11 @@ def evaluate(
     a regression the other way round, and its ``loss_function`` names the loss: the run's
     ``train.loss`` (mse or mae) for a regression. The calibration figures (a classification's
     only, else None) use the run's temperature (:mod:`mlplab.trust.calibration`), all but
-    ``ece_uncalibrated``; ``accuracy`` and ``loss`` are the model's own.
+    ``ece_uncalibrated``; ``accuracy`` and ``loss`` are the model's own. With the run's
+    rejection of unfamiliar inputs (:mod:`mlplab.trust.rejection`; ``reject=False`` turns it
+    off): ``"rejected_fraction"`` and ``"accepted_accuracy"`` (the accuracy on the inputs
+    it accepts), else None, and ``"rejection_off"``: why there is none (None when on or
+    turned off by the caller).
     """
     if split not in SPLITS:
         raise RunError(f"split must be one of {', '.join(SPLITS)}; got '{split}'")
@@ -72,6 +78,17 @@ def evaluate(
         batch = config.train.eval_batch_size
         outputs, labels = outputs_on(model, chosen, scale, offset, batch_size=batch)
         calibrated.update(calibration_figures(model.head, outputs, labels, run.temperature()))
+    rejection: dict[str, Any] = {
+        "rejected_fraction": None,
+        "accepted_accuracy": None,
+        "rejection_off": None,
+    }
+    rejector = Rejector.load(run) if reject and loss is None else None
+    if rejector is not None:
+        batch = config.train.eval_batch_size
+        rejection.update(rejector.figures(model, chosen.to(device), batch_size=batch))
+    elif reject and loss is None:
+        rejection["rejection_off"] = why_off(run)
     return {
         **scores.to_dict(),
         "classes": list(classes),
@@ -80,4 +97,5 @@ def evaluate(
         "task": data.task,
         "loss_function": loss_function,
         **calibrated,
+        **rejection,
     }

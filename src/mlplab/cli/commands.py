@@ -68,6 +68,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         data_dir=args.data_dir,
         device=args.device,
+        reject=not args.no_reject,
     )
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -87,6 +88,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"   NLL {metrics['nll']:.4f}   Brier {metrics['brier']:.4f}   "
         f"temperature {metrics['temperature']:.3f}"
     )
+    if metrics["rejected_fraction"] is not None:
+        print(
+            f"  rejected {metrics['rejected_fraction']:.2%} as unlike the training images   "
+            f"accuracy on the accepted {metrics['accepted_accuracy']:.2%}"
+        )
+    elif metrics["rejection_off"]:
+        print(f"  {metrics['rejection_off']}")
     print(f"  {'class':<14} accuracy")
     for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"], strict=True):
         print(f"  {printable(name):<14} {acc:7.2%}")
@@ -243,7 +251,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import warnings
 
-    from ..inference import predict
+    from ..inference import Predictor
+    from ..trust.rejection import not_sure
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1; got {args.top_k}")
@@ -251,14 +260,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-megapixels must be > 0; got {args.max_megapixels:g}")
     with warnings.catch_warnings():  # Pillow's own (bomb, corrupt EXIF): mlplab says one line
         warnings.filterwarnings("ignore", module=r"PIL\.")
-        results = predict(
+        predictor = Predictor(
             args.run_dir,
-            args.images,
-            args.top_k,
             style=args.preprocess,
-            show=args.show,
             max_pixels=int(args.max_megapixels * 1e6),
+            reject=not args.no_reject,
         )
+        results = predictor.classify(args.images, args.top_k, show=args.show)
+    if predictor.rejection_off:  # said once, on stderr: stdout may be --json
+        print(f"mlplab: {predictor.rejection_off}", file=sys.stderr)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -268,6 +278,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         top = "  ".join(f"{printable(t['class'])} {t['probability']:6.1%}" for t in r["top"])
         shown = f"  (model input: {printable(r['shown'])})" if "shown" in r else ""
         best = f"{printable(r['class']):>5}  {r['probability']:6.1%}"
+        if r["rejected"]:
+            best = f"{best}  {not_sure(predictor.classes, r['ood_score'], r['reason'])}"
         print(f"{name:<{width}}  {best}   top {len(r['top'])}: {top}{shown}")
     return 0
 

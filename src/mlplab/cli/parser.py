@@ -95,6 +95,7 @@ def add_evaluate(commands: Commands) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
     p.add_argument("--data-dir", default=None, help="where to look for the dataset first")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_no_reject(p)
 
 
 def add_calibrate(commands: Commands) -> None:
@@ -314,6 +315,7 @@ def add_predict(commands: Commands) -> None:
         help="largest image accepted, decoded, in millions of pixels; checked from the "
         "header before decoding (default: 40)",
     )
+    add_no_reject(p)
 
 
 def add_serve(commands: Commands) -> None:
@@ -649,6 +651,16 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 flag_name(k), dest=k.key, default=None, metavar=k.name.upper(), help=help_text
             )
+
+
+def add_no_reject(parser: argparse.ArgumentParser) -> None:
+    """--no-reject: answer every input, without the run's rejection of unfamiliar ones."""
+    parser.add_argument(
+        "--no-reject",
+        action="store_true",
+        help="answer every input: no check against the training images (the run's rejection "
+        "of unfamiliar inputs, on when the run has one)",
+    )
 
 
 def add_analysis_flags(parser: argparse.ArgumentParser) -> None:

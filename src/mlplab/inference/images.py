@@ -5,6 +5,10 @@ a photo of a digit on paper is none of that. :func:`preprocess` brings an image 
 training distribution the way MNIST itself was made, in the ``"mnist"`` style:
 
 1. grayscale (transparent parts laid on a background that contrasts with the drawing);
+   an image with no ink at all (blank paper under uneven light, a smooth gradient: nothing
+   stands out of a smooth surface by more than :data:`INK` levels) is said to be blank and
+   becomes an empty frame, which the rejection of unfamiliar inputs calls "no ink"
+   (:mod:`mlplab.trust.rejection`), instead of its light being stretched into "ink";
 2. inverted when the background is light, judged from the median of the border pixels;
 3. background level subtracted, contrast stretched, faint paper texture below half the
    ink threshold (Otsu's) cleared;
@@ -59,6 +63,7 @@ __all__ = [
     "decode_bytes",
     "image_files",
     "image_size",
+    "is_blank",
     "load_image",
     "preprocess",
     "shown_name",
@@ -93,6 +98,13 @@ _MODES = (
 BOX = 20 / 28  # MNIST fits each digit in 20x20 of its 28x28 frame
 MNIST_STROKE = 2.5  # median stroke width of MNIST digits, px at 28x28 (2 * area / perimeter)
 THIN = 0.7  # thicken strokes below this fraction of it (MNIST's 10th percentile)
+INK = 16  # levels of 0-255 that ink stands out of the paper by, at least
+# Blank-paper test: the image box-reduced to at most this many pixels a side (a 3-px pen line
+# on a 4,000-px photo keeps a fifth of its contrast there), a quadratic surface (the light)
+# fitted to it, and ink where it departs from the surface by more than INK on more than
+# BLANK_SPECKS of its pixels (a speck of dust, JPEG noise and paper grain are a few).
+BLANK_SIDE = 256
+BLANK_SPECKS = 4
 
 ImageSource = str | Path | bytes | Image.Image | np.ndarray | torch.Tensor
 
@@ -316,10 +328,12 @@ def _reduced(image: Image.Image, limit: int = WORK_PIXELS) -> Image.Image:
 
 def _mnist_style(gray: np.ndarray, h: int, w: int, box: float) -> np.ndarray:
     """Grayscale float (H', W') in 0-255 -> uint8 (h, w), white ink centered on black."""
+    if is_blank(gray):  # before any stretch: uneven light on paper is not ink
+        return np.zeros((h, w), np.uint8)
     if np.median(_border(gray)) > 127.5:
         gray = 255 - gray  # dark ink on light paper -> light ink on black, as MNIST
     ink = np.clip(gray - np.median(_border(gray)), 0, None)  # background to 0
-    if ink.max() < 16:  # nothing drawn (flat within 16 levels): the model sees an empty frame
+    if ink.max() < INK:  # nothing drawn (flat within 16 levels): the model sees an empty frame
         return np.zeros((h, w), np.uint8)
     threshold = _otsu(ink)
     mask = ink > threshold
@@ -356,6 +370,25 @@ def _mnist_style(gray: np.ndarray, h: int, w: int, box: float) -> np.ndarray:
         (w, h), Image.Transform.AFFINE, (1, 0, -dx, 0, 1, -dy), Image.Resampling.BILINEAR
     )
     return np.clip(np.rint(np.asarray(placed, dtype=np.float64)), 0, 255).astype(np.uint8)
+
+
+def is_blank(gray: np.ndarray) -> bool:
+    """Whether a grayscale image (0-255) holds no ink: at most :data:`BLANK_SPECKS` of its
+    pixels depart from a smooth (quadratic) surface by more than :data:`INK` levels, once
+    box-reduced to :data:`BLANK_SIDE` pixels a side. Blank paper
+    under uneven light, a vignetted photo and a smooth gradient are blank; a pen line is not."""
+    k = max(1, math.ceil(max(gray.shape) / BLANK_SIDE))
+    rows, cols = gray.shape[0] // k * k, gray.shape[1] // k * k
+    if rows == 0 or cols == 0:  # smaller than one box: as it is
+        small, rows, cols, k = gray, *gray.shape, 1
+    else:
+        small = gray[:rows, :cols].reshape(rows // k, k, cols // k, k).mean((1, 3))
+    y, x = np.mgrid[0 : small.shape[0], 0 : small.shape[1]]
+    y, x = y.ravel() / max(small.shape[0], 1), x.ravel() / max(small.shape[1], 1)
+    terms = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], 1)
+    values = small.ravel()
+    surface = terms @ np.linalg.lstsq(terms, values, rcond=None)[0]
+    return int(np.count_nonzero(np.abs(values - surface) > INK)) <= BLANK_SPECKS
 
 
 def _stroke_width(mask: np.ndarray) -> float:

@@ -5,7 +5,9 @@ model loaded for many calls (the server uses it). Each image goes through
 :mod:`.images` (load, preprocess to the training distribution), then the run's model with
 its normalization built in (:class:`mlplab.model.raw_image.RawImageModel`, the very
 function the exports hold), then its head's probabilities (:mod:`mlplab.model.heads`),
-calibrated by the run's temperature (:mod:`mlplab.trust.calibration`).
+calibrated by the run's temperature (:mod:`mlplab.trust.calibration`), and the run's
+rejection of unfamiliar inputs (:mod:`mlplab.trust.rejection`): each result says whether the
+image is rejected, its ``ood_score`` and, when rejected, the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..files.atomic import atomic_write, check_not_inside_owned
 from ..model import heads
 from ..model.raw_image import RawImageModel
 from ..run.directory import Run
+from ..trust.rejection import Rejector, Verdict, why_off
 from .images import (
     MAX_PIXELS,
     ImageSource,
@@ -51,20 +54,26 @@ def predict(
     show: str | Path | None = None,
     device: str = "cpu",
     max_pixels: int = MAX_PIXELS,
+    reject: bool = True,
 ) -> list[dict[str, Any]]:
     """Classify image files (or folders of them, PIL images, arrays) with a run's model.
 
-    Returns, in input order, ``{"file", "class", "index", "probability", "top"}`` per
-    image, ``top`` holding the ``top_k`` best ``{"class", "index", "probability"}``.
+    Returns, in input order, ``{"file", "class", "index", "probability", "top", "rejected",
+    "ood_score"}`` per image (and ``"reason"`` when rejected), ``top`` holding the ``top_k``
+    best ``{"class", "index", "probability"}``. ``reject=False``, or a run without a
+    rejection: every image ``"rejected": False`` with ``"ood_score": None``.
     ``show``: a folder to write each model input into as a PNG, under a new name
     (``shown``; never over an existing file). ``max_pixels``: the largest image accepted.
     """
-    predictor = Predictor(run_dir, style=style, device=device, max_pixels=max_pixels)
+    predictor = Predictor(run_dir, style=style, device=device, max_pixels=max_pixels, reject=reject)
     return predictor.classify(images, top_k, show=show)
 
 
 class Predictor:
-    """A run's model, loaded once, with its preprocessing: files in, top-k classes out."""
+    """A run's model, loaded once, with its preprocessing: files in, top-k classes out.
+
+    ``rejector`` is the run's rejection of unfamiliar inputs (None with ``reject=False`` or
+    when the run has none; ``rejection_off`` then says why, for one log line)."""
 
     def __init__(
         self,
@@ -73,6 +82,7 @@ class Predictor:
         style: str = "auto",
         device: str = "cpu",
         max_pixels: int = MAX_PIXELS,
+        reject: bool = True,
     ) -> None:
         check_style(style)
         self.run = Run.open(run_dir)
@@ -91,6 +101,10 @@ class Predictor:
         self.style = style
         self.device = torch.device(device)
         self.max_pixels = max_pixels  # the largest image accepted (load_image)
+        self.rejector = Rejector.load(self.run) if reject else None
+        self.rejection_off = (
+            why_off(self.run) if reject and self.rejector is None else None
+        )  # None: on, or turned off by the caller
 
     def __repr__(self) -> str:
         c, h, w = self.input_shape
@@ -116,6 +130,24 @@ class Predictor:
         ]
         return torch.cat(out) if out else torch.empty(0, len(self.classes))
 
+    def judge(self, pixels: torch.Tensor | np.ndarray) -> Verdict | None:
+        """The rejection's verdict on uint8 images or float pixels in [0, 1] ``(N, C, H, W)``
+        (:meth:`mlplab.trust.rejection.Rejector.score`); None when rejection is off."""
+        if self.rejector is None:
+            return None
+        return self.rejector.score(self.model.model, torch.as_tensor(pixels))
+
+    def verdicts(self, pixels: torch.Tensor | np.ndarray) -> list[dict[str, Any]]:
+        """Per image ``{"rejected", "ood_score"}`` and, when rejected, ``"reason"``."""
+        verdict = self.judge(pixels)
+        if verdict is None:
+            return [{"rejected": False, "ood_score": None} for _ in range(len(pixels))]
+        return [
+            {"rejected": reason is not None, "ood_score": float(score)}
+            | ({"reason": reason} if reason is not None else {})
+            for score, reason in zip(verdict.scores.tolist(), verdict.reasons, strict=True)
+        ]
+
     def top(self, probs: torch.Tensor, k: int = 3) -> dict[str, Any]:
         """``{"class", "index", "probability", "top": [{"class", "index", "probability"}]}``."""
         values, indices = probs.topk(min(k, len(self.classes)))
@@ -135,8 +167,9 @@ class Predictor:
     ) -> list[dict[str, Any]]:
         """Top-k classes per image, in input order; folders expand to their image files.
 
-        Each result: ``{"file", "class", "index", "probability", "top"}`` (``file`` is None
-        for in-memory images). ``show``: a folder to write each model input into as a PNG,
+        Each result: ``{"file", "class", "index", "probability", "top", "rejected",
+        "ood_score"}`` and ``"reason"`` when rejected (``file`` is None for in-memory images;
+        see :meth:`verdicts`). ``show``: a folder to write each model input into as a PNG,
         under a name nothing has yet (``shown``; see :func:`_save_input`); never a run
         directory or a sweep folder, nor a folder inside one (WriteError).
         """
@@ -147,9 +180,10 @@ class Predictor:
         sources = _named_sources(images)
         pixels = [self.prepare(source, name) for name, source in sources]
         probs = self.probabilities(np.stack(pixels)) if pixels else torch.empty(0)
+        verdicts = self.verdicts(np.stack(pixels)) if pixels else []
         results = [
-            {"file": name, **self.top(p, top_k)}
-            for (name, _), p in zip(sources, probs, strict=True)
+            {"file": name, **self.top(p, top_k), **verdict}
+            for (name, _), p, verdict in zip(sources, probs, verdicts, strict=True)
         ]
         if show is not None:
             for i, (result, (name, _), x) in enumerate(zip(results, sources, pixels, strict=True)):

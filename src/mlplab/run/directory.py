@@ -551,7 +551,7 @@ def _check_temperature(value: Any) -> None:
 _REJECTION_FIELDS = {
     **dict.fromkeys(["accept", "threshold", "ink_margin", "ink_limit"], _NUMBER),
     **dict.fromkeys(["version", "components", "reference"], _WHOLE),
-    **dict.fromkeys(["method", "pixels"], _TEXT),
+    **dict.fromkeys(["method", "pixels", "combine"], _TEXT),
     "features": _FLAG,
 }
 
@@ -574,6 +574,10 @@ def _check_rejection(block: Any) -> None:
         raise ValueError(
             "rejection.pixels must be mahalanobis or reconstruction; got "
             f"{excerpt(block['pixels'])}"
+        )
+    if block["combine"] not in ("max", "fisher"):
+        raise ValueError(
+            f"rejection.combine must be max or fisher; got {excerpt(block['combine'])}"
         )
     if not 0 < block["accept"] <= 1:
         raise ValueError(f"rejection.accept must be in (0, 1]; got {excerpt(block['accept'])}")

@@ -52,6 +52,7 @@ exporter that also traces the class outputs should wrap both in one module.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -62,7 +63,6 @@ from torch import nn
 from ..data import Normalization, Split
 from ..model import heads
 from ..model.mlp import MLP
-from ..progress import logger
 from ..run.directory import Run
 from .negatives import KINDS, negatives
 
@@ -77,6 +77,8 @@ __all__ = [
     "Verdict",
     "auroc",
     "describe",
+    "not_sure",
+    "why_off",
 ]
 
 METHOD = "max-rank"  # the ood_score: the largest of the detectors' validation ranks
@@ -99,6 +101,7 @@ REFERENCE = 10_000  # validation scores kept per detector (evenly spaced quantil
 NEGATIVES = 64  # synthetic images per kind for choosing the pixel detector's variant
 CHUNK = 256  # images per scoring pass (the ranks compare each with every reference score)
 PIXEL_VARIANTS = ("mahalanobis", "reconstruction")
+COMBINATIONS = ("max", "fisher")  # of the detectors' surprises -log p: the largest, the sum
 
 
 class Verdict(NamedTuple):
@@ -123,6 +126,7 @@ class RejectionModel(nn.Module):
         super().__init__()
         self.model = model
         self.pixel_variant = rejector.pixel_variant
+        self.combine = rejector.combine
         self.features = "feature.means" in rejector.tensors
         self.energy = model.head == "logits"  # else the logits are normalized: -max log p
         self.ink_limit = float(rejector.ink_limit)
@@ -170,21 +174,38 @@ class RejectionModel(nn.Module):
             scores["features"] = distances.amin(1)
         return scores
 
-    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def statistic(
+        self, pixels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The combined statistic (``combine``: the sum or the largest of the detectors'
+        surprises), the detector that contributes most (0 pixels, 1 features, 2
+        confidence), whether a rule fired and which (0 no ink, 1 ink everywhere)."""
         raw = self.raw(pixels)
-        ranks = [_rank(raw["pixels"], self.pixel_reference)]
-        ranks.append(
-            _rank(raw["features"], self.feature_reference) if self.features else 0 * ranks[0]
+        pixels_ = _surprise(raw["pixels"], self.pixel_reference)
+        features = (
+            _surprise(raw["features"], self.feature_reference) if self.features else 0 * pixels_
         )
-        ranks.append(_rank(raw["confidence"], self.confidence_reference))
-        stacked = torch.stack(ranks, 1)
-        best, which = stacked.max(1)
-        rules = torch.stack([raw["no ink"], raw["ink everywhere"]], 1)
-        fired, rule = rules.max(1)
+        confidence = _surprise(raw["confidence"], self.confidence_reference)
+        stacked = torch.stack([pixels_, features, confidence], 1)
+        which = stacked.argmax(1)
+        combined = stacked.sum(1) if self.combine == "fisher" else stacked.amax(1)
+        fired, rule = torch.stack([raw["no ink"], raw["ink everywhere"]], 1).max(1)
+        return combined, which, fired, rule
+
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        combined, which, fired, rule = self.statistic(pixels)
+        best = _rank(combined, self.combined_reference)
         score = torch.where(fired > 0, torch.ones_like(best), best)
         code = torch.where(fired > 0, rule + 1, which + 3)
         code = torch.where(score > self.threshold, code, torch.zeros_like(code))
         return score, code
+
+
+def _surprise(scores: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``-log p``, ``p`` the upper-tail rank of each score among ``reference`` (the
+    validation scores): ``(1 + #reference >= score) / (n + 1)``, so 0 to ``log(n + 1)``."""
+    above = (reference.unsqueeze(0) >= scores.unsqueeze(1)).float().sum(1)
+    return -torch.log((above + 1) / (reference.shape[0] + 1))
 
 
 def _rank(scores: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -206,6 +227,7 @@ class Rejector:
     threshold: float  # reject when the ood_score is above it
     ink_limit: float  # inked fraction above which "ink everywhere" fires (> 1: never)
     pixel_variant: str  # mahalanobis or reconstruction
+    combine: str  # fisher (the sum of the detectors' surprises) or max (the largest)
     tensors: dict[str, torch.Tensor]  # float32, on the host (see rejection.safetensors)
     validation: dict[str, Any]  # figures of the fit: accepted fraction, AUROCs (the record)
 
@@ -238,7 +260,14 @@ class Rejector:
         if model.hidden_sizes:  # a linear model's "features" are its pixels
             tensors |= _class_features(model, train, scale, offset, batch_size)
         rejector = cls(
-            normalization, accept, 1.0, _ink_limit(train, tensors), "mahalanobis", tensors, {}
+            normalization,
+            accept,
+            1.0,
+            _ink_limit(train, tensors),
+            "mahalanobis",
+            "max",
+            tensors,
+            {},
         )
         rejector._choose_pixel_variant(model, val, batch_size)
         rejector._fit_threshold(model, val, batch_size)
@@ -247,8 +276,7 @@ class Rejector:
     def _choose_pixel_variant(self, model: MLP, val: Split, batch_size: int) -> None:
         """Keep the pixel score that separates validation images from synthetic
         non-digits (:mod:`.negatives`) with the larger AUROC; record both."""
-        shape = tuple(val.images.shape[1:])
-        fake = torch.cat([negatives(kind, NEGATIVES, shape, seed=0) for kind in KINDS])
+        fake = _negatives(val)
         areas = {}
         for variant in PIXEL_VARIANTS:
             self.pixel_variant = variant
@@ -259,12 +287,22 @@ class Rejector:
         self.validation["pixel_auroc"] = areas
 
     def _fit_threshold(self, model: MLP, val: Split, batch_size: int) -> None:
-        """The validation ranks (each detector's sorted scores) and the threshold."""
+        """The validation ranks (each detector's sorted scores), the combination that tells
+        validation images from synthetic negatives better (AUROC; both recorded), the
+        validation statistics it ranks against, and the threshold."""
         raw = self._raw(model, val.images, batch_size)
         self.tensors["pixel.reference"] = _reference(raw["pixels"])
         if "features" in raw:
             self.tensors["feature.reference"] = _reference(raw["features"])
         self.tensors["confidence.reference"] = _reference(raw["confidence"])
+        fake, areas, inside = _negatives(val), {}, {}
+        for combine in COMBINATIONS:
+            self.combine = combine
+            inside[combine] = self._statistic(model, val.images, batch_size)
+            areas[combine] = auroc(inside[combine], self._statistic(model, fake, batch_size))
+        self.combine = max(COMBINATIONS, key=lambda c: (areas[c], c == "max"))
+        self.validation["combine_auroc"] = areas
+        self.tensors["combined.reference"] = _reference(inside[self.combine])
         scores = self.score(model, val.images, batch_size=batch_size).scores.double()
         ordered = scores.sort().values
         self.threshold = float(ordered[max(math.ceil(self.accept * len(ordered)) - 1, 0)])
@@ -275,6 +313,13 @@ class Rejector:
         """The score as one traceable module over ``model`` (see :class:`RejectionModel`)."""
         device = next(model.parameters()).device
         return RejectionModel(self, model).to(device).eval()
+
+    @torch.no_grad()
+    def _statistic(self, model: MLP, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+        module = self.module(model)
+        device = module.threshold.device
+        parts = [module.statistic(_pixels(c).to(device))[0] for c in images.split(batch_size)]
+        return torch.cat(parts).cpu()
 
     @torch.no_grad()
     def _raw(self, model: MLP, images: torch.Tensor, batch_size: int) -> dict[str, torch.Tensor]:
@@ -351,6 +396,7 @@ class Rejector:
             "ink_margin": INK_MARGIN,
             "ink_limit": self.ink_limit,
             "pixels": self.pixel_variant,
+            "combine": self.combine,
             "components": int(self.tensors["pixel.basis"].shape[0]),
             "reference": int(self.tensors["pixel.reference"].shape[0]),
             "features": "feature.means" in self.tensors,
@@ -379,6 +425,7 @@ class Rejector:
             threshold=block["threshold"],
             ink_limit=block["ink_limit"],
             pixel_variant=block["pixels"],
+            combine=block["combine"],
             tensors=tensors,
             validation=block.get("validation", {}),
         )
@@ -395,6 +442,7 @@ def expected_shapes(spec: dict[str, Any], block: dict[str, Any]) -> dict[str, tu
         "pixel.variance": (k,),
         "pixel.reference": (n,),
         "confidence.reference": (n,),
+        "combined.reference": (n,),
     }
     if block["features"]:
         d, classes = spec["hidden"][-1], spec["classes"]
@@ -421,6 +469,12 @@ def describe(rejector: Rejector | None) -> str:
 def _pixels(images: torch.Tensor) -> torch.Tensor:
     """uint8 levels -> floats in [0, 1]; floats pass as they are."""
     return images.float() / 255 if images.dtype == torch.uint8 else images.float()
+
+
+def _negatives(val: Split) -> torch.Tensor:
+    """:data:`NEGATIVES` synthetic images of each kind, of the validation images' shape."""
+    shape = tuple(val.images.shape[1:])
+    return torch.cat([negatives(kind, NEGATIVES, shape, seed=0) for kind in KINDS])
 
 
 def _head(split: Split, n: int) -> Split:
@@ -548,6 +602,25 @@ def auroc(inside: torch.Tensor, outside: torch.Tensor) -> float:
     return u / (len(a) * len(b))
 
 
-def log_off(run: Run, why: str) -> None:
-    """Say once why a run's inputs are not checked (an older run, a regression)."""
-    logger.info(f"rejection off for {run.path}: {why}")
+def not_sure(classes: Sequence[str], score: float, reason: str) -> str:
+    """How a rejected input is shown to people: ``not sure this is a digit (score 0.999:
+    unlike the training images)``; "a digit" only when the classes are the digits, else
+    "one of its N classes"."""
+    digits = sorted(classes) == [str(d) for d in range(10)]
+    what = "a digit" if digits else f"one of its {len(classes)} classes"
+    return f"not sure this is {what} (score {score:.3f}: {reason})"
+
+
+def why_off(run: Run) -> str:
+    """Why a run has no rejection, in one line for predict and evaluate to say once."""
+    if run.model_info().get("task", "classification") != "classification":
+        return f"rejection off: run {run.path} is a regression (no classes to be unlike)"
+    if run.config().data.val_size == 0:
+        return (
+            f"rejection off: run {run.path} holds out no validation split to choose a "
+            "threshold on (data.val_size=0); its answers are not checked for unfamiliar inputs"
+        )
+    return (
+        f"rejection off: run {run.path} was trained by an mlplab without the rejection of "
+        "unfamiliar inputs; train it again to have one"
+    )
