@@ -519,7 +519,8 @@ def _pca(
     """Mean, principal axes (rows, orthonormal) and their variances of the normalized
     training images, in float64 from up to :data:`PCA_SAMPLES` of them."""
     images = train.images[_spaced(len(train), PCA_SAMPLES)].to(device)
-    x = torch.addcmul(offset, images.float(), scale).flatten(1).double()
+    # float64 on the host: MPS has no float64, and this is one eigendecomposition
+    x = torch.addcmul(offset, images.float(), scale).flatten(1).cpu().double()
     mean = x.mean(0)
     centered = x - mean
     m, d = centered.shape
@@ -550,15 +551,16 @@ def _class_features(
     model.eval()
     device = scale.device
     d, k = model.hidden_sizes[-1], model.classes
-    sums = torch.zeros(k, d, dtype=torch.float64, device=device)
-    outer = torch.zeros(d, d, dtype=torch.float64, device=device)
-    counts = torch.zeros(k, dtype=torch.float64, device=device)
+    # sums in float64 on the host (MPS has no float64)
+    sums = torch.zeros(k, d, dtype=torch.float64)
+    outer = torch.zeros(d, d, dtype=torch.float64)
+    counts = torch.zeros(k, dtype=torch.float64)
     try:
         for start in range(0, len(train), batch_size):
             images = train.images[start : start + batch_size].to(device)
-            labels = train.labels[start : start + batch_size].to(device)
+            labels = train.labels[start : start + batch_size].cpu()
             _, hidden = model(torch.addcmul(offset, images.float(), scale), return_hidden=True)
-            h = hidden.double()
+            h = hidden.cpu().double()
             sums.index_add_(0, labels, h)
             counts += torch.bincount(labels, minlength=k).double()
             outer += h.T @ h
@@ -569,9 +571,7 @@ def _class_features(
     covariance = (outer - (means.T * counts) @ means) / counts.sum()
     covariance = (covariance + covariance.T) / 2
     ridge = RIDGE * float(covariance.diagonal().mean().clamp_min(1e-12))
-    precision = torch.linalg.inv(
-        covariance + ridge * torch.eye(d, dtype=torch.float64, device=device)
-    )
+    precision = torch.linalg.inv(covariance + ridge * torch.eye(d, dtype=torch.float64))
     return {
         "feature.means": means.float().cpu(),
         "feature.precision": ((precision + precision.T) / 2).float().cpu(),
