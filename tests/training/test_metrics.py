@@ -113,7 +113,9 @@ def test_evaluate_cli_on_every_kind_of_run(kind: str, argv: list, tmp_path, caps
         )
         for key in ("ece", "ece_uncalibrated", "nll", "brier"):
             assert metrics[key] == pytest.approx(summary[f"test_{key}"], abs=1e-6)
-        assert lines[3].split() == ["class", "accuracy"] and len(lines) == 4 + 10
+        assert metrics["rejected_fraction"] == pytest.approx(summary["test_rejected_fraction"])
+        assert lines[3].startswith(f"  rejected {metrics['rejected_fraction']:.2%} as unlike")
+        assert lines[4].split() == ["class", "accuracy"] and len(lines) == 5 + 10
         return
     assert metrics["task"] == "regression" and metrics["accuracy"] is None
     assert metrics["loss_function"] == ("mae" if kind == "regression" else "mse")
