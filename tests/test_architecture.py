@@ -80,12 +80,17 @@ def test_the_shape_script_finds_a_cycle() -> None:  # the cycle test can fail
     assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize("package", [p for names in LAYERS for p in names])
-def test_each_package_opens_with_a_docstring(package: str) -> None:
+def _layer_file(package: str) -> Path:
     path = SRC / "mlplab" / package
-    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-    if not path.exists():
-        pytest.skip(f"{package} is not written yet")
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+# the layers named for rooms not built yet (integrations) have no file to check
+@pytest.mark.parametrize(
+    "package", [p for names in LAYERS for p in names if _layer_file(p).exists()]
+)
+def test_each_package_opens_with_a_docstring(package: str) -> None:
+    path = _layer_file(package)
     assert ast.get_docstring(ast.parse(path.read_text())), f"{path} needs a docstring"
 
 

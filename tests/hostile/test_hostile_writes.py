@@ -47,9 +47,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _mount_tmpfs(folder: Path, size: str) -> None:
     if os.geteuid() != 0:
-        pytest.skip(
-            reason="mounting a tmpfs needs root (run the suite as root to test a real full disk)"
-        )
+        why = "mounting a tmpfs needs root (run the suite as root to test a real full disk)"
+        pytest.skip(reason=why)
     folder.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                           capture_output=True, text=True)  # fmt: skip
