@@ -113,3 +113,49 @@ def test_recipe_flags_lists_what_would_change_a_recipe() -> None:
     assert recipe_flags(args, but=("train.epochs",)) == ["--lr", "--set"]
     args = build_parser().parse_args(["train", "--preset", "fast", "--name", "x"])
     assert recipe_flags(args) == ["--name", "--preset"]
+
+
+WANT = "mlplab {}: error: unknown flag {} (did you mean '{}'?)"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "--hiden", "100"], WANT.format("train", "--hiden", "--hidden")),
+        (["train", "--hiden=100"], WANT.format("train", "--hiden", "--hidden")),
+        (["serve", "RUN", "--prot", "8001"], WANT.format("serve", "--prot", "--port")),
+        (["evaluate", "RUN", "--datset", "usps"], WANT.format("evaluate", "--datset", "--dataset")),
+        (
+            ["train", "--hiden", "1", "--lrr", "3"],
+            "mlplab train: error: unknown flags --hiden (did you mean '--hidden'?), "
+            "--lrr (did you mean '--lr'?)",
+        ),
+        (
+            ["runs", "--zzzzzz"],
+            "mlplab runs: error: unknown flag --zzzzzz (`mlplab runs --help` lists its flags)",
+        ),
+    ],
+)
+def test_an_unknown_flag_gets_the_closest_flags_of_its_command(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == expected + "\n"  # one line, no usage block
+
+
+def test_every_command_answers_an_unknown_flag_with_did_you_mean(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, sub in subcommands().items():
+        positionals = [
+            next(iter(a.choices)) if a.choices else "x"
+            for a in sub._actions
+            if not a.option_strings and a.nargs in (None, "+")
+        ]
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([name, *positionals, "--debgu"])
+        assert capsys.readouterr().err == (
+            f"mlplab {name}: error: unknown flag --debgu (did you mean '--debug'?)\n"
+        ), name

@@ -9,8 +9,12 @@ default. The parser knows nothing of the handlers: :func:`mlplab.cli.main.main` 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Collection
+import difflib
+import re
+import sys
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .. import __version__
 from ..analysis.evaluate import SPLITS
@@ -25,9 +29,57 @@ RUN_DIR = "a run directory made by `mlplab train`"
 SERVE = ServeSettings()  # the defaults of `mlplab serve`
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but an unknown flag is one line naming the closest flag of its command.
+
+    argparse says ``mlplab: error: unrecognized arguments: --hiden 100`` under the top usage:
+    not which command, nor what was meant. Every command's parser is one of these too
+    (``add_subparsers`` makes its parsers of the parent's class).
+    """
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.unknown(parsed, extras)
+        return parsed
+
+    def unknown(self, parsed: argparse.Namespace, extras: list[str]) -> NoReturn:
+        """Exit 2 with one line: each unknown flag and the closest flag its command knows."""
+        name = getattr(parsed, "command", None)
+        found = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+        sub = found[0].choices.get(name, self) if found and name else self
+        flags = [e.split("=", 1)[0] for e in extras if _FLAG.match(e)]
+        if not flags:  # a stray value, not a flag: argparse's own message says which
+            sub.error(f"unrecognized arguments: {' '.join(extras)}")
+        known = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
+        unique = list(dict.fromkeys(flags))
+        said = ", ".join(f"{flag}{_closest(flag, known)}" for flag in unique)
+        if "did you mean" not in said:
+            said += f" (`{sub.prog} --help` lists its flags)"
+        plural = "s" if len(unique) > 1 else ""
+        print(f"{sub.prog}: error: unknown flag{plural} {said}", file=sys.stderr)
+        sys.exit(2)
+
+
+_FLAG = re.compile(r"-[^\d.]")  # -x, --name, not a negative number (-1, -.5)
+
+
+def _closest(flag: str, known: list[str]) -> str:
+    """`` (did you mean '--x'?)`` for the closest of ``known``, or ''.
+
+    Compared without the dashes, at 0.7 (not errors.did_you_mean's 0.6): the shared "--" and
+    "no-" made --no-such-flag "close" to --no-hflip.
+    """
+    names = {k.lstrip("-"): k for k in known}
+    close = difflib.get_close_matches(flag.lstrip("-"), list(names), n=1, cutoff=0.7)
+    return f" (did you mean '{names[close[0]]}'?)" if close else ""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command, in the order ``mlplab --help`` lists them."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mlplab",
         description="The ``mlplab`` command: a thin shell over the Python API.",
         allow_abbrev=False,
