@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mlplab import Config
-from mlplab.config.parse import flatten, parse_pairs
+from mlplab.config.parse import flatten, load_yaml, parse_pairs
 from mlplab.errors import ConfigError
 
 
@@ -37,6 +37,26 @@ def test_yaml_sections(tmp_path: Path) -> None:
     config = Config.preset("tutorial").merge_file(tmp_path / "my.yaml")
     assert (config.train.epochs, config.train.lr, config.model.hidden) == (3, 0.01, [32])
     assert config.augment.rotation == 5.0  # the preset's keys stay
+
+
+def test_exponents_are_numbers_in_every_yaml_mlplab_reads(tmp_path: Path) -> None:
+    # YAML 1.1 (PyYAML) reads 1e-4 and 3e+2 as text: one loader, for config files and spaces
+    assert load_yaml("a: 1e-4\nb: 1E-4\nc: 3e+2\nd: -2.5e3\ne: .5e-1\nf: 1.0e-4\ng: '1e-4'") == {
+        "a": 1e-4,
+        "b": 1e-4,
+        "c": 300.0,
+        "d": -2500.0,
+        "e": 0.05,
+        "f": 1e-4,
+        "g": "1e-4",
+    }
+    (tmp_path / "my.yaml").write_text("train:\n  lr: 1e-4\n  weight_decay: 5E-4\n")
+    config = Config.load(tmp_path / "my.yaml")
+    assert (config.train.lr, config.train.weight_decay) == (1e-4, 5e-4)
+    # text that now reads as a number is quoted when written, so a config round-trips
+    named = Config().with_overrides(["run.name=1e5"])
+    (tmp_path / "named.yaml").write_text(named.to_yaml())
+    assert Config.load(tmp_path / "named.yaml").run.name == "1e5"
 
 
 def test_bad_files(tmp_path: Path) -> None:

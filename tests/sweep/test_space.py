@@ -3,6 +3,7 @@ of the base config, and one exact line per mistake naming the key."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,24 @@ def test_space_from_yaml_file(base: Config, tmp_path: Path) -> None:
         "train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n"
     )
     assert parse_space(tmp_path / "s.yaml", base)["train.lr"].high == 1e-2
+
+
+def test_the_readmes_space_line_reads_exponents_as_numbers(base: Config, tmp_path: Path) -> None:
+    # YAML 1.1 reads 1e-4 (no dot, no exponent sign) as text; the config reader takes it as a
+    # number, so the space reader (the same loader) must too: README writes it this way
+    (tmp_path / "s.yaml").write_text(
+        "train.lr: {type: float, low: 1e-4, high: 1E-2, log: true}\n"
+        "train.epochs: {type: int, low: 1, high: 3e+0}\n"
+    )
+    space = parse_space(tmp_path / "s.yaml", base)
+    assert space["train.lr"] == Param("train.lr", "float", 1e-4, 1e-2, log=True)
+    assert space["train.epochs"] == Param("train.epochs", "int", 1, 3)
+    # the line README.md shows, as written there
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    line = re.search(r"`(train\.lr: \{type: float, low: 1e-4[^`]*)`", readme)
+    assert line, "README.md's sweep paragraph no longer shows a space line with low: 1e-4"
+    (tmp_path / "readme.yaml").write_text(line.group(1) + "\n")
+    assert parse_space(tmp_path / "readme.yaml", base)["train.lr"].low == 1e-4
 
 
 # a table of cases, one per line, kept from the formatter (which splits each over four lines)

@@ -10,7 +10,7 @@ The choice lists the table validates against live in :mod:`mlplab.vocab`.
 """
 
 from ..vocab import OPTIMIZERS, SCHEDULERS
-from .parse import MAX_CONFIG_BYTES, load_yaml, yaml_problem
+from .parse import MAX_CONFIG_BYTES, dump_yaml, load_yaml, read_yaml, yaml_problem
 from .presets import PRESETS
 from .rules import check_against_data, check_tta
 from .sections import (
@@ -44,7 +44,9 @@ __all__ = [
     "check_against_data",
     "check_tta",
     "describe",
+    "dump_yaml",
     "load_yaml",
+    "read_yaml",
     "selection_score",
     "yaml_problem",
 ]

@@ -9,6 +9,7 @@ one line naming the key, the value and the type expected. A YAML problem is one 
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ..errors import ConfigError, did_you_mean
-from ..files.limits import read_text_file, shown
+from ..files.limits import printable, read_text_file, shown
 from .rules import describe_type, field_kind
 
 if TYPE_CHECKING:
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_CONFIG_BYTES",
     "apply",
+    "dump_yaml",
     "flatten",
     "load_yaml",
     "parse_pairs",
     "read_tree",
+    "read_yaml",
     "yaml_problem",
 ]
 
@@ -37,6 +40,15 @@ MAX_CONFIG_BYTES = 1024**2  # a config file is a few lines of YAML
 
 
 # ----- YAML ---------------------------------------------------------------------------------
+# YAML 1.1 (PyYAML's) reads a float only with a dot and a signed exponent: ``1e-4``, ``1E-4``
+# and ``3e+2`` come back as text, while YAML 1.2, JSON and Python read them as numbers. Every
+# YAML mlplab reads (config files, search spaces) and writes goes through the loader and dumper
+# below, which read those forms as floats (and quote text that would now read as one, so a
+# ``run.name: "1e5"`` round-trips).
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
 class _StrictLoader(yaml.SafeLoader):
     """yaml.SafeLoader (no tags run anything) that refuses a key written twice in one mapping:
     PyYAML keeps the last one silently, so a second ``train:`` section would drop the first."""
@@ -58,9 +70,38 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class _Dumper(yaml.SafeDumper):
+    """yaml.SafeDumper that knows the loader's exponent floats, so it quotes text like them."""
+
+
+for _yaml_class in (_StrictLoader, _Dumper):
+    _yaml_class.add_implicit_resolver(_FLOAT_TAG, _EXPONENT_FLOAT, list("-+0123456789."))
+
+
 def load_yaml(text: str) -> Any:
-    """Parse YAML as ``yaml.safe_load`` does, refusing a key written twice in a mapping."""
+    """Parse YAML as ``yaml.safe_load`` does, refusing a key written twice in a mapping and
+    reading ``1e-4``, ``1E-4`` and ``3e+2`` as floats (YAML 1.2's numbers, not 1.1's text)."""
     return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no tag constructs anything
+
+
+def dump_yaml(tree: Any, *, flow: bool | None = False) -> str:
+    """YAML text that :func:`load_yaml` reads back as ``tree`` (block style; ``flow=None``
+    writes lists of scalars inline). Keys keep their order."""
+    return yaml.dump(tree, Dumper=_Dumper, sort_keys=False, default_flow_style=flow)
+
+
+def read_yaml(path: Path, what: str, hint: str) -> Any:
+    """The YAML of a small file mlplab reads (``what``: "config file", "space file"): read
+    within :data:`MAX_CONFIG_BYTES` (a FIFO or a device never blocks, a huge file is not
+    read) and parsed by :func:`load_yaml`; any problem is one :class:`ConfigError` line, with
+    ``hint`` saying what such a file holds."""
+    text = read_text_file(path, MAX_CONFIG_BYTES, what, error=ConfigError, hint=hint)
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{what} {printable(path)} is not valid YAML: {yaml_problem(exc)}"
+        ) from None
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -76,13 +117,8 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
 
 def read_tree(path: Path) -> dict[str, Any]:
     """The ``{section: {key: value}}`` mapping of a YAML config file (an empty file: {})."""
-    # a FIFO or a device named like a config never blocks; a huge file is not read
     hint = "a config is a few lines of YAML (see `mlplab config --preset tutorial`)"
-    text = read_text_file(path, MAX_CONFIG_BYTES, "config file", error=ConfigError, hint=hint)
-    try:
-        tree = load_yaml(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(exc)}") from None
+    tree = read_yaml(path, "config file", hint)
     if tree is None:
         return {}
     if not isinstance(tree, dict):

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..files.atomic import write_text_atomic
 from ..vocab import (
     ACTIVATIONS,
@@ -437,7 +435,7 @@ class Config:
         )
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        return parse.dump_yaml(self.to_dict(), flow=None)  # lists of numbers inline
 
     def save(self, path: str | Path) -> None:
         write_text_atomic(Path(path), self.to_yaml())

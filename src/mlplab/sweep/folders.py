@@ -30,9 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from ..config import Config
+from ..config import Config, dump_yaml
 from ..errors import ConfigError, RunError, did_you_mean
 from ..files.atomic import write_text_atomic
 from ..files.limits import printable, read_text_file, shown
@@ -191,7 +189,7 @@ def create_sweep(
         created.enqueue_trial(params)
     base.save(path / BASE)
     if spec["kind"] == "search":
-        write_text_atomic(path / SPACE, yaml.safe_dump(spec["space"], sort_keys=False))
+        write_text_atomic(path / SPACE, dump_yaml(spec["space"]))
     _write_sweep_json(path, created.study_name, url)
     return Sweep(path, created, url, sampler_seed=0 if seed is None else seed, storage=store)
 

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from ..config import MAX_CONFIG_BYTES, SECTIONS, Config, describe, load_yaml, yaml_problem
+from ..config import SECTIONS, Config, describe, read_yaml
 from ..errors import ConfigError, did_you_mean
-from ..files.limits import printable, read_text_file, shown
+from ..files.limits import printable, shown
 
 if TYPE_CHECKING:
     import optuna
@@ -100,15 +98,9 @@ def parse_space(space: str | Path | dict[str, Any], base: Config) -> dict[str, P
 
 
 def _read_space_file(path: Path) -> Any:
-    # a FIFO, /dev/zero, a sparse 1 GB file or binary bytes: one line, nothing read beyond
-    # the cap (a space is a few lines, like a config)
-    hint = f"a search space is a few lines such as '{SPACE_EXAMPLE}'"
-    text = read_text_file(path, MAX_CONFIG_BYTES, "space file", error=ConfigError, hint=hint)
-    try:
-        return load_yaml(text)
-    except yaml.YAMLError as exc:
-        where = f"space file {printable(path)}"
-        raise ConfigError(f"{where} is not valid YAML: {yaml_problem(exc)}") from None
+    # the config files' reader: a FIFO, /dev/zero or a huge file is one line, nothing read
+    # beyond the cap, and 1e-4 is a number here exactly as in a config file
+    return read_yaml(path, "space file", f"a search space is a few lines such as '{SPACE_EXAMPLE}'")
 
 
 def _parse_param(key: str, spec: Any, base: Config, where: str) -> Param:
