@@ -36,6 +36,7 @@ from ..errors import ConfigError
 from ..extras import require
 from ..files.limits import printable
 from ..progress import logger
+from .ports import free_port_near, holder
 from .settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -155,6 +156,10 @@ def bind(host: str, port: int) -> list[socket.socket]:
             if family == socket.AF_INET6 and hasattr(socket, "IPV6_V6ONLY"):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
+            # listen now, not in uvicorn: a server still starting has bound the port without
+            # listening, so bind() alone succeeds under SO_REUSEADDR and uvicorn's listen()
+            # failed after "serving on ..." (exit 3). Connections wait in the backlog meanwhile.
+            sock.listen(BACKLOG)
             sockets.append(sock)
         except OSError as exc:
             sock.close()
@@ -172,12 +177,16 @@ def bind(host: str, port: int) -> list[socket.socket]:
 def _bind_error(host: str, port: int, address: str, exc: OSError) -> ConfigError:
     named = printable(host) if host == address else f"{printable(host)} ({address})"
     where = f"{named}:{port}"
+    free = free_port_near(host, port)
+    instead = f", e.g. --port {free}" if free else ""
     if exc.errno == errno.EADDRINUSE:
-        why = f"port {port} is in use (another server?); stop it, or choose another --port"
+        found = holder(port)
+        who = f"by pid {found[0]} ({printable(found[1])})" if found else "(another server?)"
+        why = f"port {port} is in use {who}; stop it, or pass a free port{instead}"
     elif exc.errno == errno.EACCES and 0 < port < 1024:
         why = (
             f"port {port} is privileged: binding it needs root (or CAP_NET_BIND_SERVICE); "
-            "choose a --port from 1024 up"
+            f"pass a port from 1024 up{instead}"
         )
     elif exc.errno == errno.EADDRNOTAVAIL:
         why = f"{address} is not an address of this machine; give one of its own with --host"
