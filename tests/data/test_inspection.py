@@ -74,13 +74,18 @@ def test_imbalance_blank_dark_and_no_test() -> None:
     images = data.train[0].copy()
     images[0] = 5  # blank: one value everywhere
     report = inspect_data(RawSplits((images, data.train[1]), None, ("a", "b"), "mem", "npz"))
-    assert report.problems == (
-        "no test split: give one (--test-dataset PATH) or hold one out (--test-size 0.2)",
+    assert report.problems == (  # no test split is a fact, not a problem: training holds one out
         "train: class imbalance: 'a' has 6 images, 'b' 1 (6.0x); accuracy will favour the large classes: look at the per-class accuracy",
         "train: 1 blank image (every pixel the same value)",
         "the brightest pixel is 12 of 255: were the pixels saved on another scale? (see pixel_scale / --pixel-scale)",
     )
+    assert report.notes["test split"] == (
+        "none in the file: training holds out 20% of train as the test split, stratified "
+        "(data.test_size 0.2, seeded by data.split_seed; --test-size to change it), or give "
+        "one with --test-dataset PATH"
+    )
     assert "test      none" in report.to_text()
+    assert "note      test split: none in the file: training holds out 20%" in report.to_text()
     assert report.to_text().endswith(
         "  - the brightest pixel is 12 of 255: were the pixels saved on another scale? (see pixel_scale / --pixel-scale)"
     )

@@ -2,8 +2,9 @@
 
 :func:`inspect_data` reads a path (any format of :mod:`.formats`) or takes
 :class:`RawSplits`, and returns a :class:`DataReport`: samples per split, image shape,
-pixel range, class counts, and every problem found. Problems are things that make a
-score misleading or training pointless: no test split, classes missing from a split,
+pixel range, class counts, notes (what was detected or will be done: a file without a
+test split gets one held out by training) and every problem found. Problems are things
+that make a score misleading or training pointless: classes missing from a split,
 strong class imbalance, test images identical to training images (hashed pixels),
 duplicates and conflicting labels within a split, blank images, very dark data.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import DataConfig
 from ..errors import ConfigError
 from ..files.limits import printable
 from .formats import read_any
@@ -130,7 +132,7 @@ def inspect_data(
         classes=raw.classes,
         splits=summaries,
         shared=shared,
-        notes=dict(raw.notes),
+        notes=dict(raw.notes) | _held_out_note(raw),
         problems=tuple(_problems(raw.classes, summaries, shared)),
     )
 
@@ -159,12 +161,21 @@ def inspect_source(
     return inspect_data(RawSplits(train, test, data.classes, data.origin, str(source)))
 
 
+def _held_out_note(raw: RawSplits) -> dict[str, str]:
+    """A file without a test split is no problem: load_dataset holds one out of train (the
+    config's data.test_size, from the one default in DataConfig), so say so as a note."""
+    if raw.test is not None:
+        return {}
+    size = DataConfig().test_size
+    return {
+        "test split": f"none in the file: training holds out {size:.0%} of train as the test "
+        f"split, stratified (data.test_size {size:g}, seeded by data.split_seed; --test-size "
+        "to change it), or give one with --test-dataset PATH"
+    }
+
+
 def _problems(classes: tuple[str, ...], splits: dict[str, SplitSummary], shared: int) -> list[str]:
     problems = []
-    if "test" not in splits:
-        problems.append(
-            "no test split: give one (--test-dataset PATH) or hold one out (--test-size 0.2)"
-        )
     for name, s in splits.items():
         empty = [c for c, n in zip(classes, s.class_counts, strict=True) if n == 0]
         if empty:
