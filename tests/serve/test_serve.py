@@ -7,6 +7,8 @@ import asyncio
 import io
 import json
 import re
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,14 +18,16 @@ import numpy as np
 import pytest
 import torch
 from browser import Browser, find_chromium
-from PIL import Image
+from PIL import Image, ImageDraw
 from shipping import live_server, mnist_run, tiny_run
 
 from mlplab.cli import main
 from mlplab.extras import MissingExtraError
 from mlplab.inference import Predictor
 from mlplab.serve import create_app, is_loopback
-from mlplab.serve.batcher import MicroBatcher
+from mlplab.serve.app import NO_REJECT
+from mlplab.serve.batcher import MicroBatcher, rows
+from mlplab.trust.rejection import REASONS, Rejector, Verdict, not_sure
 
 # Starlette 1.x deprecates its httpx-based TestClient in favour of a fork; it still works.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -58,8 +62,13 @@ def test_health_model_docs_and_page(root: Path) -> None:
     run = tiny_run(root)
     with client_for(run) as client:
         health = client.get("/health").json()
-        assert health == {"status": "ok", "run": run.name, "forward_passes": 0, "images": 0}
+        temperature = json.loads((run / "model.json").read_text())["temperature"]
+        threshold = Rejector.load(run).threshold
+        rejection = {"on": True, "threshold": threshold, "accept": 0.98, "off": None}
+        assert health == {"status": "ok", "run": run.name, "forward_passes": 0, "images": 0,
+                          "temperature": temperature, "rejection": rejection}  # fmt: skip
         info = client.get("/model").json()
+        assert info["temperature"] == temperature and info["rejection"] == rejection
         summary = json.loads((run / "summary.json").read_text())
         assert info["test_accuracy"] == summary["test_accuracy"] and info["dataset"] == "synthetic"
         assert info["classes"] == ["c0", "c1", "c2", "c3"] and info["input_shape"] == [1, 8, 8]
@@ -94,8 +103,12 @@ def test_uploads_predicted_in_input_order(
     want = Predictor(run).classify([Image.open(io.BytesIO(b)) for b in images], top_k=2)
     assert [p["index"] for p in got] == [w["index"] for w in want] == [3, 0, 1, 2]
     for p, w in zip(got, want, strict=True):
-        assert set(p) == {"class", "index", "probability", "top"} and len(p["top"]) == 2
-        assert p["probability"] == pytest.approx(w["probability"], abs=1e-6)
+        assert set(p) == {"class", "index", "probability", "top", "rejected", "ood_score"} | (
+            {"reason"} if p["rejected"] else set()
+        )
+        assert len(p["top"]) == 2 and p["probability"] == pytest.approx(w["probability"], abs=1e-6)
+        assert (p["rejected"], p.get("reason")) == (w["rejected"], w.get("reason"))  # as predict
+        assert p["ood_score"] == pytest.approx(w["ood_score"], abs=1e-6)
 
 
 def test_json_pixels(root: Path) -> None:
@@ -123,6 +136,154 @@ def test_json_pixels(root: Path) -> None:
         wrong = client.post("/predict", json={"pixels": torch.rand(8, 8).tolist()})
         assert wrong.status_code == 400
         assert wrong.json()["detail"] == "'pixels' has shape [8, 8]; expected one image as 3x8x8 (or a list of them), float pixels in [0, 1]"  # fmt: skip
+
+
+# ----- rejection of unfamiliar inputs -------------------------------------------------------
+def like_training(band: int, seed: int) -> np.ndarray:
+    """An 8x8 image as tiny_run's training images are: noise 0-59, its class's rows +150."""
+    g = np.random.default_rng(seed)
+    pixels = g.integers(0, 60, (8, 8))
+    pixels[band * 2 : band * 2 + 2] += 150
+    return pixels.astype(np.uint8)
+
+
+def png_of(image: Image.Image | np.ndarray) -> bytes:
+    out = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def drawing(shape: str) -> Image.Image:
+    """What the page sends: white strokes 20 px wide on a black 280x280 canvas."""
+    image = Image.new("L", (280, 280), 0)
+    draw = ImageDraw.Draw(image)
+    if shape in ("smiley", "face"):  # a face: eyes and a smile, in a circle for "smiley"
+        if shape == "smiley":
+            draw.ellipse((40, 40, 240, 240), outline=255, width=20)
+        draw.ellipse((95, 95, 120, 120), fill=255)
+        draw.ellipse((160, 95, 185, 120), fill=255)
+        draw.arc((85, 100, 195, 205), 20, 160, fill=255, width=20)
+    elif shape == "seven":
+        draw.line([(70, 56), (210, 56), (140, 196), (118, 238)], fill=255, width=20, joint="curve")
+    return image  # "blank": nothing drawn
+
+
+def test_predict_says_what_is_rejected_as_predict_does(root: Path) -> None:
+    run = tiny_run(root)
+    # two images well inside (ood_score 0.04 and 0.02 of a validation rank ~0.98 threshold)
+    images = [png_of(like_training(1, 0)), png_of(drawing("smiley")), png_of(drawing("blank"))]
+    images.append(png_of(like_training(3, 2)))
+    files = [("file", (f"{i}.png", b, "image/png")) for i, b in enumerate(images)]
+    with client_for(run) as client:
+        got = client.post("/predict", files=files).json()["predictions"]
+    assert [(p["rejected"], p.get("reason")) for p in got] == [
+        (False, None),
+        (True, "unlike the training images"),
+        (True, "no ink"),
+        (False, None),
+    ]
+    assert [p["index"] for p in (got[0], got[3])] == [1, 3]  # the class is still given...
+    assert all(len(p["top"]) == 3 and "class" in p for p in got)  # ...rejected or not
+    assert got[1]["ood_score"] == got[2]["ood_score"] == 1.0 > got[0]["ood_score"]
+    want = Predictor(run).classify([Image.open(io.BytesIO(b)) for b in images])
+    for p, w in zip(got, want, strict=True):  # the fields of predict --json, less "file"
+        assert set(p) == set(w) - {"file"}
+        assert [p[k] for k in ("class", "rejected")] == [w[k] for k in ("class", "rejected")]
+        assert p.get("reason") == w.get("reason") and p["ood_score"] == pytest.approx(
+            w["ood_score"]
+        )
+
+    # JSON pixels: no preprocessing, the same fields
+    with client_for(run) as client:
+        [blank] = client.post("/predict", json={"pixels": [[0.0] * 8] * 8}).json()["predictions"]
+    assert (blank["rejected"], blank["ood_score"], blank["reason"]) == (True, 1.0, "no ink")
+
+
+def test_no_reject_and_a_run_without_rejection(root: Path, tmp_path: Path) -> None:
+    run = tiny_run(root)
+    blank = {"pixels": [[0.0] * 8] * 8}
+    with client_for(run, reject=False) as client:  # --no-reject: every input answered
+        [p] = client.post("/predict", json=blank).json()["predictions"]
+        assert (p["rejected"], p["ood_score"], "reason" in p) == (False, None, False)
+        off = {"on": False, "threshold": None, "accept": None, "off": NO_REJECT}
+        assert client.get("/health").json()["rejection"] == off
+        assert client.get("/model").json()["rejection"] == off
+
+    old = tmp_path / "old-run"
+    shutil.copytree(run, old)  # as an mlplab before calibration and rejection wrote it
+    info = json.loads((old / "model.json").read_text())
+    del info["rejection"], info["temperature"]
+    (old / "model.json").write_text(json.dumps(info))
+    (old / "rejection.safetensors").unlink()
+    app = create_app(old)
+    with client_for(old) as client:
+        [p] = client.post("/predict", json=blank).json()["predictions"]
+        assert (p["rejected"], p["ood_score"], "reason" in p) == (False, None, False)
+        health = client.get("/health").json()
+    why = f"rejection off: run {old} was trained by an mlplab without the rejection of unfamiliar inputs; train it again to have one"  # fmt: skip
+    assert health["temperature"] == 1.0 and health["rejection"]["off"] == why
+    assert app.state.service.startup_line() == f"temperature 1 (none fitted); {why}"
+    line = create_app(run).state.service.startup_line()
+    temperature = json.loads((run / "model.json").read_text())["temperature"]
+    assert line.startswith(f"temperature {temperature:.3g}; rejection: threshold 0.")
+
+
+def test_the_schema_documents_the_fields(root: Path) -> None:
+    with client_for(tiny_run(root)) as client:
+        schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    prediction = schemas["Prediction"]
+    required = ["class", "index", "probability", "top", "rejected", "ood_score"]
+    assert prediction["required"] == required  # "reason": only when rejected
+    assert prediction["properties"]["ood_score"]["anyOf"] == [{"type": "number"}, {"type": "null"}]
+    assert "'no ink'" in prediction["properties"]["reason"]["description"]
+    assert {"temperature", "rejection"} <= set(schemas["Health"]["required"])
+    assert schemas["Rejection"]["required"] == ["on", "threshold", "accept", "off"]
+
+
+def test_the_page_reads_the_rejection_fields(root: Path) -> None:
+    with client_for(tiny_run(root)) as client:
+        page = client.get("/").text
+    fields = ("prediction.rejected", "prediction.ood_score", "prediction.reason")
+    for handled in (*fields, '"no ink"', '"blank"', "not sure this is ", "info.rejection"):
+        assert handled in page, handled
+
+
+def test_the_page_words_a_rejection_as_not_sure_does(tmp_path: Path) -> None:
+    """The page's notSure (JavaScript) against trust.rejection.not_sure, in Node."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip(reason="Node.js not available (the page's words are tested in Chromium too)")
+    from mlplab.serve import app
+
+    page = (Path(app.__file__).parent / "static" / "index.html").read_text()
+    function = re.search(r"^function notSure\(.*?^}$", page, re.S | re.M)
+    assert function is not None
+    digits = [str(d) for d in range(10)]
+    cases = [
+        (digits, 0.9991, "unlike the training images"),
+        (list(reversed(digits)), 1.0, "no ink"),
+        (["c0", "c1", "c2", "c3"], 0.98765, "no class stands out"),
+        ([*digits, "x"], 0.5, "ink everywhere"),
+    ]
+    script = tmp_path / "not_sure.js"
+    calls = f"console.log(JSON.stringify({json.dumps(cases)}.map(c => notSure(...c))));"
+    script.write_text(f"{function.group(0)}\n{calls}")
+    out = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=30)
+    assert json.loads(out.stdout) == [not_sure(*case) for case in cases], out.stderr
+
+
+def test_a_drawn_face_and_a_blank_canvas_are_rejected_by_an_mnist_model(root: Path) -> None:
+    run = mnist_run(root)
+    shapes = ["seven", "face", "blank"]
+    with client_for(run) as client:
+        files = [("file", (f"{s}.png", png_of(drawing(s)), "image/png")) for s in shapes]
+        got = client.post("/predict", files=files).json()["predictions"]
+    assert [(p["rejected"], p.get("reason")) for p in got] == [
+        (False, None),
+        (True, got[1].get("reason")),  # its detector may vary with the model
+        (True, "no ink"),
+    ]
+    assert got[0]["class"] == "7"
 
 
 # ----- errors ---------------------------------------------------------------------------
@@ -206,6 +367,34 @@ def test_micro_batcher_collects_concurrent_requests() -> None:
         await batcher.close()
 
     asyncio.run(scenario())
+
+
+def test_micro_batcher_hands_out_rows_of_tuples_and_lists() -> None:
+    """The server's batch answer: probabilities and a list of verdicts, one pass for all."""
+    calls: list[int] = []
+
+    def score(x: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
+        calls.append(len(x))
+        return x * 2, x[:, 0].tolist()
+
+    async def scenario() -> list[tuple[torch.Tensor, list[float]]]:
+        batcher = MicroBatcher(score, max_batch=8, max_wait=0.05)
+        inputs = [torch.full((n, 1), float(n)) for n in (1, 3, 2)]
+        outs = await asyncio.gather(*(batcher.submit(x) for x in inputs))
+        await batcher.close()
+        return outs
+
+    outs = asyncio.run(scenario())
+    assert calls == [6]
+    assert [(y.flatten().tolist(), v) for y, v in outs] == [
+        ([2.0], [1.0]),
+        ([6.0] * 3, [3.0] * 3),
+        ([4.0] * 2, [2.0] * 2),
+    ]
+    verdict = Verdict(torch.arange(4.0), torch.tensor([0, 1, 0, 1]) > 0, [None, "no ink"] * 2)
+    part = rows((torch.eye(4), verdict), 1, 3)  # a named tuple keeps its type
+    assert torch.equal(part[0], torch.eye(4)[1:3]) and isinstance(part[1], Verdict)
+    assert part[1].scores.tolist() == [1.0, 2.0] and part[1].reasons == ["no ink", None]
 
 
 def test_micro_batcher_failure_reaches_every_request() -> None:
@@ -300,6 +489,40 @@ def test_loopback_and_the_no_authentication_warning(
     assert "--max-batch >= 1" in capsys.readouterr().err
 
 
+def test_the_startup_log_says_temperature_and_rejection_once(
+    root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets: None)
+    run = tiny_run(root)
+    old = tmp_path / "old-run"  # trained before rejection: served with it off, said once
+    shutil.copytree(run, old)
+    info = json.loads((old / "model.json").read_text())
+    del info["rejection"]
+    (old / "model.json").write_text(json.dumps(info))
+    (old / "rejection.safetensors").unlink()
+    temperature = f"temperature {info['temperature']:.3g}"
+    for argv, said in (
+        ([str(run)], f"{temperature}; rejection: threshold 0."),
+        ([str(run), "--no-reject"], f"{temperature}; {NO_REJECT}"),
+        ([str(old)], f"{temperature}; rejection off: run {old} was trained by an mlplab without"),
+    ):
+        assert main(["serve", *argv, "--port", "0"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("serving ") and lines[1].startswith(said), lines
+        assert sum("rejection" in line for line in lines) == 1
+    # and not per request
+    with caplog.at_level("INFO", logger="mlplab"), client_for(old) as client:
+        for _ in range(3):
+            client.post("/predict", json={"pixels": [[0.0] * 8] * 8})
+    assert not [r for r in caplog.records if "rejection" in r.getMessage()]
+
+
 def test_missing_extra_names_the_install_command(
     root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -311,8 +534,11 @@ def test_missing_extra_names_the_install_command(
 
 
 # ----- the drawing page in a real browser ---------------------------------------------------
-def draw_on_page(url: str, strokes: list[list[tuple[float, float]]], screenshot: Path) -> dict:
-    """Open the page, draw strokes (in 0-1 canvas units), wait for a prediction, screenshot."""
+def draw_on_page(
+    url: str, strokes: list[list[tuple[float, float]]], screenshot: Path, then: str = ""
+) -> dict:
+    """Open the page, draw strokes (in 0-1 canvas units), run the script ``then``, wait for a
+    prediction, screenshot."""
     executable = find_chromium()
     if executable is None:
         pytest.skip(reason="Chromium not available: none on the PATH (or set MLPLAB_CHROMIUM)")
@@ -324,11 +550,15 @@ def draw_on_page(url: str, strokes: list[list[tuple[float, float]]], screenshot:
         left, top, width, height = box
         for stroke in strokes:
             browser.drag([(left + u * width, top + v * height) for u, v in stroke])
+        if then:
+            browser.evaluate(then)
         browser.until("document.getElementById('guess').textContent !== '–' && document.body.dataset.state === 'idle'")  # fmt: skip
         browser.until("!document.querySelector('#status').textContent")  # no error shown
         state = browser.evaluate("""(() => ({
             guess: document.getElementById('guess').textContent,
             confidence: document.getElementById('confidence').textContent,
+            fallback: document.getElementById('fallback').textContent,
+            unsure: document.querySelector('.result').classList.contains('unsure'),
             bars: [...document.querySelectorAll('#bars li')].map(li => ({
                 name: li.querySelector('.name').textContent,
                 width: parseFloat(li.querySelector('.fill').style.width),
@@ -342,7 +572,7 @@ def draw_on_page(url: str, strokes: list[list[tuple[float, float]]], screenshot:
 
 def test_drawing_page_in_chromium(root: Path, tmp_path: Path) -> None:
     run = tiny_run(root)
-    with live_server(create_app(run)) as url:
+    with live_server(create_app(run, reject=False)) as url:  # every drawing answered
         state = draw_on_page(url + "/", [[(0.1, 0.15), (0.5, 0.18), (0.9, 0.2)]], tmp_path / "page.png")  # fmt: skip
     assert state["errors"] == []
     assert [b["name"] for b in state["bars"]] == ["c0", "c1", "c2", "c3"]
@@ -350,7 +580,29 @@ def test_drawing_page_in_chromium(root: Path, tmp_path: Path) -> None:
     best = [b for b in state["bars"] if b["best"]]
     assert len(best) == 1 and best[0]["name"] == state["guess"]
     assert state["confidence"].endswith("% sure") and run.name in state["model"]
+    assert not state["unsure"] and state["fallback"] == ""
+    assert state["model"].endswith("Rejection of unfamiliar drawings is off.")
     assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def test_drawing_page_says_not_sure_and_blank(root: Path, tmp_path: Path) -> None:
+    run = tiny_run(root)  # its classes are bands of 8x8 noise: a drawn stroke is unfamiliar
+    classes = ["c0", "c1", "c2", "c3"]
+    with live_server(create_app(run)) as url:
+        stroke = [[(0.1, 0.15), (0.5, 0.18), (0.9, 0.2)]]
+        state = draw_on_page(url + "/", stroke, tmp_path / "unsure.png")
+        # the empty canvas sent as it is (the page itself sends only once something is drawn)
+        send_blank = "drawn = dirty = true; send()"
+        blank = draw_on_page(url + "/", [], tmp_path / "blank.png", then=send_blank)
+    assert state["errors"] == [] and state["unsure"] and state["guess"] == "?"
+    said = re.fullmatch(r"not sure this is .* \(score ([\d.]+): (.*)\)", state["confidence"])
+    assert said and said[2] in REASONS[1:]
+    assert state["confidence"] == not_sure(classes, float(said[1]), said[2])
+    assert re.fullmatch(r"its best guess would be c\d, \d+\.\d%", state["fallback"])
+    assert sum(b["width"] for b in state["bars"]) == pytest.approx(100, abs=0.5)  # still shown
+    assert "Rejection" not in state["model"]  # on: nothing to say
+    assert blank["errors"] == [] and blank["unsure"] and blank["guess"] == "blank"
+    assert blank["confidence"] == not_sure(classes, 1.0, "no ink")
 
 
 def test_drawing_page_reads_a_drawn_seven(root: Path, tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ def test_defaults_with_their_units() -> None:
     assert s.max_pixels == 12_000_000 and s.max_request_pixels == 24_000_000
     assert (s.max_wait_ms, s.request_timeout, s.timeout_keep_alive) == (2.0, 15.0, 5)
     assert s.body_budget == (1 << 30) // 4 and s.body_budget + s.decode_budget == 1 << 30
+    assert s.reject is True  # the run's rejection of unfamiliar inputs, when it has one
 
 
 def test_frozen() -> None:
@@ -51,6 +52,7 @@ def test_flag_units_both_ways() -> None:
     assert sizes == {k: FLAGS[k] for k in sizes}
     s = ServeSettings.from_flags(**{**FLAGS, "max_upload_mb": 0.5, "max_megapixels": 2.5})
     assert s.max_upload_bytes == MIB // 2 and s.max_pixels == 2.5 * MEGAPIXEL
+    assert ServeSettings.from_flags(**FLAGS, reject=False) == ServeSettings(reject=False)
 
 
 @pytest.mark.parametrize(

@@ -300,6 +300,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_memory_mb=args.max_memory_mb,
         request_timeout=args.request_timeout,
         max_connections=args.max_connections,
+        reject=not args.no_reject,
     )
     serve(args.run_dir, settings)
     return 0

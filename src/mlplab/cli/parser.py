@@ -414,6 +414,7 @@ def add_serve(commands: Commands) -> None:
         default=d.log_level,
         help=f"uvicorn's log level; info logs every request (default: {d.log_level})",
     )
+    add_no_reject(p)
     add_serve_limits(p)
 
 

@@ -3,9 +3,12 @@
 ``mlplab serve RUN`` (or :func:`serve`) runs uvicorn on 127.0.0.1:8000; :func:`create_app`
 returns the app itself (for tests, or to mount it in another ASGI app). Both take a
 :class:`~mlplab.serve.settings.ServeSettings` (every default, with its unit) and/or any of
-its fields by name. The routes are described in :mod:`mlplab.serve.app`. Needs the ``serve`` extra:
-``pip install 'mlplab[serve]'``. The server has no authentication: keep it on the
-loopback address, or put it behind a proxy that authenticates.
+its fields by name. The routes are described in :mod:`mlplab.serve.app`; ``/predict`` gives
+the run's rejection of unfamiliar inputs (``reject=False``, ``--no-reject``: off), and the
+startup log says in one line the temperature and whether rejection is on (if off, why).
+Needs the ``serve`` extra: ``pip install 'mlplab[serve]'``. The server has no
+authentication: keep it on the loopback address, or put it behind a proxy that
+authenticates.
 
 Against slow, silent and numerous clients, :func:`serve` binds its address before the
 model loads (a port in use, out of range or privileged, or a host that does not resolve,
@@ -96,6 +99,9 @@ def serve(run_dir: str | Path, settings: ServeSettings | None = None, **changes:
         port = sockets[0].getsockname()[1]  # port 0: the one the system chose
         shown = f"[{host.strip('[]')}]" if ":" in host else host
         logger.info(f"serving {Path(run_dir)} on http://{shown}:{port}/  (API docs: /docs)")
+        # once, not per request: a run without a rejection serves every input unchecked
+        off_in_run = app.state.predictor.rejection_off is not None
+        (logger.warning if off_in_run else logger.info)(app.state.service.startup_line())
         with quiet_repeats(("asyncio", "uvicorn.error")), warnings.catch_warnings():
             # Pillow warns of large or damaged uploads on stderr; the answer says it already
             warnings.filterwarnings("ignore", module=r"PIL\.")

@@ -3,13 +3,17 @@
 Routes (all answers JSON except the page):
 
 - ``POST /predict``  images in, ``{"predictions": [{"class", "index", "probability",
-  "top": [...]}, ...]}`` out, in input order. Either multipart uploads in the field
+  "top": [...], "rejected", "ood_score"}, ...]}`` out, in input order, with ``"reason"``
+  when rejected (the run's rejection of unfamiliar inputs, :mod:`mlplab.trust.rejection`,
+  as ``mlplab predict --json`` gives it: rejection off, ``"rejected": false`` and
+  ``"ood_score": null``). Either multipart uploads in the field
   ``file`` (repeat it for a batch; each goes through :func:`mlplab.inference.images.preprocess`,
   as ``mlplab predict`` does), or JSON ``{"pixels": ...}``: one image as nested lists
   ``H x W`` (one-channel models) or ``C x H x W``, or a list of them, float pixels in
   [0, 1] exactly like the exported model's input (no preprocessing). ``?top_k=`` sets how
   many classes ``top`` lists (default 3).
-- ``GET /health``, ``GET /model`` (architecture, dataset, classes, test accuracy),
+- ``GET /health`` (with the temperature and whether rejection is on), ``GET /model``
+  (architecture, dataset, classes, test accuracy, temperature, rejection),
   ``GET /docs`` (FastAPI's interactive docs), ``GET /`` (the drawing page).
 
 Errors answer ``{"detail": "<what was wrong and what is allowed>"}``: 400 for undecodable
@@ -36,20 +40,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import torch
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
+from typing_extensions import NotRequired, TypedDict  # pydantic needs it before Python 3.12
 
 from .. import __version__
 from ..errors import ConfigError, MlplabError
 from ..inference.images import ImageTooLarge, decode_bytes, image_size, shown_name
 from ..inference.predictor import Predictor
+from ..trust.rejection import REASONS, describe
 from .batcher import MemoryGate, MicroBatcher
 from .settings import BODY_COPIES, ServeSettings
 
@@ -125,9 +131,37 @@ _REQUEST_BODY = {  # /predict reads its body itself (size cap first); this docum
     },
 }
 
+NO_REJECT = "rejection off: --no-reject (every input answered unchecked)"
+
 Choice = TypedDict("Choice", {"class": str, "index": int, "probability": float})
 Prediction = TypedDict(
-    "Prediction", {"class": str, "index": int, "probability": float, "top": list[Choice]}
+    "Prediction",
+    {
+        "class": str,
+        "index": int,
+        "probability": float,
+        "top": list[Choice],
+        "rejected": Annotated[
+            bool,
+            Field(
+                description="true: the input is unlike the training images (the class and "
+                "probabilities are still given); false: accepted, or rejection is off"
+            ),
+        ],
+        "ood_score": Annotated[
+            float | None,
+            Field(
+                description="how unusual the input is: the fraction of validation images it is "
+                "more unusual than (0 to 1); null when rejection is off"
+            ),
+        ],
+        "reason": NotRequired[
+            Annotated[
+                str,
+                Field(description="only when rejected, why: " + ", ".join(map(repr, REASONS[1:]))),
+            ]
+        ],
+    },
 )
 
 
@@ -135,11 +169,22 @@ class Predictions(TypedDict):
     predictions: list[Prediction]
 
 
+class Rejection(TypedDict):
+    """Whether ``/predict`` checks its inputs against the training images, and how."""
+
+    on: bool
+    threshold: float | None  # an ood_score above it is rejected; None when off
+    accept: float | None  # the fraction of the validation split the threshold accepts (asked)
+    off: str | None  # why it is off, in one line; None when on
+
+
 class Health(TypedDict):
     status: str
     run: str
     forward_passes: int
     images: int
+    temperature: float  # the calibration's (1: none fitted)
+    rejection: Rejection
 
 
 def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> FastAPI:
@@ -151,10 +196,17 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
     get its turn at the memory budget (408, 503 past them).
     """
     settings = settings or ServeSettings()
-    predictor = Predictor(run_dir, style=settings.style, max_pixels=settings.max_pixels)
+    predictor = Predictor(
+        run_dir, style=settings.style, max_pixels=settings.max_pixels, reject=settings.reject
+    )
+
+    def score(x: torch.Tensor) -> Scored:
+        # One batched call of each: the classes' probabilities and the rejection's fields.
+        return predictor.probabilities(x), predictor.verdicts(x)
+
     service = Service(
         predictor,
-        MicroBatcher(predictor.probabilities, settings.max_batch, settings.max_wait_ms / 1000),
+        MicroBatcher(score, settings.max_batch, settings.max_wait_ms / 1000),
         MemoryGate(settings.body_budget),
         MemoryGate(settings.decode_budget),
         settings,
@@ -173,6 +225,7 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
         description=(__doc__ or "").split("\n\n")[1],
         lifespan=lifespan,
     )
+    app.state.service = service
     app.state.predictor, app.state.batcher = predictor, service.batcher
     app.state.body_gate, app.state.decode_gate = service.body_gate, service.decode_gate
     add_error_answers(app)
@@ -207,12 +260,16 @@ class JsonLimits:
         return limits
 
 
+# A batch's answer: probabilities (N, classes) and, per image, the rejection's fields
+Scored = tuple[torch.Tensor, list[dict[str, Any]]]
+
+
 @dataclass(frozen=True)
 class Service:
     """What the routes share: the model, the batcher, the two memory gates and the limits."""
 
     predictor: Predictor
-    batcher: MicroBatcher
+    batcher: MicroBatcher[Scored]
     body_gate: MemoryGate
     decode_gate: MemoryGate
     settings: ServeSettings
@@ -232,6 +289,8 @@ class Service:
             "parameters": sum(p.numel() for p in predictor.model.parameters()),
             "test_accuracy": summary.get("test_accuracy"),
             "preprocessing": s.style,
+            "temperature": predictor.temperature,
+            "rejection": self.rejection(),
             "limits": {
                 "max_upload_bytes": s.max_upload_bytes,
                 "max_batch": s.max_batch,
@@ -240,6 +299,23 @@ class Service:
                 "max_memory_bytes": s.max_memory_bytes,
             },
         }
+
+    def rejection(self) -> Rejection:
+        """Whether rejection is on, its threshold and accept, or why it is off."""
+        rejector = self.predictor.rejector
+        if rejector is None:
+            off = self.predictor.rejection_off or NO_REJECT  # None: the settings turned it off
+            return {"on": False, "threshold": None, "accept": None, "off": off}
+        return {"on": True, "threshold": rejector.threshold, "accept": rejector.accept, "off": None}
+
+    def startup_line(self) -> str:
+        """One line for the log when the server starts: the temperature and the rejection."""
+        predictor = self.predictor
+        temperature = f"temperature {predictor.temperature:.3g}"
+        if "temperature" not in predictor.run.model_info():  # 1: an older run, no validation
+            temperature += " (none fitted)"
+        rejection = self.rejection()["off"] or describe(predictor.rejector)
+        return f"{temperature}; {rejection}"
 
     async def images(self, request: Request) -> torch.Tensor:
         """The request's images as float32 ``(N, C, H, W)`` in [0, 1], through every guard.
@@ -306,22 +382,32 @@ def add_info_routes(app: FastAPI, service: Service) -> None:
     async def drawing_page() -> str:
         return page
 
-    @app.get("/health", summary="liveness, and how many forward passes served how many images")
+    @app.get(
+        "/health",
+        summary="liveness, how many forward passes served how many images, the temperature "
+        "and whether rejection is on",
+    )
     async def health() -> Health:
         return {
             "status": "ok",
             "run": model_info["run"],
             "forward_passes": batcher.batches,
             "images": batcher.images,
+            "temperature": model_info["temperature"],
+            "rejection": model_info["rejection"],
         }
 
-    @app.get("/model", summary="the model: architecture, dataset, classes, test accuracy")
+    @app.get(
+        "/model",
+        summary="the model: architecture, dataset, classes, test accuracy, temperature, rejection",
+    )
     async def model() -> dict[str, Any]:
         return model_info
 
 
 def add_predict_route(app: FastAPI, service: Service) -> None:
-    """``POST /predict``: images in, the top classes of each out, in input order."""
+    """``POST /predict``: images in, the top classes of each and the rejection's verdict out,
+    in input order."""
 
     @app.post(
         "/predict",
@@ -333,8 +419,11 @@ def add_predict_route(app: FastAPI, service: Service) -> None:
         request: Request,
         top_k: int = Query(3, ge=1, description="how many classes each 'top' lists"),
     ) -> Predictions:
-        probs = await service.batcher.submit(await service.images(request))
-        return {"predictions": [service.predictor.top(p, top_k) for p in probs]}  # type: ignore[misc]
+        probs, verdicts = await service.batcher.submit(await service.images(request))
+        top = service.predictor.top
+        return {
+            "predictions": [top(p, top_k) | v for p, v in zip(probs, verdicts, strict=True)]  # type: ignore[misc]
+        }
 
 
 # ----- guards: size, memory, time ------------------------------------------------------------

@@ -34,6 +34,7 @@ class ServeSettings:
     log_level: str = "info"  # uvicorn's log level; info logs every request
     threads: int = 1  # torch CPU threads; 0: torch's default
     style: str = "auto"  # preprocessing of uploads, as `mlplab predict --preprocess`
+    reject: bool = True  # the run's rejection of unfamiliar inputs (when it has one); --no-reject
     max_upload_bytes: int = 4 * MIB  # whole request body, bytes
     max_batch: int = 64  # images per request and per forward pass
     max_wait_ms: float = 2.0  # how long the first request of a batch waits for others, ms
@@ -117,6 +118,7 @@ class ServeSettings:
         max_memory_mb: float,
         request_timeout: float,
         max_connections: int,
+        reject: bool = True,
     ) -> ServeSettings:
         """The settings from ``mlplab serve``'s flags, sizes in the flags' units.
 
@@ -150,6 +152,7 @@ class ServeSettings:
             max_wait_ms=batch_wait_ms,
             request_timeout=request_timeout,
             max_connections=max_connections,
+            reject=reject,
             **{
                 FLAG_UNITS[flag][0]: int(value * FLAG_UNITS[flag][1])
                 for flag, value in flags.items()
