@@ -19,8 +19,8 @@ from mlplab.config import check_against_data
 from mlplab.data.splits import configured_splits
 from mlplab.errors import ConfigError, RunError
 from mlplab.run.directory import Run
-from mlplab.trust.negatives import negatives
-from mlplab.trust.rejection import REASONS, Rejector, auroc
+from mlplab.trust.negatives import KINDS, PHOTO_KINDS, negatives
+from mlplab.trust.rejection import PIXEL_VARIANTS, REASONS, Rejector, auroc
 
 SHAPE = (1, 12, 12)
 
@@ -133,6 +133,44 @@ def test_the_test_split_chooses_nothing(run: Path, splits: tuple[Split, ...]) ->
     assert (fitted.pixel_variant, fitted.combine) == (saved.pixel_variant, saved.combine)
     for name, tensor in saved.tensors.items():
         torch.testing.assert_close(fitted.tensors[name], tensor, rtol=1e-5, atol=1e-5)
+
+
+def test_the_choices_are_the_mean_auroc_over_both_families_of_negatives(
+    run: Path, splits: tuple[Split, ...]
+) -> None:
+    """The pixel variant and the combination: the larger mean, over the in-frame and the
+    photographed negatives, of the AUROC vs the validation images (docs/trust.md), each
+    family's AUROC recorded; recomputed here from the public pieces."""
+    val = splits[1]
+    rejector = Rejector.load(run)
+    model, _, _ = Run.open(run).load_model()
+    fake = {
+        "in-frame": torch.cat([negatives(k, 64, SHAPE) for k in KINDS]),
+        "photographed": torch.cat([negatives(k, 32, SHAPE) for k in PHOTO_KINDS]),
+    }
+    record = rejector.validation
+    for choice, options in (("combine", ("max", "fisher")), ("pixel", PIXEL_VARIANTS)):
+        by_family = record[f"{choice}_auroc_by_family"]
+        assert set(by_family) == set(options)
+        for option in options:
+            areas = by_family[option]
+            assert set(areas) == {"in-frame", "photographed", "mean"}
+            assert areas["mean"] == pytest.approx((areas["in-frame"] + areas["photographed"]) / 2)
+            assert record[f"{choice}_auroc"][option] == areas["mean"]
+    means = record["combine_auroc"]
+    assert rejector.combine == ("fisher" if means["fisher"] > means["max"] else "max")
+    means = record["pixel_auroc"]
+    assert rejector.pixel_variant == max(
+        PIXEL_VARIANTS, key=lambda v: (means[v], v == "mahalanobis")
+    )
+    # the combined statistic's AUROC per family, by hand, for the kept combination
+    module = rejector.module(model)
+    with torch.no_grad():
+        inside = module.statistic(val.images.float() / 255)[0]
+        for family, images in fake.items():
+            outside = module.statistic(images.float() / 255)[0]
+            kept = record["combine_auroc_by_family"][rejector.combine][family]
+            assert auroc(inside, outside) == pytest.approx(kept, abs=1e-9), family
 
 
 # ----- the detectors against references -----------------------------------------------------

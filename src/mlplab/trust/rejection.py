@@ -64,7 +64,7 @@ from ..data import Normalization, Split
 from ..model import heads
 from ..model.mlp import MLP
 from ..run.directory import Run
-from .negatives import KINDS, negatives
+from .negatives import FAMILIES, PHOTO_KINDS, negatives
 
 __all__ = [
     "ACCEPT",
@@ -98,7 +98,10 @@ PCA_SAMPLES = 4096  # training images the PCA is fitted on (evenly spaced): enou
 PCA_COMPONENTS = 64  # at most; fewer when the training images span fewer dimensions
 RIDGE = 1e-3  # added to the covariances' diagonals, times their mean variance: dead units
 REFERENCE = 10_000  # validation scores kept per detector (evenly spaced quantiles if more)
-NEGATIVES = 64  # synthetic images per kind for choosing the pixel detector's variant
+# synthetic images per kind for the choices (pixel variant, combination): in-frame, and
+# photographed (~7 ms each through predict's pixel steps: the whole set builds in ~1 s)
+NEGATIVES = 64
+PHOTO_NEGATIVES = 32
 CHUNK = 256  # images per scoring pass (the ranks compare each with every reference score)
 PIXEL_VARIANTS = ("mahalanobis", "reconstruction")
 COMBINATIONS = ("max", "fisher")  # of the detectors' surprises -log p: the largest, the sum
@@ -274,22 +277,27 @@ class Rejector:
         return rejector
 
     def _choose_pixel_variant(self, model: MLP, val: Split, batch_size: int) -> None:
-        """Keep the pixel score that separates validation images from synthetic
-        non-digits (:mod:`.negatives`) with the larger AUROC; record both."""
+        """Keep the pixel score that separates validation images from the synthetic
+        non-digits (:mod:`.negatives`) better: the larger mean over the families of
+        :func:`_separation`'s AUROCs, ties to mahalanobis; record them."""
         fake = _negatives(val)
         areas = {}
         for variant in PIXEL_VARIANTS:
             self.pixel_variant = variant
             inside = self._raw(model, val.images, batch_size)["pixels"]
-            outside = self._raw(model, fake, batch_size)["pixels"]
-            areas[variant] = auroc(inside, outside)
-        self.pixel_variant = max(PIXEL_VARIANTS, key=lambda v: (areas[v], v == "mahalanobis"))
-        self.validation["pixel_auroc"] = areas
+            outside = {f: self._raw(model, x, batch_size)["pixels"] for f, x in fake.items()}
+            areas[variant] = _separation(inside, outside)
+        self.pixel_variant = max(
+            PIXEL_VARIANTS, key=lambda v: (areas[v]["mean"], v == "mahalanobis")
+        )
+        self.validation["pixel_auroc"] = {v: a["mean"] for v, a in areas.items()}
+        self.validation["pixel_auroc_by_family"] = areas
 
     def _fit_threshold(self, model: MLP, val: Split, batch_size: int) -> None:
         """The validation ranks (each detector's sorted scores), the combination that tells
-        validation images from synthetic negatives better (AUROC; both recorded), the
-        validation statistics it ranks against, and the threshold."""
+        validation images from synthetic negatives better (the larger mean AUROC over the
+        families, ties to max; recorded), the validation statistics it ranks against, and
+        the threshold."""
         raw = self._raw(model, val.images, batch_size)
         self.tensors["pixel.reference"] = _reference(raw["pixels"])
         if "features" in raw:
@@ -299,9 +307,11 @@ class Rejector:
         for combine in COMBINATIONS:
             self.combine = combine
             inside[combine] = self._statistic(model, val.images, batch_size)
-            areas[combine] = auroc(inside[combine], self._statistic(model, fake, batch_size))
-        self.combine = max(COMBINATIONS, key=lambda c: (areas[c], c == "max"))
-        self.validation["combine_auroc"] = areas
+            outside = {f: self._statistic(model, x, batch_size) for f, x in fake.items()}
+            areas[combine] = _separation(inside[combine], outside)
+        self.combine = max(COMBINATIONS, key=lambda c: (areas[c]["mean"], c == "max"))
+        self.validation["combine_auroc"] = {c: a["mean"] for c, a in areas.items()}
+        self.validation["combine_auroc_by_family"] = areas
         self.tensors["combined.reference"] = _reference(inside[self.combine])
         scores = self.score(model, val.images, batch_size=batch_size).scores.double()
         ordered = scores.sort().values
@@ -471,10 +481,27 @@ def _pixels(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 255 if images.dtype == torch.uint8 else images.float()
 
 
-def _negatives(val: Split) -> torch.Tensor:
-    """:data:`NEGATIVES` synthetic images of each kind, of the validation images' shape."""
+def _negatives(val: Split) -> dict[str, torch.Tensor]:
+    """The synthetic negatives the choices are made on, by family (:data:`.negatives.FAMILIES`),
+    of the validation images' shape: :data:`NEGATIVES` of each in-frame kind and
+    :data:`PHOTO_NEGATIVES` of each photographed one (seed 0; built once per shape)."""
     shape = tuple(val.images.shape[1:])
-    return torch.cat([negatives(kind, NEGATIVES, shape, seed=0) for kind in KINDS])
+    return {
+        family: torch.cat(
+            [
+                negatives(kind, PHOTO_NEGATIVES if kind in PHOTO_KINDS else NEGATIVES, shape)
+                for kind in kinds
+            ]
+        )
+        for family, kinds in FAMILIES.items()
+    }
+
+
+def _separation(inside: torch.Tensor, outside: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The AUROC of telling ``inside`` (validation) from each family of ``outside``, and their
+    mean (``"mean"``): the figure the choices are made by, each family counting the same."""
+    areas = {family: auroc(inside, scores) for family, scores in outside.items()}
+    return areas | {"mean": sum(areas.values()) / len(areas)}
 
 
 def _head(split: Split, n: int) -> Split:
