@@ -69,7 +69,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         device=args.device,
         reject=not args.no_reject,
+        allow_class_mismatch=args.allow_class_mismatch,
     )
+    if metrics["class_mismatch"]:  # on stderr: --json's stdout stays JSON
+        print(f"warning: {metrics['class_mismatch']}", file=sys.stderr)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0

@@ -144,6 +144,11 @@ def add_evaluate(commands: Commands) -> None:
         metavar="NAME",
         help="score another dataset of the same image shape and classes (its test split)",
     )
+    p.add_argument(
+        "--allow-class-mismatch",
+        action="store_true",
+        help="score a --dataset whose class names differ from the run's (by position)",
+    )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
     p.add_argument("--data-dir", default=None, help="where to look for the dataset first")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
