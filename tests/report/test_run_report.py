@@ -229,3 +229,37 @@ def test_docs_notebook_example_runs(tmp_path: Path, monkeypatch) -> None:
     exec(compile(code, str(docs), "exec"), {"print": printed.append})
     assert printed[-1].name == "report.html" and printed[-1].is_file()
     assert printed[0].shape == (10, 10)
+
+
+# ----- captions: what a reader will wonder about ------------------------------------------
+def caption_of(overrides: dict[str, object]) -> str:
+    """The curves' caption for a run trained with ``overrides`` (its config is all it reads)."""
+    from types import SimpleNamespace
+
+    from mlplab.report.run_report import _caption
+
+    config = Config().override(overrides)
+    return _caption(SimpleNamespace(run=SimpleNamespace(config=lambda: config)), "curves")
+
+
+def test_the_curves_caption_says_why_validation_can_beat_training() -> None:
+    plain = caption_of({"model.dropout": 0.0})
+    assert (
+        "The training figures are the mean over the epoch's batches, each scored as it was "
+        "trained on (before its update, while the weights still change)" in plain
+    )
+    assert "validation is scored once, after the epoch, in eval mode on the images as they are" in plain  # fmt: skip
+    for absent in ("dropout", "augmented", "label smoothing", "weight average"):
+        assert absent not in plain, absent
+    busy = caption_of({"model.dropout": 0.2, "augment.rotation": 10.0, "augment.clean_epochs": 2,
+                       "train.label_smoothing": 0.1, "train.ema": 0.999})  # fmt: skip
+    assert "In this run: dropout 0.2 drops units while training only;" in busy
+    assert "training images are augmented (rotation, but not in the last 2 epochs);" in busy
+    assert "the training loss includes label smoothing 0.1 (validation's does not);" in busy
+    assert "validation scores the weight average (train.ema 0.999)." in busy
+    assert "So validation above training is expected here, not a bug." in busy
+
+
+def test_the_mistakes_captions_say_the_probabilities_are_calibrated() -> None:
+    assert "calibrated by the run's temperature (model.json)" in FIGURES["mistakes"].caption
+    assert "the model's (calibrated) probability" in FIGURES["samples"].caption

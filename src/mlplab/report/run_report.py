@@ -44,6 +44,7 @@ from ..model.mlp import model_summary
 from ..progress import logger, progress_bar
 from ..run.directory import Run
 from ..run.splits import run_dataset
+from ..training.augment import Augmentation
 from ..training.device import select_device
 from ..trust.calibration import Scores, score
 from .page import Figure, Page, Section, cards, paragraph, preformatted, table
@@ -410,14 +411,16 @@ FIGURES: dict[str, FigureSpec] = {
         "The most confident mistakes",
         "The wrong predictions the model was surest of, surest first: the title gives the true "
         "class with the model's probability for it, then the predicted class with its. Many are "
-        "ambiguous or mislabelled images.",
+        "ambiguous or mislabelled images. Probabilities here and below are calibrated by the "
+        "run's temperature (model.json), as predict and serve give them.",
         lambda a: F.mistakes_figure(a.mistakes),
     ),
     "samples": FigureSpec(
         "Mistakes",
         "Random test predictions",
         "A seeded random sample of the test split: green titles are right, red wrong (with the "
-        "true class beneath); the number is the model's probability for its prediction.",
+        "true class beneath); the number is the model's (calibrated) probability for its "
+        "prediction.",
         lambda a: F.samples_figure(a.samples),
     ),
     "probabilities": FigureSpec(
@@ -483,7 +486,44 @@ def _weights_caption(a: RunAnalysis) -> str:
     return text
 
 
+def _curves_caption(a: RunAnalysis) -> str:
+    """The curves' caption with why validation can beat training: how each is measured
+    (training.loop._train_epoch vs Session.score), and which of the reasons this run has."""
+    config = a.run.config()
+    text = FIGURES["curves"].caption + (
+        " The training figures are the mean over the epoch's batches, each scored as it was "
+        "trained on (before its update, while the weights still change), so they lag about "
+        "half an epoch; validation is scored once, after the epoch, in eval mode on the "
+        "images as they are."
+    )
+    reasons = []
+    if config.model.dropout:
+        reasons.append(f"dropout {config.model.dropout:g} drops units while training only")
+    augment = config.augment
+    switched = [name for name in Augmentation.SWITCHES if getattr(augment, name)]
+    if switched:
+        clean = augment.clean_epochs
+        last = f", but not in the last {clean} epochs" if clean > 1 else ""
+        last = ", but not in the last epoch" if clean == 1 else last
+        reasons.append(f"training images are augmented ({', '.join(switched)}{last})")
+    if config.train.label_smoothing:
+        reasons.append(
+            f"the training loss includes label smoothing {config.train.label_smoothing:g} "
+            "(validation's does not)"
+        )
+    if config.train.ema:
+        reasons.append(f"validation scores the weight average (train.ema {config.train.ema:g})")
+    if reasons:
+        text += (
+            f" In this run: {'; '.join(reasons)}. So validation above training is expected "
+            "here, not a bug."
+        )
+    return text
+
+
 def _caption(a: RunAnalysis, name: str) -> str:
+    if name == "curves":
+        return _curves_caption(a)
     if name == "imagine":
         return _imagine_caption(a)
     if name == "weights":
