@@ -65,8 +65,14 @@ def test_health_model_docs_and_page(root: Path) -> None:
         temperature = json.loads((run / "model.json").read_text())["temperature"]
         threshold = Rejector.load(run).threshold
         rejection = {"on": True, "threshold": threshold, "accept": 0.98, "off": None}
-        assert health == {"status": "ok", "run": run.name, "forward_passes": 0, "images": 0,
-                          "temperature": temperature, "rejection": rejection}  # fmt: skip
+        assert health == {
+            "status": "ok",
+            "run": run.name,
+            "forward_passes": 0,
+            "images": 0,
+            "temperature": temperature,
+            "rejection": rejection,
+        }
         info = client.get("/model").json()
         assert info["temperature"] == temperature and info["rejection"] == rejection
         summary = json.loads((run / "summary.json").read_text())
@@ -97,7 +103,10 @@ def test_uploads_predicted_in_input_order(
     run = tiny_run(root)
     images = [png(3), png(0), png(1), png(2)]
     with client_for(run) as client:
-        response = client.post("/predict?top_k=2", files=[("file", (f"{i}.png", b, "image/png")) for i, b in enumerate(images)])  # fmt: skip
+        response = client.post(
+            "/predict?top_k=2",
+            files=[("file", (f"{i}.png", b, "image/png")) for i, b in enumerate(images)],
+        )
     assert response.status_code == 200
     got = response.json()["predictions"]
     want = Predictor(run).classify([Image.open(io.BytesIO(b)) for b in images], top_k=2)
@@ -135,7 +144,10 @@ def test_json_pixels(root: Path) -> None:
         assert len(client.post("/predict", json={"pixels": [one, one]}).json()["predictions"]) == 2
         wrong = client.post("/predict", json={"pixels": torch.rand(8, 8).tolist()})
         assert wrong.status_code == 400
-        assert wrong.json()["detail"] == "'pixels' has shape [8, 8]; expected one image as 3x8x8 (or a list of them), float pixels in [0, 1]"  # fmt: skip
+        assert (
+            wrong.json()["detail"]
+            == "'pixels' has shape [8, 8]; expected one image as 3x8x8 (or a list of them), float pixels in [0, 1]"
+        )
 
 
 # ----- rejection of unfamiliar inputs -------------------------------------------------------
@@ -220,7 +232,7 @@ def test_no_reject_and_a_run_without_rejection(root: Path, tmp_path: Path) -> No
         [p] = client.post("/predict", json=blank).json()["predictions"]
         assert (p["rejected"], p["ood_score"], "reason" in p) == (False, None, False)
         health = client.get("/health").json()
-    why = f"rejection off: run {old} was trained by an mlplab without the rejection of unfamiliar inputs; train it again to have one"  # fmt: skip
+    why = f"rejection off: run {old} was trained by an mlplab without the rejection of unfamiliar inputs; train it again to have one"
     assert health["temperature"] == 1.0 and health["rejection"]["off"] == why
     assert app.state.service.startup_line() == f"temperature 1 (none fitted); {why}"
     line = create_app(run).state.service.startup_line()
@@ -297,28 +309,35 @@ def test_errors_are_clear_json(root: Path) -> None:
             return response.json()["detail"]
 
         big = bytes(3000)
-        assert error(client.post("/predict", files={"file": ("big.png", big, "image/png")}), 413).startswith(
-            "request body of 3,"
-        )  # fmt: skip
-        streamed = client.post("/predict", content=iter([big[:1500], big[1500:]]),
-                               headers={"content-type": "application/json"})  # fmt: skip
+        assert error(
+            client.post("/predict", files={"file": ("big.png", big, "image/png")}), 413
+        ).startswith("request body of 3,")
+        streamed = client.post(
+            "/predict",
+            content=iter([big[:1500], big[1500:]]),
+            headers={"content-type": "application/json"},
+        )
         assert "over 2,000 bytes" not in error(streamed, 413)  # no length declared: counted
-        assert error(client.post("/predict", files={"file": ("cat.txt", b"meow", "text/plain")}), 400) == (
+        assert error(
+            client.post("/predict", files={"file": ("cat.txt", b"meow", "text/plain")}), 400
+        ) == (
             "cat.txt: cannot read as an image (not a known image format); pass a PNG, JPEG, BMP, GIF, TIFF or WebP file"
-        )  # fmt: skip
+        )
         three = [("file", (f"{i}.png", png(0), "image/png")) for i in range(3)]
         assert (
             error(client.post("/predict", files=three), 400) == "3 images in one request; at most 2"
         )
-        assert error(client.post("/predict", files={"image": ("a.png", png(0), "image/png")}), 400) == (
+        assert error(
+            client.post("/predict", files={"image": ("a.png", png(0), "image/png")}), 400
+        ) == (
             "no image in the request: upload each image in the multipart field 'file' (got fields: image)"
-        )  # fmt: skip
+        )
         assert error(client.post("/predict", json={"pixels": [[0.5] * 7] * 8}), 400).startswith(
             "'pixels' has shape [8, 7]; expected one image as 8x8 nested lists"
         )
         assert error(client.post("/predict", json={"pixels": [[255] * 8] * 8}), 400) == (
             "'pixels' must be in [0, 1] (the exported model's input); got values in [255, 255]; divide 0-255 values by 255"
-        )  # fmt: skip
+        )
         assert error(client.post("/predict", json={"pixels": [[0.5] * 8, [0.5]]}), 400).startswith(
             "'pixels' must be numbers in nested lists of equal lengths"
         )
@@ -328,7 +347,9 @@ def test_errors_are_clear_json(root: Path) -> None:
         assert error(client.post("/predict", json={"pixels": [[[0.5] * 8] * 8] * 3}), 400) == (
             "3 images in one request; send 1 to 2"
         )
-        not_json = client.post("/predict", content=b"{nope", headers={"content-type": "application/json"})  # fmt: skip
+        not_json = client.post(
+            "/predict", content=b"{nope", headers={"content-type": "application/json"}
+        )
         assert error(not_json, 400).startswith("the body is not valid JSON")
         plain = client.post("/predict", content=b"7", headers={"content-type": "text/plain"})
         assert error(plain, 415).startswith("content type 'text/plain' is not accepted")
@@ -403,7 +424,9 @@ def test_micro_batcher_failure_reaches_every_request() -> None:
 
     async def scenario() -> None:
         batcher = MicroBatcher(broken, max_batch=8, max_wait=0.05)
-        results = await asyncio.gather(*(batcher.submit(torch.ones(1, 2)) for _ in range(3)), return_exceptions=True)  # fmt: skip
+        results = await asyncio.gather(
+            *(batcher.submit(torch.ones(1, 2)) for _ in range(3)), return_exceptions=True
+        )
         assert [str(r) for r in results] == ["model on fire"] * 3
         with pytest.raises(ValueError, match="9 images in one request; at most 8"):
             await batcher.submit(torch.ones(9, 2))
@@ -464,9 +487,16 @@ def test_loopback_and_the_no_authentication_warning(
 
     def run(server: uvicorn.Server, sockets: list) -> None:  # instead of serving forever
         config = server.config
-        started.append({"address": sockets[0].getsockname()[:2], "log_level": config.log_level,
-                        "keep_alive": config.timeout_keep_alive, "limit": config.limit_concurrency,
-                        "backlog": config.backlog, "http": config.http.__name__[:8]})  # fmt: skip
+        started.append(
+            {
+                "address": sockets[0].getsockname()[:2],
+                "log_level": config.log_level,
+                "keep_alive": config.timeout_keep_alive,
+                "limit": config.limit_concurrency,
+                "backlog": config.backlog,
+                "http": config.http.__name__[:8],
+            }
+        )
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: started.append({"threads": n}))
@@ -474,10 +504,13 @@ def test_loopback_and_the_no_authentication_warning(
     assert main(["serve", str(run_dir), "--port", "0"]) == 0
     out = capsys.readouterr().out
     assert "no authentication" not in out and re.search(r"on http://127\.0\.0\.1:\d+/", out)
-    assert main(["serve", str(run_dir), "--host", "0.0.0.0", "--port", "0", "--max-batch", "8",
-                 "--max-connections", "20"]) == 0  # fmt: skip
+    limits = ["--max-batch", "8", "--max-connections", "20"]
+    assert main(["serve", str(run_dir), "--host", "0.0.0.0", "--port", "0", *limits]) == 0
     out = capsys.readouterr().out
-    assert "warning: serving on 0.0.0.0, reachable from other machines, and the server has no authentication" in out  # fmt: skip
+    assert (
+        "warning: serving on 0.0.0.0, reachable from other machines, and the server has no authentication"
+        in out
+    )
     common = {"log_level": "info", "keep_alive": 5, "backlog": 128, "http": "Deadline"}
     assert started == [
         {"threads": 1},
@@ -527,7 +560,10 @@ def test_missing_extra_names_the_install_command(
     root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "fastapi", None)  # as if not installed
-    with pytest.raises(MissingExtraError, match=r"^mlplab serve needs the Python package 'fastapi'.*pip install 'mlplab\[serve\]'$"):  # fmt: skip
+    with pytest.raises(
+        MissingExtraError,
+        match=r"^mlplab serve needs the Python package 'fastapi'.*pip install 'mlplab\[serve\]'$",
+    ):
         create_app(tiny_run(root))
     assert main(["serve", str(tiny_run(root))]) == 2
     assert "pip install 'mlplab[serve]'" in capsys.readouterr().err
@@ -545,14 +581,18 @@ def draw_on_page(
     with Browser(executable, width=900, height=720) as browser:
         browser.open(url)
         browser.until("document.querySelectorAll('#bars li').length > 0")
-        box = browser.evaluate("(() => { const r = document.getElementById('canvas')"
-                               ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")  # fmt: skip
+        box = browser.evaluate(
+            "(() => { const r = document.getElementById('canvas')"
+            ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()"
+        )
         left, top, width, height = box
         for stroke in strokes:
             browser.drag([(left + u * width, top + v * height) for u, v in stroke])
         if then:
             browser.evaluate(then)
-        browser.until("document.getElementById('guess').textContent !== '–' && document.body.dataset.state === 'idle'")  # fmt: skip
+        browser.until(
+            "document.getElementById('guess').textContent !== '–' && document.body.dataset.state === 'idle'"
+        )
         browser.until("!document.querySelector('#status').textContent")  # no error shown
         state = browser.evaluate("""(() => ({
             guess: document.getElementById('guess').textContent,
@@ -573,7 +613,9 @@ def draw_on_page(
 def test_drawing_page_in_chromium(root: Path, tmp_path: Path) -> None:
     run = tiny_run(root)
     with live_server(create_app(run, reject=False)) as url:  # every drawing answered
-        state = draw_on_page(url + "/", [[(0.1, 0.15), (0.5, 0.18), (0.9, 0.2)]], tmp_path / "page.png")  # fmt: skip
+        state = draw_on_page(
+            url + "/", [[(0.1, 0.15), (0.5, 0.18), (0.9, 0.2)]], tmp_path / "page.png"
+        )
     assert state["errors"] == []
     assert [b["name"] for b in state["bars"]] == ["c0", "c1", "c2", "c3"]
     assert sum(b["width"] for b in state["bars"]) == pytest.approx(100, abs=0.5)
