@@ -556,6 +556,25 @@ def test_the_startup_log_says_temperature_and_rejection_once(
     assert not [r for r in caplog.records if "rejection" in r.getMessage()]
 
 
+def test_a_regression_run_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No temperature, no rejection, no images: serve says so before it starts."""
+    from mlplab import Config, train
+
+    config = Config.preset("linreg").override(
+        {"train.epochs": 1, "train.threads": 1, "run.dir": str(tmp_path / "runs")}
+    )
+    run = train(config).run_dir
+    capsys.readouterr()
+    assert main(["serve", str(run), "--port", "0"]) == 2
+    out, err = capsys.readouterr()
+    assert "serving" not in out and err == (
+        f"mlplab: error: run {run} is a regression on tabular data: predict and serve take "
+        "images for classifiers; load its model with Run.load_model and feed it feature rows\n"
+    )
+
+
 def test_missing_extra_names_the_install_command(
     root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
