@@ -196,11 +196,13 @@ def test_with_test_matches_classes_by_name() -> None:
         None, ("a", "b"), "t", "csv", {"pixel scale": "0-1 (detected: largest value 1)"},
     )  # fmt: skip
     scaled = dataclasses.replace(train, notes={"pixel scale": "0-255 (detected: x)"})
-    with pytest.raises(
-        FormatError,
-        match=r"t: its pixels were read as 0-1 but those of o as 0-255 \(0-255 \(detected: x\)\); pass pixel_scale",
-    ):
+    with pytest.raises(FormatError) as error:  # all 0 or 1: either scale fits it
         with_test(scaled, floats)
+    assert str(error.value) == (
+        "t: every pixel is 0 or 1, read as 0-1 (detected: largest value 1), but o is 0-255 "
+        "(detected: x): pass --pixel-scale 255 (pixel_scale='255') to read both as 0-255, or "
+        "save t on the other's scale"
+    )
     small = RawSplits(
         (np.zeros((2, 1, 2, 2), np.uint8), np.array([0, 1])), None, ("a", "b"), "t", "npz"
     )
@@ -240,3 +242,28 @@ def test_parse_image_shape(value: object) -> None:
 def test_bad_image_shape(value: str) -> None:
     with pytest.raises(ConfigError, match=f"image_shape must be C,H,W .*; got '{value}'"):
         parse_image_shape(value)
+
+
+def test_files_on_different_pixel_scales_are_each_read_on_their_own(tmp_path) -> None:
+    """A 0-1 CSV for training and a 0-255 CSV for testing: a fraction cannot be 0-255 and a
+    value above 1 cannot be 0-1, so each file's scale is its own (no single --pixel-scale
+    fits both: the old advice)."""
+    from mlplab.data import load_dataset
+    from mlplab.data.formats import read_any
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (40, 16))
+    labels = np.arange(40) % 2
+    floats = np.column_stack([labels, pixels / 255])
+    np.savetxt(tmp_path / "train.csv", floats, fmt="%.6f", delimiter=",")
+    np.savetxt(tmp_path / "test.csv", np.column_stack([labels, pixels]), fmt="%d", delimiter=",")
+    data = load_dataset(str(tmp_path / "train.csv"), test_dataset=str(tmp_path / "test.csv"))
+    np.testing.assert_array_equal(data.train.images.flatten(1).numpy(), pixels)
+    np.testing.assert_array_equal(data.test.images.flatten(1).numpy(), pixels)
+    raw = with_test(read_any(tmp_path / "train.csv"), read_any(tmp_path / "test.csv"))
+    assert raw.notes["pixel scale"].startswith("0-1 (detected: largest value 1")
+    assert raw.notes["test pixel scale"] == "0-255 (detected: largest value 255)"
+    assert raw.notes["pixel scales"] == (
+        f"the files differ: {tmp_path / 'train.csv'} 0-1, {tmp_path / 'test.csv'} 0-255; each "
+        "is read on its own scale (a fraction cannot be 0-255, a value above 1 cannot be 0-1)"
+    )

@@ -165,15 +165,40 @@ def with_test(raw: RawSplits, test_raw: RawSplits) -> RawSplits:
             f"{test_raw.origin}: test images are {_shape_text(images.shape[1:])} but the training "
             f"images of {raw.origin} are {_shape_text(raw.image_shape)}; pass image_shape to read both alike"
         )
-    scales = [r.notes.get("pixel scale", "?").split()[0] for r in (raw, test_raw)]
-    if "?" not in scales and scales[0] != scales[1]:
-        raise FormatError(
-            f"{test_raw.origin}: its pixels were read as {scales[1]} but those of {raw.origin} as "
-            f"{scales[0]} ({raw.notes['pixel scale']}); pass pixel_scale (--pixel-scale) to read both alike"
-        )
     notes = raw.notes | {f"test {k}": v for k, v in test_raw.notes.items()}
+    notes |= _pixel_scales(raw, raw.train[0], test_raw, images)
     notes["test split"] = f"all of {test_raw.origin}"
     return RawSplits(raw.train, (images, labels), tuple(classes), raw.origin, raw.format, notes)
+
+
+def _pixel_scales(
+    raw: RawSplits, train: np.ndarray, test_raw: RawSplits, test: np.ndarray
+) -> dict[str, str]:
+    """Two files whose pixels were detected on different scales: each keeps its own when its
+    values decide it (a fraction cannot be 0-255, a value above 1 cannot be 0-1; one
+    --pixel-scale would fit neither), noted; FormatError when the 0-1 one holds only 0s and
+    1s, which either scale reads (white ink or near black), naming the flag that fits both.
+
+    Under pixel_scale "auto" only a file whose largest value is <= 1 is read as 0-1, and a
+    0-1 file with nothing but 0 and 1 became uint8 0 and 255 alone: that is the check.
+    """
+    said = [r.notes.get("pixel scale", "?") for r in (raw, test_raw)]
+    scales = [s.split()[0] for s in said]
+    if "?" in scales or scales[0] == scales[1]:
+        return {}
+    files = [(raw, train, said[0]), (test_raw, test, said[1])]
+    (ones, pixels, how), (other, _, other_how) = sorted(files, key=lambda f: f[2][:3] != "0-1")
+    if np.isin(pixels, (0, 255)).all():
+        raise FormatError(
+            f"{ones.origin}: every pixel is 0 or 1, read as {how}, but {other.origin} is "
+            f"{other_how}: pass --pixel-scale 255 (pixel_scale='255') to read both as 0-255, or "
+            f"save {ones.origin} on the other's scale"
+        )
+    return {
+        "pixel scales": f"the files differ: {raw.origin} {scales[0]}, {test_raw.origin} "
+        f"{scales[1]}; each is read on its own scale (a fraction cannot be 0-255, a value "
+        "above 1 cannot be 0-1)"
+    }
 
 
 def parse_image_shape(value: str | Sequence[int] | None) -> tuple[int, int, int] | None:
