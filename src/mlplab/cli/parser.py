@@ -20,6 +20,7 @@ from .. import __version__
 from ..analysis.evaluate import SPLITS
 from ..config import PRESETS, Key, describe
 from ..data.sources import DATASETS
+from ..run.outputs import COMPARE, LR_FIND, OLD_SWEEPS, ROOT, SWEEPS
 from ..serve.settings import LOG_LEVELS, ServeSettings
 
 Commands = argparse._SubParsersAction  # what add_subparsers returns: argparse has no public name
@@ -282,8 +283,8 @@ def add_compare(commands: Commands) -> None:
     p.add_argument(
         "--out",
         type=Path,
-        default=Path("compare"),
-        help="folder for compare.html and its figures (default: compare)",
+        default=COMPARE,
+        help=f"folder for compare.html and its figures (default: {COMPARE})",
     )
     p.add_argument("--open", action="store_true", help="open the page in the web browser")
 
@@ -298,7 +299,7 @@ def add_explore(commands: Commands) -> None:
         "--out",
         type=Path,
         default=None,
-        help="folder for explore.html and its figures (default: explore-NAME)",
+        help=f"folder for explore.html and its figures (default: {ROOT}/explore-NAME)",
     )
     p.add_argument(
         "--class",
@@ -557,8 +558,9 @@ def add_sweep_study(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sweeps-dir",
         type=Path,
-        default=Path("sweeps"),
-        help="folder that holds the sweep folders (default: sweeps)",
+        default=SWEEPS,
+        help=f"folder that holds the sweep folders; a study joined again goes on in an "
+        f"earlier mlplab's {OLD_SWEEPS}/STUDY if there is one (default: {SWEEPS})",
     )
     p.add_argument(
         "--sampler",
@@ -673,8 +675,8 @@ def add_lr_find(commands: Commands) -> None:
     p.add_argument(
         "--out",
         type=Path,
-        default=Path("lr_find.png"),
-        help="the plot (PNG); the numbers go next to it as .json (default: lr_find.png)",
+        default=LR_FIND,
+        help=f"the plot (PNG); the numbers go next to it as .json (default: {LR_FIND})",
     )
     add_config_flags(p)
 
