@@ -40,7 +40,7 @@ def test_explore_page_for_an_rgb_dataset(tmp_path: Path) -> None:
 def test_cli_explore_digits(tmp_path: Path, capsys) -> None:
     assert main(["explore", "digits", "--per-class", "4", "--class", "3"]) == 0
     path = Path(capsys.readouterr().out.strip())
-    assert path == Path("explore-digits") / "explore.html" and path.is_file()
+    assert path == Path("runs/explore-digits") / "explore.html" and path.is_file()
     assert len(list((path.parent / "figures").glob("explore-*.png"))) == len(EXPLORE_FIGURES)
     assert "Class 3," in path.read_text()
 

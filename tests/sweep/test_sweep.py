@@ -67,7 +67,7 @@ def test_cli_search_report_and_best_config(tmp_path: Path, capsys) -> None:
     )
     assert main(["sweep", "--space", "space.yaml", "--trials", "2", *FLAGS, "--name", "cli"]) == 0
     out = capsys.readouterr().out
-    folder = next(Path("sweeps").iterdir())
+    folder = next(Path("runs/sweeps").iterdir())  # the one output root: runs/ (run.outputs)
     assert (
         f"sweep    {folder}: search of 2 trials over train.lr float 0.001..0.1, log (tpe sampler, median pruner)"
         in out
@@ -176,7 +176,7 @@ def test_without_optuna_is_one_line(monkeypatch, capsys) -> None:
         "mlplab: error: mlplab sweep needs the Python package 'optuna', which is not installed; "
         "install it with: pip install 'mlplab[sweep]'\n"
     )
-    assert not Path("sweeps").exists()
+    assert not Path("sweeps").exists() and not Path("runs").exists()
 
 
 def test_docs_python_example_runs(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..files.atomic import check_outputs, is_page, os_errors
 from ..model.mlp import MLP, alignment
 from ..run.directory import Run
+from ..run.outputs import COMPARE as OUT  # runs/compare: the one output root (run.outputs)
 from ..tables import format_table
 from .page import Figure, Page, Section, paragraph, table
 
@@ -102,7 +103,7 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
     return Comparison(tuple(names), rows, all_curves, weights)
 
 
-def compare(runs: Sequence[str | Path] | Comparison, out: str | Path = "compare") -> Path:
+def compare(runs: Sequence[str | Path] | Comparison, out: str | Path = OUT) -> Path:
     """Write ``compare.html`` (and ``figures/``) about ``runs`` (run directories, or the
     :class:`Comparison` of :func:`compare_runs`) into the folder ``out``; return its path.
 
@@ -120,7 +121,7 @@ def compare(runs: Sequence[str | Path] | Comparison, out: str | Path = "compare"
         return page.write(path)
 
 
-def check_out(out: str | Path = "compare") -> None:
+def check_out(out: str | Path = OUT) -> None:
     """Refuse (WriteError) an ``out`` folder that :func:`compare` would refuse, before any work."""
     _check_out(Path(out) / COMPARE)
 

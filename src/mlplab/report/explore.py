@@ -4,7 +4,7 @@ Class balance, samples of each class, each class's mean image, the pixel-intensi
 histogram and how alike two images of one class are (pairwise correlations)::
 
     from mlplab.report.explore import DatasetExploration, explore
-    explore("mnist")                           # -> explore-mnist/explore.html
+    explore("mnist")                           # -> runs/explore-mnist/explore.html
     e = DatasetExploration(load_dataset("digits"))
     e.counts, e.means.shape, e.figure("means")
 """
@@ -24,6 +24,7 @@ from ..data import Dataset, load_dataset
 from ..errors import ConfigError, did_you_mean
 from ..files.atomic import check_outputs, is_page, os_errors
 from ..progress import progress_bar
+from ..run.outputs import explore_folder
 from .page import Figure, Page, Section, cards, paragraph, table
 
 if TYPE_CHECKING:
@@ -161,14 +162,15 @@ def explore(
     **settings: Any,
 ) -> Path:
     """Write ``explore.html`` (+ ``figures/``) about ``dataset`` (a :class:`Dataset` or a
-    name for :func:`load_dataset`) into ``out`` (default ``explore-<name>``); return its path.
+    name for :func:`load_dataset`) into ``out`` (default ``runs/explore-<name>``: the one
+    output root, :mod:`mlplab.run.outputs`); return its path.
     ``settings`` are :class:`DatasetExploration`'s.
 
     Replaces only an earlier explore page there (and its figures): any other file with those
     names, or anything but a regular file, is refused before any work (WriteError).
     """
     data = load_dataset(dataset, data_dir) if isinstance(dataset, str) else dataset
-    folder = Path(out) if out is not None else Path(f"explore-{_slug(data.name)}")
+    folder = Path(out) if out is not None else explore_folder(data.name)
     _check_out(folder)
     e = DatasetExploration(data, **settings)
     page = Page(f"Dataset: {data.name}", f"from {data.origin}")
@@ -235,7 +237,3 @@ def _check_out(folder: Path) -> None:
     :func:`mlplab.files.atomic.check_outputs`)."""
     figures = [folder / "figures" / f"explore-{name}.png" for name in EXPLORE_FIGURES]
     check_outputs(folder / EXPLORE, figures, ours=is_page, ours_is="an earlier mlplab page")
-
-
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name) or "dataset"

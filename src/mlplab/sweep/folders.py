@@ -1,4 +1,4 @@
-"""A sweep is a folder, ``sweeps/<YYYYmmdd-HHMMSS>-<name>/``, and an Optuna study:
+"""A sweep is a folder, ``runs/sweeps/<YYYYmmdd-HHMMSS>-<name>/``, and an Optuna study:
 
 - ``study.db``    the Optuna study (SQLite), unless ``storage`` names another database
 - ``sweep.json``  the study's name and storage (password hidden)
@@ -34,6 +34,7 @@ from ..config import Config, dump_yaml
 from ..errors import ConfigError, RunError, did_you_mean
 from ..files.atomic import write_text_atomic
 from ..files.limits import printable, read_text_file, shown
+from ..run.outputs import SWEEPS, sweep_folder
 from .space import Param, grid_values, parse_space
 from .study import (
     PRUNERS,
@@ -155,7 +156,7 @@ def create_sweep(
     trials: int | None = None,
     storage: str | None = None,
     study: str | None = None,
-    sweeps_dir: str | Path = "sweeps",
+    sweeps_dir: str | Path = SWEEPS,
     sampler: str | None = "tpe",
     pruner: str | None = "median",
     seed: int | None = 0,
@@ -322,7 +323,7 @@ def open_sweep(
     *,
     storage: str | None = None,
     study: str | None = None,
-    sweeps_dir: str | Path = "sweeps",
+    sweeps_dir: str | Path = SWEEPS,
     join: bool = True,
 ) -> Sweep:
     """An existing sweep: from its folder (``sweep.json`` says where its study is), or from
@@ -344,7 +345,7 @@ def open_sweep(
     with quiet_optuna():
         loaded = optuna.load_study(study_name=study, storage=store)
     if path is None:
-        path = Path(sweeps_dir) / _folder_name(study)
+        path = sweep_folder(sweeps_dir, _folder_name(study))  # or an earlier ./sweeps/ one
     if join:
         path.mkdir(parents=True, exist_ok=True)
         if not (path / SWEEP_JSON).is_file():
@@ -359,7 +360,7 @@ def resume_sweep(
     *,
     storage: str | None = None,
     study: str | None = None,
-    sweeps_dir: str | Path = "sweeps",
+    sweeps_dir: str | Path = SWEEPS,
     trials: int | None = None,
     flags: Sequence[str] = (),
 ) -> Sweep:

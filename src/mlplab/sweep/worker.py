@@ -32,6 +32,7 @@ from ..config import Config
 from ..data import Dataset, load_configured
 from ..errors import ConfigError, TrainingError
 from ..progress import logger
+from ..run.outputs import SWEEPS
 from ..training.loop import Epoch, TrainResult, train
 from .folders import Sweep, create_sweep, describe_sweep
 from .space import Param, format_value
@@ -84,7 +85,7 @@ def sweep(
     trials: int | None = None,
     storage: str | None = None,
     study: str | None = None,
-    sweeps_dir: str | Path = "sweeps",
+    sweeps_dir: str | Path = SWEEPS,
     sampler: str | None = "tpe",
     pruner: str | None = "median",
     seed: int | None = 0,
