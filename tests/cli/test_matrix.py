@@ -205,17 +205,24 @@ def test_export_torchscript(made: dict[str, Made], name: str, tmp_path: Path) ->
     out_file = tmp_path / "model.pt"
     code, out, err = run_main(["export", str(m.run), "--out", str(out_file)])
     assert (code, err) == (0, "")
-    path, parity = out.splitlines()
+    path, parity, rejection, *score_parity = out.splitlines()
     assert path == str(out_file) and parity.startswith("parity: max |torchscript - eager| = ")
     samples = m.summary()["samples"]["test"]
     real = min(samples, 72) - 1  # the run's own test images (even fewer than 72) are checked
+    fakes = 0 if m.kind.regression else 66  # the rejection's: synthetic non-digits too
     assert (
-        f"over {real + 1 + 72} images" in parity
+        f"over {real + 1 + 72 + fakes} images" in parity
         and f"{m.kind.dataset} test images 0-{real}" in parity
     )
     model = torch.jit.load(str(out_file))
     outputs = model(torch.zeros((2, *input_shape(m.run))))
-    assert outputs.shape == (2, 1 if m.kind.regression else len(CLASSES))
+    if m.kind.regression:  # no rejection: one output, as before, and one line says why
+        assert rejection.startswith(f"rejection off: run {m.run} is a regression")
+        assert score_parity == [] and outputs.shape == (2, 1)
+    else:  # the class outputs first, then ood_score and reason_code
+        assert rejection.startswith("with rejection: outputs ood_score, reason_code")
+        assert score_parity[0].startswith("parity: max |ood_score - eager| = ")
+        assert [tuple(o.shape) for o in outputs] == [(2, len(CLASSES)), (2,), (2,)]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -130,7 +130,7 @@ def test_export_refuses_an_existing_file_unless_force(
     assert precious.read_bytes() == b"%PDF my thesis" and hidden(tmp_path) == []
     assert not (tmp_path / "export.json").exists()  # refused before any work or any write
     assert main(["export", str(run), "--out", str(precious), "--force"]) == 0
-    assert torch.jit.load(str(precious))(torch.rand(2, 1, 8, 8)).shape == (2, 4)
+    assert torch.jit.load(str(precious))(torch.rand(2, 1, 8, 8))[0].shape == (2, 4)
 
 
 def test_export_replaces_its_own_default_file_without_force(run: Path) -> None:

@@ -241,13 +241,27 @@ def cmd_explore(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..inference.export import export  # torch.onnx and friends load only when asked for
 
-    result = export(args.run_dir, args.format, args.out, data_dir=args.data_dir, force=args.force)
+    result = export(
+        args.run_dir,
+        args.format,
+        args.out,
+        data_dir=args.data_dir,
+        force=args.force,
+        reject=not args.no_reject,
+    )
     print(result.path)
     print(
         f"parity: max |{result.format} - eager| = {result.max_abs_diff:.2e} (outputs up to "
         f"{result.max_abs_output:.3g}) over {result.images} images at batch sizes "
         f"{', '.join(map(str, result.batch_sizes))}: {result.inputs}"
     )
+    print(result.rejection)
+    if result.max_score_diff is not None:
+        print(
+            f"parity: max |ood_score - eager| = {result.max_score_diff:.2e} (tolerance "
+            f"{result.score_tolerance:g}); {result.rejected} of {result.images} rejected; "
+            f"reason codes equal but for {result.codes_at_threshold} at the threshold"
+        )
     return 0
 
 

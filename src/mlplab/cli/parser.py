@@ -340,6 +340,12 @@ def add_export(commands: Commands) -> None:
         help="where to look for the test images of the parity check (default: the run's "
         "data.data_dir, then the usual places)",
     )
+    p.add_argument(
+        "--no-reject",
+        action="store_true",
+        help="export the class outputs only, without the ood_score and reason_code outputs "
+        "(the run's rejection of unfamiliar inputs, exported when the run has one)",
+    )
 
 
 def add_predict(commands: Commands) -> None:

@@ -8,12 +8,26 @@ calibrated by the run's temperature T (``model.json``): calibrated logits ``z / 
 Class names and the input format travel inside the file (TorchScript extra file
 ``mlplab.json``, ONNX metadata ``mlplab``).
 
+When the run has a rejection of unfamiliar inputs (:mod:`mlplab.trust.rejection`) and
+``reject`` is on (the default; ``mlplab export --no-reject`` turns it off), the file returns
+three outputs from one graph over the same weights: the head's output as above (first, so a
+consumer that reads output 0 is unchanged), ``ood_score`` (float32 ``(N,)``, 0 to 1) and
+``reason_code`` (int64 ``(N,)``); an input is rejected when ``ood_score > threshold``, and
+why is ``reasons[reason_code]``: the threshold and the reasons travel in the metadata
+(``"rejection"``), so a consumer says "rejected, and why" without mlplab. A run without a
+rejection exports its one output exactly as before, and the result says why
+(:attr:`ExportResult.rejection`).
+
 The file is written under a temporary name, loaded back (``torch.jit.load`` or an
 onnxruntime session), compared with the eager model on real test images (when the run's
 dataset is on this machine) and random pixels at batch sizes 1, 7 and 64, and only then
 renamed into place: a file that fails the check (``|exported - eager| <= 1e-5 *
 max(1, max |eager|)``) is never installed. The figure is returned and recorded in
-``export.json`` beside the file.
+``export.json`` beside the file. With the rejection, the check also runs the run's
+:meth:`~mlplab.trust.rejection.Rejector.score` on the same pixels plus synthetic non-digits
+(:mod:`mlplab.trust.negatives`, so rejected inputs are covered): ``|ood_score - eager| <=``
+:func:`score_tolerance`, and the reason codes equal except where the eager score is within
+that tolerance of the threshold (see :func:`_score_parity` for why a rank needs that).
 
 What it may write over (:func:`mlplab.files.atomic.check_target`): nothing that exists, unless
 ``force`` — except its own earlier export at the default path inside the run directory;
@@ -39,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from .. import __version__
 from ..config.rules import check_names
@@ -59,14 +74,39 @@ from ..model.raw_image import RawImageModel
 from ..progress import logger
 from ..run.directory import Run
 from ..run.splits import run_dataset
+from ..trust.negatives import KINDS, PHOTO_KINDS, negatives
+from ..trust.rejection import METHOD, REASONS, RejectionModel, Rejector, why_off
 
-__all__ = ["FORMATS", "TOLERANCE", "ExportError", "ExportResult", "export"]
+__all__ = [
+    "FORMATS",
+    "SCORE_TOLERANCE",
+    "TIE_STEPS",
+    "TOLERANCE",
+    "ExportError",
+    "ExportResult",
+    "export",
+    "score_tolerance",
+]
 
 FORMATS = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}  # format -> default name
 # Largest |exported - eager| accepted: 1e-5 in the head's output units, or that fraction of
 # the largest output when it exceeds 1 (ONNX Runtime sums in another order than torch: on a
 # 2-epoch MNIST model, logits up to 22, it differs by up to 7.6e-6 over 1,000 test images).
 TOLERANCE = 1e-5
+# Largest |exported ood_score - eager| accepted: the larger of these two (score_tolerance).
+# The score is a rank, the fraction of the n (<= 10,000) validation statistics an input's is
+# above, so rounding moves it in whole steps of 1/n: the detectors' surprises take discrete
+# values, so an input's statistic often EQUALS validation ones (with the max combination, up
+# to one validation image per detector shares it), and another engine's log or summation
+# order, one unit in the last place above, counts it above that tie. Measured: a 2-epoch
+# tutorial MNIST model (n = 6,000), 3,000 test images + 240 synthetic non-digits, ONNX Runtime
+# at batch sizes 1-256: up to 5e-4 (3 steps); TorchScript at batch 1: 1.7e-4 (1 step); the CLI
+# tests' logistic run (n = 24): 1 step, 0.042. A wrong reference moves scores by far more.
+SCORE_TOLERANCE = 2e-3
+TIE_STEPS = 3  # steps of 1/n: one tie of three detectors crossed
+SCORE_OUTPUTS = ("ood_score", "reason_code")  # the outputs after the head's, with a rejection
+NEGATIVES_PER_KIND = 8  # synthetic non-digits per in-frame kind in the parity check
+PHOTO_NEGATIVES_PER_KIND = 2  # and per photographed kind (~7 ms each to make)
 PARITY_BATCHES = (1, 7, 64)  # batch sizes the loaded-back file is checked at (dynamic batch)
 RECORD = "export.json"  # parity records, one entry per exported file name
 ONNX_MAX_BYTES = 2**31 - 2**24  # one protobuf holds < 2 GiB; keep 16 MiB for the graph itself
@@ -92,6 +132,14 @@ class ExportResult:
     head: str
     input_shape: tuple[int, int, int]
     seconds: float  # export + check
+    outputs: tuple[str, ...] = ()  # the file's outputs, in order
+    rejection: str = ""  # one line: what the file says about unfamiliar inputs, or why nothing
+    # with the rejection: max |exported ood_score - Rejector.score| and its bound, the
+    # checked inputs the file rejects, and the codes that differ (only at the threshold)
+    max_score_diff: float | None = None
+    score_tolerance: float | None = None
+    rejected: int | None = None
+    codes_at_threshold: int | None = None
 
     def __fspath__(self) -> str:  # usable wherever the path is expected
         return str(self.path)
@@ -109,6 +157,7 @@ def export(
     *,
     data_dir: str | Path | None = None,
     force: bool = False,
+    reject: bool = True,
 ) -> ExportResult:
     """Write the run's model as TorchScript or ONNX, check it, and return the parity figure.
 
@@ -119,22 +168,32 @@ def export(
     An existing file at ``out`` is replaced only with ``force`` (an earlier export at the
     default path always is); anything but a regular file, and a run directory's own files,
     never are (:class:`~mlplab.errors.WriteError`, before any work).
+
+    With ``reject`` (the default) and a run that has a rejection, the file has the outputs
+    ``ood_score`` and ``reason_code`` after the head's (the module docstring); ``reject=False``
+    exports the head's output alone, as a run without a rejection does.
     """
     _check_format(format)
     run = Run.open(run_dir)
     model, normalization, classes = run.load_model("cpu")
+    rejector = Rejector.load(run) if reject else None
     path = _output_path(run, format, out, force)
     if format == "onnx":
         _check_onnx_size(model)
     pixels, inputs = _parity_pixels(run, model.input_shape, data_dir)
+    if rejector is not None:  # so that rejected inputs are checked too
+        fakes, kinds = _negative_pixels(model.input_shape)
+        pixels, inputs = torch.cat([pixels, fakes]), f"{inputs} and {kinds}"
     started = time.perf_counter()
     # Replacing needs a yes (force, or our own default path); else the rename cannot clobber
     # a file that appeared meanwhile (another export to the same name).
     overwrite = force or _is_default(run, path, format)
     temperature = run.temperature()
     metadata = {**_metadata(run, model, normalization, classes), "temperature": temperature}
-    diff, size = _write_checked(
-        path, format, model, normalization, metadata, pixels, overwrite, temperature
+    if rejector is not None:
+        metadata |= _rejection_metadata(rejector, model.head)
+    diff, size, scores = _write_checked(
+        path, format, model, normalization, metadata, pixels, overwrite, temperature, rejector
     )
     result = ExportResult(
         path=path,
@@ -148,6 +207,9 @@ def export(
         head=model.head,
         input_shape=model.input_shape,
         seconds=time.perf_counter() - started,
+        outputs=(OUTPUT_NAMES[model.head], *(SCORE_OUTPUTS if rejector else ())),
+        rejection=_rejection_line(run, reject, rejector),
+        **(asdict(scores) if scores else {}),
     )
     _record(result)
     logger.debug(
@@ -181,6 +243,48 @@ def _metadata(
     }
 
 
+def _rejection_metadata(rejector: Rejector, head: str) -> dict[str, Any]:
+    """What a consumer needs to say "rejected, and why" from the file's outputs alone."""
+    return {
+        "outputs": [OUTPUT_NAMES[head], *SCORE_OUTPUTS],
+        "rejection": {
+            "rule": "rejected = ood_score > threshold; why = reasons[reason_code]",
+            "threshold": rejector.threshold,
+            "reasons": list(REASONS),  # reasons[0] == "": accepted
+            "ood_score": "0 to 1: the fraction of validation images more familiar than it",
+            "accept": rejector.accept,  # validation fraction the threshold was chosen to accept
+            "method": METHOD,
+        },
+    }
+
+
+def _rejection_line(run: Run, reject: bool, rejector: Rejector | None) -> str:
+    """One line on what the file says about unfamiliar inputs, or why it says nothing."""
+    if rejector is not None:
+        return (
+            f"with rejection: outputs {', '.join(SCORE_OUTPUTS)}; rejected = ood_score > "
+            f"{rejector.threshold:.6g} (metadata 'rejection')"
+        )
+    if not reject:
+        return "rejection off (--no-reject): the head's output only"
+    return f"{why_off(run)}; exported the head's output only, as before"
+
+
+class _Judged(nn.Module):
+    """The class outputs and the rejection of one run in one graph over the same weights:
+    ``pixels -> (outputs, ood_score, reason_code)``."""
+
+    def __init__(self, classes: RawImageModel, rejection: RejectionModel) -> None:
+        super().__init__()
+        self.classes = classes
+        self.rejection = rejection  # holds the same MLP as ``classes``: one set of weights
+
+    # the argument's name is the ONNX input's name (dynamic_shapes is keyed by it)
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        score, code = self.rejection(pixels)
+        return self.classes(pixels), score, code
+
+
 def _write_checked(
     path: Path,
     format: str,
@@ -190,17 +294,23 @@ def _write_checked(
     pixels: torch.Tensor,
     overwrite: bool,
     temperature: float = 1.0,
-) -> tuple[float, float]:
+    rejector: Rejector | None = None,
+) -> tuple[float, float, ScoreParity | None]:
     """Write the file under a temporary name, load it back, compare it with the eager model
-    on ``pixels`` and only then rename it to ``path``; returns max |exported - eager| and
-    max |eager|. A file that fails the check is never installed (ExportError)."""
-    wrapper = RawImageModel(model, normalization, temperature).eval()
+    (and the rejection's eager scores) on ``pixels`` and only then rename it to ``path``;
+    returns max |exported - eager|, max |eager| and the scores' parity. A file that fails
+    the check is never installed (ExportError)."""
+    wrapper: nn.Module = RawImageModel(model, normalization, temperature).eval()
+    if rejector is not None:
+        wrapper = _Judged(wrapper, rejector.module(model)).eval()
+    outputs = metadata.get("outputs", [OUTPUT_NAMES[model.head]])
     writer = _torchscript if format == "torchscript" else _onnx
     diff = size = float("nan")
+    scores = None
 
     def write_and_check(tmp: Path) -> None:
-        nonlocal diff, size
-        exported = writer(wrapper, pixels[1:8].float() / 255, metadata, tmp)
+        nonlocal diff, size, scores
+        exported = writer(wrapper, pixels[1:8].float() / 255, metadata, outputs, tmp)
         diff, size = _max_abs_diff(model, normalization, exported, pixels, temperature)
         if not diff <= TOLERANCE * max(1.0, size):  # `not <=` also catches nan
             raise ExportError(
@@ -209,17 +319,24 @@ def _write_checked(
                 f"was written to {path}. Please report this with your torch version "
                 f"({torch.__version__})"
             )
+        if rejector is not None:
+            scores = _score_parity(rejector, model, exported, pixels, format, path)
 
     atomic_write(path, write_and_check, overwrite=overwrite, fix=FIX)
-    return diff, size
+    return diff, size, scores
 
 
 # ----- writers: each saves to ``tmp`` and returns the file loaded back, as a callable --------
-Exported = Callable[[torch.Tensor], torch.Tensor]
+# pixels -> the file's outputs, always as a tuple (one tensor, or three with the rejection)
+Exported = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 
 
 def _torchscript(
-    wrapper: RawImageModel, example: torch.Tensor, metadata: dict[str, Any], tmp: Path
+    wrapper: nn.Module,
+    example: torch.Tensor,
+    metadata: dict[str, Any],
+    outputs: Sequence[str],
+    tmp: Path,
 ) -> Exported:
     with _quiet_torch():  # torch.jit is deprecated upstream; it is still the format asked for
         traced = torch.jit.trace(wrapper, example, check_trace=False)
@@ -230,19 +347,23 @@ def _torchscript(
         loaded = torch.jit.load(str(tmp), map_location="cpu")  # our own file, just written
     loaded.eval()
 
-    def run(pixels: torch.Tensor) -> torch.Tensor:
+    def run(pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         with torch.no_grad():
-            return loaded(pixels)
+            got = loaded(pixels)
+        return tuple(got) if isinstance(got, (tuple, list)) else (got,)
 
     return run
 
 
 def _onnx(
-    wrapper: RawImageModel, example: torch.Tensor, metadata: dict[str, Any], tmp: Path
+    wrapper: nn.Module,
+    example: torch.Tensor,
+    metadata: dict[str, Any],
+    outputs: Sequence[str],
+    tmp: Path,
 ) -> Exported:
     onnx = require("onnx", "export", "ONNX export")
     ort = require("onnxruntime", "export", "ONNX export")
-    output = OUTPUT_NAMES[wrapper.head]
     try:
         with _quiet_torch():
             program = torch.onnx.export(  # f=None: the program in memory, no file written yet
@@ -250,7 +371,7 @@ def _onnx(
                 (example,),
                 None,
                 input_names=["pixels"],
-                output_names=[output],
+                output_names=list(outputs),
                 dynamic_shapes={"pixels": {0: torch.export.Dim("batch", min=1)}},
                 verbose=False,  # the exporter prints its steps otherwise
             )
@@ -270,8 +391,9 @@ def _onnx(
     options.log_severity_level = 3
     session = ort.InferenceSession(str(tmp), options, providers=["CPUExecutionProvider"])
 
-    def run(pixels: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run([output], {"pixels": pixels.numpy()})[0])
+    def run(pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        got = session.run(list(outputs), {"pixels": pixels.numpy()})
+        return tuple(torch.from_numpy(array) for array in got)
 
     return run
 
@@ -317,6 +439,27 @@ def _parity_pixels(
     return random, f"{need} uniform random images ({name or 'dataset'} test split not available)"
 
 
+def _negative_pixels(input_shape: tuple[int, ...]) -> tuple[torch.Tensor, str]:
+    """Synthetic non-digits of the model's shape (:mod:`mlplab.trust.negatives`, seed 0): the
+    rejected inputs of the scores' check. uint8 ``(N, C, H, W)`` and what they are."""
+    counts = {kind: NEGATIVES_PER_KIND for kind in KINDS}
+    counts |= {kind: PHOTO_NEGATIVES_PER_KIND for kind in PHOTO_KINDS}
+    images = torch.cat([negatives(kind, n, input_shape) for kind, n in counts.items()])
+    return images, f"{len(images)} synthetic non-digits ({', '.join(counts)})"
+
+
+def _batches(pixels: torch.Tensor) -> Iterator[torch.Tensor]:
+    """``pixels`` in batches of :data:`PARITY_BATCHES`, over and over: the dynamic batch."""
+    start = 0
+    while start < len(pixels):
+        for size in PARITY_BATCHES:
+            batch = pixels[start : start + size]
+            if len(batch) == 0:
+                return
+            yield batch
+            start += size
+
+
 def _max_abs_diff(
     model: MLP,
     normalization: Normalization,
@@ -328,25 +471,99 @@ def _max_abs_diff(
     the eager outputs calibrated by the same ``temperature`` (the head's rule)."""
     scale, offset = normalization.affine()
     worst = largest = torch.zeros((), dtype=torch.float64)
-    start = 0
     with torch.no_grad():
-        while start < len(pixels):
-            for size in PARITY_BATCHES:  # real images at 1, 7, 64; then the random ones
-                batch = pixels[start : start + size]
-                if len(batch) == 0:
-                    break
-                eager = model(batch.float() * scale + offset)  # exactly the training loop's input
-                eager = with_temperature(model.head, eager, temperature)
-                got = exported(batch.float() / 255)
-                if got.shape != eager.shape:
-                    raise ExportError(
-                        f"the exported model returned shape {tuple(got.shape)} for a batch of "
-                        f"{len(batch)}; expected {tuple(eager.shape)}"
-                    )
-                worst = torch.maximum(worst, (got.double() - eager.double()).abs().max())
-                largest = torch.maximum(largest, eager.double().abs().max())
-                start += size
+        for batch in _batches(pixels):  # real images at 1, 7, 64; then the random ones
+            eager = model(batch.float() * scale + offset)  # exactly the training loop's input
+            eager = with_temperature(model.head, eager, temperature)
+            got = exported(batch.float() / 255)[0]
+            if got.shape != eager.shape:
+                raise ExportError(
+                    f"the exported model returned shape {tuple(got.shape)} for a batch of "
+                    f"{len(batch)}; expected {tuple(eager.shape)}"
+                )
+            worst = torch.maximum(worst, (got.double() - eager.double()).abs().max())
+            largest = torch.maximum(largest, eager.double().abs().max())
     return float(worst), float(largest)
+
+
+@dataclass(frozen=True)
+class ScoreParity:
+    """How the file's ood_score and reason_code compare with :meth:`Rejector.score`."""
+
+    max_score_diff: float
+    score_tolerance: float
+    rejected: int  # checked inputs the file rejects
+    codes_at_threshold: int  # codes that differ, each where the score is at the threshold
+
+
+def _score_parity(
+    rejector: Rejector,
+    model: MLP,
+    exported: Exported,
+    pixels: torch.Tensor,
+    format: str,
+    path: Path,
+) -> ScoreParity:
+    """Compare the file's ``ood_score`` and ``reason_code`` with the run's own
+    :meth:`Rejector.score` on the same batches: scores within :func:`score_tolerance`, codes
+    equal except where the eager score is within that tolerance of the threshold.
+
+    Why not exactly: the score is a rank among validation statistics, and the exported graph
+    sums in another order, so an input whose statistic sits within rounding of validation
+    values (the detectors' surprises take discrete values: ties are common) can be counted
+    above one more or one fewer of them. Near the threshold that can flip rejected/accepted
+    (code 0 on one side, a reason on the other); any other difference in the codes (another
+    reason, or a flip away from the threshold) is an error.
+    """
+    worst, rejected, flipped = 0.0, 0, 0
+    threshold, tolerance = rejector.threshold, score_tolerance(rejector)
+
+    def fail(what: str) -> ExportError:
+        return ExportError(
+            f"the exported {format} model's {what}; nothing was written to {path}. Please "
+            f"report this with your torch version ({torch.__version__})"
+        )
+
+    for batch in _batches(pixels):
+        got = exported(batch.float() / 255)
+        if len(got) != 1 + len(SCORE_OUTPUTS):
+            raise fail(f"outputs are {len(got)}, expected {1 + len(SCORE_OUTPUTS)}")
+        score, code = got[1], got[2]
+        verdict = rejector.score(model, batch)
+        if score.shape != (len(batch),) or code.shape != (len(batch),):
+            raise fail(
+                f"ood_score and reason_code have shapes {tuple(score.shape)} and "
+                f"{tuple(code.shape)} for a batch of {len(batch)}; expected ({len(batch)},)"
+            )
+        want = torch.tensor([REASONS.index(r) if r else 0 for r in verdict.reasons])
+        diff = (score.double() - verdict.scores.double()).abs()
+        worst = max(worst, float(diff.max()))
+        differ = code.long() != want
+        # accepted by one, rejected by the other, with the score at the threshold: allowed
+        flip = ((code == 0) | (want == 0)) & (
+            (verdict.scores.double() - threshold).abs() <= tolerance
+        )
+        if (differ & ~flip).any():
+            i = int((differ & ~flip).nonzero()[0, 0])
+            raise fail(
+                f"reason_code is {int(code[i])} where the run's rejection gives {int(want[i])} "
+                f"(ood_score {float(verdict.scores[i]):.6g}, threshold {threshold:.6g})"
+            )
+        flipped += int(differ.sum())
+        rejected += int((code > 0).sum())
+    if not worst <= tolerance:  # `not <=` also catches nan
+        raise fail(
+            f"ood_score differs from the run's rejection by {worst:.3g} (tolerance {tolerance:.3g})"
+        )
+    return ScoreParity(worst, tolerance, rejected, flipped)
+
+
+def score_tolerance(rejector: Rejector) -> float:
+    """The largest |exported ood_score - eager| the check accepts for this run's rejection:
+    :data:`SCORE_TOLERANCE`, or :data:`TIE_STEPS` steps of its rank when they are larger (a
+    run with few validation images: 3/24 for 24)."""
+    steps = TIE_STEPS / max(1, len(rejector.tensors["combined.reference"]))
+    return max(SCORE_TOLERANCE, steps)
 
 
 def _output_path(run: Run, format: str, out: str | Path | None, force: bool) -> Path:
