@@ -445,7 +445,10 @@ def _negative_pixels(input_shape: tuple[int, ...]) -> tuple[torch.Tensor, str]:
     counts = {kind: NEGATIVES_PER_KIND for kind in KINDS}
     counts |= {kind: PHOTO_NEGATIVES_PER_KIND for kind in PHOTO_KINDS}
     images = torch.cat([negatives(kind, n, input_shape) for kind, n in counts.items()])
-    return images, f"{len(images)} synthetic non-digits ({', '.join(counts)})"
+    return (
+        images,
+        f"{len(images)} synthetic non-digits ({len(counts)} kinds of mlplab.trust.negatives)",
+    )
 
 
 def _batches(pixels: torch.Tensor) -> Iterator[torch.Tensor]:
