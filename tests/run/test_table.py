@@ -124,7 +124,7 @@ def test_sort_and_filter(runs: Path) -> None:
     "call, message",
     [
         (lambda rows: filter_runs(rows, ["datset=mnist"]),
-         "--filter key 'datset' is not a column (did you mean 'dataset'?); filter on one of: path, date, name, dataset, architecture, epochs, val, test, time, status, task, parameters"),
+         "--filter key 'datset' is not a column (did you mean 'dataset'?); filter on one of: path, date, name, dataset, architecture, epochs, val, test, time, status, task, parameters, sweep"),
         (lambda rows: filter_runs(rows, ["mnist"]), "--filter expects KEY=VALUE (e.g. dataset=mnist); got 'mnist'"),
         (lambda rows: sort_runs(rows, "tset"),
          "--sort must be one of date, name, dataset, architecture, epochs, val, test, time, status; got 'tset' (did you mean 'test'?)"),
@@ -175,3 +175,80 @@ def test_a_runs_folder_that_is_a_file_or_fifo_says_what_it_is(tmp_path: Path, ca
                        ("missing", "does not exist")):  # fmt: skip
         assert main(["runs", str(tmp_path / name)]) == 2
         assert f"runs folder {tmp_path / name} {what}; pass a folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A project folder as a user has it: runs/ with a run, a --dry-run run and a sweep
+    (runs/sweeps/SWEEP/sweep.json) with one trial in its runs/, and a sweep of an earlier
+    mlplab in ./sweeps/ with one trial."""
+    root = tmp_path_factory.mktemp("project")
+    digits = load_dataset("digits")
+    config = Config().override({**TINY, "run.dir": str(root / "runs")})
+    train(config.override({"run.name": "real"}), dataset=digits)
+    train(config.override({"run.name": "smoke", "train.dry_run": True}), dataset=digits)
+    for sweep, trial in (("runs/sweeps/20261202-000000-s", "trial-0000"),
+                         ("sweeps/20261201-000000-old", "trial-0009")):  # fmt: skip
+        run_dir = str(root / sweep / "runs")
+        train(config.override({"run.name": trial, "run.dir": run_dir}), dataset=digits)
+        (root / sweep / "sweep.json").write_text("{}")
+    return root
+
+
+def test_plain_runs_lists_the_trials_of_sweeps_too(project: Path, monkeypatch, capsys) -> None:
+    """`mlplab runs` with no folder lists runs/ (its sweeps' trials too) and an earlier
+    version's sweeps/, each trial at its real path (.../SWEEP/runs/...), which names its
+    sweep; --filter sweep= leaves them out."""
+    monkeypatch.chdir(project)
+    rows = by_name(list_runs())
+    assert set(rows) == {"real", "smoke", "trial-0000", "trial-0009"}
+    assert rows["trial-0000"].sweep == str(Path("runs/sweeps/20261202-000000-s"))
+    assert rows["trial-0009"].sweep == str(Path("sweeps/20261201-000000-old"))
+    assert rows["real"].sweep == ""
+    assert main(["runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (trial,) = [line.split()[2] for line in lines if "trial-0000" in line]
+    assert trial.startswith("runs/sweeps/20261202-000000-s/runs/") and Path(trial).is_dir()
+    (old,) = [line.split()[2] for line in lines if "trial-0009" in line]
+    assert old.startswith("sweeps/20261201-000000-old/runs/") and Path(old).is_dir()
+    (real,) = [line.split()[2] for line in lines if "real" in line]
+    assert real.endswith("-real") and "/" not in real  # a plain run: its name, as before
+    assert main(["runs", "--json", "--filter", "sweep="]) == 0
+    assert {r["name"] for r in json.loads(capsys.readouterr().out)} == {"real", "smoke"}
+    assert main(["runs", "sweeps"]) == 0  # a folder given: that folder only, as before
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_plain_runs_with_neither_folder_says_so(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs"]) == 2
+    assert "runs folder runs does not exist" in capsys.readouterr().err
+    (tmp_path / "runs").mkdir()
+    assert main(["runs"]) == 0
+    assert capsys.readouterr().out == "no runs under runs\n"
+
+
+def test_a_sweep_is_known_by_the_file_the_sweep_package_writes() -> None:
+    from mlplab.run import table
+    from mlplab.sweep.folders import RUNS, SWEEP_JSON
+
+    assert (table.SWEEP_JSON, table.TRIALS) == (SWEEP_JSON, RUNS)
+
+
+def test_a_dry_run_is_marked(project: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(project)
+    rows = by_name(list_runs("runs"))
+    smoke = rows["smoke"]
+    assert smoke.dry_run and not rows["real"].dry_run
+    assert json.loads((Path(smoke.path) / "summary.json").read_text())["dry_run"] is True
+    assert smoke.cells()["status"] == "finished (dry run)"
+    assert rows["real"].cells()["status"] == "finished"
+    assert main(["runs", "--json"]) == 0
+    assert {r["name"]: r["dry_run"] for r in json.loads(capsys.readouterr().out)} == {
+        "real": False,
+        "smoke": True,
+        "trial-0000": False,
+        "trial-0009": False,
+    }
+    assert main(["runs", "--filter", "status=finished"]) == 0  # a dry run finished, marked
+    assert sum("(dry run)" in line for line in capsys.readouterr().out.splitlines()) == 1

@@ -4,6 +4,7 @@ table (mean and spread per setting, checked by hand) and its plot."""
 from __future__ import annotations
 
 import csv
+import re
 import statistics
 from pathlib import Path
 
@@ -78,6 +79,24 @@ def test_search_report_files(search, tmp_path: Path) -> None:
     assert f"best     trial {best.number}: val acc {best.value:.2%}" in text
     md = (search.path / "report.md").read_text()
     assert md.startswith(f"# Sweep {search.name}\n") and "| trial | state | val acc |" in md
+
+
+def test_trials_are_shown_at_their_real_paths(search, tmp_path: Path, monkeypatch) -> None:
+    """A trial lives in SWEEP/runs/: the best line and the trials table give a path that
+    exists from where the command runs (relative when below it, absolute otherwise), never
+    the bare runs/<stamp>-trial-N that reads as a folder of the project's runs/."""
+    for cwd in (search.path.parent, tmp_path):
+        monkeypatch.chdir(cwd)
+        report = summarize(search)
+        where = re.search(r"; (\S+)\)$", report.best_line())
+        assert where and Path(where.group(1)).is_dir(), report.best_line()
+        assert Path(where.group(1)).resolve() == Path(report.best["run_dir"])
+        if cwd == tmp_path:
+            assert Path(where.group(1)).is_absolute()
+        else:
+            assert where.group(1).startswith(f"{search.path.name}/runs/")
+        rows = report.trials_table().splitlines()[1:]
+        assert rows and all(Path(row.split()[-1]).is_dir() for row in rows)
 
 
 def test_report_into_another_folder(search, tmp_path: Path) -> None:

@@ -386,6 +386,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from ..run.outputs import OLD_SWEEPS, ROOT
     from ..run.table import filter_runs, list_runs, runs_table, sort_runs, to_json
 
     rows = sort_runs(filter_runs(list_runs(args.root), args.filter), args.sort, args.reverse)
@@ -396,14 +397,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     elif rows:
         print(runs_table(rows, root=args.root), end="")
     else:
-        print(
-            f"no runs under {args.root}{' match ' + ', '.join(args.filter) if args.filter else ''}"
-        )
+        where = args.root or " or ".join(str(p) for p in (ROOT, OLD_SWEEPS) if p.is_dir())
+        print(f"no runs under {where}{' match ' + ', '.join(args.filter) if args.filter else ''}")
     if args.tensorboard is not None:
         from ..report.tensorboard import write_events_for_runs
 
         readable = [row.path for row in rows if row.status not in ("empty", "unreadable")]
-        for exc in write_events_for_runs(readable, args.root, args.tensorboard):
+        for exc in write_events_for_runs(readable, args.root or Path(), args.tensorboard):
             print(f"mlplab: warning: {printable(exc)}; its events are skipped", file=sys.stderr)
         print(
             f"tensorboard: {args.tensorboard} (view with: tensorboard --logdir {args.tensorboard})",

@@ -599,10 +599,10 @@ def add_runs(commands: Commands) -> None:
         "root",
         nargs="?",
         type=Path,
-        default=Path("runs"),
+        default=None,
         metavar="DIR",
-        help="a folder of runs (searched four levels down, so sweeps/ works too), or one run "
-        "(default: runs)",
+        help="a folder of runs (searched four levels down, so a sweep's folder works too), or "
+        "one run (default: runs, its sweeps' trials included, and an earlier version's sweeps)",
     )
     p.add_argument(
         "--sort",

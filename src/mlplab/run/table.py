@@ -4,6 +4,13 @@
 itself, and up to four levels below it, so ``mlplab runs sweeps`` shows every
 trial) and reads each one's ``config.yaml``, ``summary.json``, ``metrics.jsonl`` and
 ``model.json``. Nothing is loaded onto a device and no data is read, so listing is quick.
+``list_runs()`` (plain ``mlplab runs``) lists ``runs/``, the trials of its sweeps
+(``runs/sweeps/<sweep>/runs/``) among them, and those of an earlier mlplab's ``sweeps/``
+(:mod:`.outputs`): a trial is a run like any other, and a user looking for "my runs" means
+those too. A trial's row names its sweep (``sweep``) and the table shows it at its real
+path, ``runs/sweeps/<sweep>/runs/<stamp>-trial-0002``, so it reads as part of that sweep.
+A ``--dry-run`` run (a few batches: its numbers mean nothing) is listed, marked
+``finished (dry run)`` in the table and ``"dry_run": true`` in the JSON.
 
 A row's ``status`` is ``finished`` (a summary, not interrupted), ``interrupted`` (Ctrl-C
 after an epoch, or stopped without a summary but with epochs written: resumable),
@@ -36,6 +43,7 @@ from ..files.limits import printable
 from ..model.mlp import alignment, input_features
 from ..tables import format_table
 from .directory import CONFIG, MODEL, Run
+from .outputs import OLD_SWEEPS, ROOT
 
 __all__ = [
     "COLUMNS",
@@ -50,8 +58,11 @@ __all__ = [
 
 STATUSES = ("finished", "interrupted", "empty", "unreadable")
 COLUMNS = ("date", "name", "dataset", "architecture", "epochs", "val", "test", "time", "status")
-FIELDS = ("path", *COLUMNS, "task", "parameters")  # what --filter may match
+FIELDS = ("path", *COLUMNS, "task", "parameters", "sweep")  # what --filter may match
 MAX_DEPTH = 4  # levels below the folder given that are searched (sweeps/SWEEP/runs/RUN)
+# what makes a folder a sweep, and its trials' folder (mlplab.sweep.folders' SWEEP_JSON and
+# RUNS; sweep/ sits above run/, and tests/run/test_table.py checks the two agree)
+SWEEP_JSON, TRIALS = "sweep.json", "runs"
 STAMP = re.compile(r"^(\d{8})-(\d{6})")
 
 
@@ -73,6 +84,8 @@ class RunRow:
     status: str
     parameters: int | None = None
     problem: str = ""  # why a row is unreadable
+    sweep: str = ""  # the sweep folder when the run is one of its trials (SWEEP/runs/RUN)
+    dry_run: bool = False  # trained with train.dry_run: a few batches, numbers meaningless
 
     @property
     def epochs(self) -> str:
@@ -89,7 +102,9 @@ class RunRow:
             "val": self._score(self.val),
             "test": self._score(self.test),
             "time": self._time(),
-            "status": self.status + (f" ({printable(self.problem)})" if self.problem else ""),
+            "status": self.status
+            + (f" ({printable(self.problem)})" if self.problem else "")
+            + (" (dry run)" if self.dry_run else ""),
         }
 
     def _time(self) -> str:
@@ -106,13 +121,20 @@ class RunRow:
         return f"R² {value:.4f}" if self.task == "regression" else f"{value:.2%}"
 
 
-def list_runs(root: str | Path = "runs") -> list[RunRow]:
-    """Every run directory at or under ``root`` (up to four levels down), oldest first.
+def list_runs(root: str | Path | None = None) -> list[RunRow]:
+    """Every run directory at or under ``root`` (up to four levels down), oldest first;
+    with no ``root``, those of ``runs/`` (its sweeps' trials too) and of an earlier
+    mlplab's ``sweeps/`` (each folder when it exists; both missing is ``runs/``'s error).
 
     Links to folders are not searched through (a link to ``/`` would walk the whole
     machine), though one that is itself a run directory is listed; a folder that cannot
     be read is skipped.
     """
+    if root is None:
+        roots = [ROOT] if ROOT.is_dir() or not OLD_SWEEPS.is_dir() else []
+        roots += [OLD_SWEEPS] if OLD_SWEEPS.is_dir() else []
+        rows = [row for folder in roots for row in list_runs(folder)]
+        return sorted(rows, key=lambda r: (r.date, r.path))
     root = Path(root)
     if not root.is_dir():
         what = (
@@ -166,6 +188,7 @@ def read_row(path: Path) -> RunRow:
             seconds=None,
             status="unreadable",
             problem=problem,
+            sweep=_sweep_of(path),
         )
 
 
@@ -215,6 +238,8 @@ def _read(path: Path, date: str) -> RunRow:
         seconds=seconds,
         status=status,
         parameters=summary.get("parameters"),
+        sweep=_sweep_of(path),
+        dry_run=bool(summary.get("dry_run", config.train.dry_run)),
     )
 
 
@@ -253,13 +278,14 @@ def sort_runs(rows: list[RunRow], key: str = "date", reverse: bool = False) -> l
 
 
 def runs_table(rows: list[RunRow], style: str = "text", root: str | Path | None = None) -> str:
-    """The rows as an aligned text (or Markdown, CSV) table; ``name`` shows the run folder
-    relative to ``root`` when the rows come from several folders."""
+    """The rows as an aligned text (or Markdown, CSV) table; ``run`` shows the run folder
+    relative to ``root`` when the rows come from several folders (with no ``root``: its name,
+    or a trial's whole path, ``runs/sweeps/<sweep>/runs/<run>``, which says whose trial it is)."""
     header = ["date", "run", "dataset", "architecture", "epochs", "val", "test", "time", "status"]
     table = []
     for r in rows:
         cells = r.cells()
-        where = printable(_relative(r.path, root))
+        where = printable(_relative(r.path, root, r.sweep))
         table.append(
             [
                 cells["date"],
@@ -313,16 +339,24 @@ def _best_epoch(history: list[dict[str, Any]], select: str) -> int | None:
 
 
 def _text(row: RunRow, key: str) -> str:
-    if key in ("path", "task"):
+    if key in ("path", "task", "sweep"):
         return getattr(row, key)
     if key == "parameters":
         return "" if row.parameters is None else str(row.parameters)
     return row.cells()[key] if key != "status" else row.status
 
 
-def _relative(path: str, root: str | Path | None) -> str:
+def _sweep_of(path: Path) -> str:
+    """The sweep folder of a trial (SWEEP/runs/RUN, SWEEP holding sweep.json), else ""."""
+    folder = path.parent
+    if folder.name == TRIALS and os.path.lexists(folder.parent / SWEEP_JSON):
+        return str(folder.parent)
+    return ""
+
+
+def _relative(path: str, root: str | Path | None, sweep: str = "") -> str:
     if root is None:
-        return Path(path).name
+        return path if sweep else Path(path).name
     try:
         rel = str(Path(path).relative_to(Path(root)))
     except ValueError:

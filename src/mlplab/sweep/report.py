@@ -88,7 +88,7 @@ class SweepReport:
 
     def trials_table(self, style: str = "text") -> str:
         """One row per trial: number, state, validation and test score, parameters,
-        epochs run of planned, seconds, run directory (relative to the sweep folder)."""
+        epochs run of planned, seconds, run directory (a path that works from here)."""
         scores = [f"val {self.metric}", f"test {self.metric}"]
         header = ["trial", "state", *scores, *self.keys, "epochs", "seconds", "run"]
         if style == "csv":
@@ -190,7 +190,7 @@ class SweepReport:
                 f"{self.best['runs']} runs (test {self.score(self.best['test'])})"
             )
         params = "  ".join(f"{k}={format_value(v)}" for k, v in self.best["params"].items())
-        where = self._relative(self.best["run_dir"])
+        where = self._where(self.best["run_dir"])
         return (
             f"trial {self.best['number']}: val {self.metric} {self.score(self.best['value'])}  "
             f"{params}  (test {self.score(self.best['test'])}; {where})"
@@ -220,7 +220,7 @@ class SweepReport:
             *params,
             epochs,
             seconds,
-            self._relative(t["run_dir"]),
+            self._where(t["run_dir"]),
         ]
 
     def _csv_row(self, t: dict[str, Any]) -> list[str]:
@@ -239,12 +239,16 @@ class SweepReport:
             t["error"] or "",
         ]
 
-    def _relative(self, run_dir: str | None) -> str:
+    def _where(self, run_dir: str | None) -> str:
+        """A trial's run directory as a path that works from here: relative to the current
+        folder when below it (``sweeps/S/runs/T``), absolute otherwise. Relative to the sweep
+        it read ``runs/<stamp>-trial-0002``, which names a folder of the project's ``runs/``
+        that does not exist."""
         if not run_dir:
             return "-"
         try:
-            return str(Path(run_dir).relative_to(self.path.resolve()))
-        except ValueError:
+            return str(Path(run_dir).relative_to(Path.cwd().resolve()))
+        except (ValueError, OSError):  # elsewhere, or the current folder was removed
             return run_dir
 
     def _mean_std(self, stats: tuple[float | None, ...]) -> str:
