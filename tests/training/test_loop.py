@@ -99,6 +99,28 @@ def test_on_epoch_can_stop_early(tiny, quick_config: Config) -> None:
     assert len(result.history) == 2 and result.summary["epochs_run"] == 2
 
 
+def test_on_epoch_print_is_one_short_line(tiny, quick_config: Config, capsys) -> None:
+    """`train(config, on_epoch=print)` prints one line per epoch: its numbers, no tensors
+    (an Epoch holds the model and a scorer over the data; printing showed ~400 lines)."""
+    result = train(quick_config, dataset=tiny, on_epoch=print)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(result.history) == 3
+    r = result.history[0]
+    assert lines[0] == (
+        f"Epoch(epoch=1, train_loss={r['train_loss']:.4f}, train_accuracy="
+        f"{r['train_accuracy']:.2%}, val_loss={r['val_loss']:.4f}, val_accuracy="
+        f"{r['val_accuracy']:.2%}, epoch_seconds={r['epoch_seconds']:.2f})"
+    )
+    regression = {"epoch": 7, "train_loss": 0.5, "train_accuracy": None, "val_loss": None,
+                  "val_accuracy": None, "val_r2": 0.91234, "lr": 0.1, "epoch_seconds": 1.5}  # fmt: skip
+    shown = repr(Epoch(regression, None, None))  # type: ignore[arg-type]
+    assert shown == (
+        "Epoch(epoch=7, train_loss=0.5000, train_accuracy=None, val_loss=None, "
+        "val_accuracy=None, val_r2=0.9123, epoch_seconds=1.50)"
+    )
+    assert str(Epoch(regression, None, None)) == shown  # type: ignore[arg-type]
+
+
 def test_interrupt_keeps_a_usable_run(tiny, quick_config: Config) -> None:
     def interrupt(epoch: Epoch) -> None:
         if epoch.record["epoch"] == 2:

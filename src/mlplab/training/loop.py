@@ -61,6 +61,26 @@ class Epoch:
     model: MLP
     score: Callable[[str], Scores]
 
+    def __repr__(self) -> str:
+        """One short line (``print(epoch)``, ``on_epoch=print``): the record's numbers, never
+        the model's weights or the tensors of the data the scorer holds."""
+        r, shown = self.record, [f"epoch={self.record['epoch']}"]
+        for key, form in _SHOWN:
+            if key in r:
+                shown.append(f"{key}={'None' if r[key] is None else format(r[key], form)}")
+        return f"Epoch({', '.join(shown)})"
+
+
+# what an Epoch shows of its record, and how (losses and R² as numbers, accuracies as %)
+_SHOWN = (
+    ("train_loss", ".4f"),
+    ("train_accuracy", ".2%"),
+    ("val_loss", ".4f"),
+    ("val_accuracy", ".2%"),
+    ("val_r2", ".4f"),
+    ("epoch_seconds", ".2f"),
+)
+
 
 EpochHook = Callable[[Epoch], bool | None]
 
