@@ -18,7 +18,7 @@ def test_public_names() -> None:
     assert sorted(mlplab.__all__) == sorted([
         "MLP", "PRESETS", "Config", "ConfigError", "DataError", "Dataset", "DownloadError",
         "FormatError", "MlplabError", "Normalization", "Run", "RunError", "Split", "TrainResult",
-        "TrainingError", "__version__", "evaluate", "load_dataset", "model_summary", "Epoch", "resume",
+        "TrainingError", "__version__", "evaluate", "explain", "load_dataset", "model_summary", "Epoch", "resume",
             "MissingExtraError", "RunAnalysis",
         "split_train_val", "train",
     ])  # fmt: skip

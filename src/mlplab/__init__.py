@@ -43,6 +43,7 @@ _EXPORTS = {
     "resume": "training.loop",
     "train": "training.loop",
     "evaluate": "analysis.evaluate",
+    "explain": "inference.explain",
     "MLP": "model.mlp",
     "model_summary": "model.mlp",
     "RunAnalysis": "report.run_report",
@@ -70,6 +71,7 @@ __all__ = [  # a literal, for tools; tests/test_api.py keeps it equal to _EXPORT
     "TrainingError",
     "__version__",
     "evaluate",
+    "explain",
     "load_dataset",
     "model_summary",
     "resume",
@@ -104,6 +106,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         RunError,
         TrainingError,
     )
+    from .inference.explain import explain
     from .model.mlp import MLP, model_summary
     from .report.run_report import RunAnalysis
     from .run.directory import Run
