@@ -34,6 +34,7 @@ def test_loss_falls_and_run_directory_is_complete(tiny, quick_config: Config) ->
     assert result.summary["test_accuracy"] > 0.9  # the synthetic classes are easy
     files = sorted(p.name for p in result.run_dir.iterdir())
     assert files == [
+        "README.md",  # the model card (mlplab.run.card); sorted() puts capitals first
         "checkpoint.pt",
         "config.yaml",
         "dataset.json",

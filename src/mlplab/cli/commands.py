@@ -203,6 +203,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from ..run.card import card_text, write_card
+
+    if args.out == "-":
+        print(card_text(args.run_dir, license=args.license), end="")
+    else:
+        print(write_card(args.run_dir, args.out, force=args.force, license=args.license))
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from ..report.run_report import plot
 

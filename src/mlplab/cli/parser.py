@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo(commands)
     # understanding runs and data
     add_report(commands)
+    add_card(commands)
     add_plot(commands)
     add_compare(commands)
     add_explore(commands)
@@ -256,6 +257,28 @@ def add_report(commands: Commands) -> None:
     p.add_argument("run_dir", type=Path, help=RUN_DIR)
     p.add_argument("--open", action="store_true", help="open the report in the web browser")
     add_analysis_flags(p)
+
+
+def add_card(commands: Commands) -> None:
+    p = command(commands, "card", "write a run's model card (README.md) from its own files")
+    p.add_argument("run_dir", type=Path, help=RUN_DIR)
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="where to write it, '-' to print it (default: RUN/README.md, replacing only a card "
+        "mlplab wrote there)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --out FILE that is not a card (never a run's own files)",
+    )
+    p.add_argument(
+        "--license",
+        default="unknown",
+        help="the front matter's license, a Hugging Face license id (default: unknown)",
+    )
 
 
 def add_plot(commands: Commands) -> None:

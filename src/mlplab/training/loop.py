@@ -35,6 +35,7 @@ from ..model import linear
 from ..model.heads import expected_initial_loss
 from ..model.mlp import MLP, check_align, input_features, model_summary
 from ..progress import log_line, log_to_file, logger, progress_bar
+from ..run.card import refresh_card
 from ..run.directory import CHECKPOINT_FORMAT, LOG, Run
 from ..run.splits import run_dataset
 from ..run.summary import run_summary
@@ -439,6 +440,9 @@ def _finish(s: Session, run: Run, state: _State, interrupted: bool, started: flo
             rejector.save(run)
         summary.update(_fitted_line(s, model, run))
         run.save_summary(summary)
+        note = refresh_card(run)  # README.md, the model card, from the files just written
+        if note:
+            logger.warning(note)
     score = (
         f"R² {test.r2:.4f}  RMSE {test.rmse:.4g}"
         if s.regression_loss
