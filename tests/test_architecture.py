@@ -29,7 +29,7 @@ LAYERS = [
     ("inference",),
     ("serve",),
     ("sweep",),
-    ("integrations",),
+    ("integrations", "sklearn"),  # sklearn: mlplab.sklearn, the short name of integrations.sklearn
     ("cli",),
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
