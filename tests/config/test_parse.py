@@ -124,6 +124,48 @@ def test_set_pairs_split_at_the_first_equals_sign() -> None:
     assert Config().with_overrides(["run.name=a=b"]).run.name == "a=b"
 
 
+def test_with_overrides_takes_a_mapping_pairs_or_strings() -> None:
+    """The Python path: {"train.epochs": 2} failed with the CLI's `--set expects key=value`."""
+    tutorial = Config.preset("tutorial")
+    expected = tutorial.override({"train.epochs": 2, "model.hidden": [64, 32]})
+    assert tutorial.with_overrides({"train.epochs": 2, "model.hidden": [64, 32]}) == expected
+    assert tutorial.with_overrides([("train.epochs", 2), ("model.hidden", [64, 32])]) == expected
+    assert tutorial.with_overrides(["train.epochs=2", ("model.hidden", "64,32")]) == expected
+    assert tutorial.with_overrides("train.epochs=2").train.epochs == 2
+    assert tutorial.with_overrides({}) == tutorial
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.epochs"], "with_overrides expects key=value (e.g. train.epochs=3), or a mapping "
+         "{'train.epochs': VALUE}, got 'train.epochs'"),
+        ({"train.epoch": 2}, "with_overrides: unknown config key 'train.epoch' (did you mean "
+         "'train.epochs'?); keys of 'train' are:"),
+        ({"train.epochs": 0}, "config key 'train.epochs' must be in [1, inf); got 0"),
+        ([("train.epochs", 2, 3)], "with_overrides: each override is a (key, value) pair or a "
+         "'key=value' string; got ('train.epochs', 2, 3)"),
+        ({3: "x"}, "with_overrides: a config key is a 'section.key' string (e.g. 'train.epochs'); "
+         "got 3 (for the value 'x')"),
+        (2, "with_overrides takes a mapping ({'train.epochs': 2}), (key, value) pairs or "
+         "'key=value' strings; got 2"),
+    ],
+)  # fmt: skip
+def test_with_overrides_errors_name_the_key(overrides, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Config().with_overrides(overrides)
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_the_cli_still_says_set(capsys: pytest.CaptureFixture[str]) -> None:
+    from mlplab.cli import main
+
+    assert main(["config", "--set", "train.epochs"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "mlplab: error: --set expects key=value (e.g. train.epochs=3), got 'train.epochs'"
+    )
+
+
 def test_a_section_is_a_mapping_and_an_empty_one_is_nothing() -> None:
     sections = ["train", "model"]
     assert flatten({"train": {"lr": 1}, "model": None}, sections, "f.yaml") == {"train.lr": 1}

@@ -84,7 +84,7 @@ from mlplab.errors import ConfigError
 )
 def test_errors_name_key_value_and_what_is_allowed(pairs: list[str], message: str) -> None:
     with pytest.raises(ConfigError) as err:
-        Config().with_overrides(pairs)
+        Config().with_overrides(pairs, source="--set")  # as the CLI calls it
     assert str(err.value).startswith(message), str(err.value)
     assert "\n" not in str(err.value)
 

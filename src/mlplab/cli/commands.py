@@ -459,4 +459,4 @@ def config_from_args(args: argparse.Namespace) -> Config:
         k.key: getattr(args, k.key) for k in describe() if getattr(args, k.key) is not None
     }
     config = config.override(flags, source="command line", validate=False)
-    return config.with_overrides(args.set, validate=False).validate()
+    return config.with_overrides(args.set, validate=False, source="--set").validate()

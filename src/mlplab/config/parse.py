@@ -30,6 +30,7 @@ __all__ = [
     "dump_yaml",
     "flatten",
     "load_yaml",
+    "parse_overrides",
     "parse_pairs",
     "read_tree",
     "read_yaml",
@@ -150,14 +151,51 @@ def flatten(tree: dict[Any, Any], sections: list[str], source: str) -> dict[str,
     return flat
 
 
-def parse_pairs(pairs: list[str]) -> dict[str, str]:
+def parse_pairs(pairs: list[str], source: str = "--set") -> dict[str, str]:
     """``["train.epochs=3"]`` as ``{"train.epochs": "3"}`` (the values still text)."""
     assignments = {}
     for pair in pairs:
         if "=" not in pair:
-            raise ConfigError(f"--set expects key=value (e.g. train.epochs=3), got '{pair}'")
+            also = "" if source == "--set" else f", or a mapping {{'{printable(pair)}': VALUE}}"
+            raise ConfigError(
+                f"{source} expects key=value (e.g. train.epochs=3){also}, got '{printable(pair)}'"
+            )
         key, value = pair.split("=", 1)
         assignments[key.strip()] = value.strip()
+    return assignments
+
+
+def parse_overrides(overrides: Any, source: str) -> dict[str, Any]:
+    """Overrides as ``{"section.key": value}`` from any of the forms a caller writes: a
+    mapping (``{"train.epochs": 2}``), ``(key, value)`` pairs, ``"key=value"`` strings (the
+    CLI's ``--set``; their values are text, parsed as in a config file), or one such string.
+    A later key wins, as with repeated ``--set``."""
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    elif hasattr(overrides, "keys"):  # a mapping
+        overrides = list(overrides.items())
+    elif not isinstance(overrides, typing.Iterable):
+        raise ConfigError(
+            f"{source} takes a mapping ({{'train.epochs': 2}}), (key, value) pairs or "
+            f"'key=value' strings; got {shown(overrides)}"
+        )
+    assignments: dict[str, Any] = {}
+    for item in overrides:
+        if isinstance(item, str):
+            assignments.update(parse_pairs([item], source))
+            continue
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise ConfigError(
+                f"{source}: each override is a (key, value) pair or a 'key=value' string; "
+                f"got {shown(item)}"
+            )
+        key, value = item
+        if not isinstance(key, str):
+            raise ConfigError(
+                f"{source}: a config key is a 'section.key' string (e.g. 'train.epochs'); "
+                f"got {shown(key)} (for the value {shown(value)})"
+            )
+        assignments[key.strip()] = value
     return assignments
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -406,9 +407,20 @@ class Config:
         new = parse.apply(self, assignments, source)
         return new.validate() if validate else new
 
-    def with_overrides(self, pairs: list[str], *, validate: bool = True) -> Config:
-        """Apply ``--set key=value`` strings."""
-        return self.override(parse.parse_pairs(pairs), validate=validate)
+    def with_overrides(
+        self,
+        overrides: Mapping[str, Any] | Iterable[str | tuple[str, Any]] | str,
+        *,
+        validate: bool = True,
+        source: str = "with_overrides",
+    ) -> Config:
+        """A copy with the overrides applied, given as a mapping (``{"train.epochs": 2}``,
+        as :meth:`override`), ``(key, value)`` pairs, or ``"key=value"`` strings (the CLI's
+        ``--set``, values parsed as in a config file), mixed as you like; errors name the key
+        and ``source`` (the CLI passes ``"--set"``)."""
+        return self.override(
+            parse.parse_overrides(overrides, source), source=source, validate=validate
+        )
 
     def validate(self) -> Config:
         """Check every value against its rule (see :mod:`.rules`); raise
