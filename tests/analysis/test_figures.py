@@ -26,6 +26,7 @@ from mlplab.analysis.dataset import Correlations
 from mlplab.analysis.figures import base
 from mlplab.analysis.imagine import Imagined
 from mlplab.analysis.mistakes import Picked
+from mlplab.analysis.rejection import EDGES, Rejection, ScoredSet
 from mlplab.analysis.representations import Embedding
 from mlplab.analysis.weights import FirstLayer
 from mlplab.errors import ConfigError
@@ -153,6 +154,26 @@ def make_calibration(n: int = 200) -> tuple[Scores, Scores]:
     return score(logits, labels), score(logits, labels, 2.0)
 
 
+def make_rejection(sets: int = 8, off: str | None = None) -> Rejection:
+    """A test split whose scores spread evenly (ranks), and ``sets`` sets piled near 1."""
+    if off is not None:
+        return Rejection(None, None, None, (), off=off)
+    rng = np.random.default_rng(7)
+
+    def scored(name: str, scores: np.ndarray, area: float | None) -> ScoredSet:
+        rejected = scores > 0.98
+        counts = np.histogram(scores, bins=EDGES)[0]
+        reasons = {"unlike the training images": int(rejected.sum())} if rejected.any() else {}
+        return ScoredSet(name, "synthetic", scores, rejected, reasons, counts, area)
+
+    inside = scored("test split", rng.random(500).astype(np.float32), None)
+    outside = tuple(
+        scored(f"set {i}", (1 - rng.random(100) ** (i + 2) * 0.3).astype(np.float32), 0.9)
+        for i in range(sets)
+    )
+    return Rejection(0.98, 0.98, inside, outside)
+
+
 def lr_figure(result: LRFind) -> object:
     from mlplab.report.lr_find import lr_find_figure  # here: it is moving while this is written
 
@@ -250,6 +271,16 @@ CASES = [
          lambda: F.reliability_figure(*make_calibration()), (10, 5.2), 4),
     case(FIG + "calibration:reliability_figure", "no-samples",
          lambda: F.reliability_figure(*make_calibration(0)), (6, 1.5), 0),
+    case(FIG + "rejection:rejection_figure", "8-sets",
+         lambda: F.rejection_figure(make_rejection()), (12.4, 5.4), 8),
+    case(FIG + "rejection:rejection_figure", "7-sets-one-hidden",
+         lambda: F.rejection_figure(make_rejection(7)), (12.4, 5.4), 8),
+    case(FIG + "rejection:rejection_figure", "2-sets",
+         lambda: F.rejection_figure(make_rejection(2)), (6.2, 2.9), 2),
+    case(FIG + "rejection:rejection_figure", "off",
+         lambda: F.rejection_figure(make_rejection(off="rejection off: an older run")), (6, 1.5), 0),
+    case(FIG + "rejection:rejection_figure", "no-sets",
+         lambda: F.rejection_figure(make_rejection(0)), (6, 1.5), 0),
     case(FIG + "mistakes:mistakes_figure", "5", lambda: F.mistakes_figure(make_picked()), (4.05, 3.68), 6),
     case(FIG + "mistakes:mistakes_figure", "none", lambda: F.mistakes_figure(make_picked(0)), (6, 1.5), 0),
     case(FIG + "mistakes:samples_figure", "5-rgb",
@@ -483,3 +514,16 @@ def test_explore_figure_by_name(name: str) -> None:
     figure = DatasetExploration(data, per_class=4, correlation_samples=6).figure(name)
     check_figure(figure, tuple(figure.get_size_inches()), None)
     assert len(figure.axes) >= 1
+
+
+def test_rejection_figure_marks_the_threshold_and_names_each_set() -> None:
+    r = make_rejection(3)
+    figure = F.rejection_figure(r)
+    expected = [f"{s.name}\nAUROC 0.9000   rejected {s.rejected_fraction:.1%}" for s in r.outside]
+    assert [ax.get_title() for ax in figure.axes] == expected
+    for ax in figure.axes:  # the threshold, on the stretched axis: -log10(1 - 0.98)
+        (line,) = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert line.get_xdata()[0] == pytest.approx(-np.log10(0.02))
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.9", "0.99", "0.999", "1"]
+    legend = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert legend == ["test split (500)", "the panel's set", "threshold 0.9800: above it, rejected"]

@@ -11,6 +11,7 @@ function per figure, each returning a matplotlib Figure, never recomputing a num
 - :mod:`.imagine`          the input the model scores highest for a class (noise search, ascent)
 - :mod:`.curves`           the training history as arrays
 - :mod:`.dataset`          a dataset on its own: class counts, means, pixel statistics
+- :mod:`.rejection`        the run's ood_score on its test split and on unlike images: AUROC
 """
 
 from .confusion import Confusion, confusion, most_confused

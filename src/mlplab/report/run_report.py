@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from ..analysis.curves import Curves, curves
 from ..analysis.imagine import Imagined, gradient_ascent, random_search
 from ..analysis.mistakes import Picked, most_confident_mistakes, sample_predictions
 from ..analysis.predictions import Predictions, predict_split
+from ..analysis.rejection import Rejection, rejection_analysis
 from ..analysis.representations import Embedding, embed_layers
 from ..analysis.weights import FirstLayer, LayerWeights, first_layer, layer_weights
 from ..data import Dataset
@@ -70,6 +72,7 @@ MINIMUMS = {  # the smallest value of each RunAnalysis setting
     "candidates": 1,
     "iterations": 1,
     "ascent_steps": 1,
+    "rejection_samples": 1,
 }
 
 
@@ -129,6 +132,7 @@ class RunAnalysis:
         candidates: int = 1000,  # random-noise images per forward pass
         iterations: int = 20,  # forward passes of random search
         ascent_steps: int = 200,  # gradient ascent steps
+        rejection_samples: int = 1000,  # images at most per set unlike the test split
     ) -> None:
         settings = {
             "mistakes": mistakes,
@@ -140,6 +144,7 @@ class RunAnalysis:
             "candidates": candidates,
             "iterations": iterations,
             "ascent_steps": ascent_steps,
+            "rejection_samples": rejection_samples,
         }
         for name, value in settings.items():
             if not isinstance(value, int) or value < MINIMUMS[name]:
@@ -156,6 +161,7 @@ class RunAnalysis:
         self.tsne_samples, self.tsne_iterations = tsne_samples, tsne_iterations
         self.n_units = units
         self.candidates, self.iterations, self.ascent_steps = candidates, iterations, ascent_steps
+        self.rejection_samples = rejection_samples
         self.timings: dict[str, float] = {}
 
     def __repr__(self) -> str:
@@ -251,6 +257,22 @@ class RunAnalysis:
         return score(logits, labels), score(logits, labels, self.temperature)
 
     @functools.cached_property
+    @_timed("rejection")
+    def rejection(self) -> Rejection:
+        """The run's ood_score on its test split and on sets unlike it (the other dataset,
+        synthetic non-digits): AUROC and rejected fraction of each; or why it has none."""
+        return rejection_analysis(
+            self.run,
+            self.model,
+            lambda: self.dataset,  # loaded only for a run with a rejection
+            data_dir=self._data_dir,
+            samples=self.rejection_samples,
+            seed=self.seed,
+            batch_size=self.run.config().train.eval_batch_size,
+            predicted=lambda: self.predictions.predicted,  # the test split's, computed once
+        )
+
+    @functools.cached_property
     def confusion(self) -> Confusion:
         return confusion(self.predictions.labels, self.predictions.predicted, self.classes)
 
@@ -312,6 +334,7 @@ class RunAnalysis:
             "most_confused": conf.most_confused(10),
             "most_confident_mistakes": self.mistakes.rows(),
             "calibration": _calibration_json(*self.calibration),
+            "rejection": self.rejection.to_dict(),
             "pca_explained_variance": {
                 layer: list(m.explained_variance) for layer, m in self.pca.items() if not m.empty
             },
@@ -328,6 +351,18 @@ class RunAnalysis:
             },
             "mlplab": __version__,
         }
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None: JSON has no NaN (a
+    diverged run's loss, an accuracy on no accepted inputs), and its readers reject it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _calibration_json(before: Scores, after: Scores) -> dict[str, Any]:
@@ -405,6 +440,12 @@ FIGURES: dict[str, FigureSpec] = {
         "ECE is the gap averaged over the bins, weighted by their samples; the temperature "
         "never changes the predicted class.",
         lambda a: F.reliability_figure(*a.calibration),
+    ),
+    "rejection": FigureSpec(
+        "Rejection",
+        "The ood_score: the test split against images unlike it",
+        "",  # set per run by _rejection_caption
+        lambda a: F.rejection_figure(a.rejection),
     ),
     "mistakes": FigureSpec(
         "Mistakes",
@@ -486,6 +527,28 @@ def _weights_caption(a: RunAnalysis) -> str:
     return text
 
 
+def _rejection_caption(a: RunAnalysis) -> str:
+    r = a.rejection
+    if r.off is not None:  # the one line the report shows instead of the section
+        return r.off[:1].upper() + r.off[1:] + "."
+    inside = r.inside.name if r.inside is not None else "test split"
+    return (
+        "The ood_score (0 to 1) says how unlike the training images an input is: its "
+        "detectors (the pixels against a PCA of the training images, the last hidden layer "
+        "against the nearest class, the model's energy) combined into one rank among the "
+        "validation images' (the fraction of them it exceeds), and 1 for an image with no ink "
+        "or ink everywhere. The threshold (red, "
+        f"{r.threshold:.3f}) is the {r.accept:g} quantile of the validation split's scores "
+        f"(train.accept): {r.accept:.0%} of validation images score at or below it, and above "
+        "it predict, evaluate and serve answer 'not sure' instead of a class. Each panel "
+        f"shows the {inside} (gray) against one set of images unlike it: the share of each "
+        "in each bin of the score (log scale). AUROC: how well the score tells the set from "
+        f"the {inside} (1: perfectly, 0.5: chance); rejected: the share of the set above the "
+        f"threshold. At most {a.rejection_samples:,} images per set, seed {a.seed}; the test "
+        "split chose nothing."
+    )
+
+
 def _curves_caption(a: RunAnalysis) -> str:
     """The curves' caption with why validation can beat training: how each is measured
     (training.loop._train_epoch vs Session.score), and which of the reasons this run has."""
@@ -526,6 +589,8 @@ def _caption(a: RunAnalysis, name: str) -> str:
         return _curves_caption(a)
     if name == "imagine":
         return _imagine_caption(a)
+    if name == "rejection":
+        return _rejection_caption(a)
     if name == "weights":
         return _weights_caption(a)
     return FIGURES[name].caption
@@ -565,6 +630,12 @@ def report(run_dir: str | Path | RunAnalysis, **settings: Any) -> Path:
     bar = progress_bar(total=len(FIGURES), desc="report", unit="figure")
     try:
         for name, spec in FIGURES.items():
+            if name == "rejection" and a.rejection.off is not None:  # an older run: one line
+                sections.setdefault(spec.section, Section(spec.section)).items.append(
+                    paragraph(_rejection_caption(a), "note")
+                )
+                bar.update()
+                continue
             start = time.perf_counter()
             figure = spec.draw(a)
             png = F.save_png(figure, None)
@@ -579,7 +650,8 @@ def report(run_dir: str | Path | RunAnalysis, **settings: Any) -> Path:
     _check_report(a.run.path)
     with os_errors(a.run.path / REPORT, "copy the run to another disk and report there"):
         path = page.write(a.run.path / REPORT)
-        write_text_atomic(a.run.path / ANALYSIS, json.dumps(a.to_json(), indent=2) + "\n")
+        text = json.dumps(_finite(a.to_json()), indent=2, allow_nan=False)
+        write_text_atomic(a.run.path / ANALYSIS, text + "\n")
     logger.debug("report timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in a.timings.items()))
     return path
 
@@ -639,7 +711,12 @@ def _facts(a: RunAnalysis) -> list[tuple[str, str]]:
 
 def _tables_after(a: RunAnalysis, name: str) -> list[str]:
     """Tables that belong right after a figure."""
-    tables = {"confusion": _confused_pairs, "per-class": _per_class, "histograms": _weight_stats}
+    tables = {
+        "confusion": _confused_pairs,
+        "per-class": _per_class,
+        "histograms": _weight_stats,
+        "rejection": _rejection_table,
+    }
     return tables[name](a) if name in tables else []
 
 
@@ -668,6 +745,27 @@ def _per_class(a: RunAnalysis) -> list[str]:
     ]
     header = ["class", "precision", "recall", "F1", "support"]
     return [table(header, rows, scroll=len(rows) > 16)]
+
+
+def _rejection_table(a: RunAnalysis) -> list[str]:
+    """Per set: its images, the AUROC against the test split, the share rejected, the
+    accuracy on the accepted (the split's own images only) and why they were rejected."""
+    r = a.rejection  # a run without one has no table: report() writes one line instead
+    rows = [
+        (
+            s.name,
+            f"{s.samples:,}",
+            "-" if s.auroc is None else f"{s.auroc:.4f}",
+            "-" if s.rejected_fraction is None else f"{s.rejected_fraction:.2%}",
+            "-" if s.accepted_accuracy is None else f"{s.accepted_accuracy:.2%}",
+            ", ".join(f"{reason} {n:,}" for reason, n in s.reasons.items()) or "-",
+        )
+        for s in r.sets
+    ]
+    header = ["set", "images", "AUROC vs the split", "rejected", "accuracy on the accepted",
+              "why (images)"]  # fmt: skip
+    notes = [paragraph(why, "note") for why in r.skipped.values()]
+    return [table(header, rows), *notes]
 
 
 def _weight_stats(a: RunAnalysis) -> list[str]:
