@@ -152,6 +152,43 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_machine(args: argparse.Namespace) -> int:
+    from ..training.machine import measure_machine, run_shape
+
+    config = config_from_args(args)
+    shape, flops, source = run_shape(config)
+    machine = measure_machine(shape, refresh=args.refresh)
+    precision, why_precision = machine.precision()
+    threads, why_threads = machine.threads(flops)
+    if args.json:
+        record = machine.to_json() | {
+            "cached": machine.cached,
+            "step_flops": flops,
+            "choice": {
+                "precision": precision,
+                "precision_reason": why_precision,
+                "threads": threads,
+                "threads_reason": why_threads,
+            },
+        }
+        print(json.dumps(record, indent=2))
+        return 0
+    batch, inputs, outputs = shape
+    when = "cached" if machine.cached else "measured now"
+    print(f"cpu        {machine.model}, {machine.cores} usable cores")
+    print(
+        f"isa        {', '.join(machine.isa) or 'none of AVX2/AVX-512/AMX'} (torch uses {machine.capability})"
+    )
+    print(f"shape      {batch} x {inputs} @ {inputs} x {outputs} (the first layer; {source})")
+    for name, rates in machine.rates.items():
+        cells = "  ".join(f"{n} thread{'s' * (n > 1)}: {r:7.1f}" for n, r in rates.items())
+        print(f"{name:<10} {cells} GFLOP/s")
+    print(f"precision  {precision}: {why_precision}")
+    print(f"threads    {threads}: {why_threads}")
+    print(f"({when} {machine.measured}, torch {machine.torch}; --refresh measures again)")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     if args.list and args.markdown:
         print("| key | default | meaning |\n| --- | --- | --- |")

@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_datasets(commands)
     add_data(commands)
     add_presets(commands)
+    add_machine(commands)
     add_config(commands)
     add_demo(commands)
     # understanding runs and data
@@ -214,6 +215,18 @@ def add_data(commands: Commands) -> None:
 
 def add_presets(commands: Commands) -> None:
     command(commands, "presets", "list the presets (recipes of the classic tutorials)")
+
+
+def add_machine(commands: Commands) -> None:
+    p = command(
+        commands,
+        "machine",
+        "the CPU, torch's measured fp32/bf16 GEMM rates at a run's shapes, and the precision "
+        "and threads mlplab would choose (cached per machine)",
+    )
+    add_config_flags(p)
+    p.add_argument("--refresh", action="store_true", help="measure again instead of the cache")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
 
 
 def add_config(commands: Commands) -> None:

@@ -44,10 +44,11 @@ from ..trust.rejection import Rejector, describe
 from . import distributed
 from .device import isolated
 from .distributed import World, lost_peer, shard
+from .machine import summary_record, warn_if_slow
 from .metrics import Scores, evaluate_split
 from .optim import lr_at, momentum_at, set_step
 from .session import Session, build_session, training_step
-from .threads import set_threads
+from .threads import set_threads, step_flops
 
 __all__ = ["Epoch", "TrainResult", "format_epoch", "resume", "train"]
 
@@ -139,6 +140,7 @@ def train(
     with _process_settings(config.train) as (device, world):
         data = dataset or load_configured(config.data)
         _check_task(config, data)  # before anything is written
+        warn_if_slow(config, data, device)
         set_threads(config, data, device)
         run = _create_run(config, world)
         try:
@@ -405,6 +407,17 @@ def _restore(s: Session, checkpoint: dict[str, Any]) -> _State:
         ) from None
 
 
+def _machine(s: Session) -> dict[str, Any]:
+    """The CPU the run trained on, and torch's GEMM rates at its first layer when
+    ``mlplab machine`` has measured them here (training.machine.summary_record)."""
+    features = input_features(s.data.image_shape, s.config.model.crop)
+    hidden = s.config.model.hidden
+    outputs = 1 if s.data.task == "regression" else len(s.data.classes)
+    batch = s.config.train.batch_size
+    shape = (batch, features, hidden[0] if hidden else outputs)
+    return summary_record(shape, step_flops(features, hidden, outputs, batch))
+
+
 # ----- finishing ---------------------------------------------------------------------------
 def _finish(s: Session, run: Run, state: _State, interrupted: bool, started: float) -> TrainResult:
     """The best weights, scored once on the test split, saved with the summary."""
@@ -439,6 +452,7 @@ def _finish(s: Session, run: Run, state: _State, interrupted: bool, started: flo
         if rejector is not None:
             rejector.save(run)
         summary.update(_fitted_line(s, model, run))
+        summary["machine"] = _machine(s)
         run.save_summary(summary)
         note = refresh_card(run)  # README.md, the model card, from the files just written
         if note:

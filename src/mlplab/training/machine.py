@@ -1,0 +1,335 @@
+"""The machine a run trains on, measured: the CPU, the instructions its matrix products can
+use, torch's fp32 and bf16 GEMM rates at the run's own shapes at 1 thread and at every usable
+core, and what mlplab would choose from them (precision, threads), each with its reason.
+
+The rates are measured, not looked up: the same pin of torch brings a 6x matrix engine to an
+Intel Xeon with AMX and an emulated bf16 to a CPU without native bf16, and two threads can be
+8x slower than one when OpenMP falls into its slow mode (a small step, a busy core). A
+measurement takes about a second (:data:`SECONDS` per rate, four rates) and is cached per
+machine, torch version and shape in ``<cache>/machine.json`` (the download cache,
+``MLPLAB_CACHE_DIR``), so ``mlplab machine`` and a run's summary read it back for free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.sources.base import cache_dir
+from ..errors import WriteError
+from ..files.atomic import write_text_atomic
+from ..progress import logger
+from .threads import FLOPS_PER_THREAD, auto_threads
+
+__all__ = [
+    "BF16_PAYS",
+    "ISA",
+    "SECONDS",
+    "Machine",
+    "cached_machine",
+    "cpu_flags",
+    "cpu_model",
+    "describe_cpu",
+    "measure_machine",
+    "slow_threads",
+    "summary_record",
+    "usable_cores",
+    "warn_if_slow",
+]
+
+# The instruction sets that decide how fast a matrix product runs: /proc/cpuinfo flag -> name.
+ISA = {
+    "avx2": "AVX2",
+    "avx512f": "AVX-512",
+    "avx512_bf16": "AVX512-BF16",
+    "amx_bf16": "AMX-BF16",
+    "amx_int8": "AMX-INT8",
+}
+# bf16 is worth suggesting when its GEMM is at least this much faster than fp32 at the run's
+# first layer on one thread (below it, autocast's casts eat the gain: docs/config.md).
+BF16_PAYS = 1.5
+SECONDS = 0.15  # measuring time per rate (after a warm-up product)
+CACHE_FILE = "machine.json"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module knows."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    """The first CPU's feature flags (Linux); empty elsewhere."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, which a container or taskset sets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def describe_cpu() -> dict[str, Any]:
+    """What a run's summary records about the CPU without measuring anything."""
+    flags = cpu_flags()
+    return {
+        "model": cpu_model(),
+        "cores": usable_cores(),
+        "isa": [name for flag, name in ISA.items() if flag in flags],
+        "capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+@dataclass
+class Machine:
+    """The CPU, and torch's GEMM rates in GFLOP/s at ``shape`` = (batch, inputs, outputs)
+    of the run's first layer: ``rates[dtype][threads]``."""
+
+    model: str
+    cores: int
+    isa: list[str]
+    capability: str
+    torch: str
+    shape: tuple[int, int, int]
+    rates: dict[str, dict[int, float]]
+    measured: str
+    cached: bool = field(default=False, compare=False)
+
+    @property
+    def bf16_speedup(self) -> float:
+        """bf16 GEMM rate over fp32's, one thread, the run's shape."""
+        return self.rates["bf16"][1] / self.rates["fp32"][1]
+
+    def precision(self) -> tuple[str, str]:
+        """The precision mlplab would suggest for this shape, and why."""
+        native = {"AVX512-BF16", "AMX-BF16"} & set(self.isa)
+        ratio = self.bf16_speedup
+        if ratio >= BF16_PAYS and native:
+            return "bf16", (
+                f"bf16 GEMM {ratio:.1f}x fp32 here ({', '.join(sorted(native))}): pass "
+                "--precision bf16 (fp32 stays the default: a preset's recorded accuracy is fp32's)"
+            )
+        why = "no native bf16" if not native else f"bf16 only {ratio:.1f}x fp32 at this shape"
+        return "fp32", f"{why}: bf16 autocast would not pay"
+
+    def threads(self, step_flops: float, busy: float = 0.0) -> tuple[int, str]:
+        """The automatic thread count for a step of ``step_flops`` (training.threads'
+        rule), and why; the measured rates say when more threads would be slower."""
+        chosen = auto_threads(step_flops, self.cores, busy)
+        most = max(self.rates["fp32"])
+        if chosen == 1:
+            why = f"a {step_flops / 1e6:.0f} MFLOP step is below {2 * FLOPS_PER_THREAD / 1e6:.0f}"
+            why += " MFLOP (one thread per 25 MFLOP)"
+            if most > 1 and self.rates["fp32"][most] < self.rates["fp32"][1]:
+                why += f"; {most} threads measured slower than 1 here"
+            return 1, why
+        measured = self.rates["fp32"].get(chosen)
+        if measured is not None and measured < self.rates["fp32"][1]:
+            return 1, (
+                f"{chosen} threads measured {self.rates['fp32'][1] / measured:.1f}x slower than 1 "
+                "here (OpenMP's slow mode, or busy cores), though the step's "
+                f"{step_flops / 1e6:.0f} MFLOP would share"
+            )
+        return chosen, f"one thread per 25 MFLOP of a {step_flops / 1e6:.0f} MFLOP step"
+
+    def to_json(self) -> dict[str, Any]:
+        record = asdict(self)
+        record.pop("cached")
+        record["rates"] = {d: {str(t): r for t, r in v.items()} for d, v in self.rates.items()}
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Machine:
+        rates = {d: {int(t): float(r) for t, r in v.items()} for d, v in record["rates"].items()}
+        return cls(**{**record, "shape": tuple(record["shape"]), "rates": rates, "cached": True})
+
+
+def gemm_rate(
+    shape: tuple[int, int, int], dtype: torch.dtype, threads: int, seconds: float
+) -> float:
+    """GFLOP/s of ``(batch, inputs) @ (inputs, outputs)`` in ``dtype`` at ``threads``: the
+    median of five slices of ``seconds`` after a warm-up product."""
+    batch, inputs, outputs = shape
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(batch, inputs, generator=generator).to(dtype)
+    b = torch.randn(inputs, outputs, generator=generator).to(dtype)
+    with _threads(threads):
+        a @ b  # warm-up: packing, the thread pool
+        rates = []
+        for _ in range(5):
+            count, start = 0, time.perf_counter()
+            while True:  # one product at least, however slow
+                a @ b
+                count += 1
+                if (elapsed := time.perf_counter() - start) >= seconds / 5:
+                    break
+            rates.append(2 * batch * inputs * outputs * count / elapsed / 1e9)
+    return sorted(rates)[2]
+
+
+def measure_machine(
+    shape: tuple[int, int, int], refresh: bool = False, seconds: float = SECONDS
+) -> Machine:
+    """The machine's record for ``shape``: from the cache unless ``refresh`` (or none is
+    cached for this CPU, core count, torch and shape), else measured and cached."""
+    cpu = describe_cpu()
+    key = _key(cpu, shape)
+    cache = _read_cache()
+    if not refresh and key in cache:
+        with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError):
+            return Machine.from_json(cache[key])
+    counts = sorted({1, cpu["cores"]})
+    rates = {
+        name: {n: gemm_rate(shape, dtype, n, seconds) for n in counts}
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+    }
+    machine = Machine(
+        **cpu,
+        torch=torch.__version__,
+        shape=tuple(shape),
+        rates=rates,
+        measured=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    cache[key] = machine.to_json()
+    with contextlib.suppress(
+        OSError, WriteError
+    ):  # a read-only cache costs a second next time, no more
+        path = cache_dir() / CACHE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(cache, indent=1) + "\n")
+    return machine
+
+
+def cached_machine(shape: tuple[int, int, int]) -> Machine | None:
+    """The cached record for this CPU, core count, torch and ``shape``; None when there is none
+    (nothing is measured)."""
+    record = _read_cache().get(_key(describe_cpu(), shape))
+    try:
+        return Machine.from_json(record) if record else None
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def summary_record(shape: tuple[int, int, int], step_flops: float) -> dict[str, Any]:
+    """What a run's summary says about the machine: the CPU always; torch's GEMM rates and
+    the choices they make when ``mlplab machine`` has measured this shape here (a run never
+    spends a second measuring: ``rates`` is null until then)."""
+    machine = cached_machine(shape)
+    record: dict[str, Any] = describe_cpu() | {"shape": list(shape), "rates": None}
+    if machine is None:
+        return record | {"choice": "not measured: `mlplab machine` measures and caches it"}
+    precision, why_precision = machine.precision()
+    threads, why_threads = machine.threads(step_flops)
+    return record | {
+        "rates": machine.to_json()["rates"],
+        "measured": machine.measured,
+        "choice": {
+            "precision": precision,
+            "precision_reason": why_precision,
+            "threads": threads,
+            "threads_reason": why_threads,
+        },
+    }
+
+
+def slow_threads(threads: int, shape: tuple[int, int, int], seconds: float = 0.05) -> str | None:
+    """One line when ``threads`` (> 1, asked for explicitly) runs this shape's product slower
+    than one thread here (OpenMP's slow mode: a small step, a busy core), else None."""
+    if threads <= 1:
+        return None
+    one = gemm_rate(shape, torch.float32, 1, seconds)
+    many = gemm_rate(shape, torch.float32, threads, seconds)
+    if many >= one:
+        return None
+    return (
+        f"--threads {threads}: this run's matrix products measured {one / many:.1f}x slower "
+        f"at {threads} threads than at 1 on this machine (OpenMP's slow mode: a small step "
+        "or a busy core); leave --threads out for the automatic choice, or try "
+        "OMP_WAIT_POLICY=ACTIVE"
+    )
+
+
+def warn_if_slow(config: Any, data: Any, device: torch.device) -> None:
+    """One warning when ``train.threads`` (more than one, asked for) runs this run's first
+    layer slower than one thread here (OpenMP's slow mode: 8x on an Intel VM, 30-50x beside
+    a busy process). Measures only then (about 0.1 s)."""
+    from ..model.mlp import input_features
+
+    threads = config.train.threads
+    if threads <= 1 or device.type != "cpu":
+        return
+    features = input_features(data.image_shape, config.model.crop)
+    hidden = config.model.hidden
+    first = hidden[0] if hidden else (1 if data.task == "regression" else len(data.classes))
+    line = slow_threads(threads, (config.train.batch_size, features, first))
+    if line:
+        logger.warning(line)
+
+
+def _key(cpu: dict[str, Any], shape: tuple[int, int, int]) -> str:
+    return f"{cpu['model']}|{cpu['cores']}|{torch.__version__}|{'x'.join(map(str, shape))}"
+
+
+def _read_cache() -> dict[str, Any]:
+    try:
+        cache = json.loads((cache_dir() / CACHE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# The input shape of the registered datasets, so `mlplab machine` needs no data to measure
+# at a run's shapes; a dataset given as a path is measured at MNIST's (and says so).
+SHAPES = {
+    "mnist": (1, 28, 28),
+    "fashion-mnist": (1, 28, 28),
+    "usps": (1, 16, 16),
+    "cifar10": (3, 32, 32),
+    "digits": (1, 8, 8),
+    "make-regression": (20,),
+}
+
+
+def run_shape(config: Any) -> tuple[tuple[int, int, int], int, str]:
+    """(batch, inputs, outputs) of a config's first layer, its training step's FLOPs, and
+    what the shape was taken from."""
+    from ..model.mlp import input_features
+    from .threads import step_flops
+
+    name = config.data.dataset
+    image = SHAPES.get(name, (1, 28, 28))
+    source = name if name in SHAPES else f"{name}: not a registered dataset, MNIST's 28x28 assumed"
+    inputs = input_features(image, config.model.crop)
+    classes = 1 if name == "make-regression" else 10
+    first = config.model.hidden[0] if config.model.hidden else classes
+    batch = config.train.batch_size
+    return (batch, inputs, first), step_flops(inputs, config.model.hidden, classes, batch), source

@@ -1,0 +1,150 @@
+"""The machine, measured (issue 23, item 1): the CPU's description, torch's GEMM rates at a
+run's shapes (cached per machine, torch and shape), the precision and thread count they
+suggest and why, the warning for an explicit --threads that runs slower, and a run's summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from mlplab import Config, train
+from mlplab.cli.main import main
+from mlplab.training import machine as machine_module
+from mlplab.training.machine import (
+    Machine,
+    cached_machine,
+    describe_cpu,
+    gemm_rate,
+    measure_machine,
+    run_shape,
+    slow_threads,
+    summary_record,
+)
+
+SHAPE = (8, 16, 12)  # tiny: measuring it takes milliseconds
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch) -> Path:
+    """Each test measures into its own cache folder (never the user's)."""
+    monkeypatch.setenv("MLPLAB_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "machine.json"
+
+
+def machine(fp32: dict[int, float], bf16: dict[int, float], isa: list[str]) -> Machine:
+    return Machine("CPU", 2, isa, "AVX512", "2.13", SHAPE, {"fp32": fp32, "bf16": bf16}, "now")
+
+
+def test_the_cpu_is_described_from_its_flags(monkeypatch) -> None:
+    monkeypatch.setattr(machine_module, "cpu_flags", lambda: {"avx2", "avx512f", "amx_bf16", "fpu"})
+    cpu = describe_cpu()
+    assert cpu["isa"] == ["AVX2", "AVX-512", "AMX-BF16"]  # the ones that matter, in order
+    assert cpu["cores"] >= 1 and cpu["model"] and cpu["capability"]
+
+
+@pytest.mark.parametrize(
+    "bf16, isa, expected, why",
+    [
+        (6.0, ["AVX-512", "AMX-BF16"], "bf16", "bf16 GEMM 6.0x fp32 here (AMX-BF16): pass --precision bf16"),
+        (1.4, ["AVX512-BF16"], "fp32", "bf16 only 1.4x fp32 at this shape: bf16 autocast would not pay"),
+        (3.0, ["AVX2"], "fp32", "no native bf16: bf16 autocast would not pay"),
+    ],
+)  # fmt: skip
+def test_bf16_is_suggested_only_where_it_is_native_and_measured_faster(
+    bf16, isa, expected, why
+) -> None:
+    chosen, reason = machine({1: 100.0}, {1: 100.0 * bf16}, isa).precision()
+    assert chosen == expected and reason.startswith(why)
+
+
+def test_threads_follow_the_rule_unless_more_were_measured_slower() -> None:
+    fast = machine({1: 100.0, 2: 180.0}, {1: 100.0, 2: 180.0}, [])
+    assert fast.threads(60e6) == (2, "one thread per 25 MFLOP of a 60 MFLOP step")
+    assert fast.threads(20e6)[0] == 1
+    slow = machine({1: 100.0, 2: 12.5}, {1: 100.0, 2: 12.5}, [])
+    threads, why = slow.threads(60e6)
+    assert threads == 1 and why.startswith("2 threads measured 8.0x slower than 1 here")
+
+
+def test_rates_are_measured_once_then_read_from_the_cache(cache: Path) -> None:
+    first = measure_machine(SHAPE, seconds=0.01)
+    assert not first.cached and cache.is_file()
+    assert set(first.rates) == {"fp32", "bf16"} and all(
+        r > 0 for rates in first.rates.values() for r in rates.values()
+    )
+    assert 1 in first.rates["fp32"]
+    again = measure_machine(SHAPE, seconds=0.01)
+    assert again.cached and again == first  # the same record, not a new measurement
+    assert cached_machine(SHAPE) == first and cached_machine((9, 9, 9)) is None
+    assert not measure_machine(SHAPE, refresh=True, seconds=0.01).cached
+
+
+def test_a_damaged_cache_is_measured_again(cache: Path) -> None:
+    cache.parent.mkdir(parents=True)
+    cache.write_text("{not json")
+    assert not measure_machine(SHAPE, seconds=0.01).cached
+    record = json.loads(cache.read_text())
+    (key,) = record
+    record[key]["rates"] = "garbage"
+    cache.write_text(json.dumps(record))
+    assert cached_machine(SHAPE) is None and not measure_machine(SHAPE, seconds=0.01).cached
+
+
+def test_a_gemm_rate_is_its_flops_over_time(monkeypatch) -> None:
+    ticks = iter(x * 0.001 for x in range(10**6))  # each clock read 1 ms later
+    monkeypatch.setattr(machine_module.time, "perf_counter", lambda: next(ticks))
+    rate = gemm_rate((10, 10, 10), torch.float32, 1, seconds=0.005)
+    # each slice: start, then reads 1 ms apart until >= 1 ms: one product in 1 ms
+    assert rate == pytest.approx(2 * 10 * 10 * 10 / 0.001 / 1e9)
+
+
+def test_an_explicit_thread_count_that_runs_slower_is_warned_about(
+    tiny, quick_config, monkeypatch, caplog
+) -> None:
+    assert slow_threads(1, SHAPE) is None  # one thread: nothing to compare
+    rates = iter([100.0, 12.5])  # 1 thread, then 2
+    monkeypatch.setattr(machine_module, "gemm_rate", lambda *a, **k: next(rates))
+    line = slow_threads(2, SHAPE)
+    assert line == (
+        "--threads 2: this run's matrix products measured 8.0x slower at 2 threads than at 1 on "
+        "this machine (OpenMP's slow mode: a small step or a busy core); leave --threads out "
+        "for the automatic choice, or try OMP_WAIT_POLICY=ACTIVE"
+    )
+    monkeypatch.setattr(machine_module, "slow_threads", lambda n, shape: f"slow {n} {shape}")  # noqa: E501
+    with caplog.at_level(logging.WARNING, logger="mlplab"):
+        train(quick_config.override({"train.threads": 2, "train.epochs": 1}), dataset=tiny)
+    features = tiny.image_shape[0] * tiny.image_shape[1] * tiny.image_shape[2]
+    assert f"slow 2 (32, {features}, 16)" in caplog.messages
+    torch.set_num_threads(1)
+
+
+def test_a_run_summary_names_the_cpu_and_the_cached_rates(tiny, quick_config) -> None:
+    summary = train(quick_config.override({"train.epochs": 1}), dataset=tiny).summary
+    record = summary["machine"]
+    assert record["model"] == describe_cpu()["model"] and record["rates"] is None
+    assert "mlplab machine" in record["choice"]
+    shape = tuple(record["shape"])
+    measure_machine(shape, seconds=0.01)
+    after = summary_record(shape, 1e6)
+    assert after["rates"]["fp32"]["1"] > 0 and after["choice"]["threads"] == 1
+
+
+def test_the_machine_command(capsys) -> None:
+    assert run_shape(Config.preset("tutorial"))[:2] == ((64, 784, 250), 60_160_000)
+    assert run_shape(Config().override({"data.dataset": "x.csv"}))[2].endswith(
+        "MNIST's 28x28 assumed"
+    )
+    assert main(["machine", "--preset", "tutorial", "--batch-size", "8"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "cpu", "isa", "shape", "fp32", "bf16", "precision", "threads", "(measured",
+    ]  # fmt: skip
+    assert lines[2].startswith("shape      8 x 784 @ 784 x 250 (the first layer; mnist)")
+    assert main(["machine", "--preset", "tutorial", "--batch-size", "8", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["cached"] and record["shape"] == [8, 784, 250]
+    assert set(record["choice"]) == {"precision", "precision_reason", "threads", "threads_reason"}
