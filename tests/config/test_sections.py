@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,35 @@ def test_task_and_summary() -> None:
     lines = Config().summary().splitlines()
     assert [line.split(":")[0] for line in lines] == list(SECTIONS)
     assert "epochs=10" in lines[3] and "hidden=[250, 100]" in lines[2]
+
+
+def test_the_summary_leaves_out_the_keys_of_the_other_task() -> None:
+    """Each key's field says which task uses it (none: both); the summary shows a config's
+    keys for its task, so a classifier's first line no longer reads loss=mse."""
+    tasks = {
+        f"{name}.{f.name}": f.metadata["task"]
+        for name, cls in SECTIONS.items()
+        for f in dataclasses.fields(cls)
+        if "task" in f.metadata
+    }
+    assert tasks == {
+        "data.target": "regression",
+        "model.head": "classification",
+        "model.tta": "classification",
+        "train.label_smoothing": "classification",
+        "train.loss": "regression",
+        "train.accept": "classification",
+    }
+    shown = {
+        task: {pair.split("=")[0] for pair in Config().summary(task).split() if "=" in pair}
+        for task in (None, "classification", "regression")
+    }
+    assert shown[None] == shown["classification"]  # Config().task
+    assert {"loss", "target"} & shown["classification"] == set()
+    assert {"head", "tta", "label_smoothing", "accept"} & shown["regression"] == set()
+    assert {"loss", "target"} < shown["regression"] and "head" in shown["classification"]
+    regression = Config().override({"data.target": "y", "data.dataset": "t.csv"})
+    assert "loss=mse" in regression.summary() and "head=" not in regression.summary()
 
 
 def test_the_config_package_imports_only_errors_vocab_and_files() -> None:

@@ -122,6 +122,30 @@ def test_on_epoch_print_is_one_short_line(tiny, quick_config: Config, capsys) ->
     assert str(Epoch(regression, None, None)) == shown  # type: ignore[arg-type]
 
 
+def test_the_config_line_holds_the_keys_of_the_data_task(tiny, quick_config: Config) -> None:
+    """A classifier's config line said loss=mse (a regression key): each run's train.log
+    shows only the keys of its data's task, the regression's chosen by the dataset even with
+    model.task=auto and no data.target."""
+    sizes = Dataset(
+        "sizes",
+        Split(torch.rand(64, 1, 4, 4), torch.rand(64)),
+        Split(torch.rand(16, 1, 4, 4), torch.rand(16)),
+        (),
+        "memory",
+        task="regression",
+    )
+    for dataset, shown, left_out in (
+        (tiny, ["head=logits", "label_smoothing=0.0", "accept=0.98", "tta=[]"], ["loss=", "target="]),
+        (sizes, ["loss=mse", "target=None"], ["head=", "label_smoothing=", "accept=", "tta="]),
+    ):  # fmt: skip
+        result = train(quick_config.override({"train.epochs": 1}), dataset=dataset)
+        log = (result.run_dir / "train.log").read_text().split("\ndata     ")[0]
+        assert log.startswith("config   data: ")
+        words = log.split()
+        assert all(word in words for word in shown), log
+        assert not any(word.startswith(tuple(left_out)) for word in words), log
+
+
 def test_interrupt_keeps_a_usable_run(tiny, quick_config: Config) -> None:
     def interrupt(epoch: Epoch) -> None:
         if epoch.record["epoch"] == 2:

@@ -7,7 +7,9 @@ A :class:`Config` is built from defaults, a preset, a YAML file, CLI flags and
 
 Each field's ``metadata`` is its row in the validation table: ``help`` (meaning and unit),
 ``choices`` (a tuple of :mod:`mlplab.vocab`) or a numeric range (``low``/``high``,
-inclusive unless ``*_open``). :func:`describe` lists the rows, as ``mlplab config --list``,
+inclusive unless ``*_open``), and ``task`` for a key that only one task uses (``train.loss``:
+regression; ``model.head``: classification): :meth:`Config.summary` leaves it out of the
+other task's lines, where it would read as a setting in force. :func:`describe` lists the rows, as ``mlplab config --list``,
 the CLI's flags and docs/config.md show them.
 """
 
@@ -101,7 +103,7 @@ class DataConfig:
         None, "HDF5/npz key, or CSV header column, of the labels (default: labels, label, ...)"
     )
     target: str | None = _opt(
-        None, "CSV column to predict: a tabular regression on the other columns"
+        None, "CSV column to predict: a tabular regression on the other columns", task="regression"
     )
     data_dir: str | None = _opt(
         None, "folder searched first for dataset files; None: the usual places"
@@ -209,6 +211,7 @@ class ModelConfig:
         "output: logits (cross-entropy), log_softmax (NLL), softmax (NLL on probabilities: the "
         "tutorials' ablation)",
         choices=HEADS,
+        task="classification",
     )
     init: str = _opt(
         "default",
@@ -240,6 +243,7 @@ class ModelConfig:
         "class probabilities over the image and these views of it: shift (1 pixel each way), "
         "rotate (±5°), flip (mirrored); []: the image alone",
         choices=TTA_VIEWS,
+        task="classification",
     )
 
 
@@ -262,9 +266,13 @@ class TrainConfig:
         low=0.0,
         high=1.0,
         high_open=True,
+        task="classification",
     )
     loss: str = _opt(
-        "mse", "regression loss: mse or mae (classification: the head's)", choices=REGRESSION_LOSSES
+        "mse",
+        "regression loss: mse or mae (classification: the head's)",
+        choices=REGRESSION_LOSSES,
+        task="regression",
     )
     scheduler: str = _opt(
         "none",
@@ -308,6 +316,7 @@ class TrainConfig:
         low=0.0,
         high=1.0,
         low_open=True,
+        task="classification",
     )
     patience: int = _opt(2, "epochs without val-loss improvement before a drop (plateau)", low=0)
     seed: int = _opt(
@@ -439,11 +448,19 @@ class Config:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
 
-    def summary(self) -> str:
-        """One line per section, ``key=value`` pairs: what training prints first."""
+    def summary(self, task: str | None = None) -> str:
+        """One line per section, ``key=value`` pairs: what training prints first. Keys for
+        the other task (their field's ``task``) are left out: ``task`` is the data's
+        (classification or regression), by default :attr:`task`."""
+        task = task or self.task
         return "\n".join(
-            f"{section}: " + " ".join(f"{k}={v}" for k, v in values.items())
-            for section, values in self.to_dict().items()
+            f"{name}: "
+            + " ".join(
+                f"{f.name}={getattr(section, f.name)}"
+                for f in dataclasses.fields(section)
+                if f.metadata.get("task", task) == task
+            )
+            for name, section in ((n, getattr(self, n)) for n in SECTIONS)
         )
 
     def to_yaml(self) -> str:

@@ -324,7 +324,8 @@ def _introduce(s: Session, run: Run) -> None:
     """A fresh run's first log lines (what was built, and a fresh classifier's loss against
     the one expected) and its records of the config and the data."""
     config, data, train = s.config, s.data, s.splits["train"]
-    logger.info("config   " + config.summary().replace("\n", "\n         "))
+    # the keys of the data's task only (no loss=mse for a classifier: config.summary)
+    logger.info("config   " + config.summary(data.task).replace("\n", "\n         "))
     c, h, w = data.image_shape
     what = (
         f"{c} features, regression"
