@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,11 @@ from mlplab.analysis.rejection import (
     counterpart,
     rejection_analysis,
     resize,
+    score_sets,
 )
 from mlplab.run.directory import Run
 from mlplab.trust.negatives import KINDS
+from mlplab.trust.rejection import Rejector
 
 SHAPE = (1, 12, 12)
 
@@ -143,3 +146,43 @@ def test_the_other_dataset_for_mnist_and_usps(fashion_dir: Path, mnist_dir: Path
     assert torch.equal(small, resize(images, (16, 16)))
     name, digits = counterpart("fashion-mnist", (1, 28, 28), mnist_dir, samples=5)
     assert name == "MNIST test" and digits.shape == (5, 1, 28, 28)
+
+
+def test_the_splits_accuracy_on_the_accepted_recomputed(run: Path, bars: Dataset) -> None:
+    """The test split's rejected fraction and accuracy on the accepted, from model.json's
+    threshold and the model's argmax in plain torch: as summary.json has them."""
+    r = rejection_analysis(Run.open(run), _model(run), bars, samples=10)
+    info = json.loads((run / "model.json").read_text())
+    mean = torch.tensor(info["normalization"]["mean"]).view(-1, 1, 1)
+    std = torch.tensor(info["normalization"]["std"]).view(-1, 1, 1)
+    with torch.no_grad():
+        predicted = _model(run)((bars.test.images.float() / 255 - mean) / std).argmax(1)
+    accepted = torch.from_numpy(r.inside.scores) <= info["rejection"]["threshold"]
+    right = (predicted == bars.test.labels)[accepted].double().mean().item()
+    assert 0 < accepted.sum() < len(accepted)  # both kinds: the check can tell them apart
+    assert r.inside.accepted_accuracy == pytest.approx(right, abs=1e-12)
+    assert r.inside.rejected_fraction == pytest.approx(1 - accepted.double().mean().item())
+    summary = json.loads((run / "summary.json").read_text())
+    assert r.inside.accepted_accuracy == pytest.approx(summary["test_accepted_accuracy"])
+    assert all(s.accepted_accuracy is None for s in r.outside)  # no labels there
+    # the classes given (as the report gives its own predictions) are the ones used
+    given = rejection_analysis(Run.open(run), _model(run), bars, samples=10,
+                               predicted=lambda: predicted.numpy())  # fmt: skip
+    assert given.to_dict() == r.to_dict()
+    wrong = rejection_analysis(Run.open(run), _model(run), bars, samples=10,
+                               predicted=(predicted.numpy() + 1) % 4)  # fmt: skip
+    assert wrong.inside.accepted_accuracy == 0.0
+
+
+def test_nothing_accepted_is_null_not_nan(run: Path, bars: Dataset) -> None:
+    rejector = replace(Rejector.load(Run.open(run)), threshold=-1.0)  # rejects everything
+    images = bars.test.images[:30]
+    r = score_sets(rejector, _model(run), ("test split", images),
+                   {"blank": ("synthetic", torch.zeros(5, *SHAPE, dtype=torch.uint8))},
+                   right=np.ones(30, dtype=bool))  # fmt: skip
+    assert r.inside.rejected_fraction == 1.0 and r.inside.accepted_accuracy is None
+    record = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert record["sets"][0]["accepted_accuracy"] is None
+    assert record["sets"][1]["accepted_accuracy"] is None
+    with pytest.raises(ValueError, match="right holds 29 values for 30 images"):
+        score_sets(rejector, _model(run), ("test split", images), {}, right=np.ones(29, bool))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +15,14 @@ import torch
 from synthetic import make_images, quick
 
 from mlplab import Config, RunError, train
+from mlplab.analysis.rejection import KIND_TITLES
 from mlplab.cli import main
 from mlplab.errors import ConfigError
 from mlplab.report.run_report import FIGURES, RunAnalysis, plot, report
 
 # Small settings: each report takes a few seconds on one thread.
 FAST = {"tsne_samples": 40, "candidates": 32, "iterations": 2, "ascent_steps": 10,
-        "mistakes": 9, "samples": 12}  # fmt: skip
+        "mistakes": 9, "samples": 12, "rejection_samples": 60}  # fmt: skip
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -87,6 +90,73 @@ def test_the_reports_calibration_is_the_summarys(digits_run: Path, digits_report
     bins = analysis["reliability_after"]
     assert len(bins["counts"]) == 15 and sum(bins["counts"]) == 450
     assert "Reliability: how often the model is right" in digits_report.read_text()
+
+
+def test_the_reports_rejection_is_the_summarys(digits_run: Path, digits_report: Path) -> None:
+    """analysis.json's rejection: the test split whole, as summary.json scored it; each other
+    set against it; the section's table shows the same figures."""
+    record = json.loads((digits_run / "analysis.json").read_text())["rejection"]
+    summary = json.loads((digits_run / "summary.json").read_text())
+    threshold = json.loads((digits_run / "model.json").read_text())["rejection"]["threshold"]
+    assert (record["off"], record["threshold"], record["accept"]) == (None, threshold, 0.98)
+    inside, *others = record["sets"]
+    assert (inside["name"], inside["samples"], inside["auroc"]) == ("test split", 450, None)
+    assert inside["rejected_fraction"] == pytest.approx(summary["test_rejected_fraction"])
+    assert inside["accepted_accuracy"] == pytest.approx(summary["test_accepted_accuracy"])
+    synthetic = [s for s in others if s["source"] == "synthetic"]
+    assert [s["name"] for s in synthetic] == list(KIND_TITLES.values())
+    assert all(s["samples"] == 60 for s in others)
+    for s in record["sets"]:
+        assert (
+            sum(s["histogram"]) == s["samples"] and len(s["histogram"]) == len(record["bins"]) - 1
+        )
+    blank = next(s for s in synthetic if s["name"] == "blank")
+    assert blank["rejected_fraction"] == 1.0 and blank["reasons"] == {"no ink": 60}
+    html = digits_report.read_text()
+    assert 'id="fig-rejection"' in html and "AUROC vs the split" in html
+    for s in others:
+        assert (
+            f'<td>{s["name"]}</td><td class="n">60</td><td class="n">{s["auroc"]:.4f}</td>' in html
+        )
+    if "other dataset" in record["skipped"]:  # Fashion-MNIST is not on this machine: why
+        assert record["skipped"]["other dataset"].startswith("Fashion-MNIST test skipped: ")
+        assert html.count("the report never downloads") == 1
+    else:
+        assert others[0]["name"] == "Fashion-MNIST test, resized to 8x8"
+
+
+def test_a_run_without_rejection_gets_one_line(digits_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "older"
+    shutil.copytree(digits_run, copy, ignore=shutil.ignore_patterns("figures", "report.html"))
+    info = json.loads((copy / "model.json").read_text())
+    del info["rejection"]
+    (copy / "model.json").write_text(json.dumps(info))
+    (copy / "rejection.safetensors").unlink()
+    html = report(copy, **FAST).read_text()
+    line = (f"Rejection off: run {copy} was trained by an mlplab without the rejection of "
+            "unfamiliar inputs; train it again to have one.")  # fmt: skip
+    assert html.count(escape(line)) == 1
+    assert 'id="fig-rejection"' not in html and "AUROC vs the split" not in html
+    assert not (copy / "figures" / "rejection.png").exists()
+    record = json.loads((copy / "analysis.json").read_text())["rejection"]
+    assert record["off"] == line[:1].lower() + line[1:-1] and record["sets"] == []
+
+
+def test_nothing_accepted_is_written_as_null(digits_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "strict"
+    shutil.copytree(digits_run, copy, ignore=shutil.ignore_patterns("figures", "report.html"))
+    info = json.loads((copy / "model.json").read_text())
+    info["rejection"]["threshold"] = -1.0  # every score is above it
+    (copy / "model.json").write_text(json.dumps(info))
+    report(copy, **FAST)
+
+    def no_nan(name: str) -> None:
+        raise AssertionError(f"analysis.json holds {name}")
+
+    text = (copy / "analysis.json").read_text()
+    inside = json.loads(text, parse_constant=no_nan)["rejection"]["sets"][0]
+    assert inside["rejected_fraction"] == 1.0 and inside["accepted_accuracy"] is None
+    assert '"accepted_accuracy": null' in text
 
 
 def test_plot_figures_from_the_run_directory_alone(digits_run: Path, tmp_path: Path) -> None:
