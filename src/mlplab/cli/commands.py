@@ -331,10 +331,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
             reject=not args.no_reject,
         )
         results = predictor.classify(args.images, args.top_k, show=args.show)
+        explained = None
+        if args.explain is not None:
+            from ..inference.explain import Explainer
+
+            record = Explainer(predictor=predictor).write(
+                args.images, args.explain, flag="--explain"
+            )
+            explained = _explained(record, args.explain)
     if predictor.rejection_off:  # said once, on stderr: stdout may be --json
         print(f"mlplab: {predictor.rejection_off}", file=sys.stderr)
     if args.json:
         print(json.dumps(results, indent=2))
+        if explained:
+            print(f"mlplab: {explained}", file=sys.stderr)
         return 0
     files = [printable(r["file"]) for r in results]  # a name may hold escape codes
     width = max(map(len, files))
@@ -345,7 +355,50 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if r["rejected"]:
             best = f"{best}  {not_sure(predictor.classes, r['ood_score'], r['reason'])}"
         print(f"{name:<{width}}  {best}   top {len(r['top'])}: {top}{shown}")
+    if explained:
+        print(explained)
     return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from ..inference.explain import Explainer
+
+    explainer = Explainer(args.run_dir, style=args.preprocess)
+    record = explainer.write(
+        args.images,
+        args.out,
+        args.method,
+        args.target,
+        steps=args.steps,
+        window=args.window,
+        stride=args.stride,
+    )
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return 0
+    files = [printable(e["file"] or "-") for e in record["images"]]
+    width = max(map(len, files), default=0)
+    for name, e in zip(files, record["images"], strict=True):
+        why = f"{printable(e['target'])} {e['target_probability']:6.1%}"
+        if e["target"] != e["class"]:
+            why += f" (predicted {printable(e['class'])} {e['probability']:.1%})"
+        print(f"{name:<{width}}  {why}  {printable(args.out / e['overlay'])}")
+    print(_explained(record, args.out))
+    return 0
+
+
+def _explained(record: dict[str, Any], out: Path) -> str:
+    """The closing line of explain and predict --explain: what was written, and for
+    integrated gradients how well the attributions add up."""
+    n = len(record["images"])
+    line = f"{record['method']}: {n} image{'s' * (n != 1)} explained into {printable(out)}"
+    if "completeness" in record:
+        c = record["completeness"]
+        line += (
+            f"; completeness error at most {c['max_error']:.3g} nats "
+            f"({c['max_relative_error']:.1%} of f(x) - f(background))"
+        )
+    return line
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from ..config import PRESETS, Key, describe
 from ..data.sources import DATASETS
 from ..run.outputs import COMPARE, LR_FIND, OLD_SWEEPS, ROOT, SWEEPS
 from ..serve.settings import LOG_LEVELS, ServeSettings
+from ..trust.explain import METHODS, STEPS, STRIDE, WINDOW
 
 Commands = argparse._SubParsersAction  # what add_subparsers returns: argparse has no public name
 
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     # shipping a model
     add_export(commands)
     add_predict(commands)
+    add_explain(commands)
     add_serve(commands)
     # scale: sweeps and ablations, the runs table, TensorBoard, the LR finder
     add_sweep(commands)
@@ -416,6 +418,74 @@ def add_predict(commands: Commands) -> None:
         "header before decoding (default: 40)",
     )
     add_no_reject(p)
+    p.add_argument(
+        "--explain",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write why (integrated gradients of the predicted class: the model input, "
+        "attribution map and overlay PNGs, explanations.json) into DIR; needs "
+        "mlplab[explain] (default: off)",
+    )
+
+
+def add_explain(commands: Commands) -> None:
+    p = command(
+        commands,
+        "explain",
+        "which pixels made a run's model give its answer: attribution maps (Captum)",
+    )
+    p.add_argument("run_dir", type=Path, help=RUN_DIR)
+    p.add_argument(
+        "images", type=Path, nargs="+", metavar="IMAGE", help="image files, or folders of them"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for the PNGs (model input, attribution, overlay per image) and "
+        "explanations.json; made if missing, its other files never replaced",
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default=METHODS[0],
+        help=f"attribution method (default: {METHODS[0]})",
+    )
+    p.add_argument(
+        "--target",
+        default=None,
+        metavar="CLASS",
+        help="class to explain, by name or index (default: each image's predicted class)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=STEPS,
+        help=f"integrated gradients: points along the path from the background (default: {STEPS})",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=WINDOW,
+        metavar="N",
+        help=f"occlusion: the side of the background patch, pixels (default: {WINDOW})",
+    )
+    p.add_argument(
+        "--stride",
+        type=int,
+        default=STRIDE,
+        metavar="N",
+        help=f"occlusion: how far the patch moves each time, pixels (default: {STRIDE})",
+    )
+    p.add_argument(
+        "--preprocess",
+        choices=("auto", "mnist", "resize", "none"),
+        default="auto",
+        help="as predict's (default: auto)",
+    )
+    p.add_argument("--json", action="store_true", help="print explanations.json's record")
 
 
 def add_serve(commands: Commands) -> None:

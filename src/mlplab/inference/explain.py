@@ -3,7 +3,7 @@
 The images go through predict's preprocessing (:class:`.predictor.Predictor`), so what is
 explained is exactly what predict classified; the attributions come from
 :mod:`mlplab.trust.explain` (Captum: integrated gradients, occlusion, saliency), of the
-calibrated log-probability of the predicted class (or ``target``), against a baseline that is
+calibrated log-odds of the predicted class (or ``target``), against a baseline that is
 the run's background in pixel space.
 
     maps = mlplab.explain(run_dir, ["seven.png"])            # float32 (N, C, H, W)
@@ -38,7 +38,7 @@ from ..trust.explain import (
     STRIDE,
     WINDOW,
     Attributions,
-    LogProbabilities,
+    LogOdds,
     attribute,
     baseline_images,
     check_options,
@@ -72,7 +72,7 @@ def explain(
     """Attribution maps of a run's model on image files (or folders, PIL images, arrays).
 
     Returns float32 ``(N, C, H, W)``, shaped like the model's input, in input order (folders
-    expanded): each pixel's share of the calibrated log-probability of ``target`` (a class
+    expanded): each pixel's share of the calibrated log-odds of ``target`` (a class
     name or index; None: each image's predicted class). ``method``: one of
     ``integrated-gradients`` (``steps`` along the path), ``occlusion`` (a ``window`` x
     ``window`` patch moved by ``stride``) or ``saliency``. Needs ``mlplab[explain]``.
@@ -108,7 +108,7 @@ class Explainer:
                 run_dir, style=style, device=device, max_pixels=max_pixels, reject=False
             )
         self.predictor = predictor
-        self.model = LogProbabilities(predictor.model, predictor.head)
+        self.model = LogOdds(predictor.model, predictor.head)
         rejector = predictor.rejector or Rejector.load(predictor.run)
         self.background = (
             rejector.tensors["ink.background"].float() / 255 if rejector is not None else None
@@ -245,7 +245,7 @@ class Explainer:
             "method": method,
             "options": options,
             "target": None if index is None else self.classes[index],
-            "attributed": "the calibrated log-probability of the class (nats)",
+            "attributed": "the calibrated log-odds of the class, log(p / (1 - p)), nats",
             "temperature": self.predictor.temperature,
             "baseline": {
                 "pixel": None if background is None else [round(float(v), 6) for v in background],
@@ -256,7 +256,7 @@ class Explainer:
             "images": entries,
         }
         if found.completeness_error is not None and len(entries):
-            gap = (found.log_probability - found.baseline_log_probability).abs()
+            gap = (found.log_odds - found.baseline_log_odds).abs()
             error = found.completeness_error.abs()
             record["completeness"] = {
                 "max_error": round(float(error.max()), 6),
@@ -293,8 +293,8 @@ def _entry(
         "target": explainer.classes[t],
         "target_index": t,
         "target_probability": round(float(probs[t]), 6),
-        "log_probability": round(float(found.log_probability[i]), 6),
-        "baseline_log_probability": round(float(found.baseline_log_probability[i]), 6),
+        "log_odds": round(float(found.log_odds[i]), 6),
+        "baseline_log_odds": round(float(found.baseline_log_odds[i]), 6),
         "attribution_sum": round(float(found.maps[i].sum()), 6),
     }
     if found.completeness_error is not None:

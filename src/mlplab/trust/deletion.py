@@ -79,8 +79,8 @@ def deletion_curve(
 ) -> Deletion:
     """The deletion test of ``maps`` (``(N, C, H, W)``, from :func:`.explain.attribute`).
 
-    ``model``: pixels in [0, 1] -> log-probabilities (:class:`.explain.LogProbabilities`);
-    ``pixels``: uint8 or floats in [0, 1], ``(N, C, H, W)``; ``baseline``: the background
+    ``model``: pixels in [0, 1] -> log-odds (:class:`.explain.LogOdds`, whose sigmoid is the
+    probability); ``pixels``: uint8 or floats in [0, 1], ``(N, C, H, W)``; ``baseline``: the background
     image of each (:func:`.explain.baseline_images`). The class followed is each image's
     predicted one; the random order is drawn from ``seed``.
     """
@@ -120,5 +120,5 @@ def _mean_probability(
     mask = torch.zeros(n, h * w, dtype=torch.bool, device=x.device)
     mask.scatter_(1, order[:, :k], True)
     deleted = torch.where(mask.view(n, 1, h, w), baseline, x)
-    probs = torch.cat([model(chunk).exp() for chunk in deleted.split(CHUNK)])
+    probs = torch.cat([model(chunk).sigmoid() for chunk in deleted.split(CHUNK)])
     return float(probs.gather(1, targets[:, None]).mean())

@@ -22,14 +22,18 @@ which the rejection of unfamiliar inputs keeps, :mod:`.rejection`); for a run wi
 from each input's own border (:func:`border_levels`). Occlusion patches are that same
 background, and so are the deleted pixels of the faithfulness test (:mod:`.deletion`).
 
-**What is attributed: the calibrated log-probability** of the target class,
-``log softmax(z / T)`` (:class:`LogProbabilities`), not the logit. Every head has it (the
-log_softmax and softmax heads have no free logits to attribute); a logit can rise while its
-class loses (when every logit rises), whereas the log-probability measures the evidence for
-the target *against the other classes*, which is what "why 7 and not 1" asks; and its
-differences are in nats, comparable across runs and temperatures. The price: near a
-confident answer the log-probability saturates, so plain gradients (saliency) are small
-there; integrated gradients and occlusion, which compare with the baseline, are not.
+**What is attributed: the calibrated log-odds** of the target class,
+``log(p / (1 - p))`` with ``p`` the run's calibrated probability (:class:`LogOdds`): the
+logit of that probability, ``z_t - logsumexp_{j != t} z_j`` for calibrated logits ``z``.
+Not the raw logit ``z_t``: a logit can rise while its class loses (when every logit rises),
+the log_softmax and softmax heads have no free logits, and a logit's scale is not the
+answer's. Not the log-probability either, though it measures the same evidence: near a
+confident answer ``log p`` is 0 to float32's precision (a margin of 20 nats already rounds
+``1 - p`` away), so its gradients and occlusion differences vanish exactly, and a map of a
+confident answer would be blank. The log-odds carries the same comparison of the target
+against the other classes without saturating (it grows with the margin), is in nats,
+comparable across runs and temperatures, and maps back to the probability the user sees:
+``p = sigmoid(log-odds)``, which the deletion test follows (:mod:`.deletion`).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ __all__ = [
     "STRIDE",
     "WINDOW",
     "Attributions",
-    "LogProbabilities",
+    "LogOdds",
     "attribute",
     "baseline_images",
     "border_levels",
@@ -65,12 +69,13 @@ ROWS = 4096  # images x steps per forward pass (integrated gradients' internal b
 PATCHES = 64  # occluded copies per forward pass
 
 
-class LogProbabilities(nn.Module):
-    """Pixels in [0, 1] ``(N, C, H, W)`` -> the calibrated class log-probabilities ``(N, K)``.
+class LogOdds(nn.Module):
+    """Pixels in [0, 1] ``(N, C, H, W)`` -> each class's calibrated log-odds ``(N, K)``,
+    ``log(p_k / (1 - p_k))``: the function every method here attributes.
 
     ``model`` is a :class:`~mlplab.model.raw_image.RawImageModel` (normalization and the run's
-    temperature inside), whose outputs are head ``head``'s; this takes their log-probabilities
-    in float32, the function every method here attributes."""
+    temperature inside), whose outputs are head ``head``'s; ``sigmoid`` of this is their
+    probabilities, its argmax their predicted class."""
 
     def __init__(self, model: nn.Module, head: str) -> None:
         super().__init__()
@@ -78,7 +83,11 @@ class LogProbabilities(nn.Module):
         self.head = head
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return heads.log_probabilities(self.head, self.model(pixels).float())
+        z = heads.to_logits(self.head, self.model(pixels).float())
+        k = z.shape[1]
+        others = z[:, None, :].expand(-1, k, -1)  # row k: every class but k
+        others = others.masked_fill(torch.eye(k, dtype=torch.bool, device=z.device), -torch.inf)
+        return z - others.logsumexp(2)
 
 
 @dataclass(frozen=True)
@@ -86,9 +95,9 @@ class Attributions:
     """What :func:`attribute` found for ``N`` images.
 
     ``maps``: float32 ``(N, C, H, W)``, each pixel's share of the target's calibrated
-    log-probability (nats; for saliency, the gradient's magnitude, per unit of pixel value).
-    ``targets``: int64 ``(N,)``, the class explained. ``log_probability`` and
-    ``baseline_log_probability``: ``f`` at the input and at the baseline, ``(N,)``.
+    log-odds (nats; for saliency, the gradient's magnitude, per unit of pixel value).
+    ``targets``: int64 ``(N,)``, the class explained. ``log_odds`` and ``baseline_log_odds``:
+    ``f`` at the input and at the baseline, ``(N,)``.
     ``completeness_error``: integrated gradients only, ``sum(maps) - (f(x) - f(baseline))``
     per image (None for the other methods, which promise no sum).
     """
@@ -96,8 +105,8 @@ class Attributions:
     method: str
     maps: torch.Tensor
     targets: torch.Tensor
-    log_probability: torch.Tensor
-    baseline_log_probability: torch.Tensor
+    log_odds: torch.Tensor
+    baseline_log_odds: torch.Tensor
     completeness_error: torch.Tensor | None
 
 
@@ -161,9 +170,9 @@ def attribute(
     window: int = WINDOW,
     stride: int = STRIDE,
 ) -> Attributions:
-    """Attribute ``model``'s calibrated log-probability of ``target`` to the input pixels.
+    """Attribute ``model``'s calibrated log-odds of ``target`` to the input pixels.
 
-    ``model``: pixels in [0, 1] -> log-probabilities (:class:`LogProbabilities`).
+    ``model``: pixels in [0, 1] -> log-odds (:class:`LogOdds`).
     ``pixels``: uint8 images or floats in [0, 1], ``(N, C, H, W)``. ``target``: a class index
     for every image, one per image, or None for each image's predicted class.
     ``background``: ``(C,)`` in [0, 1], the run's (None: each image's border,
@@ -212,8 +221,8 @@ def attribute(
         method=method,
         maps=maps.detach().float().cpu(),
         targets=targets.cpu(),
-        log_probability=fx.cpu(),
-        baseline_log_probability=fb.cpu(),
+        log_odds=fx.cpu(),
+        baseline_log_odds=fb.cpu(),
         completeness_error=None if error is None else error.cpu(),
     )
 
