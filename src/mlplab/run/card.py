@@ -176,7 +176,7 @@ class _Facts:
             analysis = _read_json(file, dict, "a report's analysis")
         except MlplabError:
             return {}
-        return analysis if analysis.get("classes") == self.run.model_info().get("classes") else {}
+        return analysis if analysis.get("classes") == self.model.get("classes") else {}
 
     # ----- front matter ---------------------------------------------------------------
     def pipeline(self) -> str:
@@ -294,10 +294,9 @@ class _Facts:
 
     def model_section(self) -> str:
         spec, s = self.spec, self.summary
-        c, h, w = spec["input_shape"]
         outputs = "1 output (the prediction)" if self.regression else f"{spec['classes']} classes"
         rows = [
-            ("input", f"{self._inputs_words()} (C×H×W {c}×{h}×{w})"),
+            ("input", self._inputs_words() + ("" if self.tabular else " (C×H×W)")),
             ("hidden layers", ", ".join(map(str, spec.get("hidden", []))) or "none (linear)"),
             ("activation", spec.get("activation")),
             ("dropout", spec.get("dropout")),
@@ -522,7 +521,10 @@ class _Facts:
                 )
                 for c in self.classes
             ]
-            source = "`summary.json`; precision, F1 and counts from `analysis.json` (mlplab report)"
+            source = (
+                "accuracy from `summary.json`; precision, F1 and test samples from "
+                "`analysis.json`, which `mlplab report` wrote"
+            )
         else:
             head = ("class", "accuracy")
             rows = [(_cell(c), _pct(per.get(c))) for c in self.classes]
