@@ -162,3 +162,5 @@ def test_cli_explain_and_predict_explain(
     last = capsys.readouterr().out.splitlines()[-1]
     assert last.startswith(f"integrated-gradients: 1 image explained into {tmp_path / 'p'}; ")
     assert (tmp_path / "p" / "a.overlay.png").is_file()
+    assert main(["explain", str(run), str(source)]) == 0  # the default: under the output root
+    assert (tmp_path / "runs" / "explain" / "explanations.json").is_file()

@@ -20,7 +20,7 @@ from .. import __version__
 from ..analysis.evaluate import SPLITS
 from ..config import PRESETS, Key, describe
 from ..data.sources import DATASETS
-from ..run.outputs import COMPARE, LR_FIND, OLD_SWEEPS, ROOT, SWEEPS
+from ..run.outputs import COMPARE, EXPLAIN, LR_FIND, OLD_SWEEPS, ROOT, SWEEPS
 from ..serve.settings import LOG_LEVELS, ServeSettings
 from ..trust.explain import METHODS, STEPS, STRIDE, WINDOW
 
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train(commands)
     add_evaluate(commands)
     add_calibrate(commands)
+    add_robustness(commands)
     add_datasets(commands)
     add_data(commands)
     add_presets(commands)
@@ -182,6 +183,48 @@ def add_calibrate(commands: Commands) -> None:
     )
     p.add_argument("--data-dir", default=None, help="where to look for the dataset first")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def add_robustness(commands: Commands) -> None:
+    from ..analysis.corruptions import NAMES
+
+    p = command(
+        commands,
+        "robustness",
+        "a run's accuracy under the MNIST-C corruptions at 5 severities: robustness.json",
+    )
+    p.add_argument("run_dir", type=Path, help=RUN_DIR)
+    p.add_argument(
+        "--dataset",
+        default=None,
+        metavar="NAME",
+        help="corrupt another dataset's test split (same image shape and classes) instead",
+    )
+    p.add_argument(
+        "--severities",
+        default="1-5",
+        help="severities to score: N, N-M or N,M,... from 1 to 5 (default: 1-5)",
+    )
+    p.add_argument(
+        "--corruptions",
+        default=None,
+        metavar="NAMES",
+        help=f"comma-separated, of: {', '.join(NAMES)} (default: all)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the corruptions' random draws (default: 0)"
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the first N test images, for a quick look (default: all)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
+    p.add_argument("--data-dir", default=None, help="where to look for the dataset first")
+    p.add_argument("--json", action="store_true", help="print robustness.json's content")
+    add_no_reject(p)
 
 
 def add_datasets(commands: Commands) -> None:
@@ -442,10 +485,11 @@ def add_explain(commands: Commands) -> None:
     p.add_argument(
         "--out",
         type=Path,
-        required=True,
+        default=EXPLAIN,
         metavar="DIR",
         help="folder for the PNGs (model input, attribution, overlay per image) and "
-        "explanations.json; made if missing, its other files never replaced",
+        "explanations.json; made if missing, its other files never replaced "
+        f"(default: {EXPLAIN})",
     )
     p.add_argument(
         "--method",

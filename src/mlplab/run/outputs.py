@@ -10,6 +10,7 @@ a run                       ``runs/<stamp>-<name>/``                        same
 ``mlplab compare``          ``runs/compare/compare.html`` (+ figures/)      ``compare/``
 ``mlplab explore NAME``     ``runs/explore-<name>/explore.html``            ``explore-<name>/``
 ``mlplab lr-find``          ``runs/lr_find.png`` + ``runs/lr_find.json``    ``./lr_find.*``
+``mlplab explain``          ``runs/explain/`` (PNGs + explanations.json)    new
 a sweep                     ``runs/sweeps/<sweep>/`` (its trials in runs/)  ``sweeps/``
 ==========================  ==============================================  ============
 
@@ -26,10 +27,20 @@ from pathlib import Path
 
 from ..config import RunConfig
 
-__all__ = ["COMPARE", "LR_FIND", "OLD_SWEEPS", "ROOT", "SWEEPS", "explore_folder", "sweep_folder"]
+__all__ = [
+    "COMPARE",
+    "EXPLAIN",
+    "LR_FIND",
+    "OLD_SWEEPS",
+    "ROOT",
+    "SWEEPS",
+    "explore_folder",
+    "sweep_folder",
+]
 
 ROOT = Path(RunConfig().dir)  # runs: the default of run.dir (--runs-dir)
 COMPARE = ROOT / "compare"  # compare.html and its figures/
+EXPLAIN = ROOT / "explain"  # mlplab explain: the PNGs and explanations.json
 LR_FIND = ROOT / "lr_find.png"  # the plot; its numbers beside it, lr_find.json
 SWEEPS = ROOT / "sweeps"  # a folder per sweep, its trials' runs in SWEEP/runs/
 OLD_SWEEPS = Path("sweeps")  # where sweeps went before: still read (see the docstring)
