@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from mlplab.cli import main
@@ -263,3 +264,24 @@ def test_predict(made: dict[str, Made], name: str, images: list[str]) -> None:
     assert all(
         sum(t["probability"] for t in r["top"]) == pytest.approx(1, abs=1e-5) for r in results
     )
+
+
+# ----- card ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_card(made: dict[str, Made], name: str) -> None:
+    m = made[name]
+    card = m.run / "README.md"
+    assert card.is_file()  # training wrote it
+    code, out, err = run_main(["card", str(m.run)])
+    assert (code, out, err) == (0, f"{card}\n", "")
+    text = card.read_text()
+    meta = yaml.safe_load(text.split("---\n")[1])
+    tabular = name in ("regression", "linreg")  # feature rows; the classifiers take 8x8 images
+    kind = "regression" if m.kind.regression else "classification"
+    assert meta["pipeline_tag"] == f"{'tabular' if tabular else 'image'}-{kind}"
+    (result,) = meta["model-index"][0]["results"]
+    figure = "test_r2" if m.kind.regression else "test_accuracy"
+    assert result["metrics"][0]["value"] == m.summary()[figure]
+    assert ("## Calibration" in text) is (not m.kind.regression)
+    assert ("mlplab predict" in text) is (not m.kind.regression)  # predict takes images
+    assert ("A logistic regression" in text) is (name == "logistic")

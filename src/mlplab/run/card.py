@@ -164,7 +164,9 @@ class _Facts:
         self.regression = self.task == "regression"
         self.classes: list[str] = list(self.model.get("classes", []))
         shape = self.spec["input_shape"]
-        self.tabular = shape[0] == 1 and shape[1] == 1  # feature rows, not images
+        # feature rows, not images: a regression (mlplab's are on tables), or a shape with at
+        # most one side longer than 1 (CSV rows are read as 1x1xF or Fx1x1)
+        self.tabular = self.regression or sorted(shape)[1] == 1
         self.data_name = str(self.summary.get("dataset") or self.dataset.get("name") or "unknown")
 
     def _analysis(self) -> dict[str, Any]:
@@ -289,7 +291,8 @@ class _Facts:
     def _inputs_words(self) -> str:
         c, h, w = self.spec["input_shape"]
         if self.tabular:
-            return f"{w} feature{'s' if w != 1 else ''}"
+            n = c * h * w
+            return f"{n} feature{'s' if n != 1 else ''}"
         return f"{c}×{h}×{w} images"
 
     def model_section(self) -> str:
