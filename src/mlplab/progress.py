@@ -1,8 +1,14 @@
 """The one place where mlplab reports progress: log lines and terminal progress bars.
 
-Library code never prints. It logs through the ``mlplab`` logger (the CLI shows INFO
-lines on stdout; a notebook sees them after ``logging.basicConfig(level="INFO")``) and
-draws tqdm bars only when stderr is a terminal and ``MLPLAB_PROGRESS`` is not ``0``.
+Library code never prints. It logs through the ``mlplab`` logger and draws tqdm bars only
+when stderr is a terminal and ``MLPLAB_PROGRESS`` is not ``0``. Who shows the log lines:
+
+- the CLI: a handler on stdout (``main``), warnings only with ``--quiet``;
+- ``train()``/``resume()`` called from Python (a script, a notebook): :func:`reporting`
+  installs a handler on stderr for the call, so the lines the CLI prints appear in a terminal
+  and in a notebook's cell output with nothing configured. ``progress=False`` or
+  ``MLPLAB_PROGRESS=0`` (what CI sets) keeps it away; a caller who set up ``logging``
+  (a handler on the ``mlplab`` or the root logger) gets the lines through that instead.
 """
 
 from __future__ import annotations
@@ -17,19 +23,33 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["log_line", "log_to_file", "logger", "progress_bar", "show_progress"]
+__all__ = [
+    "log_line",
+    "log_to_file",
+    "logger",
+    "progress_bar",
+    "progress_setting",
+    "reporting",
+    "show_progress",
+]
 
 logger = logging.getLogger("mlplab")
 
 
-def show_progress() -> bool:
-    """Draw progress bars? Only on a terminal, unless MLPLAB_PROGRESS says otherwise."""
-    setting = os.environ.get("MLPLAB_PROGRESS", "auto").lower()
+def progress_setting() -> bool | None:
+    """MLPLAB_PROGRESS: False for 0/false/no/off, True for 1/true/yes/on, None otherwise."""
+    setting = os.environ.get("MLPLAB_PROGRESS", "auto").strip().lower()
     if setting in ("0", "false", "no", "off"):
         return False
     if setting in ("1", "true", "yes", "on"):
         return True
-    return sys.stderr.isatty()
+    return None
+
+
+def show_progress() -> bool:
+    """Draw progress bars? Only on a terminal, unless MLPLAB_PROGRESS says otherwise."""
+    setting = progress_setting()
+    return sys.stderr.isatty() if setting is None else setting
 
 
 def progress_bar(**kwargs: Any) -> tqdm:
@@ -46,6 +66,52 @@ def log_line(message: str, bar: tqdm | None = None) -> None:
             logger.info(message)
     else:
         logger.info(message)
+
+
+class _WarningsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+@contextlib.contextmanager
+def reporting(progress: bool | None = None) -> Iterator[None]:
+    """Show mlplab's log lines to a caller of the Python API while inside (train, resume).
+
+    ``None`` (the default): on stderr, unless ``MLPLAB_PROGRESS`` is off or the caller set up
+    ``logging`` (a handler on the root logger: ``logging.basicConfig``), whose handlers then
+    decide. ``True``: on stderr whatever either says (the root's handlers do not get them
+    too). ``False``: quiet: the caller's handlers get warnings only. A handler on the
+    ``mlplab`` logger itself (the CLI's) always decides. A run's ``train.log`` gets every
+    line in all cases (:func:`log_to_file`).
+    """
+    own, root = bool(logger.handlers), bool(logging.getLogger().handlers)
+    if progress is False:
+        quiet, handlers = _WarningsOnly(), [*logger.handlers, *logging.getLogger().handlers]
+        for handler in handlers:
+            handler.addFilter(quiet)
+        try:
+            yield
+        finally:
+            for handler in handlers:
+                handler.removeFilter(quiet)
+        return
+    if own or (progress is None and (root or progress_setting() is False)):
+        yield
+        return
+    # sys.stderr as it is now: a terminal, a notebook's cell output, pytest's capture
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.INFO)
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)  # log_to_file then leaves propagation alone: no doubles
+    logger.propagate = False  # nor from the root's handlers or logging's last resort
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 class _Forward(logging.Handler):

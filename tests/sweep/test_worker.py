@@ -86,11 +86,11 @@ def test_ctrl_c_after_an_epoch_keeps_the_run_and_requeues(
 ) -> None:
     real_train = worker_module.train
 
-    def stopped_after_one_epoch(config, dataset=None, on_epoch=None):
+    def stopped_after_one_epoch(config, dataset=None, on_epoch=None, **kwargs):
         def hook(epoch):
             raise KeyboardInterrupt  # what Ctrl-C during the next epoch amounts to
 
-        return real_train(config, dataset=dataset, on_epoch=hook)
+        return real_train(config, dataset=dataset, on_epoch=hook, **kwargs)
 
     s = create_sweep(base, grid=["model.head=logits"], sweeps_dir=tmp_path)
     monkeypatch.setattr(worker_module, "train", stopped_after_one_epoch)

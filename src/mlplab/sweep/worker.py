@@ -16,14 +16,12 @@ report needs only the study.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import logging
 import math
 import platform
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -231,8 +229,10 @@ class _Worker:
             return False
 
         data = self.dataset or _dataset(config, self.cache)
-        with _training_quiet(self.verbose):
-            return train(config, dataset=data, on_epoch=on_epoch)
+        # verbose: the trial's lines as train() shows them; else its train.log only
+        return train(
+            config, dataset=data, on_epoch=on_epoch, progress=None if self.verbose else False
+        )
 
     def _finish(
         self,
@@ -307,25 +307,3 @@ def _dataset(config: Config, cache: dict[str, Dataset]) -> Dataset:
     if key not in cache:
         cache[key] = load_configured(config.data)
     return cache[key]
-
-
-class _WarningsOnly(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING
-
-
-@contextlib.contextmanager
-def _training_quiet(verbose: bool) -> Iterator[None]:
-    """Keep a trial's training lines off the caller's handlers (its train.log has them)."""
-    if verbose:
-        yield
-        return
-    handlers = [*logger.handlers, *logging.getLogger().handlers]
-    quiet = _WarningsOnly()
-    for handler in handlers:
-        handler.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for handler in handlers:
-            handler.removeFilter(quiet)

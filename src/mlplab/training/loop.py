@@ -34,7 +34,7 @@ from ..errors import ConfigError, RunError, TrainingError
 from ..model import linear
 from ..model.heads import expected_initial_loss
 from ..model.mlp import MLP, check_align, input_features, model_summary
-from ..progress import log_line, log_to_file, logger, progress_bar
+from ..progress import log_line, log_to_file, logger, progress_bar, reporting
 from ..run.card import refresh_card
 from ..run.directory import CHECKPOINT_FORMAT, LOG, Run
 from ..run.splits import run_dataset
@@ -129,15 +129,19 @@ def train(
     *,
     dataset: Dataset | None = None,
     on_epoch: EpochHook | None = None,
+    progress: bool | None = None,
 ) -> TrainResult:
     """Train an MLP as ``config`` says and write its run directory.
 
     ``dataset`` skips loading: any :class:`Dataset` (the run records which, in
     ``dataset.json``). ``on_epoch(epoch)`` is called after every epoch with an
-    :class:`Epoch`; returning True stops training early.
+    :class:`Epoch`; returning True stops training early. ``progress``: the lines
+    ``mlplab train`` prints (config, data, model, one per epoch, test) go to stderr, shown in
+    a terminal and a notebook, unless False or ``MLPLAB_PROGRESS=0``; with ``logging``
+    configured, through it (:func:`mlplab.progress.reporting`). ``train.log`` has them all.
     """
     config = (config or Config()).validate()
-    with _process_settings(config.train) as (device, world):
+    with reporting(progress), _process_settings(config.train) as (device, world):
         data = dataset or load_configured(config.data)
         _check_task(config, data)  # before anything is written
         warn_if_slow(config, data, device)
@@ -161,6 +165,7 @@ def resume(
     dataset: Dataset | None = None,
     on_epoch: EpochHook | None = None,
     recipe_changes: Sequence[str] = (),
+    progress: bool | None = None,
 ) -> TrainResult:
     """Continue a run from its last checkpoint, in the same directory.
 
@@ -168,7 +173,7 @@ def resume(
     planned for that many. ``dataset`` is needed only for a run trained on an in-memory
     dataset; it must have the recorded name, image shape and classes. ``recipe_changes``:
     the other recipe options the caller was given (e.g. ``["--lr"]``): a resumed run keeps
-    its recipe, so any is a ConfigError naming them.
+    its recipe, so any is a ConfigError naming them. ``progress``: as for :func:`train`.
     """
     if recipe_changes:
         raise ConfigError(
@@ -187,7 +192,7 @@ def resume(
             f"run {run.path} already finished all {config.train.epochs} epochs; "
             f"pass --epochs N (more than {checkpoint['epoch']}) to extend it"
         )
-    with _process_settings(config.train) as (device, world):
+    with reporting(progress), _process_settings(config.train) as (device, world):
         data = run_dataset(run, dataset=dataset)
         _check_task(config, data)
         set_threads(config, data, device, checkpoint.get("threads"))
