@@ -28,6 +28,7 @@ from mlplab.analysis.imagine import Imagined
 from mlplab.analysis.mistakes import Picked
 from mlplab.analysis.rejection import EDGES, Rejection, ScoredSet
 from mlplab.analysis.representations import Embedding
+from mlplab.analysis.robustness import Cell, Robustness
 from mlplab.analysis.weights import FirstLayer
 from mlplab.errors import ConfigError
 from mlplab.report.explore import EXPLORE_FIGURES, DatasetExploration
@@ -174,6 +175,18 @@ def make_rejection(sets: int = 8, off: str | None = None) -> Rejection:
     return Rejection(0.98, 0.98, inside, outside)
 
 
+def make_robustness(names: int = 15, drop: float = 0.1) -> Robustness:
+    """``names`` corruptions, each losing ``drop`` of accuracy per severity."""
+    from mlplab.analysis.corruptions import NAMES
+
+    def cell(a: float) -> Cell:
+        return Cell(a, 0.1, 0.05)
+
+    table = {n: {s: cell(0.98 - drop * s * (i + 1) / names) for s in range(1, 6)}
+             for i, n in enumerate(NAMES[:names])}  # fmt: skip
+    return Robustness(cell(0.98), table, "digits", 100, 0)
+
+
 def lr_figure(result: LRFind) -> object:
     from mlplab.report.lr_find import lr_find_figure  # here: it is moving while this is written
 
@@ -281,6 +294,13 @@ CASES = [
          lambda: F.rejection_figure(make_rejection(off="rejection off: an older run")), (6, 1.5), 0),
     case(FIG + "rejection:rejection_figure", "no-sets",
          lambda: F.rejection_figure(make_rejection(0)), (6, 1.5), 0),
+    case(FIG + "robustness:robustness_figure", "15-corruptions",
+         lambda: F.robustness_figure(make_robustness()), (12.5, 6.2), 15),
+    case(FIG + "robustness:robustness_figure", "2-runs-3-corruptions",
+         lambda: F.robustness_figure({"a": make_robustness(3), "b": make_robustness(2, 0.2)}),
+         (7.5, 2.4), 3),
+    case(FIG + "robustness:robustness_figure", "none",
+         lambda: F.robustness_figure(make_robustness(0)), (6, 1.5), 0),
     case(FIG + "mistakes:mistakes_figure", "5", lambda: F.mistakes_figure(make_picked()), (4.05, 3.68), 6),
     case(FIG + "mistakes:mistakes_figure", "none", lambda: F.mistakes_figure(make_picked(0)), (6, 1.5), 0),
     case(FIG + "mistakes:samples_figure", "5-rgb",
@@ -504,7 +524,8 @@ def analysis(tmp_path_factory: pytest.TempPathFactory) -> RunAnalysis:
 def test_report_figure_by_name(analysis: RunAnalysis, name: str) -> None:
     figure = analysis.figure(name)
     check_figure(figure, tuple(figure.get_size_inches()), None)
-    assert figure.axes or name in ("mistakes", "probabilities")  # no mistakes: a note
+    # no mistakes, no robustness.json: a note
+    assert figure.axes or name in ("mistakes", "probabilities", "robustness")
 
 
 @pytest.mark.filterwarnings("error")

@@ -12,6 +12,8 @@ function per figure, each returning a matplotlib Figure, never recomputing a num
 - :mod:`.curves`           the training history as arrays
 - :mod:`.dataset`          a dataset on its own: class counts, means, pixel statistics
 - :mod:`.rejection`        the run's ood_score on its test split and on unlike images: AUROC
+- :mod:`.corruptions`      the MNIST-C corruptions at five severities, batched and seeded
+- :mod:`.robustness`       a run's accuracy, rejection and ECE under them: robustness.json
 """
 
 from .confusion import Confusion, confusion, most_confused

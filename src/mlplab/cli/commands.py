@@ -104,6 +104,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from ..analysis.robustness import FILE, parse_corruptions, parse_severities, robustness
+    from ..tables import format_table
+
+    result = robustness(
+        args.run_dir,
+        corruptions=parse_corruptions(args.corruptions) if args.corruptions else None,
+        severities=parse_severities(args.severities),
+        seed=args.seed,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        device=args.device,
+        reject=not args.no_reject,
+        limit=args.limit,
+    )
+    for why in result.skipped.values():  # on stderr: --json's stdout stays JSON
+        print(f"note: {why}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    print(
+        f"{printable(args.run_dir)}: {printable(result.dataset)} test, {result.samples:,} "
+        f"images, seed {result.seed}, {result.seconds:.0f} s"
+    )
+    print(format_table(*result.rows()).rstrip("\n"))
+    print(
+        f"mean corruption accuracy {result.mean_corruption_accuracy:.2%} "
+        f"(clean {result.clean.accuracy:.2%})"
+    )
+    if result.rejection_off:
+        print(result.rejection_off)
+    print(Path(args.run_dir) / FILE)
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     result = calibrate(args.run_dir, args.split, args.dataset, data_dir=args.data_dir)
     if args.json:

@@ -7,12 +7,13 @@ no data is reloaded, so comparing is quick whatever the dataset.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..analysis import figures as F
 from ..analysis.curves import Curves, curves
+from ..analysis.robustness import Robustness, read_robustness
 from ..analysis.weights import LayerWeights, layer_weights
 from ..errors import ConfigError
 from ..files.atomic import check_outputs, is_page, os_errors
@@ -25,7 +26,8 @@ from .page import Figure, Page, Section, paragraph, table
 __all__ = ["Comparison", "check_out", "compare", "compare_runs"]
 
 COMPARE = "compare.html"
-FIGURES = ("compare-curves", "compare-weights")  # the page's figures, figures/<name>.png
+# the page's figures, figures/<name>.png (compare-robustness: when a run has robustness.json)
+FIGURES = ("compare-curves", "compare-weights", "compare-robustness")
 KEPT_NOTE = (
     "kept: the epoch whose weights were kept (train.select); test figures are those weights on "
     "the test split."
@@ -39,6 +41,12 @@ WEIGHTS_CAPTION = (
     "Each layer's weights as a density, one colour per run, layers matched by position; "
     "narrower and smaller-norm weights usually mean more regularization."
 )
+ROBUSTNESS_CAPTION = (
+    "Accuracy against severity (0: the clean test split) under each MNIST-C corruption, one "
+    "colour per run, from each run's robustness.json (`mlplab robustness RUN`; runs without "
+    "one are left out). Runs of one dataset and seed are scored on the very same corrupted "
+    "images. mCA in the table: the mean corruption accuracy over every corruption and severity."
+)
 COLUMNS = (  # (key, header, format)
     ("dataset", "dataset", "{}"),
     ("model", "model", "{}"),
@@ -50,6 +58,7 @@ COLUMNS = (  # (key, header, format)
     ("test_accuracy", "test acc", "{:.2%}"),
     ("test_loss", "test loss", "{:.4f}"),
     ("train_seconds", "train s", "{:.2f}"),
+    ("mean_corruption_accuracy", "mCA", "{:.2%}"),
 )
 
 
@@ -61,6 +70,7 @@ class Comparison:
     rows: list[dict[str, Any]]
     curves: list[Curves]
     weights: dict[str, list[LayerWeights]]
+    robustness: dict[str, Robustness] = field(default_factory=dict)  # runs that have one
 
     def results(self) -> tuple[list[str], list[list[str]]]:
         """(header, rows) of the results table, one row per run, formatted."""
@@ -94,13 +104,16 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
         raise ConfigError("compare needs at least one run directory (two or more to compare)")
     runs = [Run.open(d) for d in run_dirs]
     names = _names([r.path for r in runs])
-    rows, all_curves, weights = [], [], {}
+    rows, all_curves, weights, robust = [], [], {}, {}
     for name, run in zip(names, runs, strict=True):
         model, _, _ = run.load_model("cpu")
         rows.append(_row(name, run, model))
         all_curves.append(curves(run.metrics(), run.summary(), name))
         weights[name] = layer_weights(model)
-    return Comparison(tuple(names), rows, all_curves, weights)
+        if (measured := read_robustness(run.path)) is not None:
+            robust[name] = measured
+            rows[-1]["mean_corruption_accuracy"] = measured.mean_corruption_accuracy
+    return Comparison(tuple(names), rows, all_curves, weights, robust)
 
 
 def compare(runs: Sequence[str | Path] | Comparison, out: str | Path = OUT) -> Path:
@@ -162,11 +175,17 @@ def _sections(c: Comparison) -> list[Section]:
     weights = Figure(
         FIGURES[1], "Weight distributions per layer, all runs", WEIGHTS_CAPTION, weights_png
     )
-    return [
+    sections = [
         Section("Results", [table(*c.results()), paragraph(KEPT_NOTE)]),
         Section("Curves", [curves]),
         Section("Weights", [weights, table(*c.weight_statistics())]),
     ]
+    if c.robustness:
+        png = F.save_png(F.robustness_figure(c.robustness), None)
+        title = "Accuracy under the MNIST-C corruptions, all runs"
+        figure = Figure(FIGURES[2], title, ROBUSTNESS_CAPTION, png)
+        sections.append(Section("Robustness", [figure]))
+    return sections
 
 
 def _names(paths: list[Path]) -> list[str]:

@@ -37,6 +37,7 @@ from ..analysis.mistakes import Picked, most_confident_mistakes, sample_predicti
 from ..analysis.predictions import Predictions, predict_split
 from ..analysis.rejection import Rejection, rejection_analysis
 from ..analysis.representations import Embedding, embed_layers
+from ..analysis.robustness import Robustness, read_robustness
 from ..analysis.weights import FirstLayer, LayerWeights, first_layer, layer_weights
 from ..data import Dataset
 from ..data.splits import configured_splits
@@ -273,6 +274,12 @@ class RunAnalysis:
         )
 
     @functools.cached_property
+    def robustness(self) -> Robustness | None:
+        """The run's ``robustness.json`` (``mlplab robustness``), or None: read, never computed
+        here (all the corruptions take minutes)."""
+        return read_robustness(self.run.path)
+
+    @functools.cached_property
     def confusion(self) -> Confusion:
         return confusion(self.predictions.labels, self.predictions.predicted, self.classes)
 
@@ -335,6 +342,7 @@ class RunAnalysis:
             "most_confident_mistakes": self.mistakes.rows(),
             "calibration": _calibration_json(*self.calibration),
             "rejection": self.rejection.to_dict(),
+            "robustness": _robustness_json(self.robustness),
             "pca_explained_variance": {
                 layer: list(m.explained_variance) for layer, m in self.pca.items() if not m.empty
             },
@@ -447,6 +455,16 @@ FIGURES: dict[str, FigureSpec] = {
         "",  # set per run by _rejection_caption
         lambda a: F.rejection_figure(a.rejection),
     ),
+    "robustness": FigureSpec(
+        "Robustness",
+        "Accuracy under the MNIST-C corruptions",
+        "",  # set per run by _robustness_caption
+        lambda a: (
+            F.robustness_figure(a.robustness)
+            if a.robustness
+            else F.base.empty_figure(_robustness_caption(a))
+        ),
+    ),
     "mistakes": FigureSpec(
         "Mistakes",
         "The most confident mistakes",
@@ -549,6 +567,37 @@ def _rejection_caption(a: RunAnalysis) -> str:
     )
 
 
+def _robustness_caption(a: RunAnalysis) -> str:
+    r = a.robustness
+    if r is None:  # the one line the report shows instead of the section
+        return (
+            f"No robustness.json: `mlplab robustness {a.run.path}` scores the run on its test "
+            "split under the MNIST-C corruptions (a few minutes) and the report shows it here."
+        )
+    skipped = "".join(f" {why[:1].upper()}{why[1:]}." for why in r.skipped.values())
+    return (
+        f"The test split ({r.samples:,} images of {r.dataset}) corrupted as MNIST-C does "
+        f"(Mu & Gilmer 2019), each corruption at severities 1 to 5 (seed {r.seed}), scored by "
+        "the kept weights: accuracy against severity, 0 being the clean split "
+        f"({r.clean.accuracy:.2%}); the panel's title gives its mean over the severities. "
+        f"Mean corruption accuracy: {r.mean_corruption_accuracy:.2%}. The table adds the share "
+        "rejected as unfamiliar (the run's rejection) and the ECE with the run's temperature, "
+        f"averaged over the severities. From robustness.json (`mlplab robustness`).{skipped}"
+    )
+
+
+def _robustness_json(r: Robustness | None) -> dict[str, Any] | None:
+    """analysis.json's robustness: the headline figures of robustness.json, or None."""
+    if r is None:
+        return None
+    return {
+        "clean_accuracy": r.clean.accuracy,
+        "mean_corruption_accuracy": r.mean_corruption_accuracy,
+        "per_corruption": {name: r.mean_over_severities(name) for name in r.corruptions},
+        "skipped": dict(r.skipped),
+    }
+
+
 def _curves_caption(a: RunAnalysis) -> str:
     """The curves' caption with why validation can beat training: how each is measured
     (training.loop._train_epoch vs Session.score), and which of the reasons this run has."""
@@ -591,6 +640,8 @@ def _caption(a: RunAnalysis, name: str) -> str:
         return _imagine_caption(a)
     if name == "rejection":
         return _rejection_caption(a)
+    if name == "robustness":
+        return _robustness_caption(a)
     if name == "weights":
         return _weights_caption(a)
     return FIGURES[name].caption
@@ -633,6 +684,12 @@ def report(run_dir: str | Path | RunAnalysis, **settings: Any) -> Path:
             if name == "rejection" and a.rejection.off is not None:  # an older run: one line
                 sections.setdefault(spec.section, Section(spec.section)).items.append(
                     paragraph(_rejection_caption(a), "note")
+                )
+                bar.update()
+                continue
+            if name == "robustness" and a.robustness is None:  # not measured: one line
+                sections.setdefault(spec.section, Section(spec.section)).items.append(
+                    paragraph(_robustness_caption(a), "note")
                 )
                 bar.update()
                 continue
@@ -716,6 +773,7 @@ def _tables_after(a: RunAnalysis, name: str) -> list[str]:
         "per-class": _per_class,
         "histograms": _weight_stats,
         "rejection": _rejection_table,
+        "robustness": _robustness_table,
     }
     return tables[name](a) if name in tables else []
 
@@ -745,6 +803,11 @@ def _per_class(a: RunAnalysis) -> list[str]:
     ]
     header = ["class", "precision", "recall", "F1", "support"]
     return [table(header, rows, scroll=len(rows) > 16)]
+
+
+def _robustness_table(a: RunAnalysis) -> list[str]:
+    """Accuracy per corruption and severity, with the means of accuracy, rejection and ECE."""
+    return [] if a.robustness is None else [table(*a.robustness.rows())]
 
 
 def _rejection_table(a: RunAnalysis) -> list[str]:

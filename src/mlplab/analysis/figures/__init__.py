@@ -4,8 +4,8 @@ returning a :class:`matplotlib.figure.Figure`.
 A figure function only draws: every number it shows was computed by a number function, and
 the figures of the numbers in ``analysis/<topic>.py`` live in ``analysis/figures/<topic>.py``
 (:mod:`.curves`, :mod:`.confusion`, :mod:`.mistakes`, :mod:`.representations`,
-:mod:`.weights`, :mod:`.imagine`, :mod:`.dataset`, :mod:`.rejection`; :mod:`.calibration` draws
-:mod:`mlplab.trust.calibration`'s); :mod:`.base` holds what they share (a new
+:mod:`.weights`, :mod:`.imagine`, :mod:`.dataset`, :mod:`.rejection`, :mod:`.robustness`;
+:mod:`.calibration` draws :mod:`mlplab.trust.calibration`'s); :mod:`.base` holds what they share (a new
 Figure without pyplot, :func:`save_png`, the palette). matplotlib is the ``report`` extra:
 ``pip install 'mlplab[report]'``.
 """
@@ -28,6 +28,7 @@ from .imagine import imagine_figure
 from .mistakes import mistakes_figure, probabilities_figure, samples_figure
 from .rejection import rejection_figure
 from .representations import embedding_figure
+from .robustness import robustness_figure
 from .weights import compare_weights_figure, first_layer_figure, weight_histograms_figure
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "probabilities_figure",
     "rejection_figure",
     "reliability_figure",
+    "robustness_figure",
     "samples_figure",
     "save_png",
     "weight_histograms_figure",
