@@ -72,7 +72,8 @@ def test_training_keeps_a_rejection_whose_threshold_accepts_the_asked_fraction(
     info = json.loads((run / "model.json").read_text())
     block = info["rejection"]
     assert block["method"] == "max-rank" and block["version"] == 1 and block["accept"] == 0.9
-    assert block["pixels"] in ("mahalanobis", "reconstruction") and block["features"] is True
+    assert block["pixels"] in ("ppca", "reconstruction") and block["features"] is True
+    assert block["residual"] is True  # ppca's noise variance, kept whichever variant won
     assert block["combine"] in ("max", "fisher") and set(block["validation"]["combine_auroc"]) == {
         "max",
         "fisher",
@@ -83,6 +84,7 @@ def test_training_keeps_a_rejection_whose_threshold_accepts_the_asked_fraction(
         "pixel.mean",
         "pixel.basis",
         "pixel.variance",
+        "pixel.residual",
         "pixel.reference",
         "feature.means",
         "feature.precision",
@@ -160,9 +162,7 @@ def test_the_choices_are_the_mean_auroc_over_both_families_of_negatives(
     means = record["combine_auroc"]
     assert rejector.combine == ("fisher" if means["fisher"] > means["max"] else "max")
     means = record["pixel_auroc"]
-    assert rejector.pixel_variant == max(
-        PIXEL_VARIANTS, key=lambda v: (means[v], v == "mahalanobis")
-    )
+    assert rejector.pixel_variant == max(PIXEL_VARIANTS, key=lambda v: (means[v], v == "ppca"))
     # the combined statistic's AUROC per family, by hand, for the kept combination
     module = rejector.module(model)
     with torch.no_grad():
@@ -207,13 +207,55 @@ def test_pixel_scores_are_the_pca_projection_by_hand(run: Path, splits: tuple[Sp
     q = (val.images[:20].float() * scale + offset).flatten(1).double() - mean
     projected = q @ axes[:k].T
     variance = values[:k] ** 2 / len(x)
-    variance += 1e-3 * variance.mean()
+    ridge = 1e-3 * variance.mean()
+    # probabilistic PCA's noise variance: the mean of the discarded axes' variances
+    residual_variance = (values[k:] ** 2 / len(x)).sum() / (x.shape[1] - k)
+    within = (projected * projected / (variance + ridge)).sum(1)
+    residual = (q * q).sum(1) - (projected * projected).sum(1)
     by_hand = {
-        "reconstruction": (q * q).sum(1) - (projected * projected).sum(1),
-        "mahalanobis": (projected * projected / variance).sum(1),
-    }[rejector.pixel_variant]
-    got = rejector.module(model).raw(val.images[:20].float() / 255)["pixels"]
-    torch.testing.assert_close(got.double(), by_hand, rtol=1e-3, atol=1e-3)
+        "reconstruction": residual,
+        "ppca": within + residual / max(residual_variance, ridge),
+        "mahalanobis": within,  # runs fitted before ppca
+    }
+    module = rejector.module(model)
+    for variant in by_hand:
+        module.pixel_variant = variant
+        got = module.raw(val.images[:20].float() / 255)["pixels"]
+        torch.testing.assert_close(got.double(), by_hand[variant], rtol=1e-3, atol=1e-3)
+    assert rejector.pixel_variant in PIXEL_VARIANTS  # a fit chooses ppca or reconstruction
+
+
+def test_a_run_that_kept_the_older_variant_loads_and_an_unknown_one_is_refused(
+    run: Path, tmp_path: Path
+) -> None:
+    """A run fitted before ppca kept 'mahalanobis' and no residual: it loads and scores as
+    fitted; an unknown variant, or ppca without its residual, is one line."""
+    import shutil
+
+    older = tmp_path / "older"
+    shutil.copytree(run, older)
+    info = json.loads((older / "model.json").read_text())
+    block = info["rejection"]
+    tensors = load_file(str(older / "rejection.safetensors"))
+    del tensors["pixel.residual"]
+    save_file(tensors, str(older / "rejection.safetensors"))
+    for pixels, residual, why in (
+        ("mahalanobis", None, None),
+        ("ppca", None, "rejection.pixels ppca needs its residual variance (residual: true)"),
+        ("pca", True, "rejection.pixels must be mahalanobis, ppca or reconstruction; got 'pca'"),
+    ):
+        block = {k: v for k, v in block.items() if k != "residual"} | {"pixels": pixels}
+        if residual:
+            block["residual"] = True
+        (older / "model.json").write_text(json.dumps(info | {"rejection": block}))
+        if why is None:
+            assert Rejector.load(older).pixel_variant == pixels
+            continue
+        with pytest.raises(RunError) as error:
+            Rejector.load(older)
+        assert str(error.value) == (
+            f"{older / 'model.json'}: not a model description made by mlplab (ValueError: {why})"
+        )
 
 
 def test_auroc_matches_scikit_learn() -> None:

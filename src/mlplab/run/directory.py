@@ -570,11 +570,17 @@ def _check_rejection(block: Any) -> None:
             f"rejection method {excerpt(block['method'])} version {block['version']} is not "
             "one this mlplab reads (max-rank, version 1)"
         )
-    if block["pixels"] not in ("mahalanobis", "reconstruction"):
+    if block["pixels"] not in ("mahalanobis", "ppca", "reconstruction"):
         raise ValueError(
-            "rejection.pixels must be mahalanobis or reconstruction; got "
+            "rejection.pixels must be mahalanobis, ppca or reconstruction; got "
             f"{excerpt(block['pixels'])}"
         )
+    if block.get("residual", False) not in (True, False):
+        raise ValueError(
+            f"rejection.residual must be true or false; got {excerpt(block['residual'])}"
+        )
+    if block["pixels"] == "ppca" and not block.get("residual"):
+        raise ValueError("rejection.pixels ppca needs its residual variance (residual: true)")
     if block["combine"] not in ("max", "fisher"):
         raise ValueError(
             f"rejection.combine must be max or fisher; got {excerpt(block['combine'])}"

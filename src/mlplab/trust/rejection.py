@@ -11,9 +11,14 @@ TRAINING split only:
   background by more than :data:`INK_MARGIN` is above ``ink_limit``, halfway between the
   largest fraction any training image has and a full frame (for data whose images fill the
   frame, e.g. photos, the limit is past 1 and the rule never fires);
-- **pixels**: the normalized input's Mahalanobis distance in a PCA subspace of the training
-  images (or its PCA reconstruction error: each run keeps the variant that separates its
-  validation images from synthetic non-digits (:mod:`.negatives`) with the larger AUROC);
+- **pixels**: the normalized input's Mahalanobis distance under probabilistic PCA of the
+  training images (Tipping & Bishop 1999: the distance within the top :data:`PCA_COMPONENTS`
+  axes plus the residual's energy over the mean discarded variance), or its PCA
+  reconstruction error alone: each run keeps the variant that separates its validation
+  images from synthetic non-digits (:mod:`.negatives`) with the larger AUROC. (Runs fitted
+  before 2026-12-05 could keep the distance within the axes alone, ``mahalanobis``, which is
+  blind to whatever lies outside them: it let 92% of uniform noise through on a
+  Fashion-MNIST model; they load and score as they were fitted.)
 - **features**: the Mahalanobis distance of the last hidden layer's activations to the
   nearest class mean, with one covariance shared by the classes (Lee et al. 2018, "A Simple
   Unified Framework for Detecting Out-of-Distribution Samples");
@@ -103,7 +108,8 @@ REFERENCE = 10_000  # validation scores kept per detector (evenly spaced quantil
 NEGATIVES = 64
 PHOTO_NEGATIVES = 32
 CHUNK = 256  # images per scoring pass (the ranks compare each with every reference score)
-PIXEL_VARIANTS = ("mahalanobis", "reconstruction")
+PIXEL_VARIANTS = ("ppca", "reconstruction")  # the candidates a fit chooses from
+KNOWN_PIXEL_VARIANTS = ("mahalanobis", *PIXEL_VARIANTS)  # and what older runs may have kept
 COMBINATIONS = ("max", "fisher")  # of the detectors' surprises -log p: the largest, the sum
 
 
@@ -159,10 +165,14 @@ class RejectionModel(nn.Module):
         x = levels * self.scale + self.offset
         centered = x.flatten(1) - self.pixel_mean
         projected = centered @ self.pixel_basis.T
+        residual = (centered * centered).sum(1) - (projected * projected).sum(1)
+        within = (projected * projected / self.pixel_variance).sum(1)
         if self.pixel_variant == "reconstruction":  # the residual's energy (orthonormal basis)
-            scores["pixels"] = (centered * centered).sum(1) - (projected * projected).sum(1)
-        else:
-            scores["pixels"] = (projected * projected / self.pixel_variance).sum(1)
+            scores["pixels"] = residual
+        elif self.pixel_variant == "ppca":  # the whole Gaussian's distance: both parts
+            scores["pixels"] = within + residual / self.pixel_residual
+        else:  # mahalanobis: within the axes only (runs fitted before ppca)
+            scores["pixels"] = within
         outputs, hidden = self.model(x, return_hidden=True)
         z = heads.to_logits(self.model.head, outputs.float())
         scores["confidence"] = (
@@ -229,7 +239,7 @@ class Rejector:
     accept: float
     threshold: float  # reject when the ood_score is above it
     ink_limit: float  # inked fraction above which "ink everywhere" fires (> 1: never)
-    pixel_variant: str  # mahalanobis or reconstruction
+    pixel_variant: str  # ppca or reconstruction (mahalanobis: older runs)
     combine: str  # fisher (the sum of the detectors' surprises) or max (the largest)
     tensors: dict[str, torch.Tensor]  # float32, on the host (see rejection.safetensors)
     validation: dict[str, Any]  # figures of the fit: accepted fraction, AUROCs (the record)
@@ -267,7 +277,7 @@ class Rejector:
             accept,
             1.0,
             _ink_limit(train, tensors),
-            "mahalanobis",
+            "ppca",
             "max",
             tensors,
             {},
@@ -279,7 +289,7 @@ class Rejector:
     def _choose_pixel_variant(self, model: MLP, val: Split, batch_size: int) -> None:
         """Keep the pixel score that separates validation images from the synthetic
         non-digits (:mod:`.negatives`) better: the larger mean over the families of
-        :func:`_separation`'s AUROCs, ties to mahalanobis; record them."""
+        :func:`_separation`'s AUROCs, ties to ppca; record them."""
         fake = _negatives(val)
         areas = {}
         for variant in PIXEL_VARIANTS:
@@ -287,9 +297,7 @@ class Rejector:
             inside = self._raw(model, val.images, batch_size)["pixels"]
             outside = {f: self._raw(model, x, batch_size)["pixels"] for f, x in fake.items()}
             areas[variant] = _separation(inside, outside)
-        self.pixel_variant = max(
-            PIXEL_VARIANTS, key=lambda v: (areas[v]["mean"], v == "mahalanobis")
-        )
+        self.pixel_variant = max(PIXEL_VARIANTS, key=lambda v: (areas[v]["mean"], v == "ppca"))
         self.validation["pixel_auroc"] = {v: a["mean"] for v, a in areas.items()}
         self.validation["pixel_auroc_by_family"] = areas
 
@@ -410,6 +418,7 @@ class Rejector:
             "components": int(self.tensors["pixel.basis"].shape[0]),
             "reference": int(self.tensors["pixel.reference"].shape[0]),
             "features": "feature.means" in self.tensors,
+            "residual": "pixel.residual" in self.tensors,  # ppca's (fits since 2026-12-05)
             "validation": self.validation,
         }
 
@@ -450,6 +459,7 @@ def expected_shapes(spec: dict[str, Any], block: dict[str, Any]) -> dict[str, tu
         "pixel.mean": (c * h * w,),
         "pixel.basis": (k, c * h * w),
         "pixel.variance": (k,),
+        **({"pixel.residual": (1,)} if block.get("residual") else {}),
         "pixel.reference": (n,),
         "confidence.reference": (n,),
         "combined.reference": (n,),
@@ -561,10 +571,15 @@ def _pca(
     kept = values > values[0] * 1e-9 if len(values) else values.bool()
     k = max(1, min(PCA_COMPONENTS, int(kept.sum())))
     variance = values[:k] + RIDGE * values[:k].mean()
+    # probabilistic PCA's noise variance: the mean variance of the d - k discarded axes (the
+    # total, the covariance's trace, less the kept), at least the ridge the kept ones get
+    discarded = (centered * centered).sum() / m - values[:k].sum()
+    residual = (discarded / max(d - k, 1)).clamp_min(RIDGE * values[:k].mean())
     return {
         "pixel.mean": mean.float().cpu(),
         "pixel.basis": axes[:k].float().cpu(),
         "pixel.variance": variance.float().cpu(),
+        "pixel.residual": residual.reshape(1).float().cpu(),
     }
 
 
