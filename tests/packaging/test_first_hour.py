@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import tarfile
@@ -154,14 +155,25 @@ def test_mlplab_comes_from_the_wheel_not_the_checkout(installed: Install) -> Non
 # --- the first hour -------------------------------------------------------------------------
 
 
+def make_demo_command() -> list[str]:
+    """The command the Makefile's ``demo`` target runs after ``install``, with ``mlplab`` for
+    ``$(BIN)/mlplab`` (the venv's script, first on the newcomer's PATH)."""
+    recipe = re.search(r"^demo:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
+    assert recipe, "the Makefile has no demo target"
+    (line,) = recipe[1].splitlines()
+    words = shlex.split(line.strip())
+    assert words[0] == "$(BIN)/mlplab", f"make demo runs {line.strip()!r}: teach this test"
+    return ["mlplab", *words[1:]]
+
+
 def test_make_demo(installed: Install) -> None:
     """What `make demo` runs, `mlplab demo`: training, then evaluation, then where the run is."""
     folder = installed.home / "demo"
     if MODE == "bounded":  # the tiny MNIST, one epoch
-        output = run(installed, folder, "mlplab", "demo", "--epochs", "1")
+        output = run(installed, folder, *make_demo_command(), "--epochs", "1")
     else:  # as `make demo` runs it: the preset's epochs on the real MNIST
         data = real_data("mnist")
-        output = run(installed, folder, "mlplab", "demo", MLPLAB_DATA_DIR=str(data))
+        output = run(installed, folder, *make_demo_command(), MLPLAB_DATA_DIR=str(data))
     assert re.search(r"evaluate: test accuracy [\d.]+% on [\d,]+ mnist images", output), output
     run_directory(output, folder)
 
