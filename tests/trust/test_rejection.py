@@ -424,3 +424,14 @@ def test_evaluate_gives_the_rejected_fraction_and_accepted_accuracy(
     older = evaluate(copy, dataset=bars)
     assert older["rejected_fraction"] is None
     assert older["rejection_off"].startswith(f"rejection off: run {copy} was trained by an mlplab")
+
+
+def test_nothing_accepted_is_null_not_nan(run: Path, splits: tuple[Split, ...]) -> None:
+    """A threshold that rejects everything: accuracy on the accepted is None (JSON null), so
+    evaluate --json and summary.json stay valid JSON (NaN is not JSON)."""
+    rejector = Rejector.load(run)
+    model, _, _ = Run.open(run).load_model()
+    rejector.threshold = -1.0
+    figures = rejector.figures(model, splits[2])
+    assert figures == {"rejected_fraction": 1.0, "accepted_accuracy": None}
+    json.dumps(figures, allow_nan=False)

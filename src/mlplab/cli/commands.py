@@ -94,7 +94,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if metrics["rejected_fraction"] is not None:
         print(
             f"  rejected {metrics['rejected_fraction']:.2%} as unlike the training images   "
-            f"accuracy on the accepted {metrics['accepted_accuracy']:.2%}"
+            "accuracy on the accepted "
+            + (
+                "- (none accepted)"
+                if metrics["accepted_accuracy"] is None
+                else f"{metrics['accepted_accuracy']:.2%}"
+            )
         )
     elif metrics["rejection_off"]:
         print(f"  {metrics['rejection_off']}")

@@ -413,6 +413,11 @@ def _restore(s: Session, checkpoint: dict[str, Any]) -> _State:
         ) from None
 
 
+def _percent(value: float | None) -> str:
+    """A fraction as a percentage; "-" for None (nothing accepted, nothing to score)."""
+    return "-" if value is None else f"{value:.2%}"
+
+
 def _machine(s: Session) -> dict[str, Any]:
     """The CPU the run trained on, and torch's GEMM rates at its first layer when
     ``mlplab machine`` has measured them here (training.machine.summary_record)."""
@@ -510,8 +515,8 @@ def _rejection(s: Session, model: MLP) -> tuple[Rejector | None, dict[str, float
     )
     figures = rejector.figures(model, s.splits["test"], **batches)
     logger.info(
-        f"{describe(rejector)}; test: {figures['rejected_fraction']:.2%} rejected, accuracy "
-        f"{figures['accepted_accuracy']:.2%} on the accepted"
+        f"{describe(rejector)}; test: {_percent(figures['rejected_fraction'])} rejected, "
+        f"accuracy {_percent(figures['accepted_accuracy'])} on the accepted"
     )
     return rejector, figures
 

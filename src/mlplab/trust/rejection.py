@@ -397,9 +397,10 @@ class Rejector:
         right = (predicted == split.labels.cpu()) & accepted
         n = len(split)
         return {
-            "rejected_fraction": float(verdict.rejected.sum()) / n if n else float("nan"),
+            # None (JSON null), never NaN: nothing to score, or nothing accepted
+            "rejected_fraction": float(verdict.rejected.sum()) / n if n else None,
             "accepted_accuracy": (
-                float(right.sum()) / float(accepted.sum()) if accepted.any() else float("nan")
+                float(right.sum()) / float(accepted.sum()) if accepted.any() else None
             ),
         }
 
