@@ -23,6 +23,7 @@ from mlplab.analysis import figures as F
 from mlplab.analysis.confusion import Confusion
 from mlplab.analysis.curves import Curves
 from mlplab.analysis.dataset import Correlations
+from mlplab.analysis.explanations import Explanations
 from mlplab.analysis.figures import base
 from mlplab.analysis.imagine import Imagined
 from mlplab.analysis.mistakes import Picked
@@ -35,6 +36,7 @@ from mlplab.report.explore import EXPLORE_FIGURES, DatasetExploration
 from mlplab.report.run_report import FIGURES, RunAnalysis
 from mlplab.training.lr_find import LRFind
 from mlplab.trust.calibration import Scores, score
+from mlplab.trust.deletion import Deletion
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -187,6 +189,23 @@ def make_robustness(names: int = 15, drop: float = 0.1) -> Robustness:
     return Robustness(cell(0.98), table, "digits", 100, 0)
 
 
+def make_explanations(mistakes: int = 3, classes: int = 4, off: str | None = None) -> Explanations:
+    """``mistakes`` explained mistakes and ``classes`` class means on 8x8 images."""
+    if off is not None:
+        return Explanations(off=off)
+    g = np.random.default_rng(0)
+    f = np.linspace(0, 1, 21)
+    return Explanations(
+        images=g.integers(0, 256, (mistakes, 1, 8, 8)).astype(np.uint8),
+        maps=g.normal(size=(mistakes, 8, 8)).astype(np.float32),
+        true=("a",) * mistakes, predicted=("b",) * mistakes, probability=(0.9,) * mistakes,
+        classes=tuple(f"c{k}" for k in range(classes)),
+        class_means=g.normal(size=(classes, 8, 8)).astype(np.float32),
+        class_counts=(20,) * classes,
+        deletion=Deletion("integrated-gradients", 80, f, 0.9 - 0.8 * f**0.2, 0.9 - 0.8 * f**3),
+    )  # fmt: skip
+
+
 def lr_figure(result: LRFind) -> object:
     from mlplab.report.lr_find import lr_find_figure  # here: it is moving while this is written
 
@@ -301,6 +320,12 @@ CASES = [
          (7.5, 2.4), 3),
     case(FIG + "robustness:robustness_figure", "none",
          lambda: F.robustness_figure(make_robustness(0)), (6, 1.5), 0),
+    case(FIG + "explanations:explanations_figure", "3-mistakes-4-classes",
+         lambda: F.explanations_figure(make_explanations()), (6.0, 5.57), 9),
+    case(FIG + "explanations:explanations_figure", "12-classes-no-mistakes",
+         lambda: F.explanations_figure(make_explanations(0, 12)), (11.0, 4.085), 11),
+    case(FIG + "explanations:explanations_figure", "off",
+         lambda: F.explanations_figure(make_explanations(off="needs captum")), (6, 1.5), 0),
     case(FIG + "mistakes:mistakes_figure", "5", lambda: F.mistakes_figure(make_picked()), (4.05, 3.68), 6),
     case(FIG + "mistakes:mistakes_figure", "none", lambda: F.mistakes_figure(make_picked(0)), (6, 1.5), 0),
     case(FIG + "mistakes:samples_figure", "5-rgb",

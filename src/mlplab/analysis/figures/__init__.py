@@ -24,6 +24,7 @@ from .dataset import (
     correlations_figure,
     intensity_figure,
 )
+from .explanations import explanations_figure
 from .imagine import imagine_figure
 from .mistakes import mistakes_figure, probabilities_figure, samples_figure
 from .rejection import rejection_figure
@@ -41,6 +42,7 @@ __all__ = [
     "correlations_figure",
     "curves_figure",
     "embedding_figure",
+    "explanations_figure",
     "first_layer_figure",
     "imagine_figure",
     "intensity_figure",
