@@ -10,7 +10,8 @@ A block's kind comes from its fence and its lines:
 - anything else (``yaml``, diagrams, bare error lines): text, not run.
 
 A marker, an HTML comment on the line just before the fence, says what the harness should
-do differently (docs/architecture.md, "Writing docs"): ``<!-- doc: KEY="VALUE" ... -->``.
+do differently (docs/architecture.md, "Writing docs"): ``<!-- doc: KEY="VALUE" ... -->`` (or ``KEY='VALUE'``,
+for a value holding double quotes).
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ PROGRAMS = ("mlplab", "make", "python", "pip", "torchrun", "curl")
 MARKER_KEYS = {
     "skip": "do not run the block; the value is the reason, shown when the test skips",
     "xfail": "run it and expect it to fail today; the value names the bug (strict: a pass fails)",
-    "bound": "flags appended to each long command (train, sweep, lr-find, demo) to bound its time",
+    "bound": "flags appended to each long command (train, sweep, lr-find, demo, report) to bound it",
     "setup": "a bash line run in the block's folder first (files the block assumes)",
     "file": "the block's text is a file of this name, written before the page's blocks run",
     "output": "'unchecked': run the commands, but the shown lines depend on the real data",
 }
 MARKER = re.compile(r"^\s*<!--\s*doc:(?P<body>.*?)-->\s*$")
-PAIR = re.compile(r'(\w+)="([^"]*)"')
+PAIR = re.compile(r"""(\w+)=(?:"([^"]*)"|'([^']*)')""")  # KEY="VALUE" or KEY='VALUE'
 PROMPT = re.compile(r"^\s*(?:[\w-]+)?\$ (?P<cmd>.*)$")
 FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[\w-]*)\s*$")
 
@@ -127,7 +128,7 @@ def parse_marker(line: str) -> dict[str, str] | None:
     if not match:
         return None
     body = match["body"]
-    pairs = dict(PAIR.findall(body))
+    pairs = {key: double or single for key, double, single in PAIR.findall(body)}
     rest = PAIR.sub("", body).strip()
     if rest:
         raise ValueError(f'marker {line.strip()!r}: {rest!r} is not KEY="VALUE"')

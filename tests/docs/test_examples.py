@@ -40,10 +40,10 @@ from shipping import digit_font, drawn_digit
 BLOCKS = [block for path in DOCS for block in read_blocks(path)]
 RUNNABLE = [block for block in BLOCKS if block.kind != "text"]
 # Commands long enough that a `bound` marker's flags are appended to them.
-LONG = re.compile(r"^(mlplab|python -m mlplab) (train|demo|lr-find|sweep(?! report))\b")
+LONG = re.compile(r"^(mlplab|python -m mlplab) (train|demo|lr-find|report|sweep(?! report))\b")
 STAMPED = re.compile(r"(?P<path>(?:[\w.~-]+/)*?(?P<dir>[\w.~-]+)/\d{8}-\d{6}-(?P<name>[\w-]+))")
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-PYTHON_TIMEOUT = 120  # s: a Python block trains at most a few seconds on the tiny world
+PYTHON_TIMEOUT = 300  # s: a hang guard; a Python block trains seconds on the tiny world
 SERVE_TIMEOUT = 90  # s: `mlplab serve` loads its model and says so within seconds
 DOCS_PORT = re.compile(r"(?<=localhost:)8000\b|(?<=127\.0\.0\.1:)8000\b|(?<=--port )8000\b")
 STARTED = "Application startup complete"
@@ -143,8 +143,12 @@ def pages(world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[Path, P
 def _start_server(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], list[str], bool]:
     """``python -m mlplab ARGS`` and its output lines so far; True once uvicorn has started
     (False: it exited first, or did not start within SERVE_TIMEOUT)."""
+    script = Path(sys.executable).parent / "mlplab"  # as a reader starts it (ps shows that)
+    program = (
+        [sys.executable, str(script)] if script.is_file() else [sys.executable, "-m", "mlplab"]
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlplab", *args], cwd=cwd, stdout=subprocess.PIPE,
+        [*program, *args], cwd=cwd, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, env={**os.environ, "MLPLAB_THREADS": "1"},
     )  # fmt: skip
     lines: list[str] = []
@@ -213,7 +217,7 @@ def _run_serve(words: list[str], folder: Path) -> tuple[int, str]:
 def _prepare(command: str, folder: Path, world: Path) -> str:
     """The command with placeholders filled, /tmp moved into the page's folder, and every
     run it names present (an earlier block's run of that name, or a copy of the world's)."""
-    command = re.sub(r"\bRUN(_[AB])?\b|runs/<run>", "runs/20000101-000000-tutorial", command)
+    command = re.sub(r"\bRUN(_[AB])?\b|runs/<\w+>", "runs/20000101-000000-tutorial", command)
     command = command.replace("/tmp/", f"{folder}/tmp/")
     if DOCS_PORT.search(command):
         command = DOCS_PORT.sub(str(_docs_port(world)), command)
@@ -290,6 +294,12 @@ def run_command(command: str, folder: Path, world: Path, bound: str = "") -> tup
         code, output = _run_serve(words, folder)
     elif words[0] == "mlplab" and not env:
         code, output = _run_mlplab(words[1:])
+    elif words[0] == "torchrun":  # as the `torchrun` script does, with this interpreter
+        proc = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", *words[1:]], cwd=folder,
+            capture_output=True, text=True, env={**os.environ, **env}, timeout=PYTHON_TIMEOUT,
+        )  # fmt: skip
+        code, output = proc.returncode, proc.stdout + proc.stderr
     elif words[0] == "curl":
         proc = subprocess.run(words, cwd=folder, capture_output=True, text=True, timeout=60)
         code, output = proc.returncode, proc.stdout + proc.stderr
@@ -308,10 +318,21 @@ def run_command(command: str, folder: Path, world: Path, bound: str = "") -> tup
     return code, output
 
 
+def run_setup(block: Block, folder: Path) -> None:
+    """The block's ``setup`` line, in bash in the page's folder: files the block assumes
+    (``python -m sample_files NAME``: tests/docs/sample_files.py)."""
+    if "setup" not in block.marker:
+        return
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    subprocess.run(  # with this interpreter's `python` and `mlplab` first on PATH
+        ["bash", "-c", block.marker["setup"]], cwd=folder, check=True,
+        env={**os.environ, "PATH": path, "PYTHONPATH": str(Path(__file__).parent),
+             "MLPLAB_THREADS": "1"},
+    )  # fmt: skip
+
+
 def check_block(block: Block, folder: Path, world: Path) -> None:
     """Run a shell/console block's commands in order; fail naming the first that breaks."""
-    if "setup" in block.marker:
-        subprocess.run(["bash", "-c", block.marker["setup"]], cwd=folder, check=True)
     for command in block.commands():
         code, output = run_command(command.line, folder, world, block.marker.get("bound", ""))
         said = f"{block.name}: `{command.line}` exited {code}; its output:\n{output}"
@@ -351,6 +372,7 @@ def test_block_runs_as_written(
     }.items():
         monkeypatch.setenv(key, value)
     try:
+        run_setup(block, folder)
         if block.kind == "python":
             check_python(block, folder)
         else:
