@@ -57,6 +57,14 @@ class Parser(argparse.ArgumentParser):
             sub.error(f"unrecognized arguments: {' '.join(extras)}")
         known = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
         unique = list(dict.fromkeys(flags))
+        misplaced = [f for f in unique if f in known]  # `mlplab --debug train`: its own flag
+        if misplaced and sub is not self:
+            print(
+                f"{self.prog}: error: {', '.join(misplaced)} goes after the command: "
+                f"{sub.prog} {' '.join(misplaced)} ...",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         said = ", ".join(f"{flag}{_closest(flag, known)}" for flag in unique)
         if "did you mean" not in said:
             said += f" (`{sub.prog} --help` lists its flags)"
