@@ -159,3 +159,13 @@ def test_every_command_answers_an_unknown_flag_with_did_you_mean(
         assert capsys.readouterr().err == (
             f"mlplab {name}: error: unknown flag --debgu (did you mean '--debug'?)\n"
         ), name
+
+
+def test_a_command_flag_before_the_command_says_where_it_goes(capsys) -> None:
+    """`mlplab --debug presets`: the flag is the command's, so not 'did you mean --debug'."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["--debug", "presets"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "mlplab: error: --debug goes after the command: mlplab presets --debug ..."
+    )
