@@ -271,3 +271,16 @@ def test_multi_output_regression() -> None:
     y = np.stack([t, -t], axis=1)
     reg = MLPRegressor(**_quiet(learning_rate_init=0.01, max_iter=30)).fit(X, y)
     assert reg.predict(X).shape == (300, 2) and reg.score(X, y) > 0.9
+
+
+def test_a_feature_constant_in_training_is_not_blown_up() -> None:
+    """A pixel that is 0 in every training image is scaled by 1, as StandardScaler does:
+    a test image with ink there moves the first layer by the weight, not by 1e12 times it."""
+    X, y = _digits(200)
+    assert (X[:, 0] == 0).all()  # the digits' corner pixel
+    clf = MLPClassifier(**_quiet()).fit(X, y)
+    assert np.abs(clf.coefs_[0][0]).max() < 10
+    inked = X.copy()
+    inked[:, 0] = 16
+    assert np.isfinite(clf.predict_proba(inked)).all()
+    assert (clf.predict(inked) == clf.predict(X)).mean() > 0.5

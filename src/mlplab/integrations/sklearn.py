@@ -379,7 +379,7 @@ class _BaseMLP(BaseEstimator):
         """A fresh model (initial weights from random_state, as train.seed), normalization
         fitted on the training data, optimizer and shuffling generator."""
         model_seed, data_seed = seed_streams(config.train.seed)
-        self._normalization = Normalization.fit(train.images, config.data.normalize)
+        self._normalization = _fit_normalization(train.images, config.data.normalize)
         torch.manual_seed(model_seed)  # the caller's RNG is put back by `isolated`
         self._model = MLP.from_config(config.model, self._input_shape, self._outputs()).to(device)
         self._optimizer = self._make_optimizer(config, device)
@@ -662,6 +662,30 @@ class _BaseMLP(BaseEstimator):
         )
         self._generator = torch.Generator(device)
         self._generator.set_state(tensors["generator"])
+
+
+def _fit_normalization(images: torch.Tensor, kind: str) -> Normalization:
+    """The input normalization fitted on the training inputs: mlplab's own for uint8 pixels
+    (per channel, exact); for float inputs the mean and standard deviation of each channel
+    (each feature of a table) in float64, a chunk of rows at a time, a constant one scaled
+    by 1 as ``StandardScaler`` does (a pixel that is 0 in every training image must not
+    blow up a test image that has ink there)."""
+    if not images.is_floating_point():
+        return Normalization.fit(images, kind)
+    channels = images.shape[1]
+    if kind == "none":
+        return Normalization((0.0,) * channels, (1 / 255,) * channels)
+    rows = images.cpu().numpy().reshape(len(images), channels, -1)
+    chunks = range(0, len(rows), 4096)
+    count = rows.shape[0] * rows.shape[2]
+    mean = sum(rows[i : i + 4096].sum(axis=(0, 2), dtype=np.float64) for i in chunks) / count
+    square = sum(
+        ((rows[i : i + 4096] - mean[None, :, None]) ** 2).sum(axis=(0, 2), dtype=np.float64)
+        for i in chunks
+    )
+    std = np.sqrt(square / count)
+    std[std < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
+    return Normalization(tuple((mean / 255).tolist()), tuple((std / 255).tolist()))
 
 
 def _metadata(blob: bytes) -> dict[str, str]:
