@@ -79,4 +79,5 @@ def test_the_config_validates_against_the_vocabulary() -> None:
         "train.scheduler": vocab.SCHEDULERS,
         "train.precision": vocab.PRECISIONS,
         "train.select": vocab.SELECTIONS,
+        "track.to": vocab.TRACKERS,
     }

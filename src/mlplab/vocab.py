@@ -26,6 +26,7 @@ __all__ = [
     "SCHEDULERS",
     "SELECTIONS",
     "TASKS",
+    "TRACKERS",
     "TTA_VIEWS",
 ]
 
@@ -67,3 +68,7 @@ PRECISIONS = ("fp32", "bf16")
 SELECTIONS = ("val_loss", "val_accuracy", "last")
 # train.device: these names, or cuda:N for the N-th CUDA device
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# ----- run ----------------------------------------------------------------------------------
+# track.to: where a run is also logged (training.tracking): nowhere, or an MLflow store
+TRACKERS = ("none", "mlflow")

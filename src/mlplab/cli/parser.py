@@ -26,7 +26,12 @@ from ..trust.explain import METHODS, STEPS, STRIDE, WINDOW
 
 Commands = argparse._SubParsersAction  # what add_subparsers returns: argparse has no public name
 
-FLAG_NAMES = {"run.dir": "--runs-dir", "run.name": "--name"}  # the keys whose flag is not --NAME
+FLAG_NAMES = {
+    "run.dir": "--runs-dir",
+    "run.name": "--name",
+    "track.to": "--track",
+    "track.uri": "--tracking-uri",
+}  # the keys whose flag is not --NAME
 RUN_DIR = "a run directory made by `mlplab train`"
 SERVE = ServeSettings()  # the defaults of `mlplab serve`
 

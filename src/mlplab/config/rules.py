@@ -269,6 +269,22 @@ def _run_name_is_a_folder_name(config: Config) -> None:
         )
 
 
+def _track_is_usable(config: Config) -> None:
+    """track.experiment names an experiment; track.uri, when given, is an address."""
+    track = config.track
+    name = track.experiment
+    if not name.strip() or not name.isprintable() or len(name) > 500:
+        raise ConfigError(
+            "config key 'track.experiment' must be a non-empty name on one line (at most 500 "
+            f"characters); got {shown(name)}"
+        )
+    if track.uri is not None and (not track.uri.strip() or not track.uri.isprintable()):
+        raise ConfigError(
+            "config key 'track.uri' must be an address such as http://127.0.0.1:5000 or "
+            f"sqlite:///runs/mlflow/mlflow.db, or none for that default; got {shown(track.uri)}"
+        )
+
+
 def _device_is_known(config: Config) -> None:
     device = config.train.device
     if device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit()):
@@ -290,6 +306,7 @@ CROSS_KEY_CHECKS: tuple[Callable[[Config], None], ...] = (
     _smoothing_needs_logits,
     _cycle_momentum_needs_onecycle,
     _run_name_is_a_folder_name,
+    _track_is_usable,
     _device_is_known,
 )
 

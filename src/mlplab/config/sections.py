@@ -36,6 +36,7 @@ from ..vocab import (
     SCHEDULERS,
     SELECTIONS,
     TASKS,
+    TRACKERS,
     TTA_VIEWS,
 )
 from . import parse, rules
@@ -51,6 +52,7 @@ __all__ = [
     "Key",
     "ModelConfig",
     "RunConfig",
+    "TrackConfig",
     "TrainConfig",
     "describe",
     "selection_score",
@@ -358,12 +360,31 @@ class RunConfig:
     dir: str = _opt("runs", "folder that holds the run folders")
 
 
+@dataclass
+class TrackConfig:
+    """Where the run is also logged while it trains: an experiment tracker (training.tracking)."""
+
+    to: str = _opt(
+        "none",
+        "also log the run to an experiment tracker: none, or mlflow (pip install "
+        "'mlplab[mlflow]'): params, per-epoch metrics, the summary, the run's files",
+        choices=TRACKERS,
+    )
+    uri: str | None = _opt(
+        None,
+        "the tracker's address, e.g. http://127.0.0.1:5000 or sqlite:///path.db; None: "
+        "sqlite:///<run.dir>/mlflow/mlflow.db, artifacts beside it",
+    )
+    experiment: str = _opt("mlplab", "the tracker's experiment the run is logged under")
+
+
 SECTIONS = {
     "data": DataConfig,
     "augment": AugmentConfig,
     "model": ModelConfig,
     "train": TrainConfig,
     "run": RunConfig,
+    "track": TrackConfig,
 }
 
 
@@ -376,6 +397,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
 
     # ----- construction ---------------------------------------------------------------
     @classmethod

@@ -57,6 +57,9 @@ _PLUMBING = {  # config keys that say where and how fast, not what was trained: 
     "train.threads",
     "train.eval_batch_size",
     "train.dist_timeout",
+    "track.to",
+    "track.uri",
+    "track.experiment",
 }
 _SMALL_TEST = 1000  # test samples under which the card says its figures are rough
 

@@ -49,6 +49,7 @@ from .metrics import Scores, evaluate_split
 from .optim import lr_at, momentum_at, set_step
 from .session import Session, build_session, training_step
 from .threads import set_threads, step_flops
+from .tracking import check_tracker, tracking
 
 __all__ = ["Epoch", "TrainResult", "format_epoch", "resume", "train"]
 
@@ -142,16 +143,18 @@ def train(
     """
     config = (config or Config()).validate()
     with reporting(progress), _process_settings(config.train) as (device, world):
+        check_tracker(config)  # an MLflow that is not installed: one line, before the data loads
         data = dataset or load_configured(config.data)
         _check_task(config, data)  # before anything is written
         warn_if_slow(config, data, device)
         set_threads(config, data, device)
         run = _create_run(config, world)
         try:
-            with _run_log(run, world, "w"):
+            with _run_log(run, world, "w"), tracking(config, run, world.is_main) as tracker:
                 session = build_session(config, data, device, world)
                 _introduce(session, run)
-                return _fit(session, run, _State(), on_epoch)
+                hook = tracker.hook(on_epoch) if tracker else on_epoch  # track.to: per epoch
+                return _fit(session, run, _State(), hook)
         except BaseException:
             if world.is_main and not (run.path / "checkpoint.pt").exists():  # no epoch ended
                 shutil.rmtree(run.path, ignore_errors=True)
