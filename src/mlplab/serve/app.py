@@ -52,9 +52,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from typing_extensions import NotRequired, TypedDict  # pydantic needs it before Python 3.12
 
 from .. import __version__
-from ..errors import ConfigError, MlplabError
+from ..errors import ConfigError, MissingExtraError, MlplabError
+from ..inference.explain import Explainer
 from ..inference.images import ImageTooLarge, decode_bytes, image_size, shown_name
 from ..inference.predictor import Predictor
+from ..trust.explain import METHODS
 from ..trust.rejection import REASONS, describe
 from .batcher import MemoryGate, MicroBatcher
 from .settings import BODY_COPIES, ServeSettings
@@ -231,6 +233,7 @@ def create_app(run_dir: str | Path, settings: ServeSettings | None = None) -> Fa
     add_error_answers(app)
     add_info_routes(app, service)
     add_predict_route(app, service)
+    add_explain_route(app, service, Explainer(predictor=predictor))
     return app
 
 
@@ -424,6 +427,58 @@ def add_predict_route(app: FastAPI, service: Service) -> None:
         return {
             "predictions": [top(p, top_k) | v for p, v in zip(probs, verdicts, strict=True)]  # type: ignore[misc]
         }
+
+
+def add_explain_route(app: FastAPI, service: Service, explainer: Explainer) -> None:
+    """``POST /explain``: the same images as ``/predict``, and for each where the model looked:
+    an attribution map (H x W, channels summed) of the calibrated log-odds of the predicted
+    class (or ``target``), its largest magnitude (``scale``) and the model input it is over
+    (``pixels``, gray 0-255)."""
+
+    @app.post(
+        "/explain",
+        summary="why: attribution maps of the class for each image (as /predict takes them)",
+        openapi_extra={"requestBody": _REQUEST_BODY},
+        responses=_PREDICT_ERRORS
+        | {501: {"description": "Captum is not installed: pip install 'mlplab[explain]'"}},
+    )
+    async def explain(
+        request: Request,
+        method: str = Query(METHODS[0], description="one of " + ", ".join(METHODS)),
+        target: str | None = Query(None, description="class name or index (default: predicted)"),
+    ) -> dict[str, Any]:
+        if method not in METHODS:  # before reading the body
+            raise HTTPException(400, f"method must be one of {', '.join(METHODS)}; got {method!r}")
+        try:
+            index = explainer.target_index(target)
+        except ConfigError as exc:
+            raise HTTPException(400, str(exc)) from None
+        x = await service.images(request)
+        try:  # in a thread, outside the batcher: its forward passes count /predict's alone
+            probs, found = await _in_thread(
+                lambda: (service.predictor.probabilities(x), explainer.attribute(x, method, index))
+            )
+        except MissingExtraError as exc:
+            raise HTTPException(501, str(exc)) from None
+        classes = explainer.classes
+        out = []
+        for i, p in enumerate(probs):
+            heat = found.maps[i].sum(0)
+            t = int(found.targets[i])
+            entry: dict[str, Any] = {
+                **service.predictor.top(p, 1),
+                "target": classes[t],
+                "target_index": t,
+                "method": method,
+                "scale": float(heat.abs().max()),  # the largest magnitude, for a colour scale
+                "attribution": [[round(float(v), 6) for v in row] for row in heat],
+                "pixels": (x[i].mean(0) * 255).round().int().tolist(),  # the model input, gray
+            }
+            entry.pop("top")
+            if found.completeness_error is not None:
+                entry["completeness_error"] = float(found.completeness_error[i])
+            out.append(entry)
+        return {"explanations": out}
 
 
 # ----- guards: size, memory, time ------------------------------------------------------------

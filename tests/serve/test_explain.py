@@ -1,0 +1,90 @@
+"""POST /explain: the maps of the images /predict takes, the same numbers as mlplab.explain,
+its refusals, a server without Captum, and the drawing page's heatmap."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from shipping import tiny_run
+
+import mlplab
+from mlplab.serve import create_app
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+
+
+@pytest.fixture
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "shipping"
+
+
+def client_for(run: Path):
+    from fastapi.testclient import TestClient
+
+    return TestClient(create_app(run))
+
+
+def png(band: int) -> bytes:
+    """An 8x8 PNG with one band of rows lit (the tiny model's classes), on black."""
+    pixels = np.full((8, 8), 20, np.uint8)
+    pixels[2 * band : 2 * band + 2] = 220
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_explain_route_gives_the_maps_mlplab_explain_gives(root: Path) -> None:
+    run = tiny_run(root)
+    client = client_for(run)
+    files = [("file", (f"{b}.png", png(b), "image/png")) for b in (1, 3)]
+    answer = client.post("/explain", files=files)
+    assert answer.status_code == 200
+    found = answer.json()["explanations"]
+    maps = mlplab.explain(run, [Image.open(io.BytesIO(png(b))) for b in (1, 3)])
+    for e, m, b in zip(found, maps, (1, 3), strict=True):
+        assert (
+            e["class"] == f"c{b}"
+            and e["target"] == e["class"]
+            and e["method"] == "integrated-gradients"
+        )
+        np.testing.assert_allclose(np.array(e["attribution"]), m.sum(0).numpy(), atol=1e-5)
+        assert e["scale"] == pytest.approx(float(m.abs().max()), rel=1e-5)
+        assert np.array(e["pixels"]).shape == (8, 8) and max(map(max, e["pixels"])) == 220
+        assert abs(e["completeness_error"]) < 0.05 * max(1.0, abs(sum(map(sum, e["attribution"]))))
+    other = client.post("/explain?method=occlusion&target=c0", files=files[:1]).json()
+    assert (
+        other["explanations"][0]["target"] == "c0"
+        and "completeness_error" not in other["explanations"][0]
+    )
+    pixels = torch.zeros(1, 1, 8, 8).tolist()
+    assert client.post("/explain?method=saliency", json={"pixels": pixels}).status_code == 200
+
+
+def test_explain_route_refusals(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = client_for(tiny_run(root))
+    file = {"file": ("a.png", png(0), "image/png")}
+    bad = client.post("/explain?method=lime", files=file)
+    assert bad.status_code == 400 and bad.json()["detail"] == (
+        "method must be one of integrated-gradients, occlusion, saliency; got 'lime'"
+    )
+    target = client.post("/explain?target=c7", files=file)
+    assert target.status_code == 400 and "c0, c1, c2, c3" in target.json()["detail"]
+    monkeypatch.setitem(sys.modules, "captum.attr", None)
+    missing = client.post("/explain", files=file)
+    assert missing.status_code == 501
+    assert missing.json()["detail"].endswith("pip install 'mlplab[explain]'")
+    assert client.post("/predict", files=file).status_code == 200  # predict is unaffected
+    health = client.get("/health").json()
+    assert health["forward_passes"] == 1  # /explain's passes are not the batcher's
+
+
+def test_the_page_asks_explain_and_draws_the_heatmap(root: Path) -> None:
+    page = client_for(tiny_run(root)).get("/").text
+    assert 'id="heat"' in page and 'fetch("explain"' in page and "explain(blob)" in page
+    assert "response.status === 501" in page  # a server without Captum: the panel stays hidden
