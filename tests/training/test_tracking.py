@@ -99,6 +99,20 @@ def test_the_cli_flags_and_another_experiment(store: dict, mlflow_at, capsys) ->
     assert not (root / "cli" / "mlflow").exists()  # the store named, not the default one
 
 
+def test_sweep_trials_are_tracked(store: dict, mlflow_at, capsys) -> None:
+    pytest.importorskip("optuna", reason="sweeps need optuna: pip install 'mlplab[sweep]'")
+    root = store["root"]
+    code = main(["sweep", "--grid", "train.lr=0.01,0.02", "--seeds", "1", "--dataset", "digits",
+                 "--hidden", "8", "--epochs", "1", "--threads", "1", "--sweeps-dir",
+                 str(root / "sweeps"), "--track", "mlflow", "--tracking-uri", store["uri"],
+                 "--experiment", "swept"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    runs = mlflow_at.search_runs(experiment_names=["swept"])
+    assert sorted(runs["params.train.lr"]) == ["0.01", "0.02"]
+    assert set(runs["status"]) == {"FINISHED"}
+    assert all(name.endswith(("trial-0000", "trial-0001")) for name in runs["tags.mlflow.runName"])
+
+
 def test_a_run_that_fails_is_marked_failed(store: dict, mlflow_at) -> None:
     def stop(epoch: object) -> None:
         raise RuntimeError("the hook broke")
