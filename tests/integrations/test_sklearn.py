@@ -284,3 +284,22 @@ def test_a_feature_constant_in_training_is_not_blown_up() -> None:
     inked[:, 0] = 16
     assert np.isfinite(clf.predict_proba(inked)).all()
     assert (clf.predict(inked) == clf.predict(X)).mean() > 0.5
+
+
+def test_ctrl_c_keeps_the_epochs_finished(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlplab.integrations import sklearn as module
+
+    X, y = _digits(100)
+    real, calls = module._train_epoch, []
+
+    def interrupted_in_the_third(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(module, "_train_epoch", interrupted_in_the_third)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        clf = MLPClassifier(**_quiet(max_iter=10)).fit(X, y)
+    assert clf.n_iter_ == 2 and len(clf.loss_curve_) == 2
+    assert clf.score(X, y) > 0.5

@@ -492,6 +492,9 @@ class _BaseMLP(BaseEstimator):
                             f"{self.n_iter_no_change} consecutive epochs. Stopping."
                         )
                     break
+        except KeyboardInterrupt:  # Ctrl-C: keep the epochs finished, as scikit-learn's
+            converged = True
+            warnings.warn("Training interrupted by user.", stacklevel=4)
         finally:
             bar.close()
             self._model.eval()
