@@ -114,7 +114,7 @@ def test_an_explicit_thread_count_that_runs_slower_is_warned_about(
         "this machine (OpenMP's slow mode: a small step or a busy core); leave --threads out "
         "for the automatic choice, or try OMP_WAIT_POLICY=ACTIVE"
     )
-    monkeypatch.setattr(machine_module, "slow_threads", lambda n, shape: f"slow {n} {shape}")  # noqa: E501
+    monkeypatch.setattr(machine_module, "slow_threads", lambda n, shape: f"slow {n} {shape}")
     with caplog.at_level(logging.WARNING, logger="mlplab"):
         train(quick_config.override({"train.threads": 2, "train.epochs": 1}), dataset=tiny)
     features = tiny.image_shape[0] * tiny.image_shape[1] * tiny.image_shape[2]
