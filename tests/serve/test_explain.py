@@ -88,3 +88,32 @@ def test_the_page_asks_explain_and_draws_the_heatmap(root: Path) -> None:
     page = client_for(tiny_run(root)).get("/").text
     assert 'id="heat"' in page and 'fetch("explain"' in page and "explain(blob)" in page
     assert "response.status === 501" in page  # a server without Captum: the panel stays hidden
+
+
+def test_the_page_shows_where_the_model_looked_in_a_browser(root: Path) -> None:
+    """Draw on the page in headless Chromium: the heatmap appears, painted, without errors."""
+    from browser import Browser, find_chromium
+    from shipping import live_server
+
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip(reason="Chromium not available: none on the PATH (or set MLPLAB_CHROMIUM)")
+    painted = (
+        "(() => { const d = document.getElementById('heat').getContext('2d')"
+        ".getImageData(0, 0, 140, 140).data; let m = 0;"
+        " for (let i = 0; i < d.length; i += 4) m = Math.max(m, d[i], d[i + 1], d[i + 2]);"
+        " return m; })()"
+    )
+    with live_server(create_app(tiny_run(root))) as url, Browser(executable) as browser:
+        browser.open(url)
+        browser.until("document.querySelectorAll('#bars li').length > 0")
+        assert browser.evaluate("document.getElementById('why').hidden")  # nothing drawn yet
+        left, top, width, height = browser.evaluate(
+            "(() => { const r = document.getElementById('canvas').getBoundingClientRect();"
+            " return [r.left, r.top, r.width, r.height]; })()"
+        )
+        browser.drag([(left + u * width, top + 0.4 * height) for u in (0.2, 0.5, 0.8)])
+        browser.until(f"!document.getElementById('why').hidden && {painted} > 0", timeout=30)
+        assert browser.errors() == []
+        browser.evaluate("document.getElementById('clear').click()")
+        assert browser.evaluate("document.getElementById('why').hidden")
