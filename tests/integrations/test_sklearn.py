@@ -225,6 +225,7 @@ def test_early_stopping_keeps_the_best_validation_score() -> None:
     ).fit(X, y)
     assert clf.n_iter_ < 60 and len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.best_loss_ is None
     assert MLPClassifier(**_quiet()).fit(X, y).validation_scores_ is None
 
 

@@ -224,12 +224,12 @@ class _BaseMLP(BaseEstimator):
         self, X: Any, y: Any, *, reset: bool, classes: Any, incremental: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """X as a (N, C, H, W) tensor (uint8 pixels or float32 features), y as targets."""
-        images = self._inputs(X, y, reset=reset)
+        images = self._inputs(X, reset=reset)
         targets = self._targets(y, reset=reset, classes=classes, incremental=incremental)
         check_consistent_length(images, targets)
         return images, targets
 
-    def _inputs(self, X: Any, y: Any = None, *, reset: bool) -> torch.Tensor:
+    def _inputs(self, X: Any, *, reset: bool) -> torch.Tensor:
         """Validated X: flat ``(N, F)`` (a table, or images with ``image_shape``),
         ``(N, H, W)`` or ``(N, C, H, W)``; uint8 pixels stay uint8, the rest is float32."""
         nd = getattr(X, "ndim", None) or np.asarray(X, dtype=object).ndim
@@ -442,6 +442,7 @@ class _BaseMLP(BaseEstimator):
             s.generator = None  # type: ignore[assignment]  # the data's own order
         if val is not None:
             self.validation_scores_ = self.validation_scores_ or []
+            self.best_loss_ = None  # scikit-learn's: the validation score is what is tracked
         elif not incremental:
             self.validation_scores_ = None
         best_state = None
