@@ -103,3 +103,14 @@ def test_mnist_statistics(mnist_dir: Path) -> None:
         0
     ] == pytest.approx(0.3081, abs=5e-4)
     assert split_stats != full  # computed from the training split only
+
+
+def test_a_feature_constant_in_training_is_centred_not_blown_up() -> None:
+    """A tabular feature that never varies in training (a blank pixel column, a fixed flag)
+    gets std 1, as scikit-learn's StandardScaler gives it: a later value 5 where training
+    always had 3 is 2 after normalization, not 2e12."""
+    features = torch.stack([torch.full((6,), 3.0), torch.arange(6.0)], 1).view(6, 2, 1, 1)
+    scale, offset = Normalization.fit(features).affine()
+    later = torch.tensor([5.0, 2.5]).view(2, 1, 1) / 255  # affine takes pixel/255 units
+    x = later * 255 * scale + offset
+    assert x.flatten().tolist() == pytest.approx([2.0, 0.0], abs=1e-6)

@@ -120,7 +120,11 @@ class Normalization:
         if kind == "none":
             return cls((0.0,) * f, (1 / 255,) * f)
         values = features.double().transpose(0, 1).reshape(f, -1)
-        mean, std = values.mean(1), values.std(1, correction=0).clamp(min=1e-12)
+        mean, std = values.mean(1), values.std(1, correction=0)
+        # a feature constant in training is centred, not scaled (scikit-learn's
+        # StandardScaler does the same): dividing by a ~0 std would multiply any other value
+        # it takes later by ~1e12
+        std = torch.where(std > 1e-9 * (1 + mean.abs()), std, torch.ones_like(std))
         return cls(tuple((mean / 255).tolist()), tuple((std / 255).tolist()))
 
     def affine(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
