@@ -354,7 +354,7 @@ def test_errors_are_clear_json(root: Path) -> None:
         plain = client.post("/predict", content=b"7", headers={"content-type": "text/plain"})
         assert error(plain, 415).startswith("content type 'text/plain' is not accepted")
         assert error(client.get("/nope"), 404) == (
-            "no route GET /nope; the routes are GET /, GET /health, GET /model, POST /predict and GET /docs"
+            "no route GET /nope; the routes are GET /, GET /health, GET /model, POST /predict, POST /explain and GET /docs"
         )
         assert client.post("/predict?top_k=0", json={"pixels": [[0.0] * 8] * 8}).status_code == 422
         assert client.get("/predict").status_code == 405

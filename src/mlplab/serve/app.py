@@ -360,7 +360,7 @@ def add_error_answers(app: FastAPI) -> None:
         if exc.status_code == 404 and detail == "Not Found":
             detail = (
                 f"no route {request.method} {shown_name(request.url.path)}; the routes are GET /, "
-                "GET /health, GET /model, POST /predict and GET /docs"
+                "GET /health, GET /model, POST /predict, POST /explain and GET /docs"
             )
         return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
 
