@@ -17,8 +17,8 @@ from mlplab import ConfigError
 from mlplab.analysis import corruptions as C
 from mlplab.analysis.corruptions import CORRUPTIONS, NAMES, SEVERITIES, corrupt, skip_reason
 
-# all 15 at severity 5 on 10,000 28x28 images, 1 thread: measured 54 s on the 2-core AMD EPYC
-# while other jobs loaded it (load average ~13); docs/robustness.md. The bound leaves room.
+# all 15 at severity 5 on the 10,000 MNIST test images, 1 thread: 32 s on the 2-core AMD EPYC
+# while other jobs loaded it (load average ~10; 54 s at ~13); docs/robustness.md, "Time".
 FULL_IMAGES, FULL_SECONDS = 10_000, 240.0
 LONG = os.environ.get("MLPLAB_LONG_TESTS") == "1"  # CI: a tenth of the images, a tenth of the time
 

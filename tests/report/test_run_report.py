@@ -20,6 +20,9 @@ from mlplab.cli import main
 from mlplab.errors import ConfigError
 from mlplab.report.run_report import FIGURES, RunAnalysis, plot, report
 
+# the figures a report draws for a run without robustness.json (that section is one line)
+DRAWN = [name for name in FIGURES if name != "robustness"]
+
 # Small settings: each report takes a few seconds on one thread.
 FAST = {"tsne_samples": 40, "candidates": 32, "iterations": 2, "ascent_steps": 10,
         "mistakes": 9, "samples": 12, "rejection_samples": 60}  # fmt: skip
@@ -45,11 +48,13 @@ def digits_report(digits_run: Path) -> Path:
 def test_report_writes_html_json_and_figures(digits_run: Path, digits_report: Path) -> None:
     assert digits_report == digits_run / "report.html"
     html = digits_report.read_text()
-    for name in FIGURES:
+    for name in DRAWN:
         assert (digits_run / "figures" / f"{name}.png").read_bytes().startswith(PNG)
         assert f'id="fig-{name}"' in html
     assert "http://" not in html and "https://" not in html  # offline: nothing fetched
-    assert html.count('src="data:image/png;base64,') == len(FIGURES)
+    assert html.count('src="data:image/png;base64,') == len(DRAWN)
+    assert f"No robustness.json: `mlplab robustness {digits_run}`" in html
+    assert json.loads((digits_run / "analysis.json").read_text())["robustness"] is None
     for section in ("Training", "Test metrics", "Mistakes", "Representations", "Weights",
                     "Imagining a class", "Most confused pairs", "full config"):  # fmt: skip
         assert section in html
@@ -250,7 +255,7 @@ def test_report_for_any_shape(channels, height, width, classes, hidden, tmp_path
     assert analysis["test_accuracy"] == summary["test_accuracy"]
     assert np.array(analysis["confusion_matrix"]).shape == (classes, classes)
     html = path.read_text()
-    assert html.count("data:image/png;base64,") == len(FIGURES)
+    assert html.count("data:image/png;base64,") == len(DRAWN)
     a = RunAnalysis(run_dir, dataset=data, **FAST)
     assert a.first_layer.weights.shape[1:] == (channels, height, width)
     assert a.pca["hidden"].empty == (not hidden)
@@ -272,7 +277,7 @@ def test_report_in_headless_chromium(digits_run: Path, digits_report: Path, tmp_
             "Array.from(document.images).map(i => ({ok: i.complete, w: i.naturalWidth, "
             "shown: i.getBoundingClientRect().width}))"
         )
-        assert len(images) == len(FIGURES)
+        assert len(images) == len(DRAWN)
         assert all(i["ok"] and i["w"] > 0 for i in images), images
         assert all(i["shown"] <= 1366 for i in images)  # fits a laptop screen: no sideways scroll
         wide = browser.evaluate("document.documentElement.scrollWidth")
