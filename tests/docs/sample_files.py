@@ -41,6 +41,18 @@ def _houses(path: Path) -> None:
     np.savetxt(path, np.c_[x, price], fmt="%.5f", delimiter=",", header=header, comments="")
 
 
+def _photo_of_digit(digit: int) -> Callable[[Path], None]:
+    """A photo-like digit, dark ink on light paper (tests/shipping.py's drawing)."""
+
+    def write(path: Path) -> None:
+        from shipping import digit_font, drawn_digit
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        drawn_digit(digit, digit_font(200)[0]).save(path)
+
+    return write
+
+
 def _bomb(path: Path) -> None:
     """A PNG of a few KB declaring 10000x10000 pixels (one bit each, all black)."""
     from PIL import Image
@@ -59,7 +71,9 @@ FILES: dict[str, Callable[[Path], None]] = {
     "big.bin": lambda p: p.write_bytes(b"\0" * 5_000_000),  # 5 MB, over serve's 4 MiB
     "notes.txt": lambda p: p.write_text("hi\n"),  # 3 bytes
     "thesis.pdf": lambda p: p.write_text("my thesis ...\n"),  # 14 bytes of the reader's
-    "bomb.png": lambda p: _bomb(p),
+    "bomb.png": _bomb,
+    "photos/three.jpg": _photo_of_digit(3),
+    "photos/notes.png": lambda p: p.write_text("not a picture\n"),  # a text file named .png
 }
 
 

@@ -326,7 +326,7 @@ def run_setup(block: Block, folder: Path) -> None:
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     subprocess.run(  # with this interpreter's `python` and `mlplab` first on PATH
         ["bash", "-c", block.marker["setup"]], cwd=folder, check=True,
-        env={**os.environ, "PATH": path, "PYTHONPATH": str(Path(__file__).parent),
+        env={**os.environ, "PATH": path, "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{ROOT / 'tests'}",
              "MLPLAB_THREADS": "1"},
     )  # fmt: skip
 
