@@ -73,7 +73,7 @@ FILES: dict[str, Callable[[Path], None]] = {
     "thesis.pdf": lambda p: p.write_text("my thesis ...\n"),  # 14 bytes of the reader's
     "bomb.png": _bomb,
     "photos/three.jpg": _photo_of_digit(3),
-    "photos/notes.png": lambda p: p.write_text("not a picture\n"),  # a text file named .png
+    "notes.png": lambda p: p.write_text("not a picture\n"),  # a text file named .png
 }
 
 
