@@ -43,7 +43,9 @@ def save(x: torch.Tensor, path: Path) -> Path:
 
 # ----- mlplab.explain -------------------------------------------------------------------------
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize(("head", "channels"), [("logits", 1), ("log_softmax", 1), ("softmax", 1), ("logits", 3)])
+@pytest.mark.parametrize(
+    ("head", "channels"), [("logits", 1), ("log_softmax", 1), ("softmax", 1), ("logits", 3)]
+)
 def test_explain_returns_maps_shaped_like_the_input(
     root: Path, method: str, head: str, channels: int
 ) -> None:
