@@ -39,6 +39,7 @@ import json
 import math
 import os
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -96,7 +97,7 @@ class _Session(Session):
         return "mse" if self.task == "regression" else None
 
 
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(BaseEstimator, ABC):
     """What the classifier and the regressor share: parameters, data, the epoch loop,
     fitted attributes and pickling."""
 
@@ -299,10 +300,9 @@ class _BaseMLP(BaseEstimator):
                 f"expecting {tuple(self._input_shape)} ({self.n_features_in_} features) as input."
             )
 
-    def _targets(
-        self, y: Any, *, reset: bool, classes: Any, incremental: bool
-    ) -> torch.Tensor:  # pragma: no cover - each subclass has its own
-        raise NotImplementedError
+    @abstractmethod
+    def _targets(self, y: Any, *, reset: bool, classes: Any, incremental: bool) -> torch.Tensor:
+        """``y`` as the loss's targets (class indices, or float rows for a regression)."""
 
     def _batch_size(self, n: int) -> int:
         if self.batch_size == "auto":
@@ -531,11 +531,13 @@ class _BaseMLP(BaseEstimator):
             return True
         return False
 
-    def _val_score(self, val: Split, device: torch.device) -> float:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _val_score(self, val: Split, device: torch.device) -> float:
+        """The held-out score early stopping follows (accuracy, or R²)."""
 
-    def _outputs(self) -> int:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _outputs(self) -> int:
+        """Units of the output layer."""
 
     # ----- predicting ---------------------------------------------------------------------
     @torch.no_grad()
