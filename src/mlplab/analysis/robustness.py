@@ -40,6 +40,7 @@ from ..data import Dataset, Split
 from ..data.splits import configured_splits
 from ..errors import ConfigError, RunError, did_you_mean
 from ..files.atomic import write_text_atomic
+from ..files.jsonsafe import nan_to_null
 from ..files.limits import read_text_file
 from ..model import heads
 from ..progress import logger
@@ -115,7 +116,7 @@ class Robustness:
 
     def to_dict(self) -> dict[str, Any]:
         """robustness.json's content (NaN and infinities as null)."""
-        return _finite(
+        return nan_to_null(
             {
                 "format": FORMAT,
                 "run": self.run,
@@ -409,16 +410,6 @@ def _cell(data: Any, where: str) -> Cell:
 
 def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _pct(value: float | None) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from ..data import Dataset
 from ..data.splits import configured_splits
 from ..errors import ConfigError, RunError, did_you_mean
 from ..files.atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
+from ..files.jsonsafe import nan_to_null
 from ..model.mlp import model_summary
 from ..progress import logger, progress_bar
 from ..run.directory import Run
@@ -381,18 +381,6 @@ class RunAnalysis:
             },
             "mlplab": __version__,
         }
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None: JSON has no NaN (a
-    diverged run's loss, an accuracy on no accepted inputs), and its readers reject it."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _calibration_json(before: Scores, after: Scores) -> dict[str, Any]:
@@ -742,7 +730,7 @@ def report(run_dir: str | Path | RunAnalysis, **settings: Any) -> Path:
     _check_report(a.run.path)
     with os_errors(a.run.path / REPORT, "copy the run to another disk and report there"):
         path = page.write(a.run.path / REPORT)
-        text = json.dumps(_finite(a.to_json()), indent=2, allow_nan=False)
+        text = json.dumps(nan_to_null(a.to_json()), indent=2, allow_nan=False)
         write_text_atomic(a.run.path / ANALYSIS, text + "\n")
     logger.debug("report timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in a.timings.items()))
     return path
