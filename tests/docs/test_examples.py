@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
-import json
 import os
 import re
 import shutil
@@ -31,11 +30,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 from doc_blocks import DOCS, MARKER_KEYS, ROOT, Block, argv, missing_lines, read_blocks
 from shipping import digit_font, drawn_digit
+from standins import trust_stand_ins, write_idx_stand_in
 
 BLOCKS = [block for path in DOCS for block in read_blocks(path)]
 RUNNABLE = [block for block in BLOCKS if block.kind != "text"]
@@ -52,53 +50,16 @@ STARTED = "Application startup complete"
 # --- the world: tiny stand-ins for the datasets, one trained run -----------------------------
 
 
-def _write_idx_stand_in(folder: Path, train_n: int, test_n: int, offset: int) -> None:
-    """scikit-learn's 8x8 digits drawn at 28x28 (20x20 centred, as MNIST), in MNIST's files."""
-    from sklearn.datasets import load_digits
-
-    from mlplab.data.idx import write_idx
-
-    digits = load_digits()
-    small = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16
-    big = torch.nn.functional.interpolate(small, size=(20, 20), mode="bilinear")
-    images = torch.zeros(len(big), 28, 28)
-    images[:, 4:24, 4:24] = big[:, 0]
-    pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    labels = digits.target.astype(np.uint8)
-    order = np.random.default_rng(offset).permutation(len(labels))
-    train, test = order[:train_n], order[train_n : train_n + test_n]
-    folder.mkdir(parents=True)
-    for prefix, rows in (("train", train), ("t10k", test)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", pixels[rows])
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels[rows])
-
-
-def _trust_stand_ins(data_dir: Path, cache: Path) -> None:
-    """Mark the stand-ins as checked in the cache's memo, as a real copy is after one check:
-    they are not the published files, and the harness runs the pages' commands unchanged."""
-    from mlplab.data.download import verify_local  # noqa: F401  (the memo's reader)
-    from mlplab.data.sources.base import VERIFIED
-    from mlplab.data.sources.idx import FASHION_MNIST_SOURCE, MNIST_SOURCE
-
-    memo = {}
-    for source in (MNIST_SOURCE, FASHION_MNIST_SOURCE):
-        for filename, digest in source.digests():
-            path = data_dir / source.name / f"{filename}.gz"
-            stat = path.stat()
-            memo[str(path.resolve())] = [stat.st_size, stat.st_mtime_ns, digest]
-    cache.mkdir(parents=True, exist_ok=True)
-    (cache / VERIFIED).write_text(json.dumps(memo))
-
-
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Stand-in datasets and one tutorial run (2 epochs on the stand-in MNIST)."""
     from mlplab import Config, load_dataset, train
+    from mlplab.data.sources.idx import FASHION_MNIST_SOURCE, MNIST_SOURCE
 
     root = tmp_path_factory.mktemp("world")
-    _write_idx_stand_in(root / "data" / "mnist", 900, 300, offset=0)
-    _write_idx_stand_in(root / "data" / "fashion-mnist", 600, 200, offset=1)
-    _trust_stand_ins(root / "data", root / "cache")
+    write_idx_stand_in(root / "data" / "mnist", 900, 300, seed=0)
+    write_idx_stand_in(root / "data" / "fashion-mnist", 600, 200, seed=1)
+    trust_stand_ins(root / "data", root / "cache", [MNIST_SOURCE, FASHION_MNIST_SOURCE])
     with _environment(root / "data", root / "cache"):
         config = Config.preset("tutorial").override(
             {"train.epochs": 2, "run.dir": str(root / "runs")}
@@ -362,7 +323,7 @@ def test_block_runs_as_written(
     block: Block, world: Path, pages: dict[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if "skip" in block.marker:
-        pytest.skip(block.marker["skip"])
+        pytest.skip(f"the page's marker says why: {block.marker['skip']}")
     folder = pages[block.path]
     monkeypatch.chdir(folder)
     for key, value in {
