@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from bars import SHAPE, bars_dataset
 from sklearn.metrics import roc_auc_score
 
-from mlplab import MLP, Config, Dataset, Split, train
+from mlplab import MLP, Config, Dataset, train
 from mlplab.analysis.rejection import (
     EDGES,
     KIND_TITLES,
@@ -27,22 +28,10 @@ from mlplab.run.directory import Run
 from mlplab.trust.negatives import KINDS
 from mlplab.trust.rejection import Rejector
 
-SHAPE = (1, 12, 12)
-
-
-def _bars(n: int, g: torch.Generator) -> Split:
-    """Light bars on a dark frame, one place per class, as MNIST's digits are: 4 classes."""
-    labels = torch.randint(0, 4, (n,), generator=g)
-    images = torch.randint(0, 12, (n, *SHAPE), generator=g)
-    for c in range(4):
-        images[labels == c, :, 2 + 2 * c : 4 + 2 * c, 2:10] += 200
-    return Split(images.clamp(0, 255).to(torch.uint8), labels)
-
 
 @pytest.fixture(scope="module")
 def bars() -> Dataset:
-    g = torch.Generator().manual_seed(0)
-    return Dataset("bars", _bars(600, g), _bars(200, g), ("a", "b", "c", "d"), "generated")
+    return bars_dataset()
 
 
 @pytest.fixture(scope="module")

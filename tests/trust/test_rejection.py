@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from bars import SHAPE, bars_dataset, bars_split
 from safetensors.torch import load_file, save_file
 from sklearn.metrics import roc_auc_score
 
@@ -22,23 +23,10 @@ from mlplab.run.directory import Run
 from mlplab.trust.negatives import KINDS, PHOTO_KINDS, negatives
 from mlplab.trust.rejection import PIXEL_VARIANTS, REASONS, Rejector, auroc
 
-SHAPE = (1, 12, 12)
-
-
-def _bars(n: int, g: torch.Generator) -> Split:
-    """Light bars on a dark frame, one place per class, as MNIST's digits are: 4 classes."""
-    labels = torch.randint(0, 4, (n,), generator=g)
-    images = torch.randint(0, 12, (n, *SHAPE), generator=g)
-    for c in range(4):
-        rows = slice(2 + 2 * c, 4 + 2 * c)
-        images[labels == c, :, rows, 2:10] += 200
-    return Split(images.clamp(0, 255).to(torch.uint8), labels)
-
 
 @pytest.fixture(scope="module")
 def bars() -> Dataset:
-    g = torch.Generator().manual_seed(0)
-    return Dataset("bars", _bars(600, g), _bars(200, g), ("a", "b", "c", "d"), "generated")
+    return bars_dataset()
 
 
 @pytest.fixture(scope="module")
@@ -337,7 +325,7 @@ def test_older_runs_and_runs_without_validation_have_none(run: Path, tmp_path: P
     assert Rejector.load(copy) is None  # an older run: loads, rejection off
 
     g = torch.Generator().manual_seed(1)
-    data = Dataset("bars", _bars(200, g), _bars(50, g), ("a", "b", "c", "d"), "generated")
+    data = Dataset("bars", bars_split(200, g), bars_split(50, g), ("a", "b", "c", "d"), "generated")
     config = Config().override(
         {
             "model.hidden": [8],
