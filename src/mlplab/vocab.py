@@ -62,8 +62,9 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULERS = ("none", "step", "plateau", "cosine", "onecycle")
 # train.loss: the regression losses (a classifier's loss follows model.head)
 REGRESSION_LOSSES = ("mse", "mae")
-# train.precision: fp32, or bf16 autocast of the matrix products
-PRECISIONS = ("fp32", "bf16")
+# train.precision: fp32, bf16 autocast of the matrix products, or auto (measured at the start
+# of the run: training.machine.resolve_precision)
+PRECISIONS = ("fp32", "bf16", "auto")
 # train.select: which epoch's weights a run keeps
 SELECTIONS = ("val_loss", "val_accuracy", "last")
 # train.device: these names, or cuda:N for the N-th CUDA device

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from mlplab import Config, train
+from mlplab import Config, resume, train
 from mlplab.cli.main import main
 from mlplab.training import machine as machine_module
 from mlplab.training.machine import (
@@ -20,6 +21,8 @@ from mlplab.training.machine import (
     describe_cpu,
     gemm_rate,
     measure_machine,
+    measure_step,
+    resolve_precision,
     run_shape,
     slow_threads,
     summary_record,
@@ -148,3 +151,104 @@ def test_the_machine_command(capsys) -> None:
     record = json.loads(capsys.readouterr().out)
     assert record["cached"] and record["shape"] == [8, 784, 250]
     assert set(record["choice"]) == {"precision", "precision_reason", "threads", "threads_reason"}
+
+
+# ----- train.precision=auto -------------------------------------------------------------------
+def fake_step(monkeypatch, fp32: float, bf16: float) -> list[int]:
+    """auto's step timing replaced by fixed seconds; returns the list of batch sizes measured."""
+    measured: list[int] = []
+
+    def measure(config, image_shape, outputs, device, seconds=0.5, regression=False):
+        measured.append(config.train.batch_size)
+        return {"fp32": fp32, "bf16": bf16}
+
+    monkeypatch.setattr(machine_module, "measure_step", measure)
+    return measured
+
+
+def test_a_pinned_precision_is_left_as_it_is_and_measures_nothing(tiny, monkeypatch) -> None:
+    measured = fake_step(monkeypatch, 2e-3, 1e-3)
+    for precision in ("fp32", "bf16"):
+        config = Config().override({"train.precision": precision})
+        assert resolve_precision(config, tiny, torch.device("cpu")) == (config, None)
+    assert measured == []
+
+
+@pytest.mark.parametrize(
+    "fp32, bf16, chosen, why",
+    [
+        (2.0e-3, 1.0e-3, "bf16", "a whole 32 x 64 step at 1 thread(s) measured 2.00x faster in bf16"),
+        (1.1e-3, 1.0e-3, "bf16", "measured 1.10x faster in bf16"),
+        (1.05e-3, 1.0e-3, "fp32", "bf16 only 1.05x fp32 on a whole 32 x 64 step at 1 thread(s) (bf16 needs 1.10x)"),
+        (1.0e-3, 3.0e-3, "fp32", "bf16 only 0.33x fp32"),
+    ],
+)  # fmt: skip
+def test_auto_chooses_bf16_only_from_1_1x_on_a_whole_step(
+    tiny, monkeypatch, fp32, bf16, chosen, why
+) -> None:
+    fake_step(monkeypatch, fp32, bf16)
+    torch.set_num_threads(1)
+    config = Config().override({"train.precision": "auto", "train.batch_size": 32})
+    resolved, record = resolve_precision(config, tiny, torch.device("cpu"))
+    assert resolved.train.precision == chosen and record["chosen"] == chosen
+    assert why in record["reason"] and record["asked"] == "auto"
+    assert record["step_ms"] == {
+        "fp32": pytest.approx(fp32 * 1e3),
+        "bf16": pytest.approx(bf16 * 1e3),
+    }
+    assert resolved.override({"train.precision": "auto"}) == config  # nothing else changed
+
+
+def test_auto_never_chooses_bf16_where_it_did_not_hold_accuracy(tiny, monkeypatch) -> None:
+    fake_step(monkeypatch, 5e-3, 1e-3)
+    monkeypatch.setattr(machine_module, "BF16_HOLDS_ACCURACY", False)
+    config = Config().override({"train.precision": "auto"})
+    resolved, record = resolve_precision(config, tiny, torch.device("cpu"))
+    assert resolved.train.precision == "fp32" and "did not hold accuracy" in record["reason"]
+
+
+def test_auto_measures_once_per_shape_then_reads_the_cache(tiny, monkeypatch, cache) -> None:
+    measured = fake_step(monkeypatch, 2e-3, 1e-3)
+    config = Config().override({"train.precision": "auto", "train.batch_size": 32})
+    cpu = torch.device("cpu")
+    first = resolve_precision(config, tiny, cpu)[1]
+    again = resolve_precision(config, tiny, cpu)[1]
+    assert measured == [32] and not first["cached"] and again["cached"]
+    assert again["measured"] == first["measured"] and again["chosen"] == first["chosen"]
+    resolve_precision(config.override({"train.batch_size": 16}), tiny, cpu)  # another shape
+    resolve_precision(config, tiny, cpu, refresh=True)
+    assert measured == [32, 16, 32]
+    cache.write_text("{not json")  # a damaged cache is measured again, then rewritten
+    assert not resolve_precision(config, tiny, cpu)[1]["cached"] and measured[-1] == 32
+    assert len(json.loads(cache.read_text())) == 1
+
+
+def test_a_whole_step_is_timed_in_both_precisions_without_touching_the_rng(tiny) -> None:
+    config = Config().override({"model.hidden": [8], "train.batch_size": 16})
+    before = torch.get_rng_state()
+    seconds = measure_step(config, tiny.image_shape, 4, torch.device("cpu"), seconds=0.02)
+    assert set(seconds) == {"fp32", "bf16"} and all(0 < s < 1 for s in seconds.values())
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_an_auto_run_records_its_choice_and_resumes_with_it(
+    tiny, quick_config, monkeypatch
+) -> None:
+    fake_step(monkeypatch, 2e-3, 1e-3)
+    config = quick_config.override({"train.precision": "auto", "train.epochs": 2})
+    interrupted = train(config, dataset=tiny, on_epoch=lambda epoch: epoch.record["epoch"] == 1)
+    saved = yaml.safe_load((interrupted.run_dir / "config.yaml").read_text())
+    assert saved["train"]["precision"] == "bf16"  # what it trained in, not "auto"
+    assert interrupted.summary["precision"]["asked"] == "auto"
+    assert interrupted.summary["precision"]["chosen"] == "bf16"
+    log = (interrupted.run_dir / "train.log").read_text()
+    assert "precision auto: bf16 (a whole 32 x 64 step at 1 thread(s) measured 2.00x" in log
+    fake_step(monkeypatch, 1e-3, 2e-3)  # the machine would now choose fp32: resume must not
+    resumed = resume(interrupted.run_dir, dataset=tiny)
+    assert len(resumed.history) == 2
+    assert (
+        yaml.safe_load((resumed.run_dir / "config.yaml").read_text())["train"]["precision"]
+        == "bf16"
+    )
+    assert resumed.summary["precision"]["chosen"] == "bf16"
+    assert Config().override({"train.precision": "auto"}).train.precision == "auto"

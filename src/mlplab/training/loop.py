@@ -44,7 +44,7 @@ from ..trust.rejection import Rejector, describe
 from . import distributed
 from .device import isolated
 from .distributed import World, lost_peer, shard
-from .machine import summary_record, warn_if_slow
+from .machine import resolve_precision, summary_record, warn_if_slow
 from .metrics import Scores, evaluate_split
 from .optim import lr_at, momentum_at, set_step
 from .session import Session, build_session, training_step
@@ -116,6 +116,7 @@ class _State:
     best_epoch: int = 0
     best_score: float = math.inf  # of train.select; lower is better
     best_weights: dict[str, torch.Tensor] | None = None
+    precision: dict[str, Any] | None = None  # train.precision=auto: what was measured, chosen
 
     def monitored(self) -> list[float]:
         """What the plateau schedule watches: val loss, or train loss without one."""
@@ -148,13 +149,16 @@ def train(
         _check_task(config, data)  # before anything is written
         warn_if_slow(config, data, device)
         set_threads(config, data, device)
+        config, precision = resolve_precision(config, data, device)  # auto: measured here
         run = _create_run(config, world)
         try:
             with _run_log(run, world, "w"), tracking(config, run, world.is_main) as tracker:
                 session = build_session(config, data, device, world)
                 _introduce(session, run)
+                if precision is not None:
+                    logger.info(f"precision auto: {precision['chosen']} ({precision['reason']})")
                 hook = tracker.hook(on_epoch) if tracker else on_epoch  # track.to: per epoch
-                return _fit(session, run, _State(), hook)
+                return _fit(session, run, _State(precision=precision), hook)
         except BaseException:
             if world.is_main and not (run.path / "checkpoint.pt").exists():  # no epoch ended
                 shutil.rmtree(run.path, ignore_errors=True)
@@ -377,6 +381,7 @@ def _checkpoint(s: Session, state: _State) -> dict[str, Any]:
         "best_score": state.best_score,
         "best_weights": state.best_weights,
         "threads": torch.get_num_threads(),
+        "precision": state.precision,
         "model": s.model.state_dict(),
         "average": None if s.average is None else s.average.module.state_dict(),
         "optimizer": s.optimizer.state_dict(),
@@ -409,6 +414,7 @@ def _restore(s: Session, checkpoint: dict[str, Any]) -> _State:
             # "best_loss": checkpoints written before train.select, which always watched it
             best_score=float(checkpoint.get("best_score", checkpoint.get("best_loss"))),
             best_weights={k: v.to(s.device) for k, v in checkpoint["best_weights"].items()},
+            precision=checkpoint.get("precision"),
         )
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
         raise RunError(
@@ -467,6 +473,8 @@ def _finish(s: Session, run: Run, state: _State, interrupted: bool, started: flo
             rejector.save(run)
         summary.update(_fitted_line(s, model, run))
         summary["machine"] = _machine(s)
+        if state.precision is not None:  # train.precision=auto: the measurement and the choice
+            summary["precision"] = state.precision
         run.save_summary(summary)
         note = refresh_card(run)  # README.md, the model card, from the files just written
         if note:

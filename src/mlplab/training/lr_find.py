@@ -35,6 +35,7 @@ from ..data import Dataset, load_configured
 from ..errors import ConfigError, TrainingError
 from ..model.mlp import MLP
 from .device import isolated
+from .machine import resolve_precision
 from .optim import set_step
 from .session import Session, build_session, training_step
 from .threads import set_threads
@@ -114,6 +115,7 @@ def lr_find(
     with isolated(tc.device) as device:
         data = dataset or load_configured(config.data)
         set_threads(config, data, device)
+        config, _ = resolve_precision(config, data, device)  # auto: as train would choose
         session = build_session(config, data, device)  # what train would build
         curve = _range_test(session, start, end, steps, stop_factor, smoothing)
     steepest, minimum = _reading(curve.lrs, curve.smoothed)

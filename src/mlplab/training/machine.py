@@ -32,15 +32,19 @@ from ..progress import logger
 from .threads import FLOPS_PER_THREAD, auto_threads
 
 __all__ = [
+    "BF16_HOLDS_ACCURACY",
     "BF16_PAYS",
     "ISA",
     "SECONDS",
+    "STEP_PAYS",
     "Machine",
     "cached_machine",
     "cpu_flags",
     "cpu_model",
     "describe_cpu",
     "measure_machine",
+    "measure_step",
+    "resolve_precision",
     "slow_threads",
     "summary_record",
     "usable_cores",
@@ -59,6 +63,13 @@ ISA = {
 # first layer on one thread (below it, autocast's casts eat the gain: docs/config.md).
 BF16_PAYS = 1.5
 SECONDS = 0.15  # measuring time per rate (after a warm-up product)
+# train.precision=auto picks bf16 when a whole training step at the run's shapes and threads
+# is at least this much faster in bf16 than in fp32 (docs/config.md, "The rule for auto").
+STEP_PAYS = 1.10
+STEP_SECONDS = 0.5  # measuring time of auto's step timing, both precisions together
+# Whether bf16 autocast held accuracy on the tutorial recipe (seeds 0-2, validation split,
+# the rule in docs/config.md): if it had not, auto would always choose fp32.
+BF16_HOLDS_ACCURACY = True
 CACHE_FILE = "machine.json"
 
 
@@ -333,3 +344,114 @@ def run_shape(config: Any) -> tuple[tuple[int, int, int], int, str]:
     first = config.model.hidden[0] if config.model.hidden else classes
     batch = config.train.batch_size
     return (batch, inputs, first), step_flops(inputs, config.model.hidden, classes, batch), source
+
+
+# ----- train.precision=auto: a whole training step, fp32 against bf16 ---------------------------
+def measure_step(
+    config: Any,
+    image_shape: tuple[int, ...],
+    outputs: int,
+    device: torch.device,
+    seconds: float = STEP_SECONDS,
+    regression: bool = False,
+) -> dict[str, float]:
+    """Median seconds of one whole training step (forward, loss, backward, the optimizer's
+    update) of ``config``'s model, batch and optimizer on random inputs, in ``fp32`` and
+    under ``bf16`` autocast, timed alternately at the current thread count. The caller's RNG
+    state is left as it was."""
+    from ..model.heads import loss_fn
+    from ..model.mlp import MLP
+    from .optim import make_optimizer
+
+    tc = config.train
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        model = MLP.from_config(config.model, image_shape, outputs).to(device).train()
+        optimizer = make_optimizer(model.parameters(), tc, device)
+        criterion = loss_fn(model.head, tc.loss if regression else None, tc.label_smoothing)
+        x = torch.rand(tc.batch_size, *image_shape, device=device)
+        y = (
+            torch.randn(tc.batch_size, 1, device=device)
+            if regression
+            else torch.randint(0, outputs, (tc.batch_size,), device=device)
+        )
+        parameters = list(model.parameters())
+
+        def steps(bf16: bool, count: int) -> float:
+            start = time.perf_counter()
+            for _ in range(count):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = criterion(model(x).float(), y)
+                for p in parameters:
+                    p.grad = None
+                loss.backward()
+                optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            return (time.perf_counter() - start) / count
+
+        # warm-up (packing, the thread pool, autocast's kernels), then a count of steps that
+        # fills a slice of ``seconds``: five slices of each precision, alternating
+        first = max(steps(False, 2), steps(True, 2))
+        count = max(1, int(seconds / 10 / max(first, 1e-6)))
+        times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+        for _ in range(5):
+            times["fp32"].append(steps(False, count))
+            times["bf16"].append(steps(True, count))
+    return {name: sorted(values)[2] for name, values in times.items()}
+
+
+def resolve_precision(
+    config: Any, data: Any, device: torch.device, refresh: bool = False
+) -> tuple[Any, dict[str, Any] | None]:
+    """``config`` with ``train.precision: auto`` replaced by the precision measured faster
+    here (a whole step at the run's shapes and thread count; bf16 only at :data:`STEP_PAYS`
+    or more), and the record of the choice for the run's summary; any other precision is
+    returned as it is, with None. The step timing is cached like the machine's rates."""
+    if config.train.precision != "auto":
+        return config, None
+    from ..model.mlp import input_features
+
+    regression = data.task == "regression"
+    outputs = 1 if regression else len(data.classes)
+    threads = torch.get_num_threads()
+    cpu = describe_cpu()
+    spec = (
+        f"{device.type}|{tuple(data.image_shape)}|{config.model.crop}|{config.model.hidden}|"
+        f"{config.model.activation}|{config.model.deskew}|{config.model.center}|{outputs}|"
+        f"{config.train.optimizer}|{config.train.batch_size}|{threads}"
+    )
+    key = f"step|{cpu['model']}|{cpu['cores']}|{torch.__version__}|{spec}"
+    cache = _read_cache()
+    record = cache.get(key)
+    cached = isinstance(record, dict) and not refresh
+    if not cached or not {"fp32", "bf16", "measured"} <= set(record):  # type: ignore[arg-type]
+        seconds = measure_step(config, data.image_shape, outputs, device, regression=regression)
+        record = seconds | {"measured": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        cache[key] = record
+        with contextlib.suppress(OSError, WriteError):  # read-only: measured again next time
+            path = cache_dir() / CACHE_FILE
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(path, json.dumps(cache, indent=1) + "\n")
+        cached = False
+    speedup = record["fp32"] / record["bf16"]  # type: ignore[index]
+    features = input_features(data.image_shape, config.model.crop)
+    step = f"{config.train.batch_size} x {features} step at {threads} thread(s)"
+    if not BF16_HOLDS_ACCURACY:
+        chosen, why = "fp32", "bf16 did not hold accuracy on the tutorial recipe (docs/config.md)"
+    elif speedup >= STEP_PAYS:
+        chosen, why = "bf16", f"a whole {step} measured {speedup:.2f}x faster in bf16"
+    else:
+        chosen = "fp32"
+        why = f"bf16 only {speedup:.2f}x fp32 on a whole {step} (bf16 needs {STEP_PAYS:.2f}x)"
+    choice = {
+        "asked": "auto",
+        "chosen": chosen,
+        "reason": why,
+        "step_ms": {"fp32": record["fp32"] * 1e3, "bf16": record["bf16"] * 1e3},  # type: ignore[index]
+        "speedup": speedup,
+        "threads": threads,
+        "measured": record["measured"],  # type: ignore[index]
+        "cached": cached,
+    }
+    return config.override({"train.precision": chosen}, source="train.precision=auto"), choice
