@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # lowest first; a package may import its own layer and any layer before it
 LAYERS = [
-    ("errors", "vocab", "extras", "progress", "tables", "files"),
+    ("errors", "vocab", "extras", "progress", "tables", "files", "notebook"),
     ("config",),
     ("data",),
     ("model",),

@@ -14,6 +14,7 @@ when stderr is a terminal and ``MLPLAB_PROGRESS`` is not ``0``. Who shows the lo
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import sys
@@ -23,6 +24,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from .notebook.live import LiveTraining, LogToLive, ipython_display, live_wanted
+
 __all__ = [
     "log_line",
     "log_to_file",
@@ -30,10 +33,14 @@ __all__ = [
     "progress_bar",
     "progress_setting",
     "reporting",
+    "show_epoch",
     "show_progress",
+    "training_bar",
 ]
 
 logger = logging.getLogger("mlplab")
+# the notebook output of the train()/resume() call inside (None: terminal behaviour)
+_live: contextvars.ContextVar[LiveTraining | None] = contextvars.ContextVar("live", default=None)
 
 
 def progress_setting() -> bool | None:
@@ -59,7 +66,26 @@ def progress_bar(**kwargs: Any) -> tqdm:
     )
 
 
-def log_line(message: str, bar: tqdm | None = None) -> None:
+def training_bar(
+    *, total: int, initial: int, epochs: int, history: list[dict[str, Any]]
+) -> tqdm | LiveTraining:
+    """The training loop's bar: the notebook's live output inside a :func:`reporting` that
+    made one (it then draws ``history``, a resumed run's epochs, at once), else
+    :func:`progress_bar`."""
+    live = _live.get()
+    if live is not None:
+        return live.start(total=total, done=initial, epochs=epochs, history=history)
+    return progress_bar(total=total, initial=initial, desc="train", unit="step")
+
+
+def show_epoch(record: dict[str, Any], line: str, bar: tqdm | LiveTraining) -> None:
+    """An epoch ended: its line (:func:`log_line`), and its record to a live output's curves."""
+    log_line(line, bar)
+    if isinstance(bar, LiveTraining):
+        bar.epoch(record, line)
+
+
+def log_line(message: str, bar: tqdm | LiveTraining | None = None) -> None:
     """Log an INFO line without tearing an active progress bar."""
     if bar is not None and not bar.disable:
         with bar.external_write_mode():
@@ -85,6 +111,10 @@ def reporting(progress: bool | None = None) -> Iterator[None]:
     line in all cases (:func:`log_to_file`).
     """
     own, root = bool(logger.handlers), bool(logging.getLogger().handlers)
+    if progress is not False and (progress or progress_setting() is not False) and live_wanted():
+        with _live_output(lines=not own and (progress is True or not root)):
+            yield
+        return
     if progress is False:
         quiet, handlers = _WarningsOnly(), [*logger.handlers, *logging.getLogger().handlers]
         for handler in handlers:
@@ -112,6 +142,29 @@ def reporting(progress: bool | None = None) -> Iterator[None]:
         logger.removeHandler(handler)
         logger.setLevel(level)
         logger.propagate = propagate
+
+
+@contextlib.contextmanager
+def _live_output(lines: bool) -> Iterator[None]:
+    """One notebook output for the call; with ``lines``, mlplab's log lines go into it too
+    (else the caller's handlers show them, as outside a notebook)."""
+    live = LiveTraining(ipython_display())  # no IPython with MLPLAB_NOTEBOOK=1: one line now
+    handler = LogToLive(live) if lines else None
+    level, propagate = logger.level, logger.propagate
+    if handler is not None:
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        logger.addHandler(handler)
+    token = _live.set(live)
+    try:
+        yield
+    finally:
+        _live.reset(token)
+        live.finish()
+        if handler is not None:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
 
 
 class _Forward(logging.Handler):

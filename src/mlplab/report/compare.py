@@ -18,6 +18,8 @@ from ..analysis.weights import LayerWeights, layer_weights
 from ..errors import ConfigError
 from ..files.atomic import check_outputs, is_page, os_errors
 from ..model.mlp import MLP, alignment
+from ..notebook.cards import comparison_card
+from ..notebook.svg import Curves as Curve
 from ..run.directory import Run
 from ..run.outputs import COMPARE as OUT  # runs/compare: the one output root (run.outputs)
 from ..tables import format_table
@@ -96,6 +98,19 @@ class Comparison:
     def weight_table(self) -> str:
         """The weight statistics as a fixed-width text table, runs side by side."""
         return format_table(*self.weight_statistics()).rstrip("\n")
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the results table and everyone's curves overlaid."""
+        runs = [
+            Curve(
+                c.name,
+                c.epochs.tolist(),
+                *(_listed(a) for a in (c.train_loss, c.val_loss, c.train_accuracy, c.val_accuracy)),
+                c.best_epoch,
+            )
+            for c in self.curves
+        ]
+        return comparison_card(*self.results(), runs, note=KEPT_NOTE)
 
 
 def compare_runs(run_dirs: Sequence[str | Path]) -> Comparison:
@@ -206,3 +221,8 @@ def _stat(layers: list[LayerWeights], i: int, stat: str) -> str:
 
 def _cell(value: Any, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
+
+
+def _listed(values: Any) -> list[float | None]:
+    """An array of a curve as a list, NaN (not recorded) as None."""
+    return [None if v != v else float(v) for v in values.tolist()]

@@ -41,10 +41,11 @@ from ..analysis.robustness import Robustness, read_robustness
 from ..analysis.weights import FirstLayer, LayerWeights, first_layer, layer_weights
 from ..data import Dataset
 from ..data.splits import configured_splits
-from ..errors import ConfigError, RunError, did_you_mean
+from ..errors import ConfigError, MlplabError, RunError, did_you_mean
 from ..files.atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
 from ..files.jsonsafe import nan_to_null
 from ..model.mlp import model_summary
+from ..notebook.svg import confusion_html
 from ..progress import logger, progress_bar
 from ..run.directory import Run
 from ..run.splits import run_dataset
@@ -168,6 +169,21 @@ class RunAnalysis:
 
     def __repr__(self) -> str:
         return f"RunAnalysis({str(self.run.path)!r})"
+
+    def _repr_html_(self) -> str:
+        """A notebook's card: the run's (:meth:`Run.card_html`) and the test split's confusion
+        matrix, computed now if it was not yet (it loads the data and the model once)."""
+        try:
+            matrix = self.confusion
+        except MlplabError as exc:
+            return self.run.card_html(notes=(f"No confusion matrix: {exc}",))
+        title = (
+            f'<div style="font-weight:600;margin-top:6px">Confusion matrix, test split '
+            f"({matrix.samples:,} samples, accuracy {matrix.accuracy:.2%})</div>"
+        )
+        return self.run.card_html(
+            extra=title + confusion_html(matrix.counts.tolist(), self.classes)
+        )
 
     # ----- from the run directory alone ---------------------------------------------------
     @functools.cached_property

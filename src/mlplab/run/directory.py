@@ -36,10 +36,12 @@ from safetensors.torch import save as safetensors_bytes
 
 from ..config import Config
 from ..data import Normalization
-from ..errors import ConfigError, FormatError, RunError
+from ..errors import ConfigError, FormatError, MlplabError, RunError
 from ..files.atomic import RUN_FILE_NAMES, atomic_file, write_bytes_atomic, write_text_atomic
 from ..files.limits import check_alloc, check_declared, open_regular
 from ..model.mlp import MLP, check_size, check_spec, excerpt, input_features, state_shapes
+from ..notebook.cards import card, run_facts
+from ..notebook.svg import from_history
 
 __all__ = ["Run"]
 
@@ -320,6 +322,42 @@ class Run:
             raise RunError(f"{file}: not a readable safetensors file ({_why(exc)})") from None
         model.to(device).eval()
         return model, Normalization.from_dict(info["normalization"]), tuple(info["classes"])
+
+    # ----- in a notebook ----------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        return self.card_html()
+
+    def card_html(self, extra: str = "", notes: tuple[str, ...] = ()) -> str:
+        """The run as a notebook shows it: name, dataset, model, test figures, calibration
+        and rejection when present, training time, path and the curves, from its JSON files
+        alone (no weights, no data: milliseconds). A file that cannot be read becomes a note
+        on the card, not an error. ``extra``: HTML appended (escaped by its maker)."""
+        problems, spec = list(notes), None
+
+        def read(what: Any, default: Any) -> Any:
+            try:
+                return what()
+            except MlplabError as exc:
+                problems.append(str(exc))
+                return default
+
+        summary = read(self.summary, {})
+        history = read(self.metrics, [])
+        if os.path.lexists(self.path / MODEL):
+            spec = read(lambda: self.model_info()["model"], None)
+        if summary.get("interrupted"):
+            problems.append("Interrupted: the kept weights are the best before the stop.")
+        if summary.get("dry_run"):
+            problems.append("A dry run (a few batches per epoch): the numbers mean nothing.")
+        name = self.path.name
+        return card(
+            name,
+            str(self.path),
+            run_facts(summary, spec, history),
+            from_history(name, history, summary.get("best_epoch")),
+            notes=problems,
+            extra=extra,
+        )
 
     def load_checkpoint(self, device: torch.device | str = "cpu") -> dict[str, Any]:
         """The last state saved by :meth:`save_checkpoint`.

@@ -34,7 +34,10 @@ from ..errors import ConfigError, RunError, TrainingError
 from ..model import linear
 from ..model.heads import expected_initial_loss
 from ..model.mlp import MLP, check_align, input_features, model_summary
-from ..progress import log_line, log_to_file, logger, progress_bar, reporting
+from ..notebook.cards import card, run_facts
+from ..notebook.live import LiveTraining
+from ..notebook.svg import from_history
+from ..progress import log_line, log_to_file, logger, reporting, show_epoch, training_bar
 from ..run.card import refresh_card
 from ..run.directory import CHECKPOINT_FORMAT, LOG, Run
 from ..run.splits import run_dataset
@@ -104,6 +107,18 @@ class TrainResult:
     @property
     def interrupted(self) -> bool:
         return bool(self.summary.get("interrupted"))
+
+    def _repr_html_(self) -> str:
+        """A notebook's card: the run's figures and curves (from memory; nothing is loaded)."""
+        name, best = self.run.path.name, self.summary.get("best_epoch")
+        notes = ["Interrupted: the kept weights are the best before the stop."] * self.interrupted
+        return card(
+            name,
+            str(self.run.path),
+            run_facts(self.summary, self.model.spec(), self.history),
+            from_history(name, self.history, best),
+            notes=notes,
+        )
 
 
 @dataclass
@@ -216,7 +231,9 @@ def _fit(s: Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tra
     tc, started = s.config.train, time.perf_counter()
     resumed_elapsed = state.history[-1]["elapsed_seconds"] if state.history else 0.0
     interrupted = False
-    bar = progress_bar(total=s.plan.total_steps, initial=state.step, desc="train", unit="step")
+    bar = training_bar(  # a tqdm bar, or in a notebook its live output (mlplab.notebook)
+        total=s.plan.total_steps, initial=state.step, epochs=s.plan.epochs, history=state.history
+    )
     try:
         for epoch in range(state.epoch + 1, s.plan.epochs + 1):
             epoch_start = time.perf_counter()
@@ -245,7 +262,7 @@ def _fit(s: Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tra
             if s.world.is_main:
                 run.save_metrics(state.history)
                 run.save_checkpoint(_checkpoint(s, state))
-            log_line(format_epoch(record, s.plan.epochs), bar)
+            show_epoch(record, format_epoch(record, s.plan.epochs), bar)
             if on_epoch is not None and on_epoch(Epoch(record, s.evaluated, s.score)):
                 break
     except RuntimeError as exc:
@@ -262,7 +279,7 @@ def _fit(s: Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tra
     return _finish(s, run, state, interrupted, started)
 
 
-def _train_epoch(s: Session, state: _State, bar: tqdm) -> tuple[float, float | None]:
+def _train_epoch(s: Session, state: _State, bar: tqdm | LiveTraining) -> tuple[float, float | None]:
     """One pass over the training split; returns its mean loss and accuracy (None: regression)."""
     tc, world = s.config.train, s.world
     step = training_step(s)

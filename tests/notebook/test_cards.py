@@ -1,0 +1,148 @@
+"""The HTML cards a notebook shows: Run, TrainResult, RunAnalysis and Comparison
+``_repr_html_``: the figures the run's files hold, the curves, escaped user text, cheap."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import re
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from mlplab import Config, train
+from mlplab.notebook.svg import confusion_html, curves_html, from_history
+from mlplab.report.compare import compare_runs
+from mlplab.report.run_report import RunAnalysis
+from mlplab.run.directory import Run
+
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """Two 3-epoch runs of the conftest's synthetic data (one module-wide: seconds)."""
+    from conftest import make_dataset
+
+    root = tmp_path_factory.mktemp("cards")
+    data = make_dataset(classes=3)
+    data = type(data)(data.name, data.train, data.test, ("zero", EVIL, "two"), data.origin)
+    config = Config().override(
+        {
+            "model.hidden": [16],
+            "train.epochs": 3,
+            "train.batch_size": 32,
+            "train.lr": 0.01,
+            "train.threads": 1,
+            "run.dir": str(root / "runs"),
+            "run.name": "plain",
+        }
+    )
+    first = train(config, dataset=data, progress=False)
+    second = train(config.override({"train.lr": 0.003}), dataset=data, progress=False)
+    # run.name refuses '<', but a folder can be renamed, or come from anyone
+    evil = first.run_dir.with_name(first.run_dir.name + EVIL.replace("/", "_"))
+    first.run_dir.rename(evil)
+    return dataclasses.replace(first, run=Run(evil)), second, data
+
+
+def _text(markup: str) -> str:
+    return re.sub(r"<[^>]+>", " ", markup)
+
+
+def test_a_runs_card(trained) -> None:
+    result, _, _ = trained
+    markup = Run(result.run_dir)._repr_html_()
+    summary = result.summary
+    assert f"{summary['test_accuracy']:.2%}" in markup
+    assert f"{summary['test_loss']:.4f}" in markup
+    assert (
+        f"ECE {summary['test_ece']:.2%} (uncalibrated {summary['test_ece_uncalibrated']:.2%})"
+        in markup
+    )
+    assert f"{summary['test_rejected_fraction']:.2%} of the test split rejected" in markup
+    assert f"{summary['train_seconds']:.1f}" in markup
+    assert (
+        "synthetic" in markup
+        and "64-16-3 relu" in markup
+        and html.escape(str(result.run_dir)) in markup
+    )
+    for record in result.history:  # the curves, one dot per epoch and figure
+        e = record["epoch"]
+        assert f"epoch {e}: val loss {record['val_loss']:.4f}</title>" in markup
+        assert f"epoch {e}: train accuracy {record['train_accuracy']:.2%}</title>" in markup
+    for svg in re.findall(r"<svg.*?</svg>", markup, re.S):
+        ET.fromstring(svg)  # well-formed
+    assert result._repr_html_().count("<svg") == markup.count("<svg") == 2  # loss, accuracy
+
+
+def test_user_text_is_escaped(trained) -> None:
+    """A run name is user input: it is shown, as text, never as markup."""
+    result, _, _ = trained
+    assert "<script" in result.run_dir.name
+    for markup in (Run(result.run_dir)._repr_html_(), result._repr_html_()):
+        assert "<script" not in markup and "&lt;script&gt;alert(1)&lt;" in markup
+
+
+def test_a_runs_card_is_cheap(trained, monkeypatch) -> None:
+    """From the JSON files alone: the weights are never read, in milliseconds."""
+    result, _, _ = trained
+    monkeypatch.setattr(Run, "load_model", lambda *a, **k: pytest.fail("loaded the model"))
+    start = time.perf_counter()
+    Run(result.run_dir)._repr_html_()
+    assert time.perf_counter() - start < 0.5
+
+
+def test_an_unfinished_or_damaged_run_still_shows(tmp_path: Path, trained) -> None:
+    result, _, _ = trained
+    run = Run.create(tmp_path, "fresh")
+    (run.path / "metrics.jsonl").write_text(
+        (result.run_dir / "metrics.jsonl").read_text().splitlines()[0] + "\n"
+    )
+    markup = run._repr_html_()
+    assert "1 finished; no summary.json yet" in markup and "epoch 1: val loss" in markup
+    (run.path / "summary.json").write_text("{not json")
+    assert "summary.json" in _text(run._repr_html_())  # the problem as a note, not a traceback
+
+
+def test_an_analysis_shows_the_confusion_matrix(trained) -> None:
+    result, _, data = trained
+    analysis = RunAnalysis(result.run_dir, dataset=data)
+    markup = analysis._repr_html_()
+    counts = analysis.confusion.counts
+    assert f"accuracy {analysis.confusion.accuracy:.2%}" in markup
+    cells = [int(c) for c in re.findall(r"<td [^>]*>(\d+)</td>", markup)]
+    assert cells == counts.ravel().tolist()
+    assert "<script" not in markup and "&lt;script&gt;" in markup  # the class name
+
+
+def test_a_comparison(trained) -> None:
+    first, second, _ = trained
+    comparison = compare_runs([first.run_dir, second.run_dir])
+    markup = comparison._repr_html_()
+    assert "Comparing 2 runs" in markup and "<script" not in markup
+    _, rows = comparison.results()
+    for row in rows:  # the results table, cell by cell
+        assert all(f">{c.replace('<', '&lt;').replace('>', '&gt;')}</td>" in markup for c in row)
+    for name, result in zip(comparison.names, (first, second), strict=True):
+        loss = result.history[-1]["val_loss"]
+        shown = name.replace("<", "&lt;").replace(">", "&gt;")
+        assert f"{shown} epoch 3: val loss {loss:.4f}</title>" in markup  # overlaid curves
+
+
+def test_curves_with_gaps_and_one_epoch() -> None:
+    """No validation (None), a regression (no accuracy chart), a single epoch: still drawn."""
+    history = [{"epoch": 1, "train_loss": 0.5, "val_loss": None, "train_accuracy": None}]
+    markup = curves_html([from_history("r", history)])
+    assert markup.count("<svg") == 1 and "train loss 0.5000" in markup
+    ET.fromstring(re.search(r"<svg.*?</svg>", markup, re.S).group(0))
+
+
+def test_confusion_cells_are_shaded_by_row() -> None:
+    markup = confusion_html([[3, 1], [0, 0]], ["a", "b&c"])
+    assert "rgba(46,160,67,0.75)" in markup and "rgba(207,34,46,0.25)" in markup
+    assert "b&amp;c" in markup
+    json.dumps(markup)  # plain text, no objects
