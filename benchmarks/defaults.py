@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe
+from machine import describe, load
 
 HERE = Path(__file__).resolve().parent
 TUNING = ("MLPLAB_THREADS", "MKL_NUM_THREADS")
@@ -106,6 +106,7 @@ def main() -> None:
     print(f"pipeline / mlplab per epoch: {ratio:.1f}x")
     if args.json:
         args.json.write_text(json.dumps({"machine": describe(), "torch": torch.__version__,
+                                         "load_1min_end": load(),
                                          "runs": rows, "medians": medians, "ratio": ratio},
                                         indent=1))  # fmt: skip
 

@@ -17,9 +17,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from defaults import clean_env
-from machine import describe
+from machine import describe, load
 
 
 def main() -> None:
@@ -31,8 +33,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
 
-    print(f"machine: {describe()}", flush=True)
-    rows = []
+    print(f"machine: {describe()}; 1-minute load {load()}", flush=True)
+    load_start, rows = load(), []
     env = clean_env() | ({"MLPLAB_DATA_DIR": args.data_dir} if args.data_dir else {})
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as runs:
@@ -41,8 +43,11 @@ def main() -> None:
             out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
             run = Path(out.stdout.strip().splitlines()[-1])
             summary = json.loads((run / "summary.json").read_text())
+            config = yaml.safe_load((run / "config.yaml").read_text())
         row = {"seed": seed, "train_seconds": summary["train_seconds"],
-               "test_accuracy": summary["test_accuracy"], "threads": summary["threads"]}  # fmt: skip
+               "test_accuracy": summary["test_accuracy"], "threads": summary["threads"],
+               "precision": config["train"]["precision"],
+               "batch_size": config["train"]["batch_size"]}  # fmt: skip
         rows.append(row)
         print(f"seed {seed}  train_seconds {row['train_seconds']:.2f}  test accuracy "
               f"{row['test_accuracy']:.2%}  ({row['threads']} thread(s))", flush=True)  # fmt: skip
@@ -51,8 +56,9 @@ def main() -> None:
     print(f"median train_seconds {median:.2f}; {reached} of {len(rows)} seeds at or above "
           f"{args.target:.1%}")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"machine": describe(), "rows": rows, "median": median},
-                                        indent=1))  # fmt: skip
+        args.json.write_text(json.dumps({"machine": describe(), "preset": args.preset,
+                                         "load_1min": {"start": load_start, "end": load()},
+                                         "rows": rows, "median": median}, indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -21,3 +21,12 @@ def cpu_name() -> str:
 def describe() -> str:
     """'<cpu>, <n> cores': the machine line of a benchmark's output."""
     return f"{cpu_name()}, {os.cpu_count()} cores"
+
+
+def load() -> float | None:
+    """The 1-minute load average (Linux), None elsewhere: on 2 cores anything above ~0.6
+    means another process shares the cores and the timings are not an idle machine's."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -137,7 +137,8 @@ class Machine:
         if ratio >= BF16_PAYS and native:
             return "bf16", (
                 f"bf16 GEMM {ratio:.1f}x fp32 here ({', '.join(sorted(native))}): pass "
-                "--precision bf16 (fp32 stays the default: a preset's recorded accuracy is fp32's)"
+                "--precision bf16, or --precision auto to time a whole step first (fp32 stays "
+                "the default: each preset keeps the precision its accuracy was recorded in)"
             )
         why = "no native bf16" if not native else f"bf16 only {ratio:.1f}x fp32 at this shape"
         return "fp32", f"{why}: bf16 autocast would not pay"
