@@ -33,6 +33,21 @@ settings.register_profile(
 settings.load_profile("long" if os.environ.get("MLPLAB_FUZZ") == "long" else "ci")
 
 
+# --- running on several cores (pytest-xdist; `make test` passes -n auto --dist loadfile) -------
+# Each test module runs whole on one worker: a module's shared fixture (a trained run, the docs
+# harness's world, the first-hour test's wheel and venv) is built once, and the docs harness's
+# blocks of a page run in order, as it needs. (xdist's `loadgroup` would let the short tests
+# spread further, but it groups nothing under pytest 9.2: pytest-xdist issue 1386.)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``-n N`` without ``--dist`` means ``--dist loadfile`` here: xdist's default, ``load``,
+    would split a module's shared fixture, and a docs page's blocks, across workers."""
+    if getattr(config.option, "numprocesses", None) and config.option.dist == "no":
+        config.option.dist = "loadfile"
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run each test in an empty folder with its own cache, no mirrors and no progress bars."""
