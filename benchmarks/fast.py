@@ -44,13 +44,16 @@ def main() -> None:
             run = Path(out.stdout.strip().splitlines()[-1])
             summary = json.loads((run / "summary.json").read_text())
             config = yaml.safe_load((run / "config.yaml").read_text())
+            metrics = (run / "metrics.jsonl").read_text().splitlines()
+            epochs = [json.loads(line)["epoch_seconds"] for line in metrics]
         row = {"seed": seed, "train_seconds": summary["train_seconds"],
                "test_accuracy": summary["test_accuracy"], "threads": summary["threads"],
                "precision": config["train"]["precision"],
-               "batch_size": config["train"]["batch_size"]}  # fmt: skip
+               "batch_size": config["train"]["batch_size"], "epoch_seconds": epochs}  # fmt: skip
         rows.append(row)
         print(f"seed {seed}  train_seconds {row['train_seconds']:.2f}  test accuracy "
-              f"{row['test_accuracy']:.2%}  ({row['threads']} thread(s))", flush=True)  # fmt: skip
+              f"{row['test_accuracy']:.2%}  ({row['threads']} thread(s); epochs "
+              f"{' '.join(f'{s:.2f}' for s in epochs)} s)", flush=True)  # fmt: skip
     median = statistics.median(r["train_seconds"] for r in rows)
     reached = sum(r["test_accuracy"] >= args.target for r in rows)
     print(f"median train_seconds {median:.2f}; {reached} of {len(rows)} seeds at or above "
