@@ -18,11 +18,16 @@ import contextvars
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import TqdmWarning
+
+with warnings.catch_warnings():  # in a kernel without ipywidgets tqdm.auto falls back to its
+    warnings.simplefilter("ignore", TqdmWarning)  # text bar, with a warning in the cell: quiet
+    from tqdm.auto import tqdm
 
 from .notebook.live import LiveTraining, LogToLive, ipython_display, live_wanted
 

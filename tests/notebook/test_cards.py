@@ -77,6 +77,7 @@ def test_a_runs_card(trained) -> None:
     for svg in re.findall(r"<svg.*?</svg>", markup, re.S):
         ET.fromstring(svg)  # well-formed
     assert result._repr_html_().count("<svg") == markup.count("<svg") == 2  # loss, accuracy
+    assert Run(str(result.run_dir))._repr_html_() == markup  # a str path too
 
 
 def test_user_text_is_escaped(trained) -> None:
@@ -142,7 +143,9 @@ def test_curves_with_gaps_and_one_epoch() -> None:
 
 
 def test_confusion_cells_are_shaded_by_row() -> None:
-    markup = confusion_html([[3, 1], [0, 0]], ["a", "b&c"])
-    assert "rgba(46,160,67,0.75)" in markup and "rgba(207,34,46,0.25)" in markup
+    markup = confusion_html([[6, 1, 1], [2, 2, 0], [0, 0, 0]], ["a", "b&c", "d"])
+    assert "rgba(46,160,67,0.75)" in markup and "rgba(46,160,67,0.50)" in markup  # row shares
+    assert "rgba(207,34,46,0.70)" in markup  # the worst mistake (2 of 4 b&c)
+    assert markup.count("rgba(207,34,46,0.17)") == 2  # 1 of 8 a: a quarter as bad
     assert "b&amp;c" in markup
     json.dumps(markup)  # plain text, no objects

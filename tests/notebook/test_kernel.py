@@ -42,6 +42,7 @@ def test_train_in_a_real_kernel(tmp_path: Path) -> None:
         nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
     assert time.perf_counter() - start < 60  # ~10 s on 2 cores; the bound is for a slow CI
+    assert nb.cells[0].outputs == []  # importing mlplab says nothing (tqdm's IProgress note)
     live = nb.cells[1].outputs
     assert [o["output_type"] for o in live] == ["display_data"]  # one output, no stream
     shown = live[0]["data"]["text/html"]

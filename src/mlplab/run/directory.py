@@ -55,6 +55,10 @@ class Run:
 
     path: Path
 
+    def __post_init__(self) -> None:  # Run("runs/x") as well as Run(Path("runs/x"))
+        if not isinstance(self.path, Path):
+            object.__setattr__(self, "path", Path(self.path))
+
     # ----- creating and writing -------------------------------------------------------
     @classmethod
     def create(cls, root: str | Path, name: str) -> Run:

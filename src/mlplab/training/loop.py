@@ -154,8 +154,9 @@ def train(
     ``dataset.json``). ``on_epoch(epoch)`` is called after every epoch with an
     :class:`Epoch`; returning True stops training early. ``progress``: the lines
     ``mlplab train`` prints (config, data, model, one per epoch, test) go to stderr, shown in
-    a terminal and a notebook, unless False or ``MLPLAB_PROGRESS=0``; with ``logging``
-    configured, through it (:func:`mlplab.progress.reporting`). ``train.log`` has them all.
+    a terminal, unless False or ``MLPLAB_PROGRESS=0``; with ``logging`` configured, through
+    it (:func:`mlplab.progress.reporting`); in Jupyter, one live output with a bar and the
+    curves instead (:mod:`mlplab.notebook`, docs/notebooks.md). ``train.log`` has them all.
     """
     config = (config or Config()).validate()
     with reporting(progress), _process_settings(config.train) as (device, world):
