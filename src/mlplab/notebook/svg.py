@@ -68,7 +68,9 @@ def curves_html(runs: Sequence[Curves], epochs: int | None = None) -> str:
         f'<span style="color:{COLOURS[i % len(COLOURS)]}">&#9632;</span>&nbsp;{html.escape(r.name)}'
         for i, r in enumerate(runs)
     )
-    key = "solid: validation &middot; dashed: training &middot; ring: kept epoch"
+    key = "solid: validation &middot; dashed: training"
+    if any(r.best_epoch is not None for r in runs):
+        key += " &middot; ring: kept epoch"
     head = f"{legend} &middot; {key}" if len(runs) > 1 else key
     return (
         '<div style="display:flex;flex-wrap:wrap;gap:8px">'
@@ -78,18 +80,21 @@ def curves_html(runs: Sequence[Curves], epochs: int | None = None) -> str:
 
 
 def confusion_html(counts: Sequence[Sequence[int]], classes: Sequence[str]) -> str:
-    """The confusion matrix as an HTML table, rows true classes and columns predicted, each
-    cell shaded by its share of its row (the diagonal green, mistakes red)."""
+    """The confusion matrix as an HTML table, rows true classes and columns predicted: the
+    diagonal green by its share of its row, mistakes red by their share of their row against
+    the worst mistake's (so the few that matter stand out)."""
     names = [html.escape(str(c)) for c in classes]
     cell = "padding:2px 6px;text-align:right;font-variant-numeric:tabular-nums;"
     head = "".join(f'<th style="{cell}">{n}</th>' for n in names)
+    shares = [[c / (sum(row) or 1) for c in row] for row in counts]
+    worst = max([v for i, r in enumerate(shares) for j, v in enumerate(r) if i != j], default=0)
     rows = []
     for i, row in enumerate(counts):
-        total = sum(row) or 1
         cells = []
         for j, count in enumerate(row):
-            share = count / total
-            colour = f"rgba(46,160,67,{share:.2f})" if i == j else f"rgba(207,34,46,{share:.2f})"
+            share = shares[i][j]
+            red = 0.7 * share / worst if worst else 0.0
+            colour = f"rgba(46,160,67,{share:.2f})" if i == j else f"rgba(207,34,46,{red:.2f})"
             cells.append(f'<td style="{cell}background:{colour}">{int(count)}</td>')
         rows.append(f'<tr><th style="{cell}">{names[i]}</th>{"".join(cells)}</tr>')
     return (
