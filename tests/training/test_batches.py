@@ -53,3 +53,17 @@ def test_augmented_batches_are_seeded() -> None:
         )
 
     assert torch.equal(epoch(0), epoch(0)) and not torch.equal(epoch(0), epoch(1))
+
+
+def test_normalization_is_the_broadcast_fused_multiply_add_bit_for_bit() -> None:
+    """The full-size offset (the vectorized path) gives exactly addcmul with broadcast scale and
+    offset: every pixel value, several channels, a batch that ends in a partial one."""
+    n, shape = 70, (3, 5, 9)  # 5 x 9 pixels: the element count is no multiple of a vector
+    images = torch.randint(0, 256, (n, *shape), dtype=torch.uint8)
+    images[:2].view(-1)[:256] = torch.arange(256, dtype=torch.uint8)  # every value, once
+    split = Split(images, torch.arange(n))
+    scale, offset = Normalization.fit(images).affine()
+    batches = list(iterate_batches(split, 32, scale, offset))
+    assert [len(y) for _, y in batches] == [32, 32, 6]
+    for x, y in batches:
+        assert torch.equal(x, torch.addcmul(offset, images[y].float(), scale))
