@@ -1,6 +1,6 @@
 """The tutorials (docs/tutorials/*.ipynb) run end to end in a real Jupyter kernel.
 
-Each notebook runs with nbclient in the project's own kernel (``python3``: ipykernel in this
+Each notebook runs with nbclient in a kernel of this interpreter (ipykernel in the project's
 environment), in the test's empty folder (runs are written there, never into the repository),
 with ``MLPLAB_TUTORIAL_SMALL=1`` (seconds per notebook), ``MLPLAB_PROGRESS=0`` and one torch
 thread. ``MLPLAB_TUTORIALS=full`` runs them as a reader would instead: the real presets,
@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 NO_MNIST = {"04-your-own-data"}  # writes its own data
 FULL = os.environ.get("MLPLAB_TUTORIALS") == "full"
 CELL_TIMEOUT = None if FULL else 120  # seconds per cell (small mode takes a few)
+KERNEL = "mlplab-tutorial"  # this interpreter, as a kernel (the test writes its spec)
 NOTEBOOK_BOUND = 180  # seconds for a whole small notebook: ~6x what it takes on 2 cores
 
 
@@ -75,11 +77,18 @@ def test_tutorial_runs(
     monkeypatch.setenv("MLPLAB_THREADS", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # torch in the kernel: one thread
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # The kernel is this interpreter (its environment has mlplab), whatever python3 kernel the
+    # user's Jupyter folders hold: a kernel spec of our own, found first through JUPYTER_PATH.
+    spec = tmp_path / "jupyter" / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
-        kernel_name="python3",
+        kernel_name=KERNEL,
         resources={"metadata": {"path": str(tmp_path)}},  # the kernel's working folder
     )
     start = time.perf_counter()
