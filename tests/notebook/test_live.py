@@ -218,3 +218,17 @@ def test_the_bar_is_throttled() -> None:
     assert len(cell.outputs[0]) == 1
     live.close()
     assert len(cell.outputs[0]) == 2 and "step 1000/1000" in cell.outputs[0][-1]
+
+
+def test_a_warning_is_shown_unfolded(notebook: Cell, monkeypatch) -> None:
+    """The log is folded away; a warning is not, and is drawn at once, even mid-epoch."""
+    plain(monkeypatch)
+    with reporting():
+        logger.info("config   ...")
+        progress.training_bar(total=10, initial=0, epochs=1, history=[])
+        logger.info("an info line")
+        logger.warning("a <warning>")
+    _, started, warned, _ = notebook.outputs[0]  # config line, loop start, warning, end
+    assert "an info line" not in started  # inside the loop: drawn with the next redraw
+    shown, folded = warned.split("<details>")
+    assert "a &lt;warning&gt;" in shown and "an info line" in folded

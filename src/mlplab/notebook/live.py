@@ -95,6 +95,7 @@ class LiveTraining:
         self.total, self.done, self.epochs = 0, 0, 0
         self.history: list[dict[str, Any]] = []
         self.lines: list[str] = []  # the log, folded
+        self.warnings: list[str] = []  # shown unfolded too
         self.latest = ""  # the last epoch's line
         self.running = self.closed = False
         self._drawn_at = -float("inf")
@@ -131,12 +132,15 @@ class LiveTraining:
         yield  # the log is part of this output: nothing to step around
 
     # ----- what the log handler calls -------------------------------------------------------
-    def log(self, line: str) -> None:
+    def log(self, line: str, warning: bool = False) -> None:
         """A log line joins the folded log; drawn now outside the loop (set-up, test score),
-        with the next redraw inside it (an epoch's line comes with its record)."""
+        with the next redraw inside it (an epoch's line comes with its record). A warning is
+        also shown unfolded, at once."""
         self.lines.append(line)
         del self.lines[:-SHOWN_LOG_LINES]
-        if not self.running:
+        if warning:
+            self.warnings.append(line)
+        if warning or not self.running:
             self.refresh()
 
     def finish(self) -> None:
@@ -175,6 +179,11 @@ class LiveTraining:
             parts.append(curves_html([from_history("", self.history)], self.epochs))
         if self.latest:
             parts.append(f'<pre style="margin:4px 0">{html.escape(self.latest)}</pre>')
+        parts += [
+            f'<div style="color:#9a6700;background:#fff8c5;padding:2px 6px;margin:2px 0">'
+            f"{html.escape(w)}</div>"
+            for w in self.warnings
+        ]
         if self.lines:
             parts.append(
                 f'<details><summary style="color:#59636e;font-size:12px">log '
@@ -208,6 +217,6 @@ class LogToLive(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.live.log(self.format(record))
+            self.live.log(self.format(record), warning=record.levelno >= logging.WARNING)
         except Exception:  # a display that fails must not stop training
             self.handleError(record)
