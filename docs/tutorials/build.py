@@ -517,8 +517,11 @@ NOTEBOOKS["04-your-own-data"] = [
     code("""
     from sklearn.datasets import load_diabetes
 
-    table = load_diabetes(as_frame=True).frame  # 442 rows, 10 features and 'target'
-    table.to_csv("diabetes.csv", index=False)
+    diabetes = load_diabetes()  # 442 rows: 10 features and the target
+    with open("diabetes.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*diabetes.feature_names, "target"])
+        writer.writerows([*row, y] for row, y in zip(diabetes.data, diabetes.target))
     regression = train(
         Config().with_overrides(
             {
