@@ -675,12 +675,14 @@ NOTEBOOKS["05-shipping"] = [
 
     import httpx
 
-    for _ in range(100):  # wait until it answers
+    for _ in range(100):  # wait until it answers (it loads the model first)
         try:
             health = httpx.get(f"{url}/health").json()
             break
         except httpx.TransportError:
             time.sleep(0.1)
+    else:
+        raise RuntimeError(f"the server at {url} did not answer within 10 s")
     print("health:", health)
     files = [("file", (p.name, p.read_bytes(), "image/png")) for p in sorted(Path("photos").glob("*.png"))]
     answer = httpx.post(f"{url}/predict", params={"top_k": 2}, files=files).json()
