@@ -252,3 +252,17 @@ def test_an_auto_run_records_its_choice_and_resumes_with_it(
     )
     assert resumed.summary["precision"]["chosen"] == "bf16"
     assert Config().override({"train.precision": "auto"}).train.precision == "auto"
+
+
+def test_every_rank_takes_rank_0s_choice(tiny, monkeypatch) -> None:
+    fake_step(monkeypatch, 1e-3, 2e-3)  # this rank alone would choose fp32
+
+    class Rank1:
+        size = 2
+
+        def broadcast(self, value):  # rank 0 measured bf16 faster
+            return value | {"chosen": "bf16", "reason": "rank 0's"}
+
+    config = Config().override({"train.precision": "auto"})
+    resolved, record = resolve_precision(config, tiny, torch.device("cpu"), world=Rank1())
+    assert resolved.train.precision == "bf16" and record["reason"] == "rank 0's"

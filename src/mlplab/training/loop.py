@@ -165,7 +165,7 @@ def train(
         _check_task(config, data)  # before anything is written
         warn_if_slow(config, data, device)
         set_threads(config, data, device)
-        config, precision = resolve_precision(config, data, device)  # auto: measured here
+        config, precision = resolve_precision(config, data, device, world=world)  # auto
         run = _create_run(config, world)
         try:
             with _run_log(run, world, "w"), tracking(config, run, world.is_main) as tracker:

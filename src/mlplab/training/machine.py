@@ -403,12 +403,13 @@ def measure_step(
 
 
 def resolve_precision(
-    config: Any, data: Any, device: torch.device, refresh: bool = False
+    config: Any, data: Any, device: torch.device, refresh: bool = False, world: Any = None
 ) -> tuple[Any, dict[str, Any] | None]:
     """``config`` with ``train.precision: auto`` replaced by the precision measured faster
     here (a whole step at the run's shapes and thread count; bf16 only at :data:`STEP_PAYS`
     or more), and the record of the choice for the run's summary; any other precision is
-    returned as it is, with None. The step timing is cached like the machine's rates."""
+    returned as it is, with None. The step timing is cached like the machine's rates. With
+    several ranks (``world``), every rank takes rank 0's record, so all train alike."""
     if config.train.precision != "auto":
         return config, None
     from ..model.mlp import input_features
@@ -455,4 +456,8 @@ def resolve_precision(
         "measured": record["measured"],  # type: ignore[index]
         "cached": cached,
     }
-    return config.override({"train.precision": chosen}, source="train.precision=auto"), choice
+    if world is not None and world.size > 1:
+        choice = world.broadcast(choice)  # type: ignore[assignment]
+    return config.override(
+        {"train.precision": choice["chosen"]}, source="train.precision=auto"
+    ), choice
