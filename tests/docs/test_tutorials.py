@@ -27,7 +27,7 @@ NO_MNIST = {"04-your-own-data"}  # writes its own data
 FULL = os.environ.get("MLPLAB_TUTORIALS") == "full"
 CELL_TIMEOUT = None if FULL else 120  # seconds per cell (small mode takes a few)
 KERNEL = "mlplab-tutorial"  # this interpreter, as a kernel (the test writes its spec)
-NOTEBOOK_BOUND = 180  # seconds for a whole small notebook: ~6x what it takes on 2 cores
+NOTEBOOK_BOUND = 180  # seconds for a whole small notebook; each takes 8-25 s on 2 busy cores
 
 
 def test_there_are_tutorials() -> None:
