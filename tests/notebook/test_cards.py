@@ -149,3 +149,74 @@ def test_confusion_cells_are_shaded_by_row() -> None:
     assert markup.count("rgba(207,34,46,0.17)") == 2  # 1 of 8 a: a quarter as bad
     assert "b&amp;c" in markup
     json.dumps(markup)  # plain text, no objects
+
+
+def _rings(markup: str) -> list[str]:
+    """The tooltips of the ringed dots (the kept epoch)."""
+    return re.findall(r'r="4.5"[^>]*><title>([^<]*)</title>', markup)
+
+
+def test_the_kept_epoch_is_ringed_where_it_was_chosen() -> None:
+    """On the validation curve; without validation figures (train.select then watched the
+    training ones) on the training curve, and the key says so only where a ring is drawn."""
+    with_val = [
+        {"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_accuracy": 0.5 + e / 10}
+        for e in (1, 2, 3)
+    ]
+    markup = curves_html([from_history("r", with_val, best_epoch=2)])
+    assert _rings(markup) == ["r epoch 2: val loss 0.5500"]
+    assert "solid: validation &middot; dashed: training &middot; ring: kept epoch" in markup
+    no_val = [{**r, "val_loss": None} for r in with_val]
+    markup = curves_html([from_history("r", no_val, best_epoch=2)])
+    assert _rings(markup) == ["r epoch 2: train loss 0.5000", "r epoch 2: train accuracy 70.00%"]
+    assert "solid: validation" not in markup and "dashed: training &middot; ring" in markup
+    markup = curves_html([from_history("r", no_val, best_epoch=7)])  # not a recorded epoch
+    assert _rings(markup) == [] and "ring" not in markup
+
+
+def test_curves_of_non_finite_or_extreme_figures() -> None:
+    """NaN and infinities are left out; with nothing finite there is no chart and no key;
+    figures near a float's limit do not break the drawing."""
+    nan, inf = float("nan"), float("inf")
+    history = [
+        {"epoch": 1, "train_loss": nan, "val_loss": inf, "train_accuracy": nan},
+        {"epoch": 2, "train_loss": 0.5, "val_loss": nan},
+    ]
+    markup = curves_html([from_history("r", history)])
+    assert markup.count("<svg") == 1 and "train loss 0.5000" in markup
+    assert "nan" not in markup.lower() and "inf" not in markup.lower()
+    ET.fromstring(re.search(r"<svg.*?</svg>", markup, re.S).group(0))
+    assert curves_html([from_history("r", [{"epoch": 1, "train_loss": nan}])]) == ""
+    for extreme in ([1.7e308, -1.7e308], [-1.7e308]):
+        records = [{"epoch": e, "train_loss": v} for e, v in enumerate(extreme, 1)]
+        assert "nan" not in curves_html([from_history("r", records)]).lower()
+
+
+def test_a_card_of_an_odd_history(tmp_path: Path) -> None:
+    """Records without a whole epoch (a damaged or foreign metrics.jsonl) are left out of the
+    curves; an empty file draws none: the card shows either way."""
+    run = Run.create(tmp_path, "odd")
+    metrics = run.path / "metrics.jsonl"
+    metrics.write_text('{"train_loss": 0.9}\n{"epoch": 2, "train_loss": 0.7, "val_loss": 0.8}\n')
+    markup = run._repr_html_()
+    assert "epoch 2: val loss 0.8000" in markup and markup.count("<title>") == 2
+    metrics.write_text("")
+    markup = run._repr_html_()
+    assert "<svg" not in markup and "solid: validation" not in markup
+    assert "0 finished; no summary.json yet" in markup
+
+
+def test_a_result_and_its_run_carry_the_same_notes(trained, tmp_path: Path) -> None:
+    """An interrupted or dry run says so on both cards, in the report's words."""
+    from mlplab.notebook.cards import NOTES
+
+    result, _, _ = trained
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for file in ("metrics.jsonl", "model.json"):
+        (copy / file).write_bytes((result.run_dir / file).read_bytes())
+    summary = {**result.summary, "interrupted": True, "dry_run": True}
+    (copy / "summary.json").write_text(json.dumps(summary))
+    shown = dataclasses.replace(result, summary=summary)._repr_html_()
+    for text in NOTES.values():
+        assert html.escape(text) in shown and html.escape(text) in Run(copy)._repr_html_()

@@ -15,7 +15,7 @@ from typing import Any
 
 from .svg import Curves, curves_html
 
-__all__ = ["card", "comparison_card", "model_words", "run_facts"]
+__all__ = ["NOTES", "card", "comparison_card", "model_words", "run_facts", "summary_notes"]
 
 BOX = (
     "border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;margin:4px 0;"
@@ -24,6 +24,10 @@ BOX = (
 )
 CELL = "padding:1px 10px 1px 0;text-align:left;vertical-align:top"
 NOTE = "color:#59636e;font-size:12px;margin:4px 0"
+NOTES = {  # summary.json key: the note a card (and the report's header) shows when it is true
+    "interrupted": "Training was interrupted: the kept weights are the best before the stop.",
+    "dry_run": "This was a dry run (a few batches per epoch): the numbers mean nothing.",
+}
 
 
 def run_facts(
@@ -70,6 +74,11 @@ def run_facts(
     else:
         rows.append(("epochs", f"{len(history)} finished; no summary.json yet (not finished)"))
     return rows
+
+
+def summary_notes(summary: Mapping[str, Any]) -> list[str]:
+    """The :data:`NOTES` that ``summary.json`` calls for (an interrupted run, a dry run)."""
+    return [text for key, text in NOTES.items() if summary.get(key)]
 
 
 def card(

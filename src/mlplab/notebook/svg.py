@@ -36,11 +36,22 @@ class Curves:
     val_accuracy: Sequence[float | None]
     best_epoch: int | None = None  # the kept epoch, marked with a ring
 
+    def ringed(self) -> str | None:
+        """The split whose curves carry the kept epoch's ring: "val", or "train" for a run
+        without validation figures there (train.select then watched the training ones)."""
+        for split, ys in (("val", self.val_loss), ("train", self.train_loss)):
+            pairs = zip(self.epochs, ys, strict=False)
+            if any(e == self.best_epoch and _finite(v) for e, v in pairs):
+                return split
+        return None
+
 
 def from_history(
     name: str, history: Sequence[Mapping[str, Any]], best_epoch: int | None = None
 ) -> Curves:
-    """The curves of ``metrics.jsonl``'s records (``run.metrics()``, ``result.history``)."""
+    """The curves of ``metrics.jsonl``'s records (``run.metrics()``, ``result.history``); a
+    record without a whole ``epoch`` (a damaged or foreign file) is left out, not an error."""
+    history = [r for r in history if _whole(r.get("epoch"))]
 
     def column(key: str) -> list[float | None]:
         return [_number(r.get(key)) for r in history]
@@ -59,18 +70,26 @@ def from_history(
 def curves_html(runs: Sequence[Curves], epochs: int | None = None) -> str:
     """Two charts side by side, loss and accuracy (the accuracy chart only when a run has
     accuracies): validation solid, training dashed, one colour per run, the kept epoch
-    ringed. ``epochs``: the x axis's end (a live run's planned epochs), else the last one."""
+    ringed. ``epochs``: the x axis's end (a live run's planned epochs), else the last one.
+    Empty when there is nothing finite to draw; the key names only what is drawn."""
     last = max([epochs or 0, *(max(r.epochs, default=0) for r in runs)])
     charts = [_chart("loss", runs, "loss", last, percent=False)]
     if any(_finite(v) for r in runs for v in (*r.train_accuracy, *r.val_accuracy)):
         charts.append(_chart("accuracy", runs, "accuracy", last, percent=True))
+    if not any(charts):
+        return ""
     legend = " ".join(
         f'<span style="color:{COLOURS[i % len(COLOURS)]}">&#9632;</span>&nbsp;{html.escape(r.name)}'
         for i, r in enumerate(runs)
     )
-    key = "solid: validation &middot; dashed: training"
-    if any(r.best_epoch is not None for r in runs):
-        key += " &middot; ring: kept epoch"
+    shown = [
+        words
+        for split, words in (("val", "solid: validation"), ("train", "dashed: training"))
+        if any(_finite(v) for r in runs for v in getattr(r, f"{split}_loss"))
+    ]
+    if any(r.ringed() for r in runs):
+        shown.append("ring: kept epoch")
+    key = " &middot; ".join(shown)
     head = f"{legend} &middot; {key}" if len(runs) > 1 else key
     return (
         '<div style="display:flex;flex-wrap:wrap;gap:8px">'
@@ -118,6 +137,8 @@ def _chart(title: str, runs: Sequence[Curves], kind: str, last: int, percent: bo
         low, high = max(0.0, low - 0.02), min(1.0, high + 0.02)
     if high - low < 1e-12:
         low, high = low - 0.5 * (abs(low) or 1), high + 0.5 * (abs(high) or 1)
+    if not math.isfinite(high - low):  # figures near a float's limit: no axis to draw them on
+        return ""
     first, last = 1, max(last, 2)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
@@ -161,10 +182,11 @@ def _chart(title: str, runs: Sequence[Curves], kind: str, last: int, percent: bo
             f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.6"{dash}/>'
         )
         split = "train" if dashed else "val"
+        ringed = split == run.ringed()
         who = f"{html.escape(run.name)} " if run.name else ""
         for e, v in points:  # a dot per epoch, its figure as a tooltip
             shown = f"{v:.2%}" if percent else f"{v:.4f}"
-            ring = not dashed and e == run.best_epoch
+            ring = ringed and e == run.best_epoch
             parts.append(
                 f'<circle cx="{x(e):.1f}" cy="{y(v):.1f}" r="{4.5 if ring else 2}" '
                 f'fill="{"#fff" if ring else colour}" stroke="{colour}" stroke-width="1.5">'
@@ -191,6 +213,10 @@ def _ticks(low: float, high: float, whole: bool = False) -> list[float]:
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _finite(value: float | None) -> bool:

@@ -45,6 +45,7 @@ from ..errors import ConfigError, MlplabError, RunError, did_you_mean
 from ..files.atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
 from ..files.jsonsafe import nan_to_null
 from ..model.mlp import model_summary
+from ..notebook.cards import summary_notes
 from ..notebook.svg import confusion_html
 from ..progress import logger, progress_bar
 from ..run.directory import Run
@@ -61,10 +62,6 @@ __all__ = ["ANALYSIS_FORMAT", "FIGURES", "RunAnalysis", "plot", "report"]
 
 ANALYSIS_FORMAT = "mlplab-analysis-1"
 REPORT, ANALYSIS = "report.html", "analysis.json"
-NOTES = {  # summary.json key: the note the report's header shows when it is true
-    "interrupted": "Training was interrupted: the kept weights are the best before the stop.",
-    "dry_run": "This was a dry run (a few batches per epoch): the numbers mean nothing.",
-}
 MINIMUMS = {  # the smallest value of each RunAnalysis setting
     "mistakes": 0,
     "samples": 1,
@@ -773,7 +770,7 @@ def _header(a: RunAnalysis) -> list[str]:
         ("parameters", f"{s['parameters']:,}" if "parameters" in s else "?"),
         ("training time", _seconds(s.get("train_seconds"))),
     ]
-    notes = [paragraph(text, "note") for key, text in NOTES.items() if s.get(key)]
+    notes = [paragraph(text, "note") for text in summary_notes(s)]
     return [
         cards(first),
         table(None, _facts(a)),

@@ -40,7 +40,7 @@ from ..errors import ConfigError, FormatError, MlplabError, RunError
 from ..files.atomic import RUN_FILE_NAMES, atomic_file, write_bytes_atomic, write_text_atomic
 from ..files.limits import check_alloc, check_declared, open_regular
 from ..model.mlp import MLP, check_size, check_spec, excerpt, input_features, state_shapes
-from ..notebook.cards import card, run_facts
+from ..notebook.cards import card, run_facts, summary_notes
 from ..notebook.svg import from_history
 
 __all__ = ["Run"]
@@ -349,10 +349,7 @@ class Run:
         history = read(self.metrics, [])
         if os.path.lexists(self.path / MODEL):
             spec = read(lambda: self.model_info()["model"], None)
-        if summary.get("interrupted"):
-            problems.append("Interrupted: the kept weights are the best before the stop.")
-        if summary.get("dry_run"):
-            problems.append("A dry run (a few batches per epoch): the numbers mean nothing.")
+        problems += summary_notes(summary)
         name = self.path.name
         return card(
             name,

@@ -34,7 +34,7 @@ from ..errors import ConfigError, RunError, TrainingError
 from ..model import linear
 from ..model.heads import expected_initial_loss
 from ..model.mlp import MLP, check_align, input_features, model_summary
-from ..notebook.cards import card, run_facts
+from ..notebook.cards import card, run_facts, summary_notes
 from ..notebook.live import LiveTraining
 from ..notebook.svg import from_history
 from ..progress import log_line, log_to_file, logger, reporting, show_epoch, training_bar
@@ -111,13 +111,12 @@ class TrainResult:
     def _repr_html_(self) -> str:
         """A notebook's card: the run's figures and curves (from memory; nothing is loaded)."""
         name, best = self.run.path.name, self.summary.get("best_epoch")
-        notes = ["Interrupted: the kept weights are the best before the stop."] * self.interrupted
         return card(
             name,
             str(self.run.path),
             run_facts(self.summary, self.model.spec(), self.history),
             from_history(name, self.history, best),
-            notes=notes,
+            notes=summary_notes(self.summary),
         )
 
 
