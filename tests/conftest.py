@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,12 @@ from hypothesis import HealthCheck, settings
 from mlplab import Config, Dataset, Split
 
 torch.set_num_threads(1)  # tests may share the machine: one thread never collapses
+
+# Ctrl-C as a test sends it (SIGINT to a child `mlplab train`, to `mlplab serve`) needs a child
+# that does not ignore SIGINT, and children inherit an ignored signal: a suite started as a
+# background job of a script (`nohup .ci/run &`, cron) has SIGINT ignored from its shell.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REAL_DATA_DIR = os.environ.get("MLPLAB_DATA_DIR")
 
