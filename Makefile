@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/mlplab demo
 
+# The suite on every core, two at most (tests run torch at 1 thread; one core: one worker),
+# each test file whole on one worker (tests/conftest.py says why). `pytest -n 0`: serially.
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 2 --dist loadfile
 
 # The fuzz tests alone, with many more examples than the bounded run inside `make test`.
 fuzz: install
