@@ -15,18 +15,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from kernels import own_kernel
 
 TUTORIALS = Path(__file__).resolve().parents[2] / "docs" / "tutorials"
 NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 NO_MNIST = {"04-your-own-data"}  # writes its own data
 FULL = os.environ.get("MLPLAB_TUTORIALS") == "full"
 CELL_TIMEOUT = None if FULL else 120  # seconds per cell (small mode takes a few)
-KERNEL = "mlplab-tutorial"  # this interpreter, as a kernel (the test writes its spec)
 NOTEBOOK_BOUND = 180  # seconds for a whole small notebook; each takes 8-25 s on 2 busy cores
 
 
@@ -77,18 +76,14 @@ def test_tutorial_runs(
     monkeypatch.setenv("MLPLAB_THREADS", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # torch in the kernel: one thread
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    # The kernel is this interpreter (its environment has mlplab), whatever python3 kernel the
-    # user's Jupyter folders hold: a kernel spec of our own, found first through JUPYTER_PATH.
-    spec = tmp_path / "jupyter" / "kernels" / KERNEL
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "language": "python"}))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    # the kernel is this interpreter (its environment has mlplab), whatever python3 kernel the
+    # user's Jupyter folders hold
+    kernel = own_kernel(tmp_path, monkeypatch)
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
-        kernel_name=KERNEL,
+        kernel_name=kernel,
         resources={"metadata": {"path": str(tmp_path)}},  # the kernel's working folder
     )
     start = time.perf_counter()

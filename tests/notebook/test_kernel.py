@@ -31,15 +31,19 @@ data = make_dataset()
 """
 
 
-def test_train_in_a_real_kernel(tmp_path: Path) -> None:
+def test_train_in_a_real_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import nbformat
+    from kernels import own_kernel
     from nbclient import NotebookClient
 
     cells = [SETUP, "result = train(config, dataset=data)", "result"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     start = time.perf_counter()
     NotebookClient(
-        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb,
+        timeout=60,
+        kernel_name=own_kernel(tmp_path, monkeypatch),  # this interpreter
+        resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
     assert time.perf_counter() - start < 60  # ~10 s on 2 cores; the bound is for a slow CI
     assert nb.cells[0].outputs == []  # importing mlplab says nothing (tqdm's IProgress note)
