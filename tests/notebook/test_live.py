@@ -232,3 +232,29 @@ def test_a_warning_is_shown_unfolded(notebook: Cell, monkeypatch) -> None:
     assert "an info line" not in started  # inside the loop: drawn with the next redraw
     shown, folded = warned.split("<details>")
     assert "a &lt;warning&gt;" in shown and "an info line" in folded
+
+
+def test_a_failing_display_stops_the_drawing_not_the_training(
+    notebook: Cell, tiny, quick_config: Config, monkeypatch, caplog
+) -> None:
+    """The frontend goes away mid-run (a closed tab, a broken comm): one warning, no more
+    drawing, and the run finishes with every epoch."""
+    plain(monkeypatch)
+    calls = []
+
+    def update(self, obj: object) -> None:
+        calls.append(obj)
+        if len(calls) >= 2:
+            raise ConnectionError("comm closed")
+        self.versions.append(obj._repr_html_())  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(Cell.Handle, "update", update)
+    result = train(quick_config, dataset=tiny)
+    assert len(result.history) == 3 and not result.interrupted
+    assert len(calls) == 2  # nothing redrawn after the failure
+    log = (result.run_dir / "train.log").read_text()
+    assert (
+        log.count("notebook: the live output could not be drawn (ConnectionError: comm closed)")
+        == 1
+    )
+    assert "training goes on" in log

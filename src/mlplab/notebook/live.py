@@ -32,6 +32,8 @@ __all__ = ["LiveTraining", "in_notebook", "live_setting", "live_wanted"]
 
 SHOWN_LOG_LINES = 400  # the folded log keeps the last this many lines
 
+logger = logging.getLogger("mlplab")
+
 
 def live_setting() -> bool | None:
     """MLPLAB_NOTEBOOK: False for 0/false/no/off, True for 1/true/yes/on, None otherwise."""
@@ -98,6 +100,7 @@ class LiveTraining:
         self.warnings: list[str] = []  # shown unfolded too
         self.latest = ""  # the last epoch's line
         self.running = self.closed = False
+        self.broken = False  # a redraw failed: drawing stopped, training went on
         self._drawn_at = -float("inf")
         self._started = time.perf_counter()
 
@@ -150,12 +153,27 @@ class LiveTraining:
 
     # ----- drawing ----------------------------------------------------------------------------
     def refresh(self) -> None:
-        output = _Output(self.html(), self.text())
-        if self.handle is None:
-            display = self._display or ipython_display()
-            self.handle = display(output, display_id=True)
-        else:
-            self.handle.update(output)
+        """Draw the output now. A display that fails (a closed frontend, a broken comm) stops
+        the drawing, never the training: one warning says so, the run goes on and its
+        directory and ``train.log`` have everything."""
+        if self.broken:
+            return
+        try:
+            output = _Output(self.html(), self.text())
+            if self.handle is None:
+                display = self._display or ipython_display()
+                self.handle = display(output, display_id=True)
+            else:
+                self.handle.update(output)
+        except Exception as error:
+            self.broken = True  # before the warning: its log line must not redraw
+            logger.warning(
+                "notebook: the live output could not be drawn (%s: %s); training goes on "
+                "without it (train.log and the run directory have everything)",
+                type(error).__name__,
+                error,
+            )
+            return
         self._drawn_at = time.perf_counter()
 
     def text(self) -> str:
