@@ -331,6 +331,19 @@ def test_curves_from_history_with_and_without_validation() -> None:
     assert not curves(history[1:]).has_validation and curves([]).epochs.shape == (0,)
 
 
+def test_curves_leave_out_records_without_an_epoch() -> None:
+    """metrics.jsonl allows a null epoch (and a foreign file may lack one): such a record is
+    left out of the curves, not a KeyError from compare_runs or the report."""
+    history = [
+        {"epoch": 1, "train_loss": 1.0, "val_loss": 0.9},
+        {"train_loss": 0.7},
+        {"epoch": None, "train_loss": 0.6},
+        {"epoch": 2, "train_loss": 0.5, "val_loss": 0.8},
+    ]
+    c = curves(history)
+    assert c.epochs.tolist() == [1, 2] and c.train_loss.tolist() == [1.0, 0.5]
+
+
 # ----- a dataset on its own ----------------------------------------------------------------------
 def test_dataset_numbers_match_numpy() -> None:
     data = make_images(classes=4, channels=3, height=5, width=6, n_train=120)

@@ -33,8 +33,12 @@ class Curves:
 def curves(
     history: list[dict[str, Any]], summary: dict[str, Any] | None = None, name: str = ""
 ) -> Curves:
-    """Arrays from ``run.metrics()`` (and the test figures and best epoch of ``run.summary()``)."""
+    """Arrays from ``run.metrics()`` (and the test figures and best epoch of ``run.summary()``).
+
+    A record without an epoch number (``metrics.jsonl`` allows null; a damaged or foreign
+    file) is left out, as the notebook's curves do, rather than failing the whole figure."""
     summary = summary or {}
+    history = [r for r in history if isinstance(r.get("epoch"), int) and r["epoch"] >= 0]
 
     def column(key: str) -> np.ndarray:
         return np.array(
