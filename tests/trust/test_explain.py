@@ -19,6 +19,7 @@ from mlplab.trust.explain import (
     attribute,
     baseline_images,
     border_levels,
+    log_odds,
 )
 from mlplab.trust.rejection import Rejector
 
@@ -176,3 +177,38 @@ def test_missing_captum_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
         "explanations needs the Python package 'captum', which is not installed; "
         "install it with: pip install 'mlplab[explain]'"
     )
+
+
+def _log_odds_reference(z: torch.Tensor) -> torch.Tensor:
+    """The definition: z_k - logsumexp over every other class (a K x K mask per row)."""
+    k = z.shape[1]
+    others = z[:, None, :].expand(-1, k, -1).masked_fill(torch.eye(k, dtype=torch.bool), -torch.inf)
+    return z - others.logsumexp(2)
+
+
+def _values_and_gradients(f, z: torch.Tensor, weights: torch.Tensor):
+    z = z.clone().requires_grad_(True)
+    y = f(z)
+    (grad,) = torch.autograd.grad((y * weights.to(z.dtype)).sum(), z)
+    return y.detach().double(), grad.double()
+
+
+@pytest.mark.parametrize("classes", [2, 10, 100])
+def test_log_odds_is_the_definition_in_linear_time(classes: int) -> None:
+    """O(K) a row, and as close to the definition in float64 (values and gradients) as the
+    K x K definition itself is in float32, also for rows far from zero, a tie for the
+    maximum and a near-certain class (where 1 - p cancels)."""
+    g = torch.Generator().manual_seed(classes)
+    spread = torch.tensor([0.1, 3.0, 30.0, 300.0]).repeat(16)[:, None]
+    z = torch.randn(64, classes, generator=g) * spread
+    z[0, :2] = z[0].max() + 1  # a tie for the maximum
+    z[1] = -40.0
+    z[1, 3 % classes] = 40.0  # p = 1 - 1e-35: log(1 - p) needs the other classes themselves
+    z[2] += 1e4  # far from zero
+    weights = torch.randn(64, classes, generator=g)
+    truth = _values_and_gradients(_log_odds_reference, z.double(), weights)
+    definition = _values_and_gradients(_log_odds_reference, z, weights)
+    got = _values_and_gradients(log_odds, z, weights)
+    for new, old, true in zip(got, definition, truth, strict=True):
+        assert torch.isfinite(new).all()
+        assert (new - true).abs().max() <= 1.5 * (old - true).abs().max() + 1e-5

@@ -59,6 +59,7 @@ __all__ = [
     "baseline_images",
     "border_levels",
     "check_options",
+    "log_odds",
 ]
 
 METHODS = ("integrated-gradients", "occlusion", "saliency")
@@ -83,11 +84,27 @@ class LogOdds(nn.Module):
         self.head = head
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        z = heads.to_logits(self.head, self.model(pixels).float())
-        k = z.shape[1]
-        others = z[:, None, :].expand(-1, k, -1)  # row k: every class but k
-        others = others.masked_fill(torch.eye(k, dtype=torch.bool, device=z.device), -torch.inf)
-        return z - others.logsumexp(2)
+        return log_odds(heads.to_logits(self.head, self.model(pixels).float()))
+
+
+def log_odds(z: torch.Tensor) -> torch.Tensor:
+    """Logits ``(N, K)`` -> ``log(p_k / (1 - p_k))`` of their softmax, ``z_k - logsumexp(z_j,
+    j != k)``, in O(K) a row and stable, gradients included.
+
+    For a class below the row's maximum ``m`` the others include the maximum, so their sum
+    ``S - exp(z_k - m)`` (``S = sum exp(z - m) >= 1 + exp(z_k - m)``) is at least 1: no
+    cancellation. For the maximum's own class the others are summed directly, the maximum
+    masked out. (The same values as masking a ``K x K`` matrix per row, which costs O(K^2):
+    ~0.2 GB a 4096-row batch at 100 classes.)"""
+    m, top = z.max(1, keepdim=True)
+    shifted = torch.exp(z - m)
+    rest = shifted.sum(1, keepdim=True) - shifted  # every class but k, relative to exp(m)
+    # the maximum's own class: its row's rest may have cancelled; clamped so that this unused
+    # branch never puts log(0) (and an infinite gradient) in front of torch.where
+    below = m + torch.log(rest.clamp_min(torch.finfo(z.dtype).tiny))
+    is_top = torch.zeros_like(z, dtype=torch.bool).scatter_(1, top, True)
+    own = z.masked_fill(is_top, -torch.inf).logsumexp(1, keepdim=True)
+    return z - torch.where(is_top, own, below)
 
 
 @dataclass(frozen=True)
