@@ -68,6 +68,8 @@ def test_threads_follow_the_rule_unless_more_were_measured_slower() -> None:
     fast = machine({1: 100.0, 2: 180.0}, {1: 100.0, 2: 180.0}, [])
     assert fast.threads(60e6) == (2, "one thread per 25 MFLOP of a 60 MFLOP step")
     assert fast.threads(20e6)[0] == 1
+    noisy = machine({1: 100.0, 2: 80.0}, {1: 100.0, 2: 80.0}, [])  # 1.25x: noise, not slow
+    assert noisy.threads(60e6)[0] == 2
     slow = machine({1: 100.0, 2: 12.5}, {1: 100.0, 2: 12.5}, [])
     threads, why = slow.threads(60e6)
     assert threads == 1 and why.startswith("2 threads measured 8.0x slower than 1 here")

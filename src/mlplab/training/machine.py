@@ -150,17 +150,18 @@ class Machine:
 
     def threads(self, step_flops: float, busy: float = 0.0) -> tuple[int, str]:
         """The automatic thread count for a step of ``step_flops`` (training.threads'
-        rule), and why; the measured rates say when more threads would be slower."""
+        rule), and why; the measured rates say when more threads would be slower (from
+        :data:`SLOW_WARNS` times slower: a smaller gap is a short measurement's noise)."""
         chosen = auto_threads(step_flops, self.cores, busy)
         most = max(self.rates["fp32"])
         if chosen == 1:
             why = f"a {step_flops / 1e6:.0f} MFLOP step is below {2 * FLOPS_PER_THREAD / 1e6:.0f}"
             why += " MFLOP (one thread per 25 MFLOP)"
-            if most > 1 and self.rates["fp32"][most] < self.rates["fp32"][1]:
+            if most > 1 and self.rates["fp32"][most] * SLOW_WARNS <= self.rates["fp32"][1]:
                 why += f"; {most} threads measured slower than 1 here"
             return 1, why
         measured = self.rates["fp32"].get(chosen)
-        if measured is not None and measured < self.rates["fp32"][1]:
+        if measured is not None and measured * SLOW_WARNS <= self.rates["fp32"][1]:
             return 1, (
                 f"{chosen} threads measured {self.rates['fp32'][1] / measured:.1f}x slower than 1 "
                 "here (OpenMP's slow mode, or busy cores), though the step's "
