@@ -108,7 +108,10 @@ def test_color_model(root: Path) -> None:
     assert result.max_abs_diff < 1e-5 * max(1.0, result.max_abs_output)  # export's rule
     pixels = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
     got = load_exported(result.path, "onnx")(pixels.float() / 255)
-    assert (got - eager(run, pixels)).abs().max() < 1e-5
+    want = eager(run, pixels)
+    # export's own tolerance, relative to the outputs' size (here up to ~40: an absolute 1e-5
+    # is below float32's rounding there; the Intel AMX VM's kernels differed by 1.05e-5)
+    assert (got - want).abs().max() < 1e-5 * max(1.0, float(want.abs().max()))
 
 
 @pytest.mark.parametrize("format", ["torchscript", "onnx"])
@@ -255,7 +258,7 @@ def test_cli(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
         lines[1].startswith("parity: max |onnx - eager| = ") and "batch sizes 1, 7, 64" in lines[1]
     )
     assert lines[2].startswith("with rejection: outputs ood_score, reason_code; rejected = ")
-    assert lines[3].startswith("parity: max |ood_score - eager| = 0.00e+00 (tolerance 0.0588235); ")
+    assert lines[3].startswith("parity: max |ood_score - eager| = 0.00e+00 (tolerance 0.0686275); ")
     assert main(["export", str(run), "--no-reject"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[2:] == ["rejection off (--no-reject): the head's output only"]
@@ -404,12 +407,12 @@ def test_a_score_off_by_more_than_the_tolerance_is_never_installed(
 
     def shifted(self, pixels):
         probs, score, code = forward(self, pixels)
-        return probs, score - 0.1, code  # tolerance: 3/51
+        return probs, score - 0.1, code  # tolerance: 3.5/51
 
     monkeypatch.setattr(mlplab.inference.export._Judged, "forward", shifted)
     with pytest.raises(
         ExportError,
-        match=r"ood_score differs from the run's rejection by 0\.1 \(tolerance 0\.0588\); nothing was",
+        match=r"ood_score differs from the run's rejection by 0\.1 \(tolerance 0\.0686\); nothing was",
     ):
         export(run, "torchscript", out)
     assert not out.exists()
@@ -432,7 +435,9 @@ def test_codes_may_differ_only_at_the_threshold(root: Path) -> None:
     verdict = rejector.score(model, pixels)
     at = float(verdict.scores[verdict.rejected].min())  # the least unfamiliar rejected input
     tolerance = score_tolerance(rejector)
-    assert tolerance == 3 / 51  # the tiny run's 51 validation images: 3 steps of its rank
+    assert tolerance == 3.5 / 51  # the tiny run's 51 validation images: 3 steps, and half
+    # of one for rounding: three steps as ranks differ pass whatever the rounding, four fail
+    assert all(abs(k / 51 - (k + 3) / 51) <= tolerance < 4 / 51 for k in range(48))
 
     def flipped(x: torch.Tensor):  # a file that accepts the inputs scored `at`
         score, code = rejector.module(model)(x)

@@ -564,8 +564,10 @@ def _score_parity(
 def score_tolerance(rejector: Rejector) -> float:
     """The largest |exported ood_score - eager| the check accepts for this run's rejection:
     :data:`SCORE_TOLERANCE`, or :data:`TIE_STEPS` steps of its rank when they are larger (a
-    run with few validation images: 3/24 for 24)."""
-    steps = TIE_STEPS / max(1, len(rejector.tensors["combined.reference"]))
+    run with few validation images: 3/24 for 24), plus half a step: a difference of exactly
+    three steps, k/n - j/n in floating point, can come out a hair above 3/n (seen on an Intel
+    AMX VM: a stand-in MNIST run with n = 90 failed at 0.0333 against 0.0333)."""
+    steps = (TIE_STEPS + 0.5) / max(1, len(rejector.tensors["combined.reference"]))
     return max(SCORE_TOLERANCE, steps)
 
 
