@@ -45,6 +45,7 @@ __all__ = [
     "describe_cpu",
     "measure_machine",
     "measure_step",
+    "measured_slower",
     "resolve_precision",
     "slow_threads",
     "summary_record",
@@ -157,11 +158,11 @@ class Machine:
         if chosen == 1:
             why = f"a {step_flops / 1e6:.0f} MFLOP step is below {2 * FLOPS_PER_THREAD / 1e6:.0f}"
             why += " MFLOP (one thread per 25 MFLOP)"
-            if most > 1 and self.rates["fp32"][most] * SLOW_WARNS <= self.rates["fp32"][1]:
+            if most > 1 and measured_slower(self.rates["fp32"][most], self.rates["fp32"][1]):
                 why += f"; {most} threads measured slower than 1 here"
             return 1, why
         measured = self.rates["fp32"].get(chosen)
-        if measured is not None and measured * SLOW_WARNS <= self.rates["fp32"][1]:
+        if measured is not None and measured_slower(measured, self.rates["fp32"][1]):
             return 1, (
                 f"{chosen} threads measured {self.rates['fp32'][1] / measured:.1f}x slower than 1 "
                 "here (OpenMP's slow mode, or busy cores), though the step's "
@@ -269,6 +270,12 @@ def summary_record(shape: tuple[int, int, int], step_flops: float) -> dict[str, 
     }
 
 
+def measured_slower(many: float, one: float) -> bool:
+    """Whether a rate at more threads (``many``) is slower than one thread's (``one``) by
+    :data:`SLOW_WARNS` or more: the one test of the warning and of the thread suggestion."""
+    return many * SLOW_WARNS <= one
+
+
 def slow_threads(threads: int, shape: tuple[int, int, int], seconds: float = 0.05) -> str | None:
     """One line when ``threads`` (> 1, asked for explicitly) runs this shape's product at least
     :data:`SLOW_WARNS` times slower than one thread here (OpenMP's slow mode: a small step, a
@@ -277,7 +284,7 @@ def slow_threads(threads: int, shape: tuple[int, int, int], seconds: float = 0.0
         return None
     one = gemm_rate(shape, torch.float32, 1, seconds)
     many = gemm_rate(shape, torch.float32, threads, seconds)
-    if many * SLOW_WARNS > one:
+    if not measured_slower(many, one):
         return None
     return (
         f"--threads {threads}: this run's matrix products measured {one / many:.1f}x slower "
