@@ -28,6 +28,7 @@ from ..model.mlp import MLP
 from . import distributed
 from .augment import Augmentation
 from .batches import iterate_batches
+from .direct import direct_step
 from .distributed import World
 from .metrics import Scores, evaluate_split
 from .optim import Plan, WeightAverage, make_optimizer, stepper
@@ -161,18 +162,25 @@ def training_step(s: Session) -> Step:
     float32, the L1 term, backward and the optimizer's update, and returns the batch's
     loss (without the L1 term) and the model's outputs.
 
+    For the plain ReLU MLP on the CPU (one process, no dropout, L1 or alignment) the step is
+    :mod:`.direct`'s, the same computation with its backward pass written out (agreeing
+    with autograd's to rounding, tests/training/test_direct.py); anything else is autograd's.
+
     The caller sets the step's rate beforehand (:func:`mlplab.training.optim.set_step`).
     With several ranks ``x`` and ``y`` are this rank's share of a global batch of ``batch``
     samples. Make one per pass: the optimizer's shortcut keeps the state tensors it found
     (:func:`mlplab.training.optim.stepper`).
     """
+    update = stepper(s.optimizer)
+    direct = direct_step(s, update)
+    if direct is not None:  # the plain ReLU MLP on the CPU: its backward pass written out
+        return direct
     tc, world, model = s.config.train, s.world, s.model
     forward = s.trained if s.trained is not None else model
     criterion = loss_fn(model.head, s.regression_loss, tc.label_smoothing)
     weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
     parameters = list(model.parameters())
     bf16 = tc.precision == "bf16"
-    update = stepper(s.optimizer)
 
     def step(x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=bf16):

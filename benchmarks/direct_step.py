@@ -1,0 +1,85 @@
+"""The written-out training step (mlplab.training.direct) against autograd's, in one process:
+for each preset, one session, its training split's first-epoch batches (no augmentation),
+both steps alternating pass by pass over the same batches, at the thread count given.
+Reported: the median microseconds per step of each over the passes, and their ratio.
+
+    python benchmarks/direct_step.py --presets tutorial fast --threads 2 --passes 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe, load
+from mlplab import Config
+from mlplab.data import load_configured
+from mlplab.training.device import isolated
+from mlplab.training.direct import direct_step
+from mlplab.training.optim import stepper
+from mlplab.training.session import build_session
+
+
+def autograd_step(s):  # the step training took before the written-out one: autograd's
+    from mlplab.training import session
+
+    original = session.direct_step
+    session.direct_step = lambda *_: None
+    try:
+        return session.training_step(s)
+    finally:
+        session.direct_step = original
+
+
+def measure(preset: str, passes: int) -> dict[str, float]:
+    config = Config.preset(preset).validate()
+    data = load_configured(config.data)
+    with isolated("cpu") as device:
+        s = build_session(config, data, device)
+        batches = list(s.batches(False))
+        steps = {"autograd": autograd_step(s), "direct": direct_step(s, stepper(s.optimizer))}
+        times: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(passes):
+            for name, step in steps.items():
+                start = time.perf_counter()
+                for x, y in batches:
+                    _, out = step(x, y, len(y))
+                    (out.argmax(1) == y).sum()  # as the loop counts hits
+                times[name].append((time.perf_counter() - start) / len(batches) * 1e6)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    return {**{f"{k}_us": v for k, v in medians.items()}, "ratio": medians["autograd"] / medians["direct"],
+            "passes": times}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["tutorial", "fast"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--passes", type=int, default=6)
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    if not os.environ.get("MLPLAB_DATA_DIR"):
+        parser.error("set MLPLAB_DATA_DIR to the folder with mnist/")
+    torch.set_num_threads(args.threads)
+    print(f"machine: {describe()}; 1-minute load {load()}; {args.threads} thread(s)", flush=True)
+    results = {}
+    for preset in args.presets:
+        r = results[preset] = measure(preset, args.passes)
+        print(f"{preset:<10} autograd {r['autograd_us']:7.0f} us/step  direct "
+              f"{r['direct_us']:7.0f} us/step  {r['ratio']:.2f}x", flush=True)  # fmt: skip
+    if args.json:
+        record = {"machine": describe(), "torch": torch.__version__, "threads": args.threads,
+                  "load_1min_end": load(), "presets": results}  # fmt: skip
+        args.json.write_text(json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
