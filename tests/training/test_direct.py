@@ -91,6 +91,7 @@ def test_the_step_is_the_one_training_takes_and_repeats_bit_for_bit(
         ({"model.deskew": True}, "alignment in the model"),
         ({"model.head": "softmax"}, "head softmax"),
         ({"train.l1": 1e-5}, "an L1 term"),
+        ({"train.precision": "bf16", "model.head": "log_softmax"}, "the log-softmax head in bf16"),
     ],
 )
 def test_what_it_does_not_cover_takes_autograds_step(
@@ -99,3 +100,44 @@ def test_what_it_does_not_cover_takes_autograds_step(
     s = _session(tiny, quick_config, **overrides)
     assert not_covered(s) == reason
     assert direct_step(s, lambda: None) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda m: m.hidden[0].linear.requires_grad_(False), "frozen parameters"),
+        (lambda m: m.register_forward_pre_hook(lambda _, args: args), "hooks on the model"),
+        (lambda m: m.output.register_forward_hook(lambda *_: None), "hooks on the model"),
+        (lambda m: m.output.weight.register_hook(lambda g: g), "hooks on the model"),
+    ],
+    ids=["frozen", "forward-pre-hook", "forward-hook", "tensor-hook"],
+)
+def test_a_model_changed_from_outside_takes_autograds_step(
+    tiny, quick_config: Config, change, reason: str
+) -> None:
+    s = _session(tiny, quick_config)
+    assert not_covered(s) is None
+    change(s.model)
+    assert not_covered(s) == reason
+    assert direct_step(s, lambda: None) is None
+
+
+def test_a_layer_frozen_by_an_epoch_hook_stays_as_it_was(tiny, quick_config: Config) -> None:
+    """The step is made each epoch: freezing a layer after the first one keeps it fixed, as
+    autograd's step does (it leaves the frozen weights without a gradient)."""
+    from mlplab import train
+
+    frozen: dict[str, torch.Tensor] = {}
+
+    def freeze_after_the_first(epoch) -> bool:
+        if epoch.record["epoch"] == 1:
+            layer = epoch.model.hidden[0].linear
+            layer.requires_grad_(False)
+            frozen["weight"] = layer.weight.detach().clone()
+        return False
+
+    config = quick_config.override({"train.select": "last"})
+    result = train(config, dataset=tiny, progress=False, on_epoch=freeze_after_the_first)
+    torch.testing.assert_close(
+        result.model.hidden[0].linear.weight, frozen["weight"], rtol=0, atol=0
+    )

@@ -7,16 +7,20 @@ autograd would run them: one ``addmm`` and an in-place ReLU per layer forward; t
 softmax's gradient in closed form; per layer backward one product for the weights' gradient,
 one column sum for the bias's and one product and ReLU mask for the layer below. Nothing
 else runs: no graph is recorded or walked, no autocast dispatch happens. On the 2-core Intel Xeon VM (benchmarks/direct_step.py, README
-"Speed") the tutorial preset's step and ``fast``'s take about 1.2x less time than
-autograd's; the matrix products and the optimizer, the bulk of a step, are the same.
+"Speed") the tutorial preset's step takes 1.15-1.2x less time than autograd's and
+``fast``'s 1.1-1.2x; the matrix products and the optimizer, the bulk of a step, are the same.
 
 The products and their operands are those of ``torch.autograd`` under ``torch.autocast``
 (bfloat16: the weights, the inputs and the gradients flowing back are cast to bfloat16, the
 loss and its gradient stay in float32, the parameters' gradients arrive in float32), so
-the two steps agree to rounding; tests/training/test_direct.py compares them on every
+the two steps agree to rounding (the logits it returns are float32, autograd's bfloat16:
+the same values, converted); tests/training/test_direct.py compares them on every
 form the step covers. :func:`direct_step` returns None for anything else (other
-activations, dropout, alignment, an L1 term, a regression, several ranks, another device),
-and training takes autograd's step.
+activations, dropout, alignment, a softmax head, the log-softmax head in bfloat16 (autocast
+computes it in bfloat16), an L1 term, a regression, precisions other than float32 and
+bfloat16, frozen parameters, hooks on the model, several ranks, another device), and
+training takes autograd's step. The step is made anew each epoch, so a change an
+``on_epoch`` hook makes (freezing a layer, a hook) is seen from the next epoch.
 """
 
 from __future__ import annotations
@@ -50,8 +54,39 @@ def not_covered(s: Session) -> str | None:
         (model.head not in ("logits", "log_softmax"), f"head {model.head}"),
         (bool(tc.l1), "an L1 term"),
         (tc.precision not in ("fp32", "bf16"), f"precision {tc.precision}"),
+        # autocast computes log-softmax in bfloat16 on the CPU; the step's would be float32
+        (
+            tc.precision == "bf16" and model.head == "log_softmax",
+            "the log-softmax head in bf16",
+        ),
+        (any(not p.requires_grad for p in model.parameters()), "frozen parameters"),
+        (_hooked(model), "hooks on the model"),
     )
     return next((reason for hit, reason in reasons if hit), None)
+
+
+def _hooked(model: torch.nn.Module) -> bool:
+    """Whether code outside mlplab hooked the model (an ``on_epoch`` hook may): hooks run
+    only when the module is called and autograd walks the graph, which this step does not."""
+    module_hooks = (
+        "_forward_hooks",
+        "_forward_pre_hooks",
+        "_backward_hooks",
+        "_backward_pre_hooks",
+    )
+    tensor_hooks = ("_backward_hooks", "_post_accumulate_grad_hooks")
+    modules = torch.nn.modules.module
+    global_hooks = (
+        modules._global_forward_hooks,
+        modules._global_forward_pre_hooks,
+        modules._global_backward_hooks,
+        modules._global_backward_pre_hooks,
+    )
+    return (
+        any(global_hooks)
+        or any(getattr(m, name, None) for m in model.modules() for name in module_hooks)
+        or any(getattr(p, name, None) for p in model.parameters() for name in tensor_hooks)
+    )
 
 
 def direct_step(s: Session, update: Callable[[], None]) -> Step | None:

@@ -162,7 +162,8 @@ def training_step(s: Session) -> Step:
     float32, the L1 term, backward and the optimizer's update, and returns the batch's
     loss (without the L1 term) and the model's outputs.
 
-    For the plain ReLU MLP on the CPU (one process, no dropout, L1 or alignment) the step is
+    For the plain ReLU MLP on the CPU (one process, no dropout, L1, alignment, frozen
+    parameters or hooks; :func:`.direct.not_covered` has the list) the step is
     :mod:`.direct`'s, the same computation with its backward pass written out (agreeing
     with autograd's to rounding, tests/training/test_direct.py); anything else is autograd's.
 
