@@ -178,10 +178,7 @@ def test_a_real_mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         if not _answers(f"http://127.0.0.1:{port}/health", SERVER_WAIT, server):
-            pytest.skip(
-                "mlflow server did not answer in time here (set MLPLAB_MLFLOW_SERVER_WAIT to "
-                "wait longer than " + f"{SERVER_WAIT:.0f} s)"
-            )
+            pytest.skip(f"mlflow server silent for {SERVER_WAIT:.0f} s (MLPLAB_MLFLOW_SERVER_WAIT)")
         uri = f"http://127.0.0.1:{port}"
         config = quick(tmp_path, **{"track.uri": uri, "track.experiment": "served"})
         run_dir = train(config, dataset=make_dataset(n_train=256, n_test=64)).run_dir
