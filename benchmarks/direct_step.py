@@ -23,20 +23,8 @@ from machine import describe, load
 from mlplab import Config
 from mlplab.data import load_configured
 from mlplab.training.device import isolated
-from mlplab.training.direct import direct_step
-from mlplab.training.optim import stepper
-from mlplab.training.session import build_session
-
-
-def autograd_step(s):  # the step training took before the written-out one: autograd's
-    from mlplab.training import session
-
-    original = session.direct_step
-    session.direct_step = lambda *_: None
-    try:
-        return session.training_step(s)
-    finally:
-        session.direct_step = original
+from mlplab.training.direct import not_covered
+from mlplab.training.session import build_session, training_step
 
 
 def measure(preset: str, passes: int) -> dict[str, float]:
@@ -45,7 +33,9 @@ def measure(preset: str, passes: int) -> dict[str, float]:
     with isolated("cpu") as device:
         s = build_session(config, data, device)
         batches = list(s.batches(False))
-        steps = {"autograd": autograd_step(s), "direct": direct_step(s, stepper(s.optimizer))}
+        if (reason := not_covered(s)) is not None:
+            raise SystemExit(f"{preset}: the written-out step does not cover it ({reason})")
+        steps = {"autograd": training_step(s, written_out=False), "direct": training_step(s)}
         times: dict[str, list[float]] = {name: [] for name in steps}
         for _ in range(passes):
             for name, step in steps.items():

@@ -13,7 +13,7 @@ import torch
 from mlplab import Config
 from mlplab.model.heads import loss_fn
 from mlplab.training.direct import direct_step, not_covered
-from mlplab.training.session import build_session
+from mlplab.training.session import build_session, training_step
 
 CPU = torch.device("cpu")
 
@@ -74,6 +74,9 @@ def test_the_step_is_the_one_training_takes_and_repeats_bit_for_bit(
 ) -> None:
     from mlplab import train
 
+    s = _session(tiny, quick_config)
+    assert training_step(s).__qualname__ == "direct_step.<locals>.step"
+    assert training_step(s, written_out=False).__qualname__ == "training_step.<locals>.step"
     config = quick_config.override({"train.epochs": 2})
     first, again = (train(config, dataset=tiny, progress=False) for _ in range(2))
     assert first.history == [

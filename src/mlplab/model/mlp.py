@@ -356,10 +356,7 @@ class MLP(nn.Module):
         views = bool(self.tta) and not self.training
         if views:
             x = tta_views(x, self.tta)
-        if self.crop:
-            c = self.crop
-            x = x[..., c : x.shape[-2] - c, c : x.shape[-1] - c]
-        h = self.hidden(x.flatten(1))
+        h = self.hidden(self.cropped(x).flatten(1))
         z = self.output(h)
         if views:  # log of the mean probability, without underflow: logsumexp - log(count)
             count = view_count(self.tta)
@@ -369,6 +366,14 @@ class MLP(nn.Module):
         else:
             z = heads.from_logits(self.head, z)
         return (z, h) if return_hidden else z
+
+    def cropped(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (``(..., H, W)``) less ``crop`` pixels off each border: a view, what the
+        first layer sees (flattened)."""
+        if not self.crop:
+            return x
+        c = self.crop
+        return x[..., c : x.shape[-2] - c, c : x.shape[-1] - c]
 
     def spec(self) -> dict[str, Any]:
         """Everything needed to rebuild this architecture (saved as model.json)."""

@@ -6,9 +6,10 @@ on the CPU) the gradients are a handful of matrix products, written here in the 
 autograd would run them: one ``addmm`` and an in-place ReLU per layer forward; the
 softmax's gradient in closed form; per layer backward one product for the weights' gradient,
 one column sum for the bias's and one product and ReLU mask for the layer below. Nothing
-else runs: no graph is recorded or walked, no autocast dispatch happens. On the 2-core Intel Xeon VM (benchmarks/direct_step.py, README
-"Speed") the tutorial preset's step takes 1.15-1.2x less time than autograd's and
-``fast``'s 1.1-1.2x; the matrix products and the optimizer, the bulk of a step, are the same.
+else runs: no graph is recorded or walked, no autocast dispatch happens. On the 2-core
+Intel Xeon VM (benchmarks/direct_step.py, README "Speed") the tutorial preset's step takes
+1.15-1.2x less time than autograd's and ``fast``'s 1.1-1.2x; the matrix products and the
+optimizer, the bulk of a step, are the same.
 
 The products and their operands are those of ``torch.autograd`` under ``torch.autocast``
 (bfloat16: the weights, the inputs and the gradients flowing back are cast to bfloat16, the
@@ -41,8 +42,8 @@ Step = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Ten
 
 
 def not_covered(s: Session) -> str | None:
-    """Why the written-out step does not cover this session's model and recipe (None: it
-    does): the first reason found, for the log line and the tests."""
+    """Why the written-out step does not cover this session's model and recipe: the first
+    reason found, or None where it covers them."""
     model, tc = s.model, s.config.train
     reasons = (
         (s.device.type != "cpu", f"the device is {s.device.type}"),
@@ -101,15 +102,13 @@ def direct_step(s: Session, update: Callable[[], None]) -> Step | None:
     layers = [block.linear for block in model.hidden] + [model.output]
     weights = [layer.weight for layer in layers]
     biases = [layer.bias for layer in layers]
-    crop = model.crop
     smoothing = float(tc.label_smoothing)
     low = torch.bfloat16 if tc.precision == "bf16" else None
     log_softmax_head = model.head == "log_softmax"
 
     @torch.no_grad()
     def step(x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if crop:
-            x = x[..., crop : x.shape[-2] - crop, crop : x.shape[-1] - crop]
+        x = model.cropped(x)
         if low is not None:  # one copy: the cast of a cropped view comes out contiguous
             h = x.to(low, memory_format=torch.contiguous_format).flatten(1)
             ws = [w.to(low) for w in weights]

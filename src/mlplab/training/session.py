@@ -155,7 +155,7 @@ def seed_streams(seed: int) -> tuple[int, int]:
     return model, data
 
 
-def training_step(s: Session) -> Step:
+def training_step(s: Session, *, written_out: bool = True) -> Step:
     """The one training step of ``train`` and of ``lr_find``: ``step(x, y, batch)`` on a
     normalized, augmented batch runs the forward pass under the run's precision
     (``train.precision=bf16``: autocast), the loss (with ``train.label_smoothing``) in
@@ -165,7 +165,8 @@ def training_step(s: Session) -> Step:
     For the plain ReLU MLP on the CPU (one process, no dropout, L1, alignment, frozen
     parameters or hooks; :func:`.direct.not_covered` has the list) the step is
     :mod:`.direct`'s, the same computation with its backward pass written out (agreeing
-    with autograd's to rounding, tests/training/test_direct.py); anything else is autograd's.
+    with autograd's to rounding, tests/training/test_direct.py); anything else, or
+    ``written_out=False`` (benchmarks/direct_step.py compares the two), is autograd's.
 
     The caller sets the step's rate beforehand (:func:`mlplab.training.optim.set_step`).
     With several ranks ``x`` and ``y`` are this rank's share of a global batch of ``batch``
@@ -173,7 +174,7 @@ def training_step(s: Session) -> Step:
     (:func:`mlplab.training.optim.stepper`).
     """
     update = stepper(s.optimizer)
-    direct = direct_step(s, update)
+    direct = direct_step(s, update) if written_out else None
     if direct is not None:  # the plain ReLU MLP on the CPU: its backward pass written out
         return direct
     tc, world, model = s.config.train, s.world, s.model
