@@ -1,5 +1,5 @@
 """``python -m mlplab``: the same as the ``mlplab`` command."""
 
-from .cli import main
+from .cli import entry
 
-raise SystemExit(main())
+entry()

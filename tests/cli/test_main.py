@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,30 @@ def test_usage_errors_from_a_real_process(tmp_path: Path) -> None:
     assert proc.stderr == (
         "mlplab train: error: unknown flag --no-such-flag (`mlplab train --help` lists its flags)\n"
     )
+
+
+@pytest.mark.parametrize("world, torn_down", [("1", True), ("2", False)])
+def test_a_failed_rank_leaves_without_the_interpreters_teardown(
+    tmp_path: Path, world: str, torn_down: bool
+) -> None:
+    """A rank of a data-parallel run that fails exits with ``os._exit`` (gloo's threads may
+    abort the teardown, cli/main.py says why), its one line and exit code intact; a single
+    process exits as usual, its ``atexit`` handlers run."""
+    script = (
+        "import atexit, sys; atexit.register(print, 'torn down'); "
+        "sys.argv = ['mlplab', 'evaluate', 'nothing']; from mlplab.cli import entry; entry()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "WORLD_SIZE": world},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("mlplab: error: run directory nothing does not exist")
+    assert proc.stderr.count("\n") == 1
+    assert ("torn down" in proc.stdout) is torn_down
 
 
 def test_main_leaves_logging_as_it_found_it(tmp_path: Path) -> None:

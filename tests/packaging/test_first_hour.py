@@ -127,7 +127,7 @@ def test_the_wheel_holds_every_file_of_the_package(installed: Install) -> None:
         assert name in names, f"the wheel lacks {name}: {what}"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     with zipfile.ZipFile(installed.wheel) as archive:
-        assert "mlplab = mlplab.cli:main" in archive.read(entry_points).decode()
+        assert "mlplab = mlplab.cli:entry" in archive.read(entry_points).decode()
     with tarfile.open(installed.sdist) as archive:  # the wheel was built from this sdist
         in_sdist = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
     assert {f"src/{name}" for name in PACKAGE_DATA} <= in_sdist

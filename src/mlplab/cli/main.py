@@ -12,10 +12,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..errors import MlplabError
 from ..files.limits import printable
 from ..progress import logger
+from ..training.distributed import world_size
 from . import commands
 from .parser import build_parser
 
@@ -41,6 +43,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.removeHandler(log_handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
+
+
+def entry() -> NoReturn:
+    """The ``mlplab`` program (console script and ``python -m mlplab``): :func:`main`, then exit
+    with its code.
+
+    A rank of a data-parallel run that failed leaves without the interpreter's teardown
+    (``os._exit``, once its output is flushed): after another rank died, gloo's threads may
+    still be tied to the lost peer, and tearing them down aborted the process once in the
+    test suite ("terminate called without an active exception", exit -6 after the right
+    one-line error) instead of exiting with the code the error deserves.
+    """
+    code = main()
+    if code and world_size() > 1:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _report(exc: BaseException) -> int:
