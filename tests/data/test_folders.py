@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tiff import tiled_tiff
+
 from mlplab.data.folders import read_folders
 from mlplab.errors import FormatError
 
@@ -192,6 +194,25 @@ def test_decompression_bombs_name_the_file_and_the_pixel_limit(
             match=rf"b/bomb.png: has {pixels} pixels, more than the 89,478,485 pixels mlplab decodes in one image \(a decompression bomb\? Pillow's limit, PIL.Image.MAX_IMAGE_PIXELS\); shrink the image or remove it$",
         ):
             read_folders(tmp_path)
+
+
+def test_tiled_tiffs_are_read_and_huge_tiles_refused_from_the_header(tmp_path: Path) -> None:
+    """A 146-byte TIFF declaring a 28x28 image in 32768x65520 tiles (libtiff would allocate
+    2 GB for one tile) is refused before anything is decoded; real tiles read as pixels."""
+    two_classes(tmp_path)
+    pixels = np.full((4, 5), 7, np.uint8)
+    (tmp_path / "a" / "tiled.tif").write_bytes(tiled_tiff(pixels, (16, 16)))
+    images, labels = read_folders(tmp_path).train  # a/0.png, a/tiled.tif, b/0.png
+    np.testing.assert_array_equal(images[:, 0, 0, 0], [10, 7, 20])
+    np.testing.assert_array_equal(images[1, 0], pixels)
+    (tmp_path / "b" / "bomb.tif").write_bytes(tiled_tiff(pixels, (32768, 65520), bomb=True))
+    with pytest.raises(
+        FormatError,
+        match=r"b/bomb.tif: a TIFF in tiles of 2,146,959,360 pixels each, more than the "
+        r"89,478,485 pixels mlplab decodes at once \(a decompression bomb\?\); save it untiled "
+        r"or remove it$",
+    ):
+        read_folders(tmp_path)
 
 
 def test_fifos_devices_and_broken_links_among_images_are_skipped_never_opened(

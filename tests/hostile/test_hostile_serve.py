@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from shipping import tiny_run
+from tiff import tiled_tiff
 
 from mlplab.cli import main
 from mlplab.serve import bind, create_app, uvicorn_server
@@ -200,10 +201,21 @@ def test_decompression_bombs_are_refused_from_the_header(root: Path) -> None:
         assert client.app.state.decode_gate.peak == 0  # nothing was decoded, nor reserved
         pillow_bomb = png(20_000, 20_000)  # over Pillow's own limit: refused by Pillow first
         got = detail(client.post("/predict", files={"file": ("huge.png", pillow_bomb, "image/png")}), 413)  # fmt: skip
-        assert got == (
-            "huge.png: 400,000,000 pixels, more than Pillow decodes (178,956,970); scale the "
-            "image down"
+        assert got == (  # the server's limit, not Pillow's far higher one
+            "huge.png: 400,000,000 pixels, more than the 12,000,000 this server accepts per "
+            "image; scale the image down"
         )
+        tiles = tiled_tiff(np.zeros((28, 28), np.uint8), (32768, 65520), bomb=True)
+        got = detail(client.post("/predict", files={"file": ("tiles.tif", tiles, "image/tiff")}), 413)  # fmt: skip
+        assert got == (  # 146 bytes that made libtiff allocate 2 GB for one tile
+            "tiles.tif: a TIFF in tiles of 32768x65520 = 2,146,959,360 pixels each, more than "
+            "the 12,000,000 accepted (--max-megapixels sets the limit); save it untiled or in "
+            "smaller tiles"
+        )
+        assert client.app.state.decode_gate.peak == 0
+        real = tiled_tiff(np.zeros((28, 28), np.uint8), (32, 32))
+        answer = client.post("/predict", files={"file": ("real.tif", real, "image/tiff")})
+        assert answer.status_code == 200, answer.text
 
 
 def test_decoding_reserves_its_memory_and_waits_its_turn(root: Path) -> None:
@@ -316,6 +328,16 @@ def test_hostile_multipart_bodies(root: Path) -> None:
         assert len(echoed) < 400 and "nnn..." in echoed
         huge_name = "n" * 1_000_000 + ".png"  # over the multipart parser's own header limit
         assert post(files={"file": (huge_name, image, "image/png")}).startswith("malformed multipart body")  # fmt: skip
+        whole = (
+            b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n" + image + b"\r\n--XyZ--\r\n"
+        )
+        form = {"content-type": "multipart/form-data; boundary=XyZ"}
+        assert client.post("/predict", content=whole, headers=form).status_code == 200
+        assert post(content=whole[:-20], headers=form) == (  # the parser would drop the part
+            "malformed multipart body: it ends before its closing boundary ('--XyZ--'); was "
+            "the upload cut short?"
+        )
         eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"  # Ghostscript is never run
         assert "cannot read as an image" in post(files={"file": ("a.eps", eps, "image/x-eps")})
 

@@ -82,7 +82,7 @@ def test_explain_targets_by_name_and_index(root: Path) -> None:
     with pytest.raises(ConfigError) as info:
         mlplab.explain(run, x, target="c9")
     assert str(info.value) == (
-        "--target must be a class of this run (c0, c1, c2, c3) or its index 0 to 3; got 'c9'"
+        "the target (--target, ?target=) must be a class of this run (c0, c1, c2, c3) or its index 0 to 3; got 'c9'"
     )
 
 

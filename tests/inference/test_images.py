@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 from shipping import center_of_mass
+from tiff import tiled_tiff
 
 from mlplab import ConfigError, DataError
-from mlplab.inference.images import is_blank, load_image, preprocess
+from mlplab.inference.images import ImageTooLarge, image_header, is_blank, load_image, preprocess
 
 MNIST = (1, 28, 28)
 
@@ -182,3 +183,26 @@ def test_large_images_are_reduced_before_preprocessing() -> None:
     a, b = preprocess(small, MNIST), preprocess(big, MNIST)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 40  # edges differ by resampling
     assert extent(b[0]) == pytest.approx(extent(a[0]), abs=0.5)
+
+
+def test_tiled_tiffs_are_read_and_their_tiles_held_to_the_pixel_limit() -> None:
+    """libtiff decodes a tile at a time into a buffer of the tile's size: a 146-byte file
+    declaring a 28x28 image in 32768x65520 tiles once made it allocate 2 GB. Such a tile
+    is refused from the header; a real tiled TIFF reads as its pixels."""
+    pixels = (np.arange(28 * 28) % 251).astype(np.uint8).reshape(28, 28)
+    real = tiled_tiff(pixels, (32, 32))
+    np.testing.assert_array_equal(np.asarray(load_image(real, "tiled.tif")), pixels)
+    assert image_header(real, "tiled.tif") == (28, 28, 32 * 32)  # one byte a pixel
+    bomb = tiled_tiff(pixels, (32768, 65520), bomb=True)
+    assert len(bomb) == 146
+    message = (
+        "bomb.tif: a TIFF in tiles of 32768x65520 = 2,146,959,360 pixels each, more than the "
+        "40,000,000 accepted (--max-megapixels sets the limit); save it untiled or in smaller "
+        "tiles"
+    )
+    for read in (load_image, image_header):
+        with pytest.raises(ImageTooLarge) as refused:
+            read(bomb, "bomb.tif")
+        assert str(refused.value) == message
+    with pytest.raises(ImageTooLarge, match=r"tiles of 64x64 = 4,096 pixels each, more than the 1,000 accepted"):
+        load_image(tiled_tiff(pixels, (64, 64)), "t.tif", max_pixels=1_000)

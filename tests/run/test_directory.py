@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,15 @@ def test_evaluate_another_dataset_of_the_same_shape(tmp_path: Path, capsys) -> N
     assert (
         "mlplab: error: dataset 'mnist' not found" in capsys.readouterr().err
     )  # not MNIST's shape, nor here
+
+
+def test_a_run_directory_that_is_missing_or_not_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("a file")
+    os.mkfifo(tmp_path / "fifo")
+    for name, what in (("nope", "does not exist"), ("notes.txt", "is not a folder"), ("fifo", "is not a folder")):  # fmt: skip
+        with pytest.raises(RunError) as refused:
+            Run.open(tmp_path / name)
+        assert str(refused.value) == (
+            f"run directory {tmp_path / name} {what}; pass a folder under runs/ made by "
+            "`mlplab train`"
+        )

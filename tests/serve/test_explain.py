@@ -74,7 +74,10 @@ def test_explain_route_refusals(root: Path, monkeypatch: pytest.MonkeyPatch) -> 
         "method must be one of integrated-gradients, occlusion, saliency; got 'lime'"
     )
     target = client.post("/explain?target=c7", files=file)
-    assert target.status_code == 400 and "c0, c1, c2, c3" in target.json()["detail"]
+    assert target.status_code == 400 and target.json()["detail"] == (
+        "the target (--target, ?target=) must be a class of this run (c0, c1, c2, c3) or its "
+        "index 0 to 3; got 'c7'"
+    )
     monkeypatch.setitem(sys.modules, "captum.attr", None)
     missing = client.post("/explain", files=file)
     assert missing.status_code == 501

@@ -87,6 +87,11 @@ def test_health_model_docs_and_page(root: Path) -> None:
         spec = client.get("/openapi.json").json()
         body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
         assert set(body) == {"multipart/form-data", "application/json"}
+        for route in ("/predict", "/explain"):  # what /docs' "Try it out" sends is answered
+            example = spec["paths"][route]["post"]["requestBody"]["content"]["application/json"]
+            assert example["example"] == {"pixels": [[0.0] * 8] * 8}  # this model's 1x8x8
+        tried = client.post("/predict", json=example["example"])
+        assert tried.status_code == 200 and len(tried.json()["predictions"]) == 1, tried.text
         page = client.get("/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert '<canvas id="canvas"' in page.text and "pointerdown" in page.text

@@ -61,16 +61,20 @@ def test_flag_units_both_ways() -> None:
         (
             "max_batch",
             0,
-            "--max-upload-mb must be > 0, --max-batch >= 1, --batch-wait-ms >= 0 "
-            "and --threads >= 0; got 4, 0, 2, 1",
+            "--max-upload-mb must be in (0, 1,000,000], --max-batch >= 1, --batch-wait-ms >= 0 "
+            "and --threads in [0, 512]; got 4, 0, 2, 1",
         ),
-        ("threads", -1, "--threads >= 0; got 4, 64, 2, -1"),
+        ("threads", -1, "--threads in [0, 512]; got 4, 64, 2, -1"),
+        ("threads", 100_000, "--threads in [0, 512]; got 4, 64, 2, 100000"),  # it crashed torch
+        ("max_upload_mb", 1e9, "--max-upload-mb must be in (0, 1,000,000]"),
         (
             "max_memory_mb",
             2e6,
-            "--max-memory-mb and --request-timeout must be > 0, "
+            "--max-memory-mb and --request-timeout must be in (0, 1,000,000], "
             "--max-connections >= 1; got 12, 24, 2e+06, 15 and 512",
         ),
+        ("max_megapixels", 1e-9, "--max-megapixels must be at least 1e-06 (one pixel); got 1e-09"),
+        ("max_memory_mb", 1e-9, "--max-memory-mb must be at least 9.54e-07 (one byte); got 1e-09"),
         ("max_connections", 0, "--max-connections >= 1; got 12, 24, 1024, 15 and 0"),
         ("request_timeout", 0, "got 12, 24, 1024, 0 and 512"),
     ],
@@ -94,12 +98,23 @@ def test_bad_flags_are_named_as_typed(flag: str, value: float, message: str) -> 
             "max_upload_bytes, max_pixels and max_request_pixels must be >= 1; "
             "got 4194304, 0 and 24000000",
         ),
-        ({"max_memory_bytes": 64 * MIB}, "an image of max_pixels (12,000,000) takes"),
+        (
+            {"max_memory_bytes": 64 * MIB},
+            "an image of max_pixels (12,000,000; --max-megapixels) takes 275 MiB to decode, "
+            "more than the 48 MiB of the memory budget for decoding (three quarters of "
+            "max_memory_bytes; --max-memory-mb)",
+        ),
+        (
+            {"max_memory_bytes": 40, "max_pixels": 1, "max_upload_bytes": 1},
+            "an image of max_pixels (1; --max-megapixels) takes 6.1e-05 MiB to decode, more "
+            "than the 2.86e-05 MiB",  # not "0 MiB"
+        ),
         (
             {"max_upload_bytes": 100 * MIB},
-            "a body of max_upload_bytes (104,857,600) is held 4 "
+            "a body of max_upload_bytes (104,857,600; --max-upload-mb) is held 4 "
             "times while parsed, more than the 256 MiB",
         ),
+        ({"threads": 513}, "threads (--threads) must be in [0, 512] (0: torch's default); got 513"),
     ],
 )
 def test_settings_are_checked_when_made(changes: dict, message: str) -> None:

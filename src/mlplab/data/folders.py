@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import re
 import warnings
@@ -58,6 +59,7 @@ class _Header(NamedTuple):
     width: int
     height: int
     mode: str
+    tile_pixels: int = 0  # a tiled TIFF's tile (tiff_tile), decoded into a buffer of its own
 
 
 class _Listing(NamedTuple):
@@ -212,6 +214,29 @@ def _list_images(
     return files
 
 
+def tiff_tile(image: Image.Image) -> tuple[tuple[int, int], int] | None:
+    """((width, length), bytes per pixel) of a tiled TIFF's tiles; None for any other image.
+
+    libtiff decodes a tiled TIFF a whole tile at a time, into a buffer of the tile's size
+    whatever the image's: a 146-byte file declaring a 28x28 image in tiles of 32768 x 65520
+    made it allocate 2 GB. The readers hold a tile to the limits an image is held to. Tag
+    values a hostile file makes odd (a list, a fraction) are read as their largest whole
+    number; libtiff refuses what is not one.
+    """
+    tags = getattr(image, "tag_v2", None)
+    if tags is None or (322 not in tags and 323 not in tags):
+        return None
+    width, length = _tag_number(tags.get(322)), _tag_number(tags.get(323))
+    samples, bits = _tag_number(tags.get(277)) or 1, _tag_number(tags.get(258)) or 1
+    return (width, length), max(1, -(-samples * bits // 8))
+
+
+def _tag_number(value: object) -> int:
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    numbers = [int(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return max(numbers, default=0)
+
+
 def _max_pixels() -> int:
     return int(Image.MAX_IMAGE_PIXELS or _DEFAULT_MAX_PIXELS)
 
@@ -269,7 +294,8 @@ def _header(file: Path) -> _Header:
     try:
         with _pillow_quiet(), _opened(file, _file_bytes(file)) as image:
             width, height = image.size
-            header = _Header(int(width), int(height), image.mode)
+            (tile_width, tile_length), _ = tiff_tile(image) or ((0, 0), 0)
+            header = _Header(int(width), int(height), image.mode, tile_width * tile_length)
     except MlplabError:
         raise
     except Exception as exc:  # Pillow's parsers raise many types on damaged headers
@@ -278,6 +304,12 @@ def _header(file: Path) -> _Header:
         raise FormatError(f"{printable(file)}: an image of {width}x{height} pixels holds nothing")
     if width * height > _max_pixels():
         raise _too_large(file, width * height)
+    if header.tile_pixels > _max_pixels():
+        raise FormatError(
+            f"{printable(file)}: a TIFF in tiles of {header.tile_pixels:,} pixels each, more "
+            f"than the {_max_pixels():,} pixels mlplab decodes at once (a decompression bomb?); "
+            "save it untiled or remove it"
+        )
     return header
 
 
@@ -294,8 +326,11 @@ def _decode(file: Path) -> np.ndarray:
         with _pillow_quiet(), _opened(file, _file_bytes(file)) as image:
             width, height = image.size
             # the decoded image (a palette one becomes RGBA) and its working copies: up to
-            # 8 bytes per value for a 16-bit or float image, 4 values per pixel
-            check_alloc(width * height * 4 * 8, f"{printable(file)}: decoding it")
+            # 8 bytes per value for a 16-bit or float image, 4 values per pixel; a tiled
+            # TIFF's tile buffer besides (its header was checked against the pixel limit)
+            (tile_width, tile_length), pixel_bytes = tiff_tile(image) or ((0, 0), 0)
+            tile_bytes = tile_width * tile_length * pixel_bytes
+            check_alloc(width * height * 4 * 8 + tile_bytes, f"{printable(file)}: decoding it")
             image.load()
             return _pixels(image, file)
     except MlplabError:

@@ -141,7 +141,8 @@ class Explainer:
         if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < k:
             shown = ", ".join(self.classes[:12]) + (", ..." if k > 12 else "")
             raise ConfigError(
-                f"--target must be a class of this run ({shown}) or its index 0 to {k - 1}; "
+                f"the target (--target, ?target=) must be a class of this run ({shown}) or its "
+                f"index 0 to {k - 1}; "
                 f"got {target!r}"
             )
         return target

@@ -51,6 +51,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..config.rules import check_names
+from ..data.folders import tiff_tile
 from ..data.mnist_style import BOX, border, is_blank, mnist_style
 from ..errors import DataError
 from ..files.limits import check_alloc, open_regular, printable
@@ -65,6 +66,7 @@ __all__ = [
     "check_style",
     "decode_bytes",
     "image_files",
+    "image_header",
     "image_size",
     "is_blank",
     "load_image",
@@ -102,7 +104,12 @@ ImageSource = str | Path | bytes | Image.Image | np.ndarray | torch.Tensor
 
 
 class ImageTooLarge(DataError):
-    """An image holds more pixels than accepted (the server answers it 413, not 400)."""
+    """An image holds more pixels than accepted (the server answers it 413, not 400);
+    ``pixels``: how many it declares, where the refusal is about the image's own size."""
+
+    def __init__(self, message: str, pixels: int | None = None) -> None:
+        super().__init__(message)
+        self.pixels = pixels
 
 
 # ----- reading ---------------------------------------------------------------------------
@@ -120,9 +127,37 @@ def shown_name(name: object, limit: int = 200) -> str:
 
 def image_size(source: str | Path | bytes, name: str | None = None) -> tuple[int, int]:
     """(width, height) from an image's header alone (nothing decoded); DataError if unreadable."""
+    width, height, _ = image_header(source, name)
+    return width, height
+
+
+def image_header(
+    source: str | Path | bytes, name: str | None = None, *, max_pixels: int = MAX_PIXELS
+) -> tuple[int, int, int]:
+    """(width, height, tile bytes) from an image's header alone (nothing decoded): the tile
+    bytes are the buffer libtiff decodes a tiled TIFF's tiles into (0 for other images),
+    to count beside :func:`decode_bytes`. DataError if unreadable, ImageTooLarge when a tile
+    holds more than ``max_pixels`` pixels (:func:`mlplab.data.folders.tiff_tile`)."""
     label = shown_name(name or ("upload" if isinstance(source, (bytes, bytearray)) else source))
-    with _opened(source, label) as image:
-        return image.size
+    with _opened(source, label, max_pixels) as image:
+        width, height = image.size
+        return width, height, _tile_bytes(image, label, max_pixels)
+
+
+def _tile_bytes(image: Image.Image, label: str, max_pixels: int) -> int:
+    """The bytes of the tile buffer a tiled TIFF is decoded through; ImageTooLarge when a
+    tile holds more than ``max_pixels`` pixels, whatever the image's own size."""
+    tile = tiff_tile(image)
+    if tile is None:
+        return 0
+    (width, length), pixel_bytes = tile
+    if width * length > max_pixels:
+        raise ImageTooLarge(
+            f"{label}: a TIFF in tiles of {width}x{length} = {width * length:,} pixels each, "
+            f"more than the {max_pixels:,} accepted (--max-megapixels sets the limit); save it "
+            "untiled or in smaller tiles"
+        )
+    return width * length * pixel_bytes
 
 
 def load_image(
@@ -142,15 +177,13 @@ def load_image(
     if isinstance(source, (np.ndarray, torch.Tensor)):
         return _from_array(source, shown_name(name or "array"))
     label = shown_name(name or ("upload" if isinstance(source, (bytes, bytearray)) else source))
-    with _opened(source, label) as image:
+    with _opened(source, label, max_pixels) as image:
         width, height = image.size
         if width * height > max_pixels:
-            raise ImageTooLarge(
-                f"{label}: {width}x{height} is {width * height:,} pixels, more than the "
-                f"{max_pixels:,} accepted (--max-megapixels sets the limit); scale the image down"
-            )
+            raise _too_large(label, width * height, max_pixels, f"{width}x{height} is ")
+        tile_bytes = _tile_bytes(image, label, max_pixels)
         decoding = f"{label}: decoding its {width}x{height} pixels"
-        check_alloc(decode_bytes(width, height), decoding, error=DataError)
+        check_alloc(decode_bytes(width, height) + tile_bytes, decoding, error=DataError)
         try:
             image.load()  # decode now: truncated files fail here, with their name
             image = _usable_mode(image, label)
@@ -169,8 +202,18 @@ def load_image(
             raise _unreadable(label, exc) from None
 
 
+def _too_large(label: str, pixels: int, max_pixels: int, size: str = "") -> ImageTooLarge:
+    return ImageTooLarge(
+        f"{label}: {size}{pixels:,} pixels, more than the {max_pixels:,} accepted "
+        "(--max-megapixels sets the limit); scale the image down",
+        pixels,
+    )
+
+
 @contextlib.contextmanager
-def _opened(source: str | Path | bytes, label: str) -> Iterator[Image.Image]:
+def _opened(
+    source: str | Path | bytes, label: str, max_pixels: int = MAX_PIXELS
+) -> Iterator[Image.Image]:
     """``source`` opened by Pillow (header read, nothing decoded), in one of :data:`FORMATS`.
 
     A path must be a regular file (a FIFO would block, a device never end). Any failure of
@@ -189,12 +232,16 @@ def _opened(source: str | Path | bytes, label: str) -> Iterator[Image.Image]:
             image = Image.open(stream, formats=FORMATS)
         except Image.DecompressionBombError as exc:  # Pillow's own ceiling, before ours
             found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
-            size = (
-                f"{int(found[1]):,} pixels, more than Pillow decodes ({int(found[2]):,})"
-                if found
-                else str(exc)
-            )
-            raise ImageTooLarge(f"{label}: {size}; scale the image down") from None
+            if found is None:
+                raise ImageTooLarge(f"{label}: {exc}; scale the image down") from None
+            pixels, pillows = int(found[1]), int(found[2])
+            if pixels > max_pixels:  # our limit is the one to name: Pillow's is far above it
+                raise _too_large(label, pixels, max_pixels) from None
+            raise ImageTooLarge(  # a limit raised past Pillow's
+                f"{label}: {pixels:,} pixels, more than Pillow decodes ({pillows:,}); scale the "
+                "image down",
+                pixels,
+            ) from None
         except MemoryError:
             raise
         except Exception as exc:  # Pillow's parsers raise many types (see above)

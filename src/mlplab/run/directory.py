@@ -165,8 +165,9 @@ class Run:
         """An existing run directory; with ``need_model``, one that has finished an epoch."""
         path = Path(path)
         if not path.is_dir():
+            what = "is not a folder" if os.path.lexists(path) else "does not exist"
             raise RunError(
-                f"run directory {path} does not exist; pass a folder under runs/ made by `mlplab train`"
+                f"run directory {path} {what}; pass a folder under runs/ made by `mlplab train`"
             )
         if not os.path.lexists(path / CONFIG):
             raise RunError(

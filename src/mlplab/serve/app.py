@@ -49,12 +49,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import parse_options_header
 from typing_extensions import NotRequired, TypedDict  # pydantic needs it before Python 3.12
 
 from .. import __version__
 from ..errors import ConfigError, MissingExtraError, MlplabError
 from ..inference.explain import Explainer
-from ..inference.images import ImageTooLarge, decode_bytes, image_size, shown_name
+from ..inference.images import ImageTooLarge, decode_bytes, image_header, shown_name
 from ..inference.predictor import Predictor
 from ..trust.explain import METHODS
 from ..trust.rejection import REASONS, describe
@@ -128,10 +129,21 @@ _REQUEST_BODY = {  # /predict reads its body itself (size cap first); this docum
                 },
                 "required": ["pixels"],
             },
-            "example": {"pixels": [[0.0, 0.5], [1.0, 0.0]]},
         },
     },
 }
+
+
+def _request_body(input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """:data:`_REQUEST_BODY` with a JSON example this model takes (a blank image of its
+    shape: the one /docs' "Try it out" sends)."""
+    c, h, w = input_shape
+    blank = [[0.0] * w for _ in range(h)]
+    body = json.loads(json.dumps(_REQUEST_BODY))  # a copy per app
+    body["content"]["application/json"]["example"] = {
+        "pixels": blank if c == 1 else [blank] * c
+    }
+    return body
 
 NO_REJECT = "rejection off: --no-reject (every input answered unchecked)"
 
@@ -415,7 +427,7 @@ def add_predict_route(app: FastAPI, service: Service) -> None:
     @app.post(
         "/predict",
         summary="classify images (multipart uploads, or JSON pixels in [0, 1])",
-        openapi_extra={"requestBody": _REQUEST_BODY},
+        openapi_extra={"requestBody": _request_body(service.predictor.input_shape)},
         responses=_PREDICT_ERRORS,
     )
     async def predict(
@@ -438,7 +450,7 @@ def add_explain_route(app: FastAPI, service: Service, explainer: Explainer) -> N
     @app.post(
         "/explain",
         summary="why: attribution maps of the class for each image (as /predict takes them)",
-        openapi_extra={"requestBody": _REQUEST_BODY},
+        openapi_extra={"requestBody": _request_body(service.predictor.input_shape)},
         responses=_PREDICT_ERRORS
         | {501: {"description": "Captum is not installed: pip install 'mlplab[explain]'"}},
     )
@@ -566,6 +578,13 @@ async def _uploads(request: Request, body: bytes, max_batch: int) -> list[tuple[
     except Exception as exc:  # the multipart parser raises several types
         raise HTTPException(400, f"malformed multipart body ({shown_name(exc)})") from None
     parts = form.getlist("file")
+    boundary = parse_options_header(request.headers.get("content-type", ""))[1].get(b"boundary")
+    if boundary and b"--" + boundary + b"--" not in body:  # the parser drops an open part
+        raise HTTPException(
+            400,
+            "malformed multipart body: it ends before its closing boundary "
+            f"('--{shown_name(boundary.decode('latin-1'), 80)}--'); was the upload cut short?",
+        )
     if not parts:
         fields = ", ".join(shown_name(key, 40) for key in list(form.keys())[:8])
         raise HTTPException(
@@ -594,17 +613,17 @@ def _decode_reservation(
     total, need = 0, 0
     for name, data in uploads:
         try:
-            width, height = image_size(data, name)
+            width, height, tile_bytes = image_header(data, name, max_pixels=max_pixels)
+        except ImageTooLarge as exc:  # Pillow's own ceiling, or a TIFF's tiles
+            if exc.pixels is not None and exc.pixels > max_pixels:
+                raise _over_max_pixels(name, f"{exc.pixels:,}", max_pixels) from None
+            raise HTTPException(413, str(exc)) from None
         except MlplabError as exc:
-            raise HTTPException(413 if isinstance(exc, ImageTooLarge) else 400, str(exc)) from None
+            raise HTTPException(400, str(exc)) from None
         if width * height > max_pixels:
-            raise HTTPException(
-                413,
-                f"{name}: {width}x{height} is {width * height:,} pixels, more than the "
-                f"{max_pixels:,} this server accepts per image; scale the image down",
-            )
+            raise _over_max_pixels(name, f"{width}x{height} is {width * height:,}", max_pixels)
         total += width * height
-        need = max(need, decode_bytes(width, height))
+        need = max(need, decode_bytes(width, height) + tile_bytes)
     if total > max_request_pixels:
         raise HTTPException(
             413,
@@ -612,6 +631,14 @@ def _decode_reservation(
             f"{max_request_pixels:,} this server accepts per request; send fewer or smaller images",
         )
     return need, total
+
+
+def _over_max_pixels(name: str, pixels: str, max_pixels: int) -> HTTPException:
+    return HTTPException(
+        413,
+        f"{name}: {pixels} pixels, more than the {max_pixels:,} this server accepts per image; "
+        "scale the image down",
+    )
 
 
 async def _decode(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..config import MAX_THREADS
 from ..errors import ConfigError, did_you_mean
 from ..inference.images import decode_bytes
 
@@ -52,6 +53,11 @@ class ServeSettings:
                 f"got {self.timeout_keep_alive}, {self.request_timeout:g} and "
                 f"{self.max_connections}"
             )
+        if not 0 <= self.threads <= MAX_THREADS:  # 100,000 threads crashed torch (SIGSEGV)
+            raise ConfigError(
+                f"threads (--threads) must be in [0, {MAX_THREADS}] (0: torch's default); "
+                f"got {self.threads}"
+            )
         self._check_memory()
 
     @property
@@ -74,17 +80,18 @@ class ServeSettings:
             )
         if decode_bytes(self.max_pixels, 1) > self.decode_budget:
             raise ConfigError(
-                f"an image of max_pixels ({self.max_pixels:,}) takes "
-                f"{decode_bytes(self.max_pixels, 1) / MIB:,.0f} MiB to decode, more than the "
-                f"{self.decode_budget / MIB:,.0f} MiB of the memory budget for decoding (three "
-                "quarters of max_memory_bytes): raise the budget or lower max_pixels"
+                f"an image of max_pixels ({self.max_pixels:,}; --max-megapixels) takes "
+                f"{_mib(decode_bytes(self.max_pixels, 1))} MiB to decode, more than the "
+                f"{_mib(self.decode_budget)} MiB of the memory budget for decoding (three "
+                "quarters of max_memory_bytes; --max-memory-mb): raise the budget or lower "
+                "max_pixels"
             )
         if BODY_COPIES * self.max_upload_bytes > self.body_budget:
             raise ConfigError(
-                f"a body of max_upload_bytes ({self.max_upload_bytes:,}) is held {BODY_COPIES} "
-                f"times while parsed, more than the {self.body_budget / MIB:,.0f} MiB of the "
-                "memory budget for bodies (a quarter of max_memory_bytes): raise the budget or "
-                "lower max_upload_bytes"
+                f"a body of max_upload_bytes ({self.max_upload_bytes:,}; --max-upload-mb) is "
+                f"held {BODY_COPIES} times while parsed, more than the {_mib(self.body_budget)} "
+                "MiB of the memory budget for bodies (a quarter of max_memory_bytes; "
+                "--max-memory-mb): raise the budget or lower max_upload_bytes"
             )
 
     def replace(self, **changes: object) -> ServeSettings:
@@ -125,17 +132,23 @@ class ServeSettings:
         The flags are checked first, so that a bad value is named as the user typed it (and
         before a size is converted to a whole number of bytes or pixels).
         """
-        if max_upload_mb <= 0 or max_batch < 1 or batch_wait_ms < 0 or threads < 0:
+        if (
+            not 0 < max_upload_mb <= MAX_FLAG_SIZE
+            or max_batch < 1
+            or batch_wait_ms < 0
+            or not 0 <= threads <= MAX_THREADS
+        ):
             raise ConfigError(
-                "--max-upload-mb must be > 0, --max-batch >= 1, --batch-wait-ms >= 0 and "
-                f"--threads >= 0; got {max_upload_mb:g}, {max_batch}, {batch_wait_ms:g}, {threads}"
+                f"--max-upload-mb must be in (0, {MAX_FLAG_SIZE:,.0f}], --max-batch >= 1, "
+                f"--batch-wait-ms >= 0 and --threads in [0, {MAX_THREADS}]; got "
+                f"{max_upload_mb:g}, {max_batch}, {batch_wait_ms:g}, {threads}"
             )
         sizes = (max_megapixels, max_request_megapixels, max_memory_mb, request_timeout)
         if not all(0 < x <= MAX_FLAG_SIZE for x in sizes) or max_connections < 1:
             raise ConfigError(
                 "--max-megapixels, --max-request-megapixels, --max-memory-mb and "
-                "--request-timeout must be > 0, --max-connections >= 1; got "
-                f"{', '.join(f'{x:g}' for x in sizes)} and {max_connections}"
+                f"--request-timeout must be in (0, {MAX_FLAG_SIZE:,.0f}], --max-connections >= 1; "
+                f"got {', '.join(f'{x:g}' for x in sizes)} and {max_connections}"
             )
         flags = {
             "max_upload_mb": max_upload_mb,
@@ -143,6 +156,14 @@ class ServeSettings:
             "max_request_megapixels": max_request_megapixels,
             "max_memory_mb": max_memory_mb,
         }
+        for flag, value in flags.items():  # a size that would round to 0 bytes or pixels
+            unit = FLAG_UNITS[flag][1]
+            if int(value * unit) < 1:
+                one = "pixel" if unit == MEGAPIXEL else "byte"
+                raise ConfigError(
+                    f"--{flag.replace('_', '-')} must be at least {1 / unit:.3g} (one {one}); "
+                    f"got {value:g}"
+                )
         return cls(
             host=host,
             port=port,
@@ -158,6 +179,11 @@ class ServeSettings:
                 for flag, value in flags.items()
             },
         )
+
+
+def _mib(nbytes: float) -> str:
+    """Bytes in MiB as messages show them: whole above 10 MiB, three digits below."""
+    return f"{nbytes / MIB:,.0f}" if nbytes >= 10 * MIB else f"{nbytes / MIB:.3g}"
 
 
 # flag dest -> (setting, the setting's units in one of the flag's): the command line speaks
