@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from tiff import tiled_tiff
 
 from mlplab.data.folders import read_folders
@@ -202,7 +201,7 @@ def test_tiled_tiffs_are_read_and_huge_tiles_refused_from_the_header(tmp_path: P
     two_classes(tmp_path)
     pixels = np.full((4, 5), 7, np.uint8)
     (tmp_path / "a" / "tiled.tif").write_bytes(tiled_tiff(pixels, (16, 16)))
-    images, labels = read_folders(tmp_path).train  # a/0.png, a/tiled.tif, b/0.png
+    images, _ = read_folders(tmp_path).train  # a/0.png, a/tiled.tif, b/0.png
     np.testing.assert_array_equal(images[:, 0, 0, 0], [10, 7, 20])
     np.testing.assert_array_equal(images[1, 0], pixels)
     (tmp_path / "b" / "bomb.tif").write_bytes(tiled_tiff(pixels, (32768, 65520), bomb=True))

@@ -23,8 +23,8 @@ from mlplab.files.atomic import (
     check_folder,
     check_outputs,
     check_target,
+    is_figure,
     is_page,
-    is_png,
     owner,
     temporary_sibling,
     write_bytes_atomic,
@@ -156,7 +156,9 @@ def test_outputs_replace_only_their_own_earlier_files(tmp_path: Path) -> None:
         check_outputs(page, [figure], ours=is_page, ours_is="an earlier mlplab page")
     page.write_text("<!DOCTYPE html>\n<html>...<footer>Made by mlplab 1.0</footer></html>\n")
     check_outputs(page, [figure], ours=is_page, ours_is="an earlier mlplab page")  # ours: fine
-    assert is_png(figure) and not is_png(page)
+    assert not is_figure(figure) and not is_figure(page)  # a PNG, but not one mlplab wrote
+    figure.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\x10tEXtSoftware\0mlplab 1.0")
+    assert is_figure(figure)
 
 
 # ----- atomic_write ----------------------------------------------------------------------------

@@ -189,7 +189,9 @@ def test_any_decodable_image(mode: str, width: int, height: int, data, shape, st
 def test_image_size_reads_only_the_header() -> None:
     header = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 6, 0, 0, 0)  # 3.6 gigapixels
     png = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
-    with pytest.raises(MlplabError, match=r"3,600,000,000 pixels, more than the 40,000,000 accepted"):
+    with pytest.raises(
+        MlplabError, match=r"3,600,000,000 pixels, more than the 40,000,000 accepted"
+    ):
         image_size(png, "big.png")
     assert image_size(SEEDS["png-L"]) == (24, 20)
 

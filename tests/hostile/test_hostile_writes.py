@@ -23,8 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from shipping import tiny_run
 
 import mlplab.files.atomic
@@ -473,14 +475,25 @@ def test_plot_replaces_only_a_png_and_never_a_run_file(
     assert main(["plot", "curves", str(run), "--out", str(tmp_path / "notes.txt")]) == 2
     assert one_line(capsys) == (
         f"mlplab: error: refusing to replace {tmp_path / 'notes.txt'}: it already exists (a file "
-        "of 8 bytes) and is not a PNG image; choose another --out"
+        "of 8 bytes) and is not a figure mlplab wrote; choose another --out"
     )
     assert main(["plot", "curves", str(run), "--out", str(run / "model.safetensors")]) == 2
     assert "model.safetensors is one of the own files of the run directory" in one_line(capsys)
     assert (tmp_path / "notes.txt").read_text() == "my notes" and loads(run)
-    (tmp_path / "old.png").write_bytes(b"\x89PNG\r\n\x1a\nold")
-    assert main(["plot", "curves", str(run), "--out", str(tmp_path / "old.png")]) == 0  # a figure
-    assert (tmp_path / "old.png").stat().st_size > 1000
+    # a PNG that is not mlplab's (a photo, a training image) is kept, bit for bit
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((8, 8), 7, np.uint8)).save(photo)
+    before = photo.read_bytes()
+    assert main(["plot", "curves", str(run), "--out", str(photo)]) == 2
+    assert one_line(capsys) == (
+        f"mlplab: error: refusing to replace {photo}: it already exists (a file of "
+        f"{len(before)} bytes) and is not a figure mlplab wrote; choose another --out"
+    )
+    assert photo.read_bytes() == before
+    figure = tmp_path / "curves.png"  # an earlier figure of mlplab's is replaced
+    assert main(["plot", "curves", str(run), "--out", str(figure)]) == 0
+    assert main(["plot", "curves", str(run), "--out", str(figure)]) == 0  # again: replaced
+    assert figure.stat().st_size > 1000
 
 
 def test_tensorboard_deletes_only_its_own_event_files(run: Path, tmp_path: Path) -> None:
@@ -520,6 +533,9 @@ def test_lr_find_outputs_replace_only_earlier_ones(tmp_path: Path) -> None:
     png, data = save_lr_find(result, tmp_path / "new.png")
     assert check_out(png) == (png, data)  # an earlier lr-find's files may be replaced
     save_lr_find(result, png)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "photo.png")  # not mlplab's
+    with pytest.raises(WriteError, match=r"photo\.png: .* is not a figure mlplab wrote"):
+        check_out(tmp_path / "photo.png")
 
 
 def test_compare_refuses_its_out_before_printing_the_tables(

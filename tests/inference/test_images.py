@@ -204,5 +204,7 @@ def test_tiled_tiffs_are_read_and_their_tiles_held_to_the_pixel_limit() -> None:
         with pytest.raises(ImageTooLarge) as refused:
             read(bomb, "bomb.tif")
         assert str(refused.value) == message
-    with pytest.raises(ImageTooLarge, match=r"tiles of 64x64 = 4,096 pixels each, more than the 1,000 accepted"):
+    with pytest.raises(
+        ImageTooLarge, match=r"tiles of 64x64 = 4,096 pixels each, more than the 1,000 accepted"
+    ):
         load_image(tiled_tiff(pixels, (64, 64)), "t.tif", max_pixels=1_000)

@@ -46,8 +46,8 @@ __all__ = [
     "check_outputs",
     "check_target",
     "describe",
+    "is_figure",
     "is_page",
-    "is_png",
     "is_run_directory",
     "os_errors",
     "owner",
@@ -78,6 +78,9 @@ RUN_MARKER = "config.yaml"  # with one more of RUN_FILES beside it, the folder i
 SWEEP_FILES = frozenset({"sweep.json", "base.yaml", "space.yaml", "study.db"})
 SWEEP_MARKER = "sweep.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# how mlplab's figures say so: a PNG text chunk "Software" beginning "mlplab" (base.save_png),
+# written before the image data
+FIGURE_MARK = b"tEXtSoftware\x00mlplab"
 PAGE_START, PAGE_MARK = b"<!DOCTYPE html>", b"Made by mlplab"  # how page.py's pages begin, end
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 
@@ -177,9 +180,15 @@ def _resolved(folder: Path) -> Path:
         return folder.absolute()
 
 
-def is_png(path: str | os.PathLike[str]) -> bool:
-    """``path`` is a PNG image (an earlier figure: one a figure output may replace)."""
-    return _starts(path, PNG_SIGNATURE)
+def is_figure(path: str | os.PathLike[str]) -> bool:
+    """``path`` is a PNG figure mlplab wrote (an earlier one: what a figure output may
+    replace); a PNG of anyone else's, a photo or a training image, is not."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.startswith(PNG_SIGNATURE) and FIGURE_MARK in head
 
 
 def is_page(path: str | os.PathLike[str]) -> bool:
@@ -190,14 +199,6 @@ def is_page(path: str | os.PathLike[str]) -> bool:
                 return False
             f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
             return PAGE_MARK in f.read()
-    except OSError:
-        return False
-
-
-def _starts(path: str | os.PathLike[str], prefix: bytes) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(prefix)) == prefix
     except OSError:
         return False
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..analysis.figures import TRAIN, VAL, new_figure, save_png
 from ..errors import ConfigError
-from ..files.atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
+from ..files.atomic import check_folder, check_target, is_figure, os_errors, write_text_atomic
 from ..training.lr_find import LRFind
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def save_lr_find(result: LRFind, path: str | Path) -> tuple[Path, Path]:
 
 def check_out(path: str | Path) -> tuple[Path, Path]:
     """The plot's path and its numbers' (``.json`` beside it), if both may be written: the plot
-    may replace a PNG image, the numbers an earlier lr-find record; nothing else, nothing but
+    may replace a figure mlplab wrote, the numbers an earlier lr-find record; nothing else, nothing but
     a regular file, never a run's own files (WriteError). Cheap: call it before the test."""
     png = Path(path)
     data = png.with_suffix(".json")
@@ -73,7 +73,7 @@ def check_out(path: str | Path) -> tuple[Path, Path]:
             "give the plot a .png name"
         )
     check_folder(png.parent)
-    check_target(png, replaceable=is_png, ours_is="a PNG image", force_flag=None)
+    check_target(png, replaceable=is_figure, ours_is="a figure mlplab wrote", force_flag=None)
     earlier = "the numbers of an earlier lr-find"
     check_target(data, replaceable=_is_record, ours_is=earlier, force_flag=None)
     return png, data

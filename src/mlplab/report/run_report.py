@@ -42,7 +42,7 @@ from ..analysis.weights import FirstLayer, LayerWeights, first_layer, layer_weig
 from ..data import Dataset
 from ..data.splits import configured_splits
 from ..errors import ConfigError, MlplabError, RunError, did_you_mean
-from ..files.atomic import check_folder, check_target, is_png, os_errors, write_text_atomic
+from ..files.atomic import check_folder, check_target, is_figure, os_errors, write_text_atomic
 from ..files.jsonsafe import nan_to_null
 from ..model.mlp import model_summary
 from ..notebook.cards import summary_notes
@@ -687,8 +687,9 @@ def plot(run_dir: str | Path, name: str, out: str | Path | None = None, **settin
     """Draw one report figure of a run as a PNG; ``out`` defaults to
     ``<run>/figures/<name>.png``. ``settings`` are :class:`RunAnalysis`'s.
 
-    ``out`` may replace a PNG image (an earlier figure), never another file, anything but a
-    regular file, or a run's own files (WriteError, before drawing)."""
+    ``out`` may replace a figure mlplab wrote (an earlier one), never another file (a photo,
+    a training image), anything but a regular file, or a run's own files (WriteError, before
+    drawing)."""
     analysis = RunAnalysis(run_dir, **settings)
     path = Path(out) if out is not None else analysis.run.path / "figures" / f"{name}.png"
     _check_plot(path, default=out is None)
@@ -701,9 +702,12 @@ def plot(run_dir: str | Path, name: str, out: str | Path | None = None, **settin
 
 
 def _check_plot(path: Path, *, default: bool) -> None:
-    """The figure may go to ``path``: a user's ``--out`` replaces only a PNG image."""
+    """The figure may go to ``path``: a user's ``--out`` replaces only a figure mlplab
+    wrote."""
     check_folder(path.parent, link_ok=not default)
-    check_target(path, replaceable=default or is_png, ours_is="a PNG image", force_flag=None)
+    check_target(
+        path, replaceable=default or is_figure, ours_is="a figure mlplab wrote", force_flag=None
+    )
 
 
 def report(run_dir: str | Path | RunAnalysis, **settings: Any) -> Path:

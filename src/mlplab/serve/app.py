@@ -140,10 +140,9 @@ def _request_body(input_shape: tuple[int, ...]) -> dict[str, Any]:
     c, h, w = input_shape
     blank = [[0.0] * w for _ in range(h)]
     body = json.loads(json.dumps(_REQUEST_BODY))  # a copy per app
-    body["content"]["application/json"]["example"] = {
-        "pixels": blank if c == 1 else [blank] * c
-    }
+    body["content"]["application/json"]["example"] = {"pixels": blank if c == 1 else [blank] * c}
     return body
+
 
 NO_REJECT = "rejection off: --no-reject (every input answered unchecked)"
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ... import __version__
 from ...extras import require
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ def new_figure(width: float, height: float) -> Figure:
 def save_png(figure: Figure, path: str | Path | None, dpi: int = DPI) -> bytes:
     """Render ``figure`` as PNG bytes (and write them to ``path`` unless it is None)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
+    # the mark that lets a later figure replace this one, and nothing else (files.atomic)
+    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": f"mlplab {__version__}"})
     data = buffer.getvalue()
     if path is not None:
         from ...files.atomic import write_bytes_atomic
