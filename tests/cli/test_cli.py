@@ -120,7 +120,15 @@ def test_run_name_with_a_slash(tmp_path: Path, capsys) -> None:
 def test_runs_folder_that_cannot_be_made(tmp_path: Path, capsys) -> None:
     (tmp_path / "file").write_text("not a folder")
     assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "file" / "runs")]) == 2
-    assert "cannot create runs folder" in one_line_error(capsys)
+    assert one_line_error(capsys) == (
+        f"mlplab: error: cannot write {tmp_path / 'file' / 'runs'}: part of {tmp_path / 'file'} "
+        "is a file, not a folder; choose another --runs-dir"
+    )
+    assert main(["train", *QUICK, "--runs-dir", str(tmp_path / "file")]) == 2
+    assert one_line_error(capsys) == (
+        f"mlplab: error: runs folder {tmp_path / 'file'} is not a folder (a file of 12 bytes); "
+        "choose another --runs-dir"
+    )
 
 
 def test_full_disk_is_one_line_and_leaves_no_run(tmp_path: Path, capsys, monkeypatch) -> None:

@@ -211,6 +211,25 @@ def test_npy_header_claiming_a_huge_array_is_checked_against_the_member(tmp_path
         read_npz(path)  # was: MemoryError -> internal error
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"{'descr': '|u1', 'fortran_order': False, 'shape': (40, 8, 8)",  # no closing brace
+        b"\xff\xfe{'descr': '|u1', 'fortran_order': False, 'shape': (40, 8, 8), }",
+    ],
+)
+def test_npy_headers_numpy_cannot_tokenize_are_one_line(tmp_path: Path, header: bytes) -> None:
+    """numpy's parser raised tokenize.TokenError on these: 'internal error' before."""
+    member = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(2560)
+    path = write_zip(tmp_path / "t.npz", {"x.npy": member, "y.npy": npy_bytes((40,))})
+    with pytest.raises(
+        FormatError,
+        match=r"^.*t\.npz: array 'x' cannot be read \(.+\); the archive is damaged or not "
+        r"written by numpy$",
+    ):
+        read_npz(path)
+
+
 def test_npz_member_inflating_to_more_than_the_budget_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:

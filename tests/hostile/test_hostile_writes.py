@@ -312,6 +312,24 @@ def test_export_into_a_read_only_disk(
     assert "Read-only file system" in one_line(capsys)
 
 
+def test_predict_outputs_on_a_read_only_disk_exit_1(
+    run: Path, read_only_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--show and --explain on a read-only disk: the system refused, exit 1 (they said 2)."""
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    for flag, out, where in (
+        ("--show", read_only_disk, read_only_disk / "a.png"),
+        ("--show", read_only_disk / "show", read_only_disk / "show"),
+        ("--explain", read_only_disk / "ex", read_only_disk / "ex"),
+    ):
+        assert main(["predict", str(run), str(image), flag, str(out)]) == 1
+        assert one_line(capsys) == (
+            f"mlplab: error: cannot write {where}: the disk mounted at {read_only_disk} is "
+            f"read-only; choose another {flag}{' folder' if flag == '--show' else ''}"
+        )
+
+
 def test_export_into_an_immutable_folder(
     run: Path, immutable_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -373,12 +391,15 @@ def test_a_run_name_cannot_escape_the_runs_folder(tmp_path: Path, name: str) -> 
 
 
 def test_run_folder_on_a_read_only_disk_is_one_line(read_only_disk: Path) -> None:
-    with pytest.raises(RunError, match=r"^cannot create (runs folder|the run folder) .*: "
-                       "Read-only file system"):  # fmt: skip
+    """The system's refusal: a WriteError that exits 1, naming the read-only disk."""
+    with pytest.raises(WriteError, match=rf"^cannot write {re.escape(str(read_only_disk))}/runs: "
+                       "the disk mounted at .* is read-only; choose another --runs-dir$") as refused:  # fmt: skip
         Run.create(read_only_disk / "runs", "x")
-    with pytest.raises(RunError, match=r"^cannot create the run folder .*: Read-only file system; "
-                       "choose another --runs-dir or a shorter --name$"):  # fmt: skip
+    assert refused.value.exit_code == 1
+    with pytest.raises(WriteError, match=r"^cannot write .*-x: the disk mounted at .* is read-only; "
+                       "choose another --runs-dir or a shorter --name$") as refused:  # fmt: skip
         Run.create(read_only_disk, "x")
+    assert refused.value.exit_code == 1
 
 
 def test_run_saves_on_a_really_full_disk(full_disk: Path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import struct
+import tokenize
 import warnings
 import zipfile
 import zlib
@@ -50,6 +51,7 @@ _DAMAGED = (
     SyntaxError,
     struct.error,
     zlib.error,
+    tokenize.TokenError,  # numpy reads a header as Python tokens: an unclosed brace
 )
 
 

@@ -32,7 +32,13 @@ import torch
 from PIL import Image
 
 from ..errors import ConfigError
-from ..files.atomic import atomic_write, check_not_inside_owned, check_outputs, write_text_atomic
+from ..files.atomic import (
+    atomic_write,
+    check_not_inside_owned,
+    check_outputs,
+    os_errors,
+    write_text_atomic,
+)
 from ..trust.explain import (
     STEPS,
     STRIDE,
@@ -208,7 +214,8 @@ class Explainer:
         pixels = self.prepare(sources)
         found = self.attribute(pixels, method, index, steps=steps, window=window, stride=stride)
         probs = self.predictor.probabilities(pixels)
-        out.mkdir(parents=True, exist_ok=True)
+        with os_errors(out, f"choose another {flag}"):  # a read-only disk, no permission
+            out.mkdir(parents=True, exist_ok=True)
         entries = []
         for i, ((name, _), stem) in enumerate(zip(sources, stems, strict=True)):
             names = files[stem]

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from ..errors import ConfigError, DataError, RunError
-from ..files.atomic import atomic_write, check_not_inside_owned
+from ..files.atomic import atomic_write, check_not_inside_owned, write_error
 from ..model import heads
 from ..model.raw_image import RawImageModel
 from ..run.directory import Run
@@ -245,8 +245,8 @@ def _reserve_name(folder: Path, stem: str) -> Path:
             f"--show {shown_name(folder)}: not a folder; name a folder to write the model "
             "inputs into"
         ) from None
-    except OSError as exc:
-        raise DataError(f"cannot create the folder {shown_name(folder)}: {exc.strerror}") from None
+    except OSError as exc:  # a read-only disk, no permission: the system's refusal (exit 1)
+        raise write_error(exc, folder, "choose another --show folder") from None
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     for n in range(1, SHOW_TRIES + 1):
@@ -257,7 +257,7 @@ def _reserve_name(folder: Path, stem: str) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise DataError(f"cannot write {shown_name(path)}: {exc.strerror}") from None
+            raise write_error(exc, path, "choose another --show folder") from None
     raise DataError(
         f"--show {shown_name(folder)}: {stem}.png to {stem}-{SHOW_TRIES}.png all exist; "
         "name an empty folder"

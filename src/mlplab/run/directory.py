@@ -37,7 +37,14 @@ from safetensors.torch import save as safetensors_bytes
 from ..config import Config
 from ..data import Normalization
 from ..errors import ConfigError, FormatError, MlplabError, RunError
-from ..files.atomic import RUN_FILE_NAMES, atomic_file, write_bytes_atomic, write_text_atomic
+from ..files.atomic import (
+    RUN_FILE_NAMES,
+    atomic_file,
+    describe,
+    write_bytes_atomic,
+    write_error,
+    write_text_atomic,
+)
 from ..files.limits import check_alloc, check_declared, open_regular
 from ..model.mlp import MLP, check_size, check_spec, excerpt, input_features, state_shapes
 from ..notebook.cards import card, run_facts, summary_notes
@@ -78,10 +85,14 @@ class Run:
                 f"run name {name!r} is not a plain folder name; use letters, digits, '-' or '_' "
                 "(no '/', no control characters, not '.' or '..')"
             )
+        if root.exists() and not root.is_dir():  # mkdir would say only "File exists"
+            raise RunError(
+                f"runs folder {root} is not a folder ({describe(root)}); choose another --runs-dir"
+            )
         try:
             root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunError(f"cannot create runs folder {root}: {exc.strerror}") from None
+        except OSError as exc:  # a read-only disk, no permission: the system's refusal (exit 1)
+            raise write_error(exc, root, "choose another --runs-dir") from None
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{name}" if name else stamp
         for attempt in range(1, 1000):
@@ -92,10 +103,8 @@ class Run:
             except FileExistsError:
                 continue
             except OSError as exc:  # a full or read-only disk, a name too long: one line
-                raise RunError(
-                    f"cannot create the run folder {path}: {exc.strerror}; choose another "
-                    "--runs-dir or a shorter --name"
-                ) from None
+                fix = "choose another --runs-dir or a shorter --name"
+                raise write_error(exc, path, fix) from None
         raise RunError(f"cannot find a free run folder name under {root} for '{base}'")
 
     def save_config(self, config: Config) -> None:
