@@ -73,7 +73,8 @@ def test_forced_zero_one_scale_rejects_larger_values(tmp_path: Path) -> None:
     path = write(tmp_path / "f.csv", "0,0,1,7,0\n")
     with pytest.raises(
         FormatError,
-        match=r"f.csv: line 1, column 4: pixel 7 is above 1, but pixels are read as 0-1 floats \(pixel_scale=1\)",
+        match=r"f.csv: line 1, column 4: pixel 7 is above 1, but pixels are read as 0-1 floats "
+        r"\(pixel_scale=1\); for 0-255 pixels set pixel_scale 255 \(--pixel-scale 255\)$",
     ):
         read_csv(path, pixel_scale="1")
 
@@ -137,6 +138,13 @@ def test_headerless_file_with_labels_key_index(tmp_path: Path) -> None:
     np.testing.assert_array_equal(raw.train[0].ravel(), [0, 9, 3, 4, 5, 6, 7, 8])
     with pytest.raises(FormatError, match="no header row, so the label column 'label' cannot be"):
         read_csv(write(tmp_path / "g.csv", "0,0,255,3,4\n"), labels_key="label")
+    for key in ("9", "-1"):  # an index, but not one of this file's: said so
+        with pytest.raises(
+            FormatError,
+            match=rf"g\.csv: label column index {key} is out of range: the file has 5 columns, "
+            r"0\.\.4 \(labels_key, --labels-key\)$",
+        ):
+            read_csv(tmp_path / "g.csv", labels_key=key)
 
 
 @pytest.mark.parametrize(
@@ -151,6 +159,15 @@ def test_headerless_file_with_labels_key_index(tmp_path: Path) -> None:
             r"line 4 has 4 columns, expected 5 as in the header \(line 1\)$",
         ),
         ("1,0,0,0,0\n2,0,x,0,0\n", r"line 2, column 3: 'x' is not a number$"),
+        (
+            "1,0,0,0,0\n2,0,1_49,0,0\n",
+            r"line 2, column 3: '1_49' is not a number$",
+        ),  # float() takes it
+        (
+            "label,a,label,c,d\n1,0,0,0,0\n",
+            r"the header \(line 1\) names column 'label' more than once \(columns 1, 3\); give "
+            r"each column its own name$",
+        ),
         (
             "label,a,b,c,d\n1,0,0,0,0\n2,0,x,0,0\n",
             r"line 3, column 3 \('b'\): 'x' is not a number$",
@@ -239,6 +256,11 @@ def test_table_for_regression(tmp_path: Path) -> None:
             r"line 3, column 1 \('rooms'\): missing or infinite value \(nan\); fill or drop such rows first$",
         ),
         ("price\n3\n", "price", r"only the target column 'price'; no feature columns$"),
+        (  # the second copy of the target would be read as a feature: the answer leaking in
+            "a,price,price\n1,2,2\n",
+            "price",
+            r"the header \(line 1\) names column 'price' more than once \(columns 2, 3\)",
+        ),
         (
             "a,price\n3,1,2\n",
             "price",

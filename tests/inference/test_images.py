@@ -208,3 +208,23 @@ def test_tiled_tiffs_are_read_and_their_tiles_held_to_the_pixel_limit() -> None:
         ImageTooLarge, match=r"tiles of 64x64 = 4,096 pixels each, more than the 1,000 accepted"
     ):
         load_image(tiled_tiff(pixels, (64, 64)), "t.tif", max_pixels=1_000)
+
+
+@pytest.mark.parametrize(
+    ("pixels", "kind", "low"),
+    [
+        (np.full((8, 8), -7, np.int32), "32-bit integer", "-7"),
+        (np.full((8, 8), -0.5, np.float32), "floating-point", "-0.5"),
+    ],
+)
+def test_negative_pixels_are_refused(
+    tmp_path: Path, pixels: np.ndarray, kind: str, low: str
+) -> None:
+    """They were answered ("no ink") while the data readers refused them."""
+    Image.fromarray(pixels).save(tmp_path / "neg.tif")
+    with pytest.raises(DataError) as refused:
+        load_image(tmp_path / "neg.tif")
+    assert str(refused.value) == (
+        f"{tmp_path / 'neg.tif'}: a {kind} image with pixel {low}; pixels must be 0 or more "
+        "(0-1 or 0-255 floats, 0-65535 integers)"
+    )

@@ -262,8 +262,8 @@ def add_data(commands: Commands) -> None:
     p.add_argument(
         "--pixel-scale",
         default=None,
-        choices=["255", "1"],
-        help="pixel values 0-255 or 0-1 (default: detected)",
+        choices=["auto", "255", "1"],
+        help="pixel values 0-255 or 0-1 (default: auto, detected)",
     )
     p.add_argument("--images-key", default=None, help="HDF5/npz key of the images")
     p.add_argument("--labels-key", default=None, help="HDF5/npz key or CSV column of the labels")

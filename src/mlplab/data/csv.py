@@ -25,6 +25,7 @@ import os
 import re
 import warnings
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -275,8 +276,14 @@ def _label_column(path: Path, layout: _Layout, labels_key: str | None, n_columns
     if layout.header is None:
         if labels_key is None:
             return 0
-        if str(labels_key).isdigit() and int(labels_key) < n_columns:
-            return int(labels_key)
+        key = str(labels_key).strip()
+        if key.lstrip("-").isdigit():
+            if 0 <= int(key) < n_columns:
+                return int(key)
+            raise FormatError(
+                f"{printable(path)}: label column index {key} is out of range: the file has "
+                f"{n_columns} columns, 0..{n_columns - 1} (labels_key, --labels-key)"
+            )
         raise FormatError(
             f"{printable(path)}: no header row, so the label column '{labels_key}' cannot be found by name; "
             f"give its 0-based index (0..{n_columns - 1}), or leave it out for the first column"
@@ -296,6 +303,19 @@ def _label_column(path: Path, layout: _Layout, labels_key: str | None, n_columns
 
 
 def _check_header(path: Path, layout: _Layout, n_columns: int) -> None:
+    """The header names every column once: a second 'price' beside the target would be
+    read as a feature (the answer leaking into the inputs), a second 'label' ignored."""
+    names = [name for name in layout.header or () if name]
+    twice = [name for name, count in Counter(names).items() if count > 1]
+    if twice:
+        where = ", ".join(
+            str(i + 1) for i, name in enumerate(layout.header or ()) if name == twice[0]
+        )
+        raise FormatError(
+            f"{printable(path)}: the header (line {layout.skip}) names column "
+            f"'{printable(twice[0])}' more than once (columns {where}); give each column its "
+            "own name"
+        )
     if layout.header is not None and len(layout.header) != n_columns:
         raise FormatError(
             f"{printable(path)}: the header (line {layout.skip}) names {len(layout.header)} columns but the "
@@ -447,6 +467,9 @@ def _split(line: str, delimiter: str | None) -> list[str]:
 
 
 def _is_number(cell: str) -> bool:
+    """What numpy reads as a number: Python's float() also takes '1_49', numpy does not."""
+    if "_" in cell:
+        return False
     try:
         float(cell.strip().strip('"'))
     except ValueError:

@@ -326,7 +326,8 @@ def to_uint8(
             where = _first(values > 1)
             raise FormatError(
                 f"{source}: {locate(where)}: pixel {_num(values[where])} is above 1, but pixels "
-                f"are read as 0-1 floats ({how}); 0-255 pixels need pixel_scale auto or 255"
+                f"are read as 0-1 floats ({how}); for 0-255 pixels set pixel_scale 255 "
+                "(--pixel-scale 255)"
             )
         return np.rint(values.astype(np.float32) * 255).astype(np.uint8)
     return _from_0_255(values, high, source, locate)

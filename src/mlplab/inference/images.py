@@ -192,6 +192,12 @@ def load_image(
                     f"{label}: a floating-point image holding NaN or infinite pixels; "
                     "mlplab reads finite values only"
                 )
+            if image.mode in ("I", "F") and (low := float(np.asarray(image).min())) < 0:
+                raise DataError(  # the data readers refuse them too (data/folders.py)
+                    f"{label}: a {'floating-point' if image.mode == 'F' else '32-bit integer'} "
+                    f"image with pixel {low:g}; pixels must be 0 or more (0-1 or 0-255 floats, "
+                    "0-65535 integers)"
+                )
             ImageOps.exif_transpose(image, in_place=True)  # photos: the camera's rotation
             return image
         except DataError:
