@@ -176,9 +176,17 @@ def test_hold_out_test_is_seeded_and_disjoint() -> None:
     np.testing.assert_array_equal(again.test[0], raw.test[0])
     assert raw.notes["test split"] == "3 of 10 samples held out, stratified (seed 1)"
     with pytest.raises(
-        ConfigError, match="test_size=0.05 holds out 0 of 10 samples; it must leave at least one"
+        ConfigError,
+        match=r"^test_size=0.05 holds out 0 of 10 samples; it must leave at least one sample in "
+        r"each split: a fraction from 0.1 to 0.9, or a count from 1 to 9$",
     ):
         hold_out_test(raw_splits(), 0.05)
+    with pytest.raises(  # two samples of two classes: the split would leave one class to train
+        ConfigError,
+        match=r"^test_size=0.5 holds out 1 of 2 samples and leaves the training split one class "
+        r"\(\d\); the file is too small to split: pass a test file \(--test-dataset PATH\)$",
+    ):
+        hold_out_test(raw_splits(n=2), 0.5)
     with pytest.raises(DataError, match="o already has a test split"):
         hold_out_test(raw_splits(test=True))
 

@@ -121,7 +121,8 @@ def hold_out_test(raw: RawSplits, test_size: float = 0.2, seed: int = 0) -> RawS
     if not 0 < n_test < n:
         raise ConfigError(
             f"test_size={test_size:g} holds out {n_test} of {n} samples; it must leave at least "
-            "one sample in each split (use a fraction such as 0.2)"
+            f"one sample in each split: a fraction from {1 / n:.2g} to {(n - 1) / n:.2g}, or a "
+            f"count from 1 to {n - 1}"
         )
     from .splits import stratified_pick  # torch-based; the readers themselves need none
 
@@ -129,6 +130,13 @@ def hold_out_test(raw: RawSplits, test_size: float = 0.2, seed: int = 0) -> RawS
     keep = np.ones(n, dtype=bool)
     keep[test] = False
     train = np.flatnonzero(keep)
+    left = np.unique(labels[train])
+    if len(left) < 2 <= len(np.unique(labels)):  # the file has classes the split took away
+        fewer = "hold out fewer, or" if n_test > 1 else "the file is too small to split:"
+        raise ConfigError(
+            f"test_size={test_size:g} holds out {n_test} of {n} samples and leaves the training "
+            f"split one class ({int(left[0])}); {fewer} pass a test file (--test-dataset PATH)"
+        )
     notes = raw.notes | {
         "test split": f"{n_test} of {n} samples held out, stratified (seed {seed})"
     }
