@@ -526,3 +526,16 @@ def test_fifos_named_like_batches_never_block(tmp_path: Path) -> None:
     assert outcome[1].endswith(
         "cifar-10-binary.tar.gz: neither a regular file nor a folder (a FIFO or device?); CIFAR-10 is a folder of batch files or a .tar.gz archive"
     )
+
+
+@pytest.mark.parametrize("name", ["cifar-10-binary.tar.bz2", "cifar-10-python.zip"])
+def test_an_archive_of_another_kind_is_named(tmp_path: Path, name: str) -> None:
+    """Taken for a batch file, its folder was searched: "data: no CIFAR-10 batches"."""
+    (tmp_path / name).write_bytes(b"BZh9" + bytes(64))
+    with pytest.raises(FormatError) as refused:
+        read_cifar(tmp_path / name)
+    assert str(refused.value) == (
+        f"{tmp_path / name}: an archive mlplab does not open for CIFAR-10; CIFAR-10 is a .tar.gz "
+        "(or .tgz, .tar) archive or a folder of batch files: repack it, or extract it and pass "
+        "the folder"
+    )

@@ -110,6 +110,12 @@ def _locate(path: Path) -> tuple[dict[str, Callable[[], bytes]], str, str]:
     """The member files by name (readers of their bytes), "bin" or "py", and their origin."""
     if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar")):
         return _archive_members(path)
+    if path.is_file() and path.name.endswith((".bz2", ".zip", ".xz", ".7z", ".rar", ".zst")):
+        raise FormatError(  # else taken for a batch file and its folder searched: misleading
+            f"{printable(path)}: an archive mlplab does not open for CIFAR-10; CIFAR-10 is a "
+            ".tar.gz (or .tgz, .tar) archive or a folder of batch files: repack it, or extract "
+            "it and pass the folder"
+        )
     if path.is_file():  # a batch file: read the folder it lies in
         path = path.parent
     if not path.is_dir():
