@@ -21,7 +21,7 @@ from mlplab.data.splits import configured_splits
 from mlplab.errors import ConfigError, RunError
 from mlplab.run.directory import Run
 from mlplab.trust.negatives import KINDS, PHOTO_KINDS, negatives
-from mlplab.trust.rejection import PIXEL_VARIANTS, REASONS, Rejector, auroc
+from mlplab.trust.rejection import PIXEL_VARIANTS, REASONS, Rejector, auroc, why_off
 
 
 @pytest.fixture(scope="module")
@@ -423,3 +423,48 @@ def test_nothing_accepted_is_null_not_nan(run: Path, splits: tuple[Split, ...]) 
     figures = rejector.figures(model, splits[2])
     assert figures == {"rejected_fraction": 1.0, "accepted_accuracy": None}
     json.dumps(figures, allow_nan=False)
+
+
+def test_with_test_time_views_the_confidence_is_the_largest_log_probability(
+    bars: Dataset, tmp_path: Path
+) -> None:
+    """With ``model.tta`` the outputs are the log of the views' mean probability, so the
+    energy -logsumexp is 0 up to rounding: that detector ranked rounding noise, which changes
+    with the batch (found 2026-12-06: 11 verdicts of 1,797 digits flipped between one batch
+    and one image at a time, and ONNX exports of such runs failed their parity check)."""
+    config = Config().override(
+        {
+            "model.hidden": [16],
+            "model.tta": ["shift"],
+            "train.epochs": 2,
+            "train.batch_size": 32,
+            "train.lr": 0.01,
+            "train.threads": 1,
+            "run.dir": str(tmp_path / "runs"),
+        }
+    )
+    run = train(config, dataset=bars).run_dir
+    assert json.loads((run / "model.json").read_text())["rejection"]["confidence"] == "max_log_p"
+    rejector = Rejector.load(run)
+    model, _, _ = Run.open(run).load_model()
+    images = bars.test.images[:64]
+    raw = rejector.module(model).raw(images.float() / 255)["confidence"]
+    assert raw.std() > 1e-3  # the largest log-probability varies; the energy was ~1e-7
+    together = rejector.score(model, images).scores
+    alone = torch.cat([rejector.score(model, images[i : i + 1]).scores for i in range(64)])
+    step = 1 / rejector.tensors["confidence.reference"].numel()  # one validation rank
+    moved = (together - alone).abs()  # rounding of other batch sizes: a rank or two, rarely
+    assert moved.max() <= 3.5 * step and moved.mean() < step / 2  # export's own tolerance
+
+    copy = _copy(run, tmp_path)  # fitted before the choice was recorded: the energy, noise
+    info = json.loads((copy / "model.json").read_text())
+    del info["rejection"]["confidence"]
+    (copy / "model.json").write_text(json.dumps(info))
+    assert Rejector.load(copy) is None
+    assert why_off(Run.open(copy)) == (
+        f"rejection off: run {copy}'s rejection was fitted before 2026-12-06 with a confidence "
+        "score its test-time views (model.tta) made meaningless (it changed with the batch); "
+        "train it again to have one"
+    )
+    plain = json.loads((tmp_path / "copy" / "model.json").read_text())
+    assert plain["model"]["head"] == "logits"

@@ -630,6 +630,10 @@ def _check_rejection(block: Any) -> None:
         )
     if block["pixels"] == "ppca" and not block.get("residual"):
         raise ValueError("rejection.pixels ppca needs its residual variance (residual: true)")
+    if block.get("confidence", "energy") not in ("energy", "max_log_p"):
+        raise ValueError(
+            f"rejection.confidence must be energy or max_log_p; got {excerpt(block['confidence'])}"
+        )
     if block["combine"] not in ("max", "fisher"):
         raise ValueError(
             f"rejection.combine must be max or fisher; got {excerpt(block['combine'])}"

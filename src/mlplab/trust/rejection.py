@@ -24,7 +24,11 @@ TRAINING split only:
   Unified Framework for Detecting Out-of-Distribution Samples");
 - **confidence**: the model's energy, ``-logsumexp(z)`` of its logits (Liu et al. 2020,
   "Energy-based Out-of-distribution Detection"); for the log_softmax and softmax heads, whose
-  logits are normalized, the negative largest log-probability. Added to the plan on the
+  logits are normalized, and for a model with test-time views (``model.tta``: its outputs
+  are the log of the views' mean probabilities, normalized too), the negative largest
+  log-probability. (Fits before 2026-12-06 took the energy of a view-averaging model too:
+  ``-logsumexp`` of normalized outputs is 0 up to rounding, so that detector ranked rounding
+  noise, which changed with the batch; such a run's rejection is off, :func:`why_off`.) Added to the plan on the
   synthetic negatives' evidence: on a tutorial MNIST model it tells letters and scribbles from
   validation digits with an AUROC of 0.985 and 0.970, where the features reach 0.81 and 0.89
   (docs/trust.md).
@@ -81,6 +85,7 @@ __all__ = [
     "Rejector",
     "Verdict",
     "auroc",
+    "confidence_of",
     "describe",
     "not_sure",
     "why_off",
@@ -137,7 +142,7 @@ class RejectionModel(nn.Module):
         self.pixel_variant = rejector.pixel_variant
         self.combine = rejector.combine
         self.features = "feature.means" in rejector.tensors
-        self.energy = model.head == "logits"  # else the logits are normalized: -max log p
+        self.energy = rejector.confidence == "energy"  # else -max log p (confidence_of)
         self.ink_limit = float(rejector.ink_limit)
         scale, offset = rejector.normalization.affine()
         self.register_buffer("scale", scale)
@@ -243,6 +248,7 @@ class Rejector:
     combine: str  # fisher (the sum of the detectors' surprises) or max (the largest)
     tensors: dict[str, torch.Tensor]  # float32, on the host (see rejection.safetensors)
     validation: dict[str, Any]  # figures of the fit: accepted fraction, AUROCs (the record)
+    confidence: str = "energy"  # energy or max_log_p (confidence_of: what the outputs allow)
 
     @classmethod
     def fit(
@@ -281,6 +287,7 @@ class Rejector:
             "max",
             tensors,
             {},
+            confidence_of(model),
         )
         rejector._choose_pixel_variant(model, val, batch_size)
         rejector._fit_threshold(model, val, batch_size)
@@ -420,6 +427,7 @@ class Rejector:
             "reference": int(self.tensors["pixel.reference"].shape[0]),
             "features": "feature.means" in self.tensors,
             "residual": "pixel.residual" in self.tensors,  # ppca's (fits since 2026-12-05)
+            "confidence": self.confidence,  # recorded since 2026-12-06
             "validation": self.validation,
         }
 
@@ -436,7 +444,7 @@ class Rejector:
         run = run if isinstance(run, Run) else Run.open(run)
         info = run.model_info()
         block = info.get("rejection")
-        if block is None:
+        if block is None or _meaningless_confidence(info):
             return None
         tensors = run.rejection_tensors(expected_shapes(info["model"], block))
         return cls(
@@ -448,7 +456,24 @@ class Rejector:
             combine=block["combine"],
             tensors=tensors,
             validation=block.get("validation", {}),
+            # a block without it was fitted with the energy exactly when the head is logits
+            confidence=block.get("confidence")
+            or ("energy" if info["model"]["head"] == "logits" else "max_log_p"),
         )
+
+
+def confidence_of(model: MLP) -> str:
+    """The confidence detector a model's outputs allow: the energy of raw logits, or the
+    negative largest log-probability where the outputs are normalized (a log_softmax or
+    softmax head; test-time views, whose outputs are the log of a mean probability)."""
+    return "energy" if model.head == "logits" and not model.tta else "max_log_p"
+
+
+def _meaningless_confidence(info: dict[str, Any]) -> bool:
+    """A rejection fitted before 2026-12-06 on a model with test-time views and the logits
+    head: its confidence detector took the energy of normalized outputs (0 up to rounding)."""
+    block, spec = info.get("rejection") or {}, info["model"]
+    return "confidence" not in block and spec["head"] == "logits" and bool(spec.get("tta"))
 
 
 def expected_shapes(spec: dict[str, Any], block: dict[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -658,6 +683,12 @@ def why_off(run: Run) -> str:
     """Why a run has no rejection, in one line for predict and evaluate to say once."""
     if run.model_info().get("task", "classification") != "classification":
         return f"rejection off: run {run.path} is a regression (no classes to be unlike)"
+    if _meaningless_confidence(run.model_info()):
+        return (
+            f"rejection off: run {run.path}'s rejection was fitted before 2026-12-06 with a "
+            "confidence score its test-time views (model.tta) made meaningless (it changed with "
+            "the batch); train it again to have one"
+        )
     if run.config().data.val_size == 0:
         return (
             f"rejection off: run {run.path} holds out no validation split to choose a "
