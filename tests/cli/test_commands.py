@@ -38,7 +38,9 @@ def test_serve_flag_errors_come_before_the_server(capsys, monkeypatch) -> None:
 
     monkeypatch.setattr(mlplab.serve, "serve", lambda *a: pytest.fail("started"))
     assert main(["serve", "RUN", "--max-memory-mb", "0"]) == 2
-    assert "--max-memory-mb and --request-timeout must be in (0, 1,000,000]" in capsys.readouterr().err
+    assert (
+        "--max-memory-mb and --request-timeout must be in (0, 1,000,000]" in capsys.readouterr().err
+    )
 
 
 def test_data_inspect_is_one_call(capsys, monkeypatch) -> None:

@@ -632,3 +632,34 @@ def test_training_onto_a_full_disk_monkeypatched(
     assert re.match(r"^mlplab: error: no space left on device writing .*/checkpoint\.pt: ",
                     one_line(capsys))  # fmt: skip
     assert list(runs.iterdir()) == []
+
+
+def test_export_and_card_never_take_each_others_files(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`export --out RUN/export.json --force` replaced the parity record with the model (and
+    every later export refused to run); `--out RUN/README.md` the card; `card --out
+    RUN/export.json --force` the record."""
+    import shutil
+
+    from mlplab.run.card import write_card
+
+    run = Path(shutil.copytree(run, tmp_path / "run"))  # the shared run stays as it is
+
+    assert main(["export", str(run), "--format", "torchscript"]) == 0  # the record exists
+    capsys.readouterr()
+    record = (run / "export.json").read_bytes()
+    for name, what in (
+        ("export.json", "export's parity record, written beside the model file"),
+        ("README.md", "the run's model card"),
+    ):
+        out = run / name
+        assert main(["export", str(run), "--format", "torchscript", "--out", str(out), "--force"]) == 2  # fmt: skip
+        assert one_line(capsys) == (
+            f"mlplab: error: refusing to write {out}: {name} is {what}, not a place for a model; "
+            "give the model file another name (choose another --out)"
+        )
+    with pytest.raises(WriteError, match=r"export\.json is where export records its parity"):
+        write_card(run, out=run / "export.json", force=True)
+    assert (run / "export.json").read_bytes() == record
+    assert main(["export", str(run), "--format", "torchscript"]) == 0  # still works

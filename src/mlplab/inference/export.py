@@ -72,6 +72,7 @@ from ..model.heads import OUTPUT_NAMES, with_temperature
 from ..model.mlp import MLP
 from ..model.raw_image import RawImageModel
 from ..progress import logger
+from ..run.card import CARD
 from ..run.directory import Run
 from ..run.splits import run_dataset
 from ..trust.negatives import KINDS, PHOTO_KINDS, negatives
@@ -585,6 +586,17 @@ def _output_path(run: Run, format: str, out: str | Path | None, force: bool) -> 
         raise WriteError(
             f"refusing to write {path}: {other} is another run's directory, and an export of "
             f"{run.path} there would pass for that run's model; {FIX}",
+            errno.EEXIST,
+            str(path),
+            "File exists",
+        )
+    beside = {RECORD: "export's parity record, written beside the model file"}
+    if _same(path.parent, run.path):
+        beside[CARD] = "the run's model card"
+    if path.name in beside:  # another output of the run's, even with --force
+        raise WriteError(
+            f"refusing to write {path}: {path.name} is {beside[path.name]}, not a place for a "
+            f"model; give the model file another name ({FIX})",
             errno.EEXIST,
             str(path),
             "File exists",

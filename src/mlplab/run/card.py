@@ -100,6 +100,14 @@ def write_card(
             str(target),
             "File exists",
         )
+    if target.name == "export.json" and target.parent.resolve() == run.path.resolve():
+        raise WriteError(  # the run's export record: exports refuse to run without it
+            f"refusing to write {target}: export.json is where export records its parity "
+            "checks, not a place for a card; choose another --out",
+            17,  # EEXIST
+            str(target),
+            "File exists",
+        )
     check_target(target, force=force, replaceable=is_card, ours_is="an mlplab model card")
     write_text_atomic(target, card_text(run, license=license))
     return target
