@@ -122,6 +122,13 @@ def test_refusals(run: Path) -> None:
     assert parse_corruptions("motion-blur, shear") == ["motion_blur", "shear"]
     with pytest.raises(ConfigError, match="severities must be among 1 to 5; got 0"):
         robustness(run, severities=[0], write=False)
+    for limit in (-5, 0, "10", 2.5, True):  # -5 scored all but the last 5, 0 "no test images"
+        with pytest.raises(ConfigError) as refused:
+            robustness(run, limit=limit, write=False)
+        assert str(refused.value) == (
+            "limit (--limit) must be a whole number >= 1, the first N test images, or None for "
+            f"all of them; got {limit!r}"
+        )
     (run / "bad").mkdir()
     (run / "bad" / FILE).write_text('{"clean": 1}')
     with pytest.raises(RunError, match="not a robustness.json written by mlplab"):

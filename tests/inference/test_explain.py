@@ -166,3 +166,13 @@ def test_cli_explain_and_predict_explain(
     assert (tmp_path / "p" / "a.overlay.png").is_file()
     assert main(["explain", str(run), str(source)]) == 0  # the default: under the output root
     assert (tmp_path / "runs" / "explain" / "explanations.json").is_file()
+
+
+def test_one_2d_array_is_one_image(root: Path) -> None:
+    """It was read as a sequence of rows: "got shape (8,)" for a valid (H, W) image."""
+    run = tiny_run(root)
+    image = images(1, 1)[0][0].numpy()  # (8, 8) uint8
+    assert image.shape == (8, 8)
+    one = mlplab.explain(run, image, method="occlusion", style="none")
+    listed = mlplab.explain(run, [image], method="occlusion", style="none")
+    assert one.shape == (1, 1, 8, 8) and torch.equal(one, listed)

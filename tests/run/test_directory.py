@@ -144,3 +144,9 @@ def test_a_run_directory_that_is_missing_or_not_a_folder(tmp_path: Path) -> None
             f"run directory {tmp_path / name} {what}; pass a folder under runs/ made by "
             "`mlplab train`"
         )
+
+
+def test_a_run_directory_that_is_not_a_path_is_one_error() -> None:
+    with pytest.raises(RunError) as refused:
+        Run.open(5)  # type: ignore[arg-type]
+    assert str(refused.value) == "a run directory is a path (a str or a pathlib.Path); got int 5"

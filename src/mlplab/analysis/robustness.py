@@ -241,6 +241,11 @@ def robustness_of_runs(
     for level in levels:
         if level not in SEVERITIES:
             raise ConfigError(f"severities must be among 1 to 5; got {level!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(  # a slice would take -5 as "all but the last 5", 0 as none
+            f"limit (--limit) must be a whole number >= 1, the first N test images, or None for "
+            f"all of them; got {limit!r}"
+        )
     start = time.perf_counter()
     runs = [Run.open(d) for d in run_dirs]
     scorers, test, data_name = [], None, ""

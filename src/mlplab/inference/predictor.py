@@ -196,6 +196,8 @@ def _named_sources(images: Sequence[ImageSource]) -> list[tuple[str | None, Imag
     images unnamed."""
     if isinstance(images, (str, Path, bytes, Image.Image)):
         images = [images]  # one image given alone, not a sequence of characters
+    if isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 2:
+        images = [images]  # one (H, W) image alone, not a sequence of rows
     sources: list[tuple[str | None, ImageSource]] = []
     for item in images:
         if isinstance(item, (str, Path)):

@@ -172,6 +172,11 @@ class Run:
     @classmethod
     def open(cls, path: str | Path, *, need_model: bool = True) -> Run:
         """An existing run directory; with ``need_model``, one that has finished an epoch."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise RunError(
+                f"a run directory is a path (a str or a pathlib.Path); got {type(path).__name__} "
+                f"{excerpt(path)}"
+            )
         path = Path(path)
         if not path.is_dir():
             what = "is not a folder" if os.path.lexists(path) else "does not exist"
