@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mlplab import Config, Epoch, RunError, resume, train
+from mlplab import Config, Epoch, Run, RunError, resume, train
 from mlplab.training.optim import Plan, lr_at
 
 # dropout, rotation and shift draw from every RNG stream; batch 4 makes epochs last long
@@ -185,9 +185,16 @@ def test_extending_follows_the_schedule_for_the_new_length(tiny, quick_config: C
     config = quick_config.override({"train.scheduler": "cosine", "train.epochs": 2})
     first = train(config, dataset=tiny)
     with pytest.raises(
-        RunError, match=r"already finished all 2 epochs; pass --epochs N \(more than 2\)"
+        RunError, match=r"has trained 2 epochs of its 2; pass --epochs N \(more than 2\) to"
     ):
         resume(first.run_dir, dataset=tiny)
+    config_file = (first.run_dir / "config.yaml").read_bytes()
+    with pytest.raises(  # refused, and the run's plan untouched (it was rewritten to 1 epoch)
+        RunError,
+        match=r"has trained 2 epochs of its 2 \(--epochs 1 asked for\); pass --epochs N \(more",
+    ):
+        resume(first.run_dir, epochs=1, dataset=tiny)
+    assert (first.run_dir / "config.yaml").read_bytes() == config_file
     longer = resume(first.run_dir, epochs=4, dataset=tiny)
     assert [r["epoch"] for r in longer.history] == [1, 2, 3, 4]
     steps = 15  # ceil(461 / 32)
@@ -225,8 +232,8 @@ def test_turning_ema_on_for_a_resume_is_one_clear_error(tiny, quick_config: Conf
     run.save_config(run.config().override({"train.ema": 0.99}))
     with pytest.raises(
         RunError,
-        match=r"the checkpoint holds no weight average \(the run trained "
-        r"with train.ema=0\), but its config now sets train.ema=0.99; put 0 back to resume",
+        match=r": its checkpoint.pt was written for another recipe than its config.yaml "
+        r"\(train.ema: 0.99 in config.yaml, 0.0 in checkpoint.pt\): one of them was edited",
     ):
         resume(run.path, dataset=tiny)
 
@@ -243,3 +250,26 @@ def test_recipe_changes_are_refused_before_the_run_is_read(tmp_path: Path) -> No
     )
     with pytest.raises(RunError, match="does not exist"):  # no changes: on to the run itself
         resume(tmp_path / "no-such-run", recipe_changes=[])
+
+
+def test_a_checkpoint_of_another_recipe_is_refused(tiny, quick_config: Config) -> None:
+    """Another run's checkpoint.pt copied in, or config.yaml edited: resume went on with the
+    other run's history and weights, or a new learning rate, without a word."""
+    import shutil
+
+    mine = train(quick_config.override({"train.epochs": 1}), dataset=tiny).run_dir
+    other = train(quick_config.override({"train.epochs": 1, "train.seed": 5, "train.lr": 0.05}), dataset=tiny).run_dir  # fmt: skip
+    kept = (mine / "checkpoint.pt").read_bytes()
+    shutil.copy(other / "checkpoint.pt", mine / "checkpoint.pt")
+    with pytest.raises(RunError) as refused:
+        resume(mine, epochs=2, dataset=tiny)
+    assert str(refused.value) == (
+        f"run {mine}: its checkpoint.pt was written for another recipe than its config.yaml "
+        "(train.lr: 0.01 in config.yaml, 0.05 in checkpoint.pt; train.seed: 0 in config.yaml, "
+        "5 in checkpoint.pt): one of them was edited or copied from another run; put the run's "
+        "own files back, or train a new run"
+    )
+    (mine / "checkpoint.pt").write_bytes(kept)
+    run = Run.open(mine)
+    run.save_config(run.config().override({"train.threads": 1}))  # how it trains: fine
+    assert len(resume(mine, epochs=2, dataset=tiny).history) == 2

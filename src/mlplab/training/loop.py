@@ -33,7 +33,7 @@ from ..data import Dataset, load_configured
 from ..errors import ConfigError, RunError, TrainingError
 from ..model import linear
 from ..model.heads import expected_initial_loss
-from ..model.mlp import MLP, check_align, input_features, model_summary
+from ..model.mlp import MLP, check_align, excerpt, input_features, model_summary
 from ..notebook.cards import card, run_facts, summary_notes
 from ..notebook.live import LiveTraining
 from ..notebook.svg import from_history
@@ -205,15 +205,18 @@ def resume(
     run = Run.open(run_dir, need_model=False)
     config = run.config()
     checkpoint = run.load_checkpoint()
-    if epochs is not None and epochs != config.train.epochs:
+    _check_recipe(run, config, checkpoint)
+    planned = config.train.epochs
+    if epochs is not None and epochs != planned:
         config = config.override({"train.epochs": epochs}, source="--epochs")
-        if int(os.environ.get("RANK", "0")) == 0:
-            run.save_config(config)  # a later resume continues the same plan
-    if checkpoint["epoch"] >= config.train.epochs:
+    if checkpoint["epoch"] >= config.train.epochs:  # refused before anything is written
+        asked = f" (--epochs {epochs} asked for)" if epochs is not None else ""
         raise RunError(
-            f"run {run.path} already finished all {config.train.epochs} epochs; "
+            f"run {run.path} has trained {checkpoint['epoch']} epochs of its {planned}{asked}; "
             f"pass --epochs N (more than {checkpoint['epoch']}) to extend it"
         )
+    if config.train.epochs != planned and int(os.environ.get("RANK", "0")) == 0:
+        run.save_config(config)  # a later resume continues the same plan
     with reporting(progress), _process_settings(config.train) as (device, world):
         data = run_dataset(run, dataset=dataset)
         _check_task(config, data)
@@ -393,6 +396,7 @@ def _checkpoint(s: Session, state: _State) -> dict[str, Any]:
         "format": CHECKPOINT_FORMAT,
         "epoch": state.epoch,
         "step": state.step,
+        "recipe": recipe(s.config),  # what a resume checks config.yaml against
         "history": state.history,
         "best_epoch": state.best_epoch,
         "best_score": state.best_score,
@@ -434,9 +438,55 @@ def _restore(s: Session, checkpoint: dict[str, Any]) -> _State:
             precision=checkpoint.get("precision"),
         )
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        first = " ".join(str(exc).split())[:300]  # load_state_dict's lines, on one line
         raise RunError(
-            f"checkpoint does not fit the run's config ({type(exc).__name__}: {exc})"
+            f"checkpoint does not fit the run's config ({type(exc).__name__}: {first})"
         ) from None
+
+
+# What may differ between a run's config.yaml and its checkpoint: where and how the run
+# trains, not what it learns (a run resumed on another machine, with its data elsewhere).
+_NOT_RECIPE = {
+    "run": None,
+    "track": None,
+    "train": {"epochs", "threads", "device", "dist_timeout", "eval_batch_size"},
+    "data": {"data_dir", "download", "mirror", "verify"},
+}
+
+
+def recipe(config: Config) -> dict[str, Any]:
+    """The config's keys that decide what training learns (``section.key`` -> value): what a
+    checkpoint records, so that a resume can tell it belongs to the run's config.yaml."""
+    flat: dict[str, Any] = {}
+    for section, values in config.to_dict().items():
+        skip = _NOT_RECIPE.get(section, set())
+        if section in _NOT_RECIPE and skip is None:
+            continue
+        flat |= {f"{section}.{k}": v for k, v in values.items() if k not in (skip or set())}
+    return flat
+
+
+def _check_recipe(run: Run, config: Config, checkpoint: dict[str, Any]) -> None:
+    """RunError when the checkpoint was written for another recipe than config.yaml's: the
+    file was edited, or one of them was copied from another run. (Checkpoints written before
+    2026-12-06 record none: nothing to compare.)"""
+    recorded = checkpoint.get("recipe")
+    if not isinstance(recorded, dict):
+        return
+    now = recipe(config)
+    differ = sorted(k for k in recorded.keys() | now.keys() if recorded.get(k) != now.get(k))
+    if differ:
+        shown = "; ".join(
+            f"{k}: {excerpt(now.get(k))} in config.yaml, {excerpt(recorded.get(k))} in "
+            "checkpoint.pt"
+            for k in differ[:3]
+        )
+        more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
+        raise RunError(
+            f"run {run.path}: its checkpoint.pt was written for another recipe than its "
+            f"config.yaml ({shown}{more}): one of them was edited or copied from another run; "
+            "put the run's own files back, or train a new run"
+        )
 
 
 def _percent(value: float | None) -> str:
