@@ -97,6 +97,23 @@ def test_hostile_config_files_are_one_short_line(tmp_path: Path) -> None:
     assert len(str(err.value)) < 400, str(err.value)
 
 
+def test_yaml_too_deep_or_numbers_too_long_are_one_line(tmp_path: Path) -> None:
+    """RecursionError and Python's 4,300-digit limit were 'internal error'."""
+    (tmp_path / "deep.yaml").write_text("model:\n  hidden: " + "[" * 2000 + "]" * 2000 + "\n")
+    with pytest.raises(ConfigError) as err:
+        Config.load(tmp_path / "deep.yaml")
+    assert str(err.value) == (
+        f"config file {tmp_path / 'deep.yaml'} is not valid YAML: lists or mappings nested too "
+        "deeply"
+    )
+    (tmp_path / "digits.yaml").write_text("train:\n  epochs: " + "9" * 5000 + "\n")
+    with pytest.raises(ConfigError, match=r"digits\.yaml is not valid YAML: a value that cannot "
+                       r"be read \(Exceeds the limit \(4300 digits\)"):  # fmt: skip
+        Config.load(tmp_path / "digits.yaml")
+    with pytest.raises(ConfigError, match=r"must be C,H,W .*; got '1,²,8'"):
+        Config().override({"data.image_shape": "1,²,8"})  # isdigit() took it, int() did not
+
+
 def test_yaml_errors_are_one_line_and_a_key_written_twice_is_refused(tmp_path: Path) -> None:
     (tmp_path / "dup.yaml").write_text(
         "train:\n  lr: 0.1\nmodel:\n  hidden: [8]\ntrain:\n  epochs: 2\n"
@@ -188,6 +205,10 @@ def test_a_section_is_a_mapping_and_an_empty_one_is_nothing() -> None:
         ("run.name", 2024, "2024"),
         ("model.hidden", "[8, 4]", [8, 4]),
         ("model.hidden", (8,), [8]),
+        ("model.hidden", 32, [32]),  # `hidden: 32` in YAML, as --set model.hidden=32
+        ("model.hidden", "32", [32]),
+        ("train.epochs", "2.0", 2),  # --set reads what YAML reads: a whole float
+        ("train.epochs", "+3", 3),
         ("model.tta", ["flip"], ["flip"]),
     ],
 )
@@ -212,6 +233,13 @@ def test_values_are_coerced_to_the_field_type(key: str, text: object, value: obj
             "data.limit",
             "some",
             "config key 'data.limit' must be a whole number or none; got 'some'",
+        ),
+        ("train.epochs", "2.5", "config key 'train.epochs' must be a whole number; got '2.5'"),
+        ("train.epochs", "²", "config key 'train.epochs' must be a whole number; got '²'"),
+        (  # it read as [] (no hidden layer): every bracket was stripped
+            "model.hidden",
+            "[[[]]]",
+            "config key 'model.hidden' must be a comma-separated list of whole numbers",
         ),
     ],
 )

@@ -24,3 +24,18 @@ def test_busy_cores_reads_the_kernels_counters(tmp_path, monkeypatch) -> None:
     stat.write_text(next(reads))
     assert device.busy_cores(stat=stat) == 2 * 200 / 600  # 1/3 of the allowed ticks, on 2 CPUs
     assert device.busy_cores(stat=tmp_path / "missing") == 0.0
+
+
+def test_an_unknown_device_is_one_config_error() -> None:
+    """torch.device('bogus') is a RuntimeError naming torch's backends: 'internal error'."""
+    import pytest
+
+    from mlplab.errors import ConfigError
+
+    for name in ("bogus", "cuda:x", "cuda:²", "gpu"):
+        with pytest.raises(ConfigError) as refused:
+            device.select_device(name)
+        assert str(refused.value) == (
+            f"device must be one of auto, cpu, cuda, cuda:N, mps (--device); got {name!r}"
+        )
+    assert device.select_device("cpu").type == "cpu"

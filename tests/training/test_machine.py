@@ -270,3 +270,17 @@ def test_every_rank_takes_rank_0s_choice(tiny, monkeypatch) -> None:
     config = Config().override({"train.precision": "auto"})
     resolved, record = resolve_precision(config, tiny, torch.device("cpu"), world=Rank1())
     assert resolved.train.precision == "bf16" and record["reason"] == "rank 0's"
+
+
+def test_a_product_too_large_to_measure_is_one_line(monkeypatch) -> None:
+    """--hidden 100000000: torch's allocation failure was 'internal error'."""
+    from mlplab.errors import ConfigError
+
+    monkeypatch.setenv("MLPLAB_MAX_ALLOC_MB", "1024")
+    with pytest.raises(ConfigError) as refused:
+        machine_module.gemm_rate((64, 64, 100_000_000), torch.float32, 1, 0.01)
+    assert str(refused.value) == (
+        "measuring the 64x64 @ 64x100000000 product (--batch-size, the first layer's inputs "
+        "and --hidden) would need 95.4 GiB of memory, more than the 1.0 GiB mlplab allows one "
+        "array (set by MLPLAB_MAX_ALLOC_MB)"
+    )

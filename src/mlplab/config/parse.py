@@ -82,7 +82,13 @@ for _yaml_class in (_StrictLoader, _Dumper):
 def load_yaml(text: str) -> Any:
     """Parse YAML as ``yaml.safe_load`` does, refusing a key written twice in a mapping and
     reading ``1e-4``, ``1E-4`` and ``3e+2`` as floats (YAML 1.2's numbers, not 1.1's text)."""
-    return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no tag constructs anything
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no tag constructs anything
+    except RecursionError:  # PyYAML composes nested lists recursively
+        raise yaml.YAMLError("lists or mappings nested too deeply") from None
+    except ValueError as exc:  # a number past Python's 4,300-digit limit for int("...")
+        first = " ".join(str(exc).split())[:120]
+        raise yaml.YAMLError(f"a value that cannot be read ({first})") from None
 
 
 def dump_yaml(tree: Any, *, flow: bool | None = False) -> str:
@@ -276,8 +282,13 @@ def _to_int(v: Any) -> int:
         return v
     if isinstance(v, float) and v.is_integer():
         return int(v)
-    if isinstance(v, str):
-        return int(v)
+    if isinstance(v, str):  # as YAML reads the same text: 12, +12, 2.0 (a whole float)
+        text = v.strip()
+        if re.fullmatch(r"[+-]?[0-9]+", text):
+            return int(text)
+        number = float(text)  # ValueError for words
+        if number.is_integer():
+            return int(number)
     raise ValueError(v)
 
 
@@ -314,8 +325,12 @@ def _list_of(item_types: tuple[Any, ...]) -> Callable[[Any], list[Any]]:
     item = _to_int if item_types == (int,) else _to_name
 
     def convert(value: Any) -> list[Any]:
+        if item is _to_int and isinstance(value, int) and not isinstance(value, bool):
+            value = [value]  # `hidden: 32` in YAML, as `--set model.hidden=32`
         if isinstance(value, str):
-            text = value.strip().strip("[]").strip()
+            text = value.strip()
+            if text.startswith("[") and text.endswith("]"):  # one pair: "[[[]]]" is no list
+                text = text[1:-1].strip()
             value = [] if not text else [v.strip() for v in text.split(",")]
         if not isinstance(value, (list, tuple)):
             raise ValueError(value)

@@ -191,7 +191,7 @@ def _image_shape_is_chw(config: Config) -> None:
     if shape is None:
         return
     parts = shape.replace("x", ",").split(",")
-    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 3 or not all(p.strip().isdecimal() and int(p) > 0 for p in parts):
         raise ConfigError(
             f"config key 'data.image_shape' must be C,H,W (three positive whole numbers, "
             f"e.g. 1,28,28 or 3,32,32); got '{shape}'"
@@ -265,7 +265,7 @@ def _run_name_is_a_folder_name(config: Config) -> None:
         raise ConfigError(
             f"config key 'run.name' must be a plain folder-name part (letters, digits, - _ and "
             f"., no path separators or control characters, not starting with '.', at most "
-            f"{MAX_RUN_NAME} characters); got {name!r}"
+            f"{MAX_RUN_NAME} characters); got {shown(name)}"
         )
 
 
@@ -287,7 +287,7 @@ def _track_is_usable(config: Config) -> None:
 
 def _device_is_known(config: Config) -> None:
     device = config.train.device
-    if device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit()):
+    if device in DEVICES or (device.startswith("cuda:") and device[5:].isdecimal()):
         return
     raise ConfigError(
         f"train.device must be one of auto, cpu, cuda, cuda:N, mps; got '{device}'"

@@ -277,7 +277,7 @@ def _label_column(path: Path, layout: _Layout, labels_key: str | None, n_columns
         if labels_key is None:
             return 0
         key = str(labels_key).strip()
-        if key.lstrip("-").isdigit():
+        if key.lstrip("-").isdecimal():
             if 0 <= int(key) < n_columns:
                 return int(key)
             raise FormatError(

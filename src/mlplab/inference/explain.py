@@ -142,7 +142,7 @@ class Explainer:
         if isinstance(target, str):
             if target in self.classes:
                 return self.classes.index(target)
-            if target.strip().lstrip("-").isdigit():
+            if target.strip().lstrip("-").isdecimal():
                 target = int(target)
         if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < k:
             shown = ", ".join(self.classes[:12]) + (", ..." if k > 12 else "")

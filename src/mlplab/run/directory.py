@@ -45,7 +45,7 @@ from ..files.atomic import (
     write_error,
     write_text_atomic,
 )
-from ..files.limits import check_alloc, check_declared, open_regular
+from ..files.limits import check_alloc, check_declared, open_regular, shown
 from ..model.mlp import MLP, check_size, check_spec, excerpt, input_features, state_shapes
 from ..notebook.cards import card, run_facts, summary_notes
 from ..notebook.svg import from_history
@@ -82,7 +82,7 @@ class Run:
             or not name.isprintable()  # newlines, terminal escape codes
         ):
             raise RunError(
-                f"run name {name!r} is not a plain folder name; use letters, digits, '-' or '_' "
+                f"run name {shown(name)} is not a plain folder name; use letters, digits, '-' or '_' "
                 "(no '/', no control characters, not '.' or '..')"
             )
         if root.exists() and not root.is_dir():  # mkdir would say only "File exists"

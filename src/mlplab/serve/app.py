@@ -496,7 +496,7 @@ def add_explain_route(app: FastAPI, service: Service, explainer: Explainer) -> N
 def _declared_length(request: Request, cap: int) -> int:
     """The body's declared length (413 over ``cap``); ``cap`` when none is declared."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and len(declared) < 20:
+    if declared.isascii() and declared.isdigit() and len(declared) < 20:
         if int(declared) > cap:
             raise HTTPException(413, _too_large(int(declared), cap))
         return int(declared)

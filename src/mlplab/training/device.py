@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import TrainingError
+from ..errors import ConfigError, TrainingError
 
 __all__ = ["busy_cores", "isolated", "select_device"]
 
@@ -23,6 +23,13 @@ def select_device(name: str) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    known = name in ("cpu", "cuda", "mps") or (
+        isinstance(name, str) and name.startswith("cuda:") and name[5:].isdecimal()
+    )
+    if not known:  # torch.device("bogus") is a RuntimeError listing torch's own backends
+        raise ConfigError(
+            f"device must be one of auto, cpu, cuda, cuda:N, mps (--device); got {name!r}"
+        )
     device = torch.device(name)
     if device.type == "cuda" and (
         not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
@@ -65,7 +72,7 @@ def busy_cores(window: float = 0.1, stat: Path = Path("/proc/stat")) -> float:
         busy = total = cpus = 0
         for line in stat.read_text().splitlines():
             name, *values = line.split()
-            if not (name.startswith("cpu") and name[3:].isdigit()):
+            if not (name.startswith("cpu") and name[3:].isdecimal()):
                 continue  # the machine-wide line, and the rest of the file
             if allowed is not None and int(name[3:]) not in allowed:
                 continue  # a CPU this process may not use (a container, an affinity mask)

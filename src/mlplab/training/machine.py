@@ -26,8 +26,9 @@ from typing import Any
 import torch
 
 from ..data.sources.base import cache_dir
-from ..errors import WriteError
+from ..errors import ConfigError, WriteError
 from ..files.atomic import write_text_atomic
+from ..files.limits import check_alloc
 from ..progress import logger
 from .threads import FLOPS_PER_THREAD, auto_threads
 
@@ -188,6 +189,14 @@ def gemm_rate(
     """GFLOP/s of ``(batch, inputs) @ (inputs, outputs)`` in ``dtype`` at ``threads``: the
     median of five slices of ``seconds`` after a warm-up product."""
     batch, inputs, outputs = shape
+    # float32 operands (drawn in float32 before the cast) and the product: a --hidden or
+    # --batch-size of 10^8 is one line, not torch's allocation failure
+    check_alloc(
+        4 * 2 * (batch * inputs + inputs * outputs + batch * outputs),
+        f"measuring the {batch}x{inputs} @ {inputs}x{outputs} product (--batch-size, the "
+        "first layer's inputs and --hidden)",
+        error=ConfigError,
+    )
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(batch, inputs, generator=generator).to(dtype)
     b = torch.randn(inputs, outputs, generator=generator).to(dtype)
