@@ -148,8 +148,7 @@ class Explainer:
             shown = ", ".join(self.classes[:12]) + (", ..." if k > 12 else "")
             raise ConfigError(
                 f"the target (--target, ?target=) must be a class of this run ({shown}) or its "
-                f"index 0 to {k - 1}; "
-                f"got {target!r}"
+                f"index 0 to {k - 1}; got {target!r}"
             )
         return target
 

@@ -63,8 +63,9 @@ def save_lr_find(result: LRFind, path: str | Path) -> tuple[Path, Path]:
 
 def check_out(path: str | Path) -> tuple[Path, Path]:
     """The plot's path and its numbers' (``.json`` beside it), if both may be written: the plot
-    may replace a figure mlplab wrote, the numbers an earlier lr-find record; nothing else, nothing but
-    a regular file, never a run's own files (WriteError). Cheap: call it before the test."""
+    may replace a figure mlplab wrote, the numbers an earlier lr-find record; nothing else,
+    nothing but a regular file, never a run's own files (WriteError). Cheap: call it before
+    the test."""
     png = Path(path)
     data = png.with_suffix(".json")
     if data == png:
