@@ -663,3 +663,30 @@ def test_export_and_card_never_take_each_others_files(
         write_card(run, out=run / "export.json", force=True)
     assert (run / "export.json").read_bytes() == record
     assert main(["export", str(run), "--format", "torchscript"]) == 0  # still works
+
+
+def test_a_dotdot_through_a_missing_folder_is_refused(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RUN/zz/../summary.json was nothing to lstat while zz did not exist: plot wrote its PNG
+    over the run's summary.json (and compare, explore over a user's pages)."""
+    summary = (run / "summary.json").read_bytes()
+    out = run / "zz" / ".." / "summary.json"
+    assert main(["plot", "curves", str(run), "--out", str(out)]) == 2
+    assert one_line(capsys) == (
+        f"mlplab: error: refusing to write {out}: its '..' climbs out of {run / 'zz'}, which "
+        "does not exist (the write would make it, then land beside it); name the path without "
+        "'..' through a missing folder: choose another --out"
+    )
+    assert (run / "summary.json").read_bytes() == summary and not (run / "zz").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "compare.html").write_text("mine")
+    assert main(["compare", str(run), "--out", str(tmp_path / "nd" / ".." / "mine")]) == 2
+    assert "climbs out of" in one_line(capsys)
+    assert (mine / "compare.html").read_text() == "mine"
+    (tmp_path / "up.png").write_bytes(b"")  # a '..' through folders that exist is fine
+    (tmp_path / "sub").mkdir()
+    assert main(["plot", "curves", str(run), "--out", str(tmp_path / "sub" / ".." / "new.png")]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert (tmp_path / "new.png").stat().st_size > 1000

@@ -137,6 +137,28 @@ def test_a_server_that_is_not_there_is_one_line_before_any_work(tmp_path: Path) 
     assert not list((tmp_path / "runs").glob("*-tracked")), "no run directory is left behind"
 
 
+def test_a_store_that_is_not_sqlite_or_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """Both were 'internal error' from deep in SQLAlchemy (the unwritable folder after ~100 s
+    of MLflow's retries)."""
+    pytest.importorskip("mlflow", reason="mlflow is not installed: pip install 'mlplab[mlflow]'")
+    from mlplab.errors import WriteError
+
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    uri = f"sqlite:///{tmp_path / 'notes.csv'}"
+    with pytest.raises(ConfigError) as caught:
+        train(quick(tmp_path, **{"track.uri": uri}), dataset=make_dataset(n_train=64, n_test=16))
+    assert str(caught.value) == (
+        f"track.uri {uri}: {tmp_path / 'notes.csv'} is not an SQLite database (an MLflow "
+        "store); point --tracking-uri at an MLflow store or a new file, or leave it out for the "
+        "local store under runs/mlflow"
+    )
+    assert (tmp_path / "notes.csv").read_text() == "a,b\n1,2\n"
+    uri = f"sqlite:///{tmp_path / 'notes.csv' / 'x.db'}"  # a folder that is a file
+    with pytest.raises(WriteError, match=r"part of .*notes\.csv is a file, not a folder; "
+                       "choose another --tracking-uri$"):  # fmt: skip
+        train(quick(tmp_path, **{"track.uri": uri}), dataset=make_dataset(n_train=64, n_test=16))
+
+
 def test_without_the_extra_it_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

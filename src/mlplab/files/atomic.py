@@ -203,6 +203,20 @@ def is_page(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+def _climbs_out_of_missing(path: Path) -> Path | None:
+    """The first missing folder that a '..' in ``path`` climbs out of, or None.
+
+    ``RUN/zz/../summary.json`` is nothing to ``lstat`` while ``zz`` does not exist, so every
+    check saw an empty place; a writer that makes the parent folders then wrote
+    ``RUN/summary.json``."""
+    current = Path(path.anchor) if path.anchor else Path(".")
+    for part in path.parts[1:] if path.anchor else path.parts:
+        if part == ".." and not current.exists():
+            return current
+        current = current / part
+    return None
+
+
 # ----- the rule for a user-named output -----------------------------------------------------
 def check_target(
     path: str | os.PathLike[str],
@@ -230,6 +244,13 @@ def check_target(
     path = Path(path)
     other = f"choose another {flag}" if flag else "write somewhere else"
     always = f", even with {force_flag}" if force_flag else ""
+    if (missing := _climbs_out_of_missing(path)) is not None:
+        raise _refused(
+            path,
+            f"refusing to write {path}: its '..' climbs out of {missing}, which does not exist "
+            f"(the write would make it, then land beside it); name the path without '..' through "
+            f"a missing folder: {other}",
+        )
     with os_errors(path, other):  # a name too long, a file where a folder should be: one line
         owned = owner(path)
         try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
@@ -34,8 +35,10 @@ from typing import Any
 
 from .. import __version__
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import ConfigError, MlplabError
 from ..extras import require
+from ..files.atomic import write_error
+from ..files.limits import open_regular
 from ..progress import logger
 from ..run.directory import Run
 
@@ -72,9 +75,10 @@ class MlflowTracker:
             (Path(config.run.dir) / "mlflow").mkdir(parents=True, exist_ok=True)
         self.uri = uri
         _check_server(uri)
-        self.client = mlflow.MlflowClient(tracking_uri=uri)
+        _check_sqlite(uri)
         self._failed = False
         try:
+            self.client = mlflow.MlflowClient(tracking_uri=uri)
             experiment = self.client.get_experiment_by_name(track.experiment)
             experiment_id = (
                 experiment.experiment_id
@@ -202,6 +206,38 @@ def _check_server(uri: str, timeout: float = 5.0) -> None:
             "(`mlflow server --host 127.0.0.1 --port 5000`), fix --tracking-uri, or leave it "
             "out for the local store under runs/mlflow"
         ) from None
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_sqlite(uri: str) -> None:
+    """An SQLite tracking URI names an SQLite file (or none yet) in a folder this process can
+    write: MLflow would fail on anything else deep in SQLAlchemy, after retrying an
+    unwritable folder for ~100 s."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri[len("sqlite:///") :])
+    if path.exists():
+        try:
+            with open_regular(path) as stream:
+                head = stream.read(len(SQLITE_MAGIC))
+        except MlplabError as exc:
+            raise ConfigError(f"track.uri {uri}: {exc}") from None
+        if head and head != SQLITE_MAGIC:
+            raise ConfigError(
+                f"track.uri {uri}: {path} is not an SQLite database (an MLflow store); point "
+                "--tracking-uri at an MLflow store or a new file, or leave it out for the local "
+                "store under runs/mlflow"
+            )
+        return
+    folder = path.parent
+    try:  # the store and its journal are created beside it
+        probe = folder / f".mlplab-probe-{os.getpid()}"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise write_error(exc, path, "choose another --tracking-uri") from None
 
 
 def _param(value: Any) -> str:
