@@ -150,3 +150,28 @@ def test_a_run_directory_that_is_not_a_path_is_one_error() -> None:
     with pytest.raises(RunError) as refused:
         Run.open(5)  # type: ignore[arg-type]
     assert str(refused.value) == "a run directory is a path (a str or a pathlib.Path); got int 5"
+
+
+def test_a_run_on_a_bare_folder_name_reads_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_config: Config
+) -> None:
+    """`--dataset photos` is relative to where training ran: from another folder (or once
+    the data moved) config.yaml failed its own check, and card, runs, report with it."""
+    import numpy as np
+    from PIL import Image
+
+    for k in range(2):
+        (tmp_path / "photos" / f"c{k}").mkdir(parents=True)
+        for i in range(12):
+            pixels = np.full((6, 6), 40 + 150 * k + i, np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "photos" / f"c{k}" / f"{i}.png")
+    monkeypatch.chdir(tmp_path)
+    config = quick_config.override({"data.dataset": "photos", "train.epochs": 1})
+    run = train(config).run_dir
+    assert Run.open(run).config().data.dataset == "photos"  # where it ran: as written
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (tmp_path / "photos").rename(tmp_path / "moved")
+    assert Run.open(run).config().data.dataset == str(tmp_path / "photos")  # its record
+    assert "photos" in (run / "config.yaml").read_text()  # the file itself is as written

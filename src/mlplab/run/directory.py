@@ -35,6 +35,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from ..config import Config
+from ..config.rules import is_path
 from ..data import Normalization
 from ..errors import ConfigError, FormatError, MlplabError, RunError
 from ..files.atomic import (
@@ -49,6 +50,7 @@ from ..files.limits import check_alloc, check_declared, open_regular, shown
 from ..model.mlp import MLP, check_size, check_spec, excerpt, input_features, state_shapes
 from ..notebook.cards import card, run_facts, summary_notes
 from ..notebook.svg import from_history
+from ..vocab import DATASETS
 
 __all__ = ["Run"]
 
@@ -203,10 +205,22 @@ class Run:
         return cls(path)
 
     def config(self) -> Config:
-        """``config.yaml`` (YAML's safe loader: no tags, no objects), of a bounded size."""
+        """``config.yaml`` (YAML's safe loader: no tags, no objects), of a bounded size.
+
+        A dataset named by a bare folder name (``--dataset photos``) is a path relative to
+        where training ran: read from elsewhere, or once the folder moved, it is neither a
+        registered dataset nor a path, so the absolute path ``dataset.json`` recorded
+        stands in for it (the run's own files still read; its data is found if it is there).
+        """
         file = self.path / CONFIG
         _read_bytes(file, "a config", size_only=True)  # a regular file, not gigabytes
-        return Config.load(file)
+        config = Config().merge_file(file, validate=False)
+        name = config.data.dataset
+        if name not in DATASETS and not is_path(name) and os.path.lexists(self.path / DATASET):
+            recorded = (self.dataset_info().get("reload") or {}).get("dataset")
+            if isinstance(recorded, str) and recorded:
+                config = config.override({"data.dataset": recorded}, validate=False)
+        return config.validate()
 
     def dataset_info(self) -> dict[str, Any]:
         """``dataset.json``: what the run was trained on (see :meth:`Dataset.info`)."""

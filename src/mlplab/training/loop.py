@@ -445,12 +445,13 @@ def _restore(s: Session, checkpoint: dict[str, Any]) -> _State:
 
 
 # What may differ between a run's config.yaml and its checkpoint: where and how the run
-# trains, not what it learns (a run resumed on another machine, with its data elsewhere).
+# trains, not what it learns (a run resumed on another machine, with its data elsewhere:
+# the data's paths may differ, and run_dataset checks the data against dataset.json).
 _NOT_RECIPE = {
     "run": None,
     "track": None,
     "train": {"epochs", "threads", "device", "dist_timeout", "eval_batch_size"},
-    "data": {"data_dir", "download", "mirror", "verify"},
+    "data": {"dataset", "test_dataset", "data_dir", "download", "mirror", "verify"},
 }
 
 
