@@ -685,8 +685,7 @@ def test_a_dotdot_through_a_missing_folder_is_refused(
     assert main(["compare", str(run), "--out", str(tmp_path / "nd" / ".." / "mine")]) == 2
     assert "climbs out of" in one_line(capsys)
     assert (mine / "compare.html").read_text() == "mine"
-    (tmp_path / "up.png").write_bytes(b"")  # a '..' through folders that exist is fine
-    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub").mkdir()  # a '..' through folders that exist is fine
     assert main(["plot", "curves", str(run), "--out", str(tmp_path / "sub" / ".." / "new.png")]) == 0  # fmt: skip
     capsys.readouterr()
     assert (tmp_path / "new.png").stat().st_size > 1000

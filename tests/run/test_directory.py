@@ -174,4 +174,4 @@ def test_a_run_on_a_bare_folder_name_reads_from_anywhere(
     monkeypatch.chdir(elsewhere)
     (tmp_path / "photos").rename(tmp_path / "moved")
     assert Run.open(run).config().data.dataset == str(tmp_path / "photos")  # its record
-    assert "photos" in (run / "config.yaml").read_text()  # the file itself is as written
+    assert "{dataset: photos," in (run / "config.yaml").read_text()  # the file: as written

@@ -466,5 +466,3 @@ def test_with_test_time_views_the_confidence_is_the_largest_log_probability(
         "score its test-time views (model.tta) made meaningless (it changed with the batch); "
         "train it again to have one"
     )
-    plain = json.loads((tmp_path / "copy" / "model.json").read_text())
-    assert plain["model"]["head"] == "logits"

@@ -214,8 +214,24 @@ def _list_images(
     return files
 
 
-def tiff_tile(image: Image.Image) -> tuple[tuple[int, int], int] | None:
-    """((width, length), bytes per pixel) of a tiled TIFF's tiles; None for any other image.
+class Tile(NamedTuple):
+    """A tiled TIFF's tile: what libtiff decodes at a time, into a buffer of its own."""
+
+    width: int
+    length: int
+    pixel_bytes: int  # bytes a pixel takes in it (samples x bits / 8, at least 1)
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.length
+
+    @property
+    def nbytes(self) -> int:
+        return self.pixels * self.pixel_bytes
+
+
+def tiff_tile(image: Image.Image) -> Tile | None:
+    """A tiled TIFF's tile; None for any other image.
 
     libtiff decodes a tiled TIFF a whole tile at a time, into a buffer of the tile's size
     whatever the image's: a 146-byte file declaring a 28x28 image in tiles of 32768 x 65520
@@ -226,9 +242,9 @@ def tiff_tile(image: Image.Image) -> tuple[tuple[int, int], int] | None:
     tags = getattr(image, "tag_v2", None)
     if tags is None or (322 not in tags and 323 not in tags):
         return None
-    width, length = _tag_number(tags.get(322)), _tag_number(tags.get(323))
     samples, bits = _tag_number(tags.get(277)) or 1, _tag_number(tags.get(258)) or 1
-    return (width, length), max(1, -(-samples * bits // 8))
+    width, length = _tag_number(tags.get(322)), _tag_number(tags.get(323))
+    return Tile(width, length, max(1, -(-samples * bits // 8)))
 
 
 def _tag_number(value: object) -> int:
@@ -294,8 +310,8 @@ def _header(file: Path) -> _Header:
     try:
         with _pillow_quiet(), _opened(file, _file_bytes(file)) as image:
             width, height = image.size
-            (tile_width, tile_length), _ = tiff_tile(image) or ((0, 0), 0)
-            header = _Header(int(width), int(height), image.mode, tile_width * tile_length)
+            tile = tiff_tile(image)
+            header = _Header(int(width), int(height), image.mode, tile.pixels if tile else 0)
     except MlplabError:
         raise
     except Exception as exc:  # Pillow's parsers raise many types on damaged headers
@@ -328,8 +344,8 @@ def _decode(file: Path) -> np.ndarray:
             # the decoded image (a palette one becomes RGBA) and its working copies: up to
             # 8 bytes per value for a 16-bit or float image, 4 values per pixel; a tiled
             # TIFF's tile buffer besides (its header was checked against the pixel limit)
-            (tile_width, tile_length), pixel_bytes = tiff_tile(image) or ((0, 0), 0)
-            tile_bytes = tile_width * tile_length * pixel_bytes
+            tile = tiff_tile(image)
+            tile_bytes = tile.nbytes if tile else 0
             check_alloc(width * height * 4 * 8 + tile_bytes, f"{printable(file)}: decoding it")
             image.load()
             return _pixels(image, file)

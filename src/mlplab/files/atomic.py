@@ -36,6 +36,8 @@ from ..errors import WriteError
 from .limits import file_kind
 
 __all__ = [
+    "CARD",
+    "EXPORT_RECORD",
     "RUN_FILES",
     "RUN_FILE_NAMES",
     "SWEEP_FILES",
@@ -73,6 +75,9 @@ RUN_FILE_NAMES = (
     "rejection.safetensors",  # the rejection's constants (mlplab.trust.rejection)
 )
 RUN_FILES = frozenset(RUN_FILE_NAMES)
+# Written into a run directory by one command each, which alone may replace it there: the
+# parity record of `export` (beside any exported file) and the model card of `card`.
+EXPORT_RECORD, CARD = "export.json", "README.md"
 RUN_MARKER = "config.yaml"  # with one more of RUN_FILES beside it, the folder is a run
 # A sweep folder's own files (sweep.py): the study database, recipe and search space.
 SWEEP_FILES = frozenset({"sweep.json", "base.yaml", "space.yaml", "study.db"})

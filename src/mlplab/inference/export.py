@@ -61,6 +61,8 @@ from ..data import Normalization
 from ..errors import MlplabError, WriteError
 from ..extras import require
 from ..files.atomic import (
+    CARD,
+    EXPORT_RECORD,
     atomic_write,
     check_target,
     describe,
@@ -72,7 +74,6 @@ from ..model.heads import OUTPUT_NAMES, with_temperature
 from ..model.mlp import MLP
 from ..model.raw_image import RawImageModel
 from ..progress import logger
-from ..run.card import CARD
 from ..run.directory import Run
 from ..run.splits import run_dataset
 from ..trust.negatives import KINDS, PHOTO_KINDS, negatives
@@ -109,7 +110,7 @@ SCORE_OUTPUTS = ("ood_score", "reason_code")  # the outputs after the head's, wi
 NEGATIVES_PER_KIND = 8  # synthetic non-digits per in-frame kind in the parity check
 PHOTO_NEGATIVES_PER_KIND = 2  # and per photographed kind (~7 ms each to make)
 PARITY_BATCHES = (1, 7, 64)  # batch sizes the loaded-back file is checked at (dynamic batch)
-RECORD = "export.json"  # parity records, one entry per exported file name
+RECORD = EXPORT_RECORD  # parity records, one entry per exported file name
 ONNX_MAX_BYTES = 2**31 - 2**24  # one protobuf holds < 2 GiB; keep 16 MiB for the graph itself
 FIX = "choose another --out"  # how every write error of export ends
 

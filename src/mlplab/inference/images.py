@@ -150,14 +150,13 @@ def _tile_bytes(image: Image.Image, label: str, max_pixels: int) -> int:
     tile = tiff_tile(image)
     if tile is None:
         return 0
-    (width, length), pixel_bytes = tile
-    if width * length > max_pixels:
+    if tile.pixels > max_pixels:
         raise ImageTooLarge(
-            f"{label}: a TIFF in tiles of {width}x{length} = {width * length:,} pixels each, "
-            f"more than the {max_pixels:,} accepted (--max-megapixels sets the limit); save it "
-            "untiled or in smaller tiles"
+            f"{label}: a TIFF in tiles of {tile.width}x{tile.length} = {tile.pixels:,} pixels "
+            f"each, more than the {max_pixels:,} accepted (--max-megapixels sets the limit); "
+            "save it untiled or in smaller tiles"
         )
-    return width * length * pixel_bytes
+    return tile.nbytes
 
 
 def load_image(

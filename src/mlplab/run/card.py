@@ -31,14 +31,14 @@ import yaml
 from .. import __version__
 from ..config import Config
 from ..errors import ConfigError, MlplabError, WriteError
-from ..files.atomic import check_target, write_text_atomic
+from ..files.atomic import CARD, EXPORT_RECORD, check_target, write_text_atomic
 from ..files.limits import printable
 from ..model.heads import CLASSIFICATION_LOSSES
 from .directory import Run, _read_json
 
 __all__ = ["CARD", "MARKER", "card_text", "is_card", "refresh_card", "write_card"]
 
-CARD = "README.md"  # the card's name in the run directory
+
 ANALYSIS = "analysis.json"  # mlplab report's numbers (report/run_report.py writes it there)
 MARKER = "<!-- mlplab model card"  # how a card mlplab wrote begins its first body line
 _MARKER_LINE = (
@@ -100,9 +100,9 @@ def write_card(
             str(target),
             "File exists",
         )
-    if target.name == "export.json" and target.parent.resolve() == run.path.resolve():
+    if target.name == EXPORT_RECORD and target.parent.resolve() == run.path.resolve():
         raise WriteError(  # the run's export record: exports refuse to run without it
-            f"refusing to write {target}: export.json is where export records its parity "
+            f"refusing to write {target}: {EXPORT_RECORD} is where export records its parity "
             "checks, not a place for a card; choose another --out",
             17,  # EEXIST
             str(target),

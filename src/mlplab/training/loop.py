@@ -447,24 +447,24 @@ def _restore(s: Session, checkpoint: dict[str, Any]) -> _State:
 # What may differ between a run's config.yaml and its checkpoint: where and how the run
 # trains, not what it learns (a run resumed on another machine, with its data elsewhere:
 # the data's paths may differ, and run_dataset checks the data against dataset.json).
+_NOT_RECIPE_SECTIONS = {"run", "track"}
 _NOT_RECIPE = {
-    "run": None,
-    "track": None,
-    "train": {"epochs", "threads", "device", "dist_timeout", "eval_batch_size"},
-    "data": {"dataset", "test_dataset", "data_dir", "download", "mirror", "verify"},
+    *("train.epochs", "train.threads", "train.device", "train.dist_timeout"),
+    *("train.eval_batch_size", "data.dataset", "data.test_dataset", "data.data_dir"),
+    *("data.download", "data.mirror", "data.verify"),
 }
 
 
 def recipe(config: Config) -> dict[str, Any]:
     """The config's keys that decide what training learns (``section.key`` -> value): what a
     checkpoint records, so that a resume can tell it belongs to the run's config.yaml."""
-    flat: dict[str, Any] = {}
-    for section, values in config.to_dict().items():
-        skip = _NOT_RECIPE.get(section, set())
-        if section in _NOT_RECIPE and skip is None:
-            continue
-        flat |= {f"{section}.{k}": v for k, v in values.items() if k not in (skip or set())}
-    return flat
+    return {
+        f"{section}.{key}": value
+        for section, values in config.to_dict().items()
+        if section not in _NOT_RECIPE_SECTIONS
+        for key, value in values.items()
+        if f"{section}.{key}" not in _NOT_RECIPE
+    }
 
 
 def _check_recipe(run: Run, config: Config, checkpoint: dict[str, Any]) -> None:
