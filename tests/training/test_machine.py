@@ -24,6 +24,7 @@ from mlplab.training.machine import (
     measure_step,
     resolve_precision,
     run_shape,
+    slow_bf16,
     slow_threads,
     summary_record,
 )
@@ -127,6 +128,54 @@ def test_an_explicit_thread_count_that_runs_slower_is_warned_about(
     features = tiny.image_shape[0] * tiny.image_shape[1] * tiny.image_shape[2]
     assert f"slow 2 (32, {features}, 16)" in caplog.messages
     torch.set_num_threads(1)
+
+
+def test_an_explicit_bf16_where_it_is_emulated_is_warned_about(
+    tiny, quick_config, monkeypatch, caplog
+) -> None:
+    """A CPU without AVX512-BF16 or AMX (an AVX2-only AMD EPYC: bf16 products 30x slower)."""
+    measured: list[tuple] = []
+
+    def rate(shape, dtype, threads, seconds):
+        measured.append((shape, dtype, threads))
+        return {torch.float32: 90.0, torch.bfloat16: 3.0}[dtype]
+
+    monkeypatch.setattr(machine_module, "gemm_rate", rate)
+    monkeypatch.setattr(machine_module, "cpu_flags", lambda: {"avx2", "avx512f"})
+    assert slow_bf16((256, 576, 384)) == (
+        "--precision bf16: this run's matrix products measured 30x slower in bf16 than in fp32 "
+        "on this CPU (no AVX512-BF16 or AMX: torch emulates bf16); --precision auto chooses "
+        "the faster one here, or pass --precision fp32"
+    )
+    assert measured == [((64, 576, 384), dtype, 1) for dtype in (torch.float32, torch.bfloat16)]
+    with caplog.at_level(logging.WARNING, logger="mlplab"):
+        train(quick_config.override({"train.precision": "bf16", "train.epochs": 1}), dataset=tiny)
+        train(quick_config.override({"train.epochs": 1}), dataset=tiny)  # fp32: not measured
+    assert sum("measured 30x slower in bf16" in m for m in caplog.messages) == 1
+    assert len(measured) == 4
+    # under 3x slower (FAR_SLOWER) is not warned about; native bf16 is not even measured
+    monkeypatch.setattr(machine_module, "gemm_rate", lambda shape, dtype, *a: 90.0 / 2.9)
+    assert slow_bf16((256, 576, 384)) is None
+    monkeypatch.setattr(machine_module, "gemm_rate", lambda *a: pytest.fail("measured"))
+    for flag in ("avx512_bf16", "amx_bf16"):
+        monkeypatch.setattr(machine_module, "cpu_flags", lambda flag=flag: {"avx512f", flag})
+        assert slow_bf16((256, 576, 384)) is None
+
+
+def test_auto_stops_after_one_step_each_where_bf16_is_far_slower(tiny, monkeypatch) -> None:
+    """Where bf16 is emulated one step each decides: the five slices would take seconds."""
+    from mlplab.model.mlp import MLP
+
+    forwards = []
+    forward = MLP.forward
+    monkeypatch.setattr(MLP, "forward", lambda self, x: forwards.append(1) or forward(self, x))
+    config = Config().override({"model.hidden": [8], "train.batch_size": 16})
+    monkeypatch.setattr(machine_module, "FAR_SLOWER", 0.0)  # any bf16 step is "far slower"
+    seconds = measure_step(config, tiny.image_shape, 4, torch.device("cpu"), seconds=0.02)
+    assert len(forwards) == 2 and set(seconds) == {"fp32", "bf16"}
+    monkeypatch.setattr(machine_module, "FAR_SLOWER", float("inf"))  # never: the full timing
+    measure_step(config, tiny.image_shape, 4, torch.device("cpu"), seconds=0.02)
+    assert len(forwards) >= 2 + 2 + 4 + 10
 
 
 def test_a_run_summary_names_the_cpu_and_the_cached_rates(tiny, quick_config) -> None:

@@ -35,6 +35,7 @@ from .threads import FLOPS_PER_THREAD, auto_threads
 __all__ = [
     "BF16_HOLDS_ACCURACY",
     "BF16_PAYS",
+    "FAR_SLOWER",
     "ISA",
     "SECONDS",
     "SLOW_WARNS",
@@ -48,6 +49,7 @@ __all__ = [
     "measure_step",
     "measured_slower",
     "resolve_precision",
+    "slow_bf16",
     "slow_threads",
     "summary_record",
     "usable_cores",
@@ -74,6 +76,10 @@ STEP_SECONDS = 0.5  # measuring time of auto's step timing, both precisions toge
 # than one thread: the slow mode is 8-37x; a 0.05 s measurement of a healthy 2-thread product
 # can read 1.2x slower on a quiet Intel AMX VM whose epochs run 1.3x faster at 2 threads.
 SLOW_WARNS = 2.0
+# auto's step timing stops after one step of each precision when bf16's is this many times
+# fp32's (bf16 emulated: 5-40x on an AMD EPYC without AVX512-BF16), and an explicit bf16 is
+# warned about when its products measure this many times slower than fp32's
+FAR_SLOWER = 3.0
 # Whether bf16 autocast held accuracy on the tutorial recipe (seeds 0-2, validation split,
 # the rule in docs/config.md): if it had not, auto would always choose fp32.
 BF16_HOLDS_ACCURACY = True
@@ -145,7 +151,7 @@ class Machine:
             return "bf16", (
                 f"bf16 GEMM {ratio:.1f}x fp32 here ({', '.join(sorted(native))}): pass "
                 "--precision bf16, or --precision auto to time a whole step first (fp32 stays "
-                "the default: each preset keeps the precision its accuracy was recorded in)"
+                "the default; the fast and record presets ask for auto)"
             )
         why = "no native bf16" if not native else f"bf16 only {ratio:.1f}x fp32 at this shape"
         return "fp32", f"{why}: bf16 autocast would not pay"
@@ -303,19 +309,44 @@ def slow_threads(threads: int, shape: tuple[int, int, int], seconds: float = 0.0
     )
 
 
+def slow_bf16(shape: tuple[int, int, int], seconds: float = 0.05) -> str | None:
+    """One line when this CPU has no native bf16 (AVX512-BF16, AMX-BF16) and a bf16 product
+    of ``shape`` (at most 64 rows: the rate, not the batch, is what is measured) runs at
+    least :data:`FAR_SLOWER` times slower than fp32's at 1 thread, else None. Measures only
+    where bf16 is not native."""
+    if {"avx512_bf16", "amx_bf16"} & cpu_flags():
+        return None
+    small = (min(shape[0], 64), shape[1], shape[2])
+    fp32 = gemm_rate(small, torch.float32, 1, seconds)
+    bf16 = gemm_rate(small, torch.bfloat16, 1, seconds)
+    if bf16 * FAR_SLOWER > fp32:
+        return None
+    return (
+        f"--precision bf16: this run's matrix products measured {fp32 / bf16:.0f}x slower in "
+        "bf16 than in fp32 on this CPU (no AVX512-BF16 or AMX: torch emulates bf16); "
+        "--precision auto chooses the faster one here, or pass --precision fp32"
+    )
+
+
 def warn_if_slow(config: Any, data: Any, device: torch.device) -> None:
-    """One warning when ``train.threads`` (more than one, asked for) runs this run's first
-    layer slower than one thread here (OpenMP's slow mode: 8x on an Intel VM, 30-50x beside
-    a busy process). Measures only then (about 0.1 s)."""
+    """One warning for each setting asked for that runs this run's first layer much slower
+    than the alternative here: ``train.threads`` above one when OpenMP's slow mode makes it
+    slower than one thread (8x on an Intel VM, 30-50x beside a busy process), and
+    ``train.precision: bf16`` where bf16 is emulated (5-40x). Measures only when such a
+    setting is asked for (about 0.1 s; up to 0.4 s for bf16 on a CPU without it)."""
     from ..model.mlp import input_features
 
-    threads = config.train.threads
-    if threads <= 1 or device.type != "cpu":
+    if device.type != "cpu":
         return
     features = input_features(data.image_shape, config.model.crop)
     hidden = config.model.hidden
     first = hidden[0] if hidden else (1 if data.task == "regression" else len(data.classes))
-    line = slow_threads(threads, (config.train.batch_size, features, first))
+    shape = (config.train.batch_size, features, first)
+    threads = config.train.threads
+    line = slow_threads(threads, shape) if threads > 1 else None
+    if line:
+        logger.warning(line)
+    line = slow_bf16(shape) if config.train.precision == "bf16" else None
     if line:
         logger.warning(line)
 
@@ -414,6 +445,11 @@ def measure_step(
                 torch.cuda.synchronize(device)
             return (time.perf_counter() - start) / count
 
+        # one step of each first: where bf16 is emulated (no AVX512-BF16 or AMX) its step is
+        # 5-40x fp32's, a verdict no noise can turn, and the rest would take seconds
+        one = {"fp32": steps(False, 1), "bf16": steps(True, 1)}
+        if one["bf16"] >= FAR_SLOWER * one["fp32"]:
+            return one
         # warm-up (packing, the thread pool, autocast's kernels), then a count of steps that
         # fills a slice of ``seconds``: five slices of each precision, alternating
         first = max(steps(False, 2), steps(True, 2))
