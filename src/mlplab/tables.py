@@ -9,13 +9,33 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 
 from .errors import ConfigError
 
-__all__ = ["STYLES", "format_table"]
+__all__ = ["STYLES", "format_table", "markdown_code", "markdown_text"]
 
 STYLES = ("text", "markdown", "csv")
+# What Markdown (CommonMark, GitHub's tables) could read as markup in text from data: code,
+# emphasis, links and images, HTML and entities, table cells, strikethrough, headings
+_MARKUP = re.compile(r"([\\`*_\[\]<>|~&#!])")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` (a class name, a path, a run name) as literal Markdown: every character that
+    could start markup backslash-escaped, so ``**x**`` shows its asterisks and ``&amp;``
+    its ampersand."""
+    return _MARKUP.sub(r"\\\1", text)
+
+
+def markdown_code(text: str, table: bool = False) -> str:
+    """``text`` as one code span: fenced by one backtick more than its longest run of them
+    (a space inside the fence when it begins or ends with one). In a table (``table``) a
+    ``|`` is escaped as well: GitHub splits a row on it before reading code spans."""
+    fence = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return fence + pad + (text.replace("|", "\\|") if table else text) + pad + fence
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], style: str = "text") -> str:
@@ -46,8 +66,8 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], style: st
 
 
 def _pipe_row(cells: Sequence[str]) -> str:
-    """One Markdown table row, a ``|`` inside a cell escaped."""
-    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+    """One Markdown table row, each cell's markup characters escaped (a ``|`` included)."""
+    return "| " + " | ".join(map(markdown_text, cells)) + " |"
 
 
 def _numeric(cell: str) -> bool:

@@ -200,3 +200,24 @@ def test_a_license_is_an_id(run: Path) -> None:
     ):
         card_text(run, license="a b")
     assert front_matter(card_text(run, license="cc-by-4.0"))["license"] == "cc-by-4.0"
+
+
+def test_names_from_the_data_show_as_written(run: Path) -> None:
+    """Class names are data: Markdown in them is shown, not rendered (``**x**`` was bold,
+    ``&amp;`` an ampersand, a backtick became a quote); a path in a code span keeps its
+    backticks by a longer fence."""
+    model = json.loads((run / "model.json").read_text())
+    model["classes"] = ["**bold**", "&amp;x", "a|b", "`tick`"]
+    (run / "model.json").write_text(json.dumps(model))
+    dataset = json.loads((run / "dataset.json").read_text())
+    dataset["reload"] = {"dataset": "data/odd`name|x.csv"}
+    (run / "dataset.json").write_text(json.dumps(dataset))
+    text = card_text(run)
+    assert r"4 classes: \*\*bold\*\*, \&amp;x, a\|b, \`tick\`" in text
+    assert [row[0] for row in table_after(text, "Per class")] == [
+        r"\*\*bold\*\*",
+        r"\&amp;x",
+        r"a\|b",
+        r"\`tick\`",
+    ]
+    assert "(`dataset.json`: ``data/odd`name|x.csv``)." in text

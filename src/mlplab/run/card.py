@@ -34,6 +34,7 @@ from ..errors import ConfigError, MlplabError, WriteError
 from ..files.atomic import CARD, EXPORT_RECORD, check_target, write_text_atomic
 from ..files.limits import printable
 from ..model.heads import CLASSIFICATION_LOSSES
+from ..tables import markdown_code, markdown_text
 from .directory import Run, _read_json
 
 __all__ = ["CARD", "MARKER", "card_text", "is_card", "refresh_card", "write_card"]
@@ -339,7 +340,7 @@ class _Facts:
             lines[0] += f", {len(self.classes)} classes: {_names(self.classes, 20)}"
         else:
             target = cfg.target
-            lines[0] += f"; the target column `{_cell(target)}`" if target else ""
+            lines[0] += f"; the target column {_code(target)}" if target else ""
         val = cfg.val_size
         held = f"{val:.0%} of the training data" if val < 1 else f"{int(val):,} training samples"
         rows = [
@@ -355,7 +356,7 @@ class _Facts:
             (
                 "test",
                 samples.get("test"),
-                f"`{_cell(cfg.test_dataset)}`"
+                _code(cfg.test_dataset, table=True)
                 if cfg.test_dataset
                 else f"the dataset's own test split (a file without one: {cfg.test_size:.0%} held "
                 f"out, seed {cfg.split_seed}); scored once, on the kept weights",
@@ -377,8 +378,7 @@ class _Facts:
             )
         reload = d.get("reload")
         extra.append(
-            "The run reloads its data by itself (`dataset.json`: "
-            f"`{_cell(reload.get('dataset'))}`)."
+            f"The run reloads its data by itself (`dataset.json`: {_code(reload.get('dataset'))})."
             if isinstance(reload, dict) and reload.get("dataset")
             else "The data was passed in memory: evaluate and report need it passed again."
         )
@@ -757,8 +757,14 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    """Text from data (class names, paths) safe in a Markdown table and on one line."""
-    return printable(value).replace("|", "\\|").replace("<", "&lt;").replace("`", "'")
+    """Text from data (class names, paths) as literal Markdown on one line, in prose or in a
+    table."""
+    return markdown_text(printable(value))
+
+
+def _code(value: Any, table: bool = False) -> str:
+    """Text from data (a path, a column name) as one code span on one line."""
+    return markdown_code(printable(value), table=table)
 
 
 def _bib(value: str) -> str:
