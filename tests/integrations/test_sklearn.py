@@ -256,6 +256,20 @@ def test_parameters_are_checked_with_scikit_learns_message() -> None:
         MLPRegressor(solver="lbfgs").fit([[0.0], [1.0]], [0, 1])
 
 
+def test_a_device_message_names_the_estimators_parameter() -> None:
+    """Not the command line's --device, which an estimator's user never typed."""
+    from mlplab.errors import ConfigError, TrainingError
+
+    with pytest.raises(ConfigError) as refused:
+        MLPClassifier(device="gpu").fit([[0.0], [1.0]], [0, 1])
+    assert str(refused.value) == (
+        "device must be one of auto, cpu, cuda, cuda:N, mps (device='...'); got 'gpu'"
+    )
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainingError, match="; use device='cpu' or device='auto'$"):
+            MLPRegressor(device="cuda").fit([[0.0], [1.0]], [0.0, 1.0])
+
+
 def test_verbose_logs_and_prints_nothing(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -362,7 +362,9 @@ def test_errors_are_clear_json(root: Path) -> None:
             "no route GET /nope; the routes are GET /, GET /health, GET /model, POST /predict, POST /explain and GET /docs"
         )
         assert client.post("/predict?top_k=0", json={"pixels": [[0.0] * 8] * 8}).status_code == 422
-        assert client.get("/predict").status_code == 405
+        wrong = client.get("/predict")
+        assert error(wrong, 405) == "GET is not accepted at /predict; it takes POST"
+        assert wrong.headers["allow"] == "POST"
 
 
 # ----- micro-batching -------------------------------------------------------------------

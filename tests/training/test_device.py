@@ -36,6 +36,6 @@ def test_an_unknown_device_is_one_config_error() -> None:
         with pytest.raises(ConfigError) as refused:
             device.select_device(name)
         assert str(refused.value) == (
-            f"device must be one of auto, cpu, cuda, cuda:N, mps (--device); got {name!r}"
+            f"device must be one of auto, cpu, cuda, cuda:N, mps (--device ...); got {name!r}"
         )
     assert device.select_device("cpu").type == "cpu"

@@ -273,3 +273,39 @@ def test_a_checkpoint_of_another_recipe_is_refused(tiny, quick_config: Config) -
     run = Run.open(mine)
     run.save_config(run.config().override({"train.threads": 1}))  # how it trains: fine
     assert len(resume(mine, epochs=2, dataset=tiny).history) == 2
+
+
+def test_a_run_is_trained_by_one_process_at_a_time(tiny, quick_config: Config) -> None:
+    """Two --resume of one run at once both went on, interleaving their checkpoints and
+    metrics; now the run directory is held (flock on the folder) while a process trains
+    there, and another training or resume of it is one RunError that writes nothing."""
+    busy = []
+
+    def probe(epoch: Epoch) -> bool:  # while train() runs, the folder is held
+        with pytest.raises(RunError) as refused, Run(epoch_run[0]).exclusive():
+            pass
+        busy.append(str(refused.value))
+        return epoch.record["epoch"] == 1
+
+    epoch_run: list[Path] = []
+    config = quick_config.override({"train.epochs": 3})
+    original = Run.create
+
+    def create(root, name):  # learn the run folder's name as train() makes it
+        run = original(root, name)
+        epoch_run.append(run.path)
+        return run
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Run, "create", create)
+        first = train(config, dataset=tiny, on_epoch=probe)
+    assert busy == [
+        f"run {first.run_dir} is being trained by another process right now (a training or a "
+        "--resume still running); wait for it to end, then resume it"
+    ]
+    files = {p.name: p.read_bytes() for p in first.run_dir.iterdir()}
+    held = Run(first.run_dir).exclusive()  # as if another process were resuming it
+    with held, pytest.raises(RunError, match="is being trained by another process right now"):
+        resume(first.run_dir, dataset=tiny, epochs=4)
+    assert {p.name: p.read_bytes() for p in first.run_dir.iterdir()} == files
+    assert len(resume(first.run_dir, dataset=tiny).history) == 3  # free again: it goes on

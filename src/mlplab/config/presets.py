@@ -138,7 +138,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "help": "time to 98% MNIST test accuracy: the central 24x24 pixels (crop 2), 576-384-10 "
         "ReLU, Kaiming init, Adam one-cycle to 6e-3, batch 256, bfloat16 autocast where a step "
         "measures faster (auto), 3 epochs, no augmentation (about 1 s of training on 2 cores "
-        "with native bf16, 0.9-1.3 s measured; 1.6-1.9 s in fp32 on an AVX2-only EPYC)",
+        "with native bf16, 0.9-1.3 s measured; medians 1.5-1.7 s in fp32 on an AVX2-only EPYC)",
         "overrides": {
             "model.crop": 2,
             "model.hidden": [384],

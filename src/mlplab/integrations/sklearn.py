@@ -82,6 +82,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 ACTIVATIONS = {"relu": "relu", "logistic": "sigmoid", "tanh": "tanh", "gelu": "gelu"}
 AUTO_BATCH = 200  # batch_size='auto': min(200, n_samples), as scikit-learn
 EVAL_BATCH = 1000  # samples per forward pass in predict
+DEVICE = "device='{}'"  # how messages about the device name the setting here (not --device)
 _FORMAT = "mlplab.sklearn/1"  # what __getstate__ writes; __setstate__ checks it
 
 
@@ -211,7 +212,7 @@ class _BaseMLP(BaseEstimator, ABC):
         config = self._config(batch, fitted)
         early = self.early_stopping and not incremental
         train, val = self._split(images, targets, early, config.train.seed)
-        with isolated(self.device) as device:
+        with isolated(self.device, DEVICE) as device:
             if not fitted:
                 self._start(config, train, device)
             elif not incremental:  # warm start: scikit-learn makes a new optimizer
@@ -641,7 +642,7 @@ class _BaseMLP(BaseEstimator, ABC):
             raise ValueError(
                 f"this pickle holds a {meta.get('format')!r} estimator; this mlplab reads {_FORMAT!r}"
             )
-        device = select_device(self.device)
+        device = select_device(self.device, DEVICE)
         model = MLP.from_spec(meta["spec"])
         model.load_state_dict(
             {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}

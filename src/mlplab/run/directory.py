@@ -16,16 +16,20 @@
 - ``train.log``         the console output of the run
 
 Every file is written to a temporary name and renamed, so an interrupted run leaves
-complete files or none; an existing run directory is never reused.
+complete files or none; an existing run directory is never reused. One process at a time
+trains in a run directory (:meth:`Run.exclusive`): a second ``--resume`` of a run that is
+still training is refused instead of interleaving its checkpoints with the first's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,6 +168,36 @@ class Run:
         """The last state (model, optimizer, RNGs, bookkeeping), written atomically."""
         with atomic_file(self.path / CHECKPOINT) as file:
             torch.save(state, file)  # to a file object: given a path, a full disk aborts torch
+
+    @contextlib.contextmanager
+    def exclusive(self, hold: bool = True) -> Iterator[None]:
+        """The run directory held by this process while it trains there (``hold``: this
+        rank writes; a data-parallel run's other ranks do not hold it): an advisory lock
+        on the folder itself (``flock``, released when the process ends however it ends),
+        so no lock file is left behind. Another process holding it is a RunError. Where
+        the system has no such lock (Windows, some network disks) nothing is held."""
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            fcntl = None  # type: ignore[assignment]
+        if not hold or fcntl is None:
+            yield
+            return
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunError(
+                    f"run {self.path} is being trained by another process right now "
+                    "(a training or a --resume still running); wait for it to end, then "
+                    "resume it"
+                ) from None
+            except OSError:  # no flock here (some network file systems): not held
+                pass
+            yield
+        finally:
+            os.close(fd)
 
     # ----- reading --------------------------------------------------------------------
     # A run directory may come from anyone (a colleague's share, a downloaded archive):

@@ -373,6 +373,12 @@ def add_error_answers(app: FastAPI) -> None:
                 f"no route {request.method} {shown_name(request.url.path)}; the routes are GET /, "
                 "GET /health, GET /model, POST /predict, POST /explain and GET /docs"
             )
+        allowed = (exc.headers or {}).get("Allow")
+        if exc.status_code == 405 and detail == "Method Not Allowed" and allowed:
+            detail = (
+                f"{request.method} is not accepted at {shown_name(request.url.path)}; it "
+                f"takes {allowed}"
+            )
         return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)

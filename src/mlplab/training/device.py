@@ -15,8 +15,10 @@ from ..errors import ConfigError, TrainingError
 __all__ = ["busy_cores", "isolated", "select_device"]
 
 
-def select_device(name: str) -> torch.device:
-    """auto: cuda, then mps, then cpu; an explicit device must exist."""
+def select_device(name: str, option: str = "--device {}") -> torch.device:
+    """auto: cuda, then mps, then cpu; an explicit device must exist. ``option`` spells the
+    setting in messages, ``{}`` standing for a value: ``--device {}`` on the command line,
+    ``device='{}'`` for the scikit-learn estimators."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -28,30 +30,29 @@ def select_device(name: str) -> torch.device:
     )
     if not known:  # torch.device("bogus") is a RuntimeError listing torch's own backends
         raise ConfigError(
-            f"device must be one of auto, cpu, cuda, cuda:N, mps (--device); got {name!r}"
+            f"device must be one of auto, cpu, cuda, cuda:N, mps ({option.format('...')}); "
+            f"got {name!r}"
         )
+    instead = f"use {option.format('cpu')} or {option.format('auto')}"
     device = torch.device(name)
     if device.type == "cuda" and (
         not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
     ):
         raise TrainingError(
             f"train.device='{name}' but this torch ({torch.__version__}) sees "
-            f"{torch.cuda.device_count()} CUDA device(s); use --device cpu or --device auto"
+            f"{torch.cuda.device_count()} CUDA device(s); {instead}"
         )
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise TrainingError(
-            f"train.device='{name}' but MPS is not available here; "
-            "use --device cpu or --device auto"
-        )
+        raise TrainingError(f"train.device='{name}' but MPS is not available here; {instead}")
     return device
 
 
 @contextlib.contextmanager
-def isolated(name: str) -> Iterator[torch.device]:
+def isolated(name: str, option: str = "--device {}") -> Iterator[torch.device]:
     """The device ``name`` selects, for one call that may change torch's thread count and
     draw from its global RNG: the caller's thread count and RNG state (CPU, and the
     device's on CUDA) are put back afterwards."""
-    device = select_device(name)
+    device = select_device(name, option)
     threads = torch.get_num_threads()
     forked = [device.index or 0] if device.type == "cuda" else []
     try:

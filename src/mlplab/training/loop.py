@@ -167,7 +167,11 @@ def train(
         config, precision = resolve_precision(config, data, device, world=world)  # auto
         run = _create_run(config, world)
         try:
-            with _run_log(run, world, "w"), tracking(config, run, world.is_main) as tracker:
+            with (
+                run.exclusive(world.is_main),  # a --resume while it trains is refused
+                _run_log(run, world, "w"),
+                tracking(config, run, world.is_main) as tracker,
+            ):
                 session = build_session(config, data, device, world)
                 _introduce(session, run)
                 if precision is not None:
@@ -203,6 +207,17 @@ def resume(
             "change it (only --epochs N, to extend the run to N epochs, goes with --resume)"
         )
     run = Run.open(run_dir, need_model=False)
+    with run.exclusive(int(os.environ.get("RANK", "0")) == 0):  # rank 0 writes the run
+        return _resume(run, epochs, dataset, on_epoch, progress)
+
+
+def _resume(
+    run: Run,
+    epochs: int | None,
+    dataset: Dataset | None,
+    on_epoch: EpochHook | None,
+    progress: bool | None,
+) -> TrainResult:
     config = run.config()
     checkpoint = run.load_checkpoint()
     _check_recipe(run, config, checkpoint)
