@@ -445,8 +445,10 @@ def measure_step(
                 torch.cuda.synchronize(device)
             return (time.perf_counter() - start) / count
 
-        # one step of each first: where bf16 is emulated (no AVX512-BF16 or AMX) its step is
-        # 5-40x fp32's, a verdict no noise can turn, and the rest would take seconds
+        # one step of each after one of warm-up (oneDNN's JIT, lazily loaded kernels): where
+        # bf16 is emulated (no AVX512-BF16 or AMX) its step is 5-40x fp32's, a verdict no
+        # noise can turn, and the five slices below would take seconds
+        steps(False, 1), steps(True, 1)
         one = {"fp32": steps(False, 1), "bf16": steps(True, 1)}
         if one["bf16"] >= FAR_SLOWER * one["fp32"]:
             return one
