@@ -24,6 +24,7 @@ from mlplab import Config
 from mlplab.data import load_configured
 from mlplab.training.device import isolated
 from mlplab.training.direct import not_covered
+from mlplab.training.machine import resolve_precision
 from mlplab.training.session import build_session, training_step
 
 
@@ -31,6 +32,7 @@ def measure(preset: str, passes: int) -> dict[str, float]:
     config = Config.preset(preset).validate()
     data = load_configured(config.data)
     with isolated("cpu") as device:
+        config, _ = resolve_precision(config, data, device)  # `auto`: as training would choose
         s = build_session(config, data, device)
         batches = list(s.batches(False))
         if (reason := not_covered(s)) is not None:
@@ -46,7 +48,7 @@ def measure(preset: str, passes: int) -> dict[str, float]:
                 times[name].append((time.perf_counter() - start) / len(batches) * 1e6)
     medians = {name: statistics.median(t) for name, t in times.items()}
     return {**{f"{k}_us": v for k, v in medians.items()}, "ratio": medians["autograd"] / medians["direct"],
-            "passes": times}  # fmt: skip
+            "precision": config.train.precision, "passes": times}  # fmt: skip
 
 
 def main() -> None:
@@ -64,7 +66,7 @@ def main() -> None:
     for preset in args.presets:
         r = results[preset] = measure(preset, args.passes)
         print(f"{preset:<10} autograd {r['autograd_us']:7.0f} us/step  direct "
-              f"{r['direct_us']:7.0f} us/step  {r['ratio']:.2f}x", flush=True)  # fmt: skip
+              f"{r['direct_us']:7.0f} us/step  {r['ratio']:.2f}x  ({r['precision']})", flush=True)  # fmt: skip
     if args.json:
         record = {"machine": describe(), "torch": torch.__version__, "threads": args.threads,
                   "load_1min_end": load(), "presets": results}  # fmt: skip

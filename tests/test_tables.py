@@ -47,10 +47,11 @@ def test_numbers_with_thousands_and_units_align_right() -> None:
 def test_markdown_shows_markup_in_cells_as_written() -> None:
     """A run or class name holding Markdown is escaped, not rendered: emphasis, entities,
     links, HTML, code and strikethrough (CommonMark backslash escapes)."""
-    cells = ["**bold**", "&amp;x", "[a](b)", "<b>", "`c`", "~~s~~", "back\\slash", "ok-1.5"]
+    cells = ["**bold**", "&amp;x", "[a](b)", "<b>", "`c`", "~~s~~", "back\\slash", "$x$", "ok-1.5"]
     row = format_table(["name"] * len(cells), [cells], "markdown").splitlines()[2]
     assert row == (
-        r"| \*\*bold\*\* | \&amp;x | \[a\](b) | \<b\> | \`c\` | \~\~s\~\~ | back\\slash | ok-1.5 |"
+        r"| \*\*bold\*\* | \&amp;x | \[a\](b) | \<b\> | \`c\` | \~\~s\~\~ | back\\slash | \$x\$ "
+        r"| ok-1.5 |"
     )
 
 
@@ -62,6 +63,7 @@ def test_markdown_shows_markup_in_cells_as_written() -> None:
         ("x``y`", False, "``` x``y` ```"),  # a space inside: it ends in a backtick
         ("a|b", False, "`a|b`"),
         ("a|b", True, r"`a\|b`"),  # GitHub splits table rows before reading code spans
+        (" a ", False, "`  a  `"),  # CommonMark would strip the spaces it begins and ends with
     ],
 )
 def test_a_code_span_is_fenced_past_the_backticks_it_holds(text, table, span) -> None:

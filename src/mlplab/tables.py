@@ -18,8 +18,9 @@ __all__ = ["STYLES", "format_table", "markdown_code", "markdown_text"]
 
 STYLES = ("text", "markdown", "csv")
 # What Markdown (CommonMark, GitHub's tables) could read as markup in text from data: code,
-# emphasis, links and images, HTML and entities, table cells, strikethrough, headings
-_MARKUP = re.compile(r"([\\`*_\[\]<>|~&#!])")
+# emphasis, links and images, HTML and entities, table cells, strikethrough, headings, and
+# GitHub's $math$
+_MARKUP = re.compile(r"([\\`*_\[\]<>|~&#!$])")
 
 
 def markdown_text(text: str) -> str:
@@ -30,11 +31,13 @@ def markdown_text(text: str) -> str:
 
 
 def markdown_code(text: str, table: bool = False) -> str:
-    """``text`` as one code span: fenced by one backtick more than its longest run of them
-    (a space inside the fence when it begins or ends with one). In a table (``table``) a
-    ``|`` is escaped as well: GitHub splits a row on it before reading code spans."""
+    """``text`` as one code span: fenced by one backtick more than its longest run of them,
+    with a space inside the fence when it begins or ends with one, or begins and ends with a
+    space (CommonMark strips one space from each side then). In a table (``table``) a ``|``
+    is escaped as well: GitHub splits a row on it before reading code spans."""
     fence = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    spaced = text[:1] == " " and text[-1:] == " " and text.strip(" ") != ""
+    pad = " " if text.startswith("`") or text.endswith("`") or spaced else ""
     return fence + pad + (text.replace("|", "\\|") if table else text) + pad + fence
 
 

@@ -266,7 +266,9 @@ def test_a_device_message_names_the_estimators_parameter() -> None:
         "device must be one of auto, cpu, cuda, cuda:N, mps (device='...'); got 'gpu'"
     )
     if not torch.cuda.is_available():
-        with pytest.raises(TrainingError, match="; use device='cpu' or device='auto'$"):
+        with pytest.raises(
+            TrainingError, match="^device='cuda' but .*; use device='cpu' or device='auto'$"
+        ):
             MLPRegressor(device="cuda").fit([[0.0], [1.0]], [0.0, 1.0])
 
 

@@ -144,7 +144,7 @@ def test_an_explicit_bf16_where_it_is_emulated_is_warned_about(
     monkeypatch.setattr(machine_module, "cpu_flags", lambda: {"avx2", "avx512f"})
     assert slow_bf16((256, 576, 384)) == (
         "--precision bf16: this run's matrix products measured 30x slower in bf16 than in fp32 "
-        "on this CPU (no AVX512-BF16 or AMX: torch emulates bf16); --precision auto chooses "
+        "on this CPU (no native bf16 such as AVX512-BF16 or AMX); --precision auto chooses "
         "the faster one here, or pass --precision fp32"
     )
     assert measured == [((64, 576, 384), dtype, 1) for dtype in (torch.float32, torch.bfloat16)]
@@ -170,12 +170,20 @@ def test_auto_stops_after_one_step_each_where_bf16_is_far_slower(tiny, monkeypat
     forward = MLP.forward
     monkeypatch.setattr(MLP, "forward", lambda self, x: forwards.append(1) or forward(self, x))
     config = Config().override({"model.hidden": [8], "train.batch_size": 16})
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(machine_module, "cpu_flags", lambda: {"avx2"})  # bf16 not native
     monkeypatch.setattr(machine_module, "FAR_SLOWER", 0.0)  # any bf16 step is "far slower"
-    seconds = measure_step(config, tiny.image_shape, 4, torch.device("cpu"), seconds=0.02)
-    assert len(forwards) == 4 and set(seconds) == {"fp32", "bf16"}  # a warm-up and a timed
+    seconds = measure_step(config, tiny.image_shape, 4, cpu, seconds=0.02)
+    assert len(forwards) == 6 and set(seconds) == {"fp32", "bf16"}  # a warm-up, two timed
+    forwards.clear()
     monkeypatch.setattr(machine_module, "FAR_SLOWER", float("inf"))  # never: the full timing
-    measure_step(config, tiny.image_shape, 4, torch.device("cpu"), seconds=0.02)
-    assert len(forwards) >= 4 + 4 + 4 + 10
+    measure_step(config, tiny.image_shape, 4, cpu, seconds=0.02)
+    assert len(forwards) >= 6 + 4 + 10
+    forwards.clear()  # native bf16: never the early verdict, whatever one step reads
+    monkeypatch.setattr(machine_module, "cpu_flags", lambda: {"avx2", "amx_bf16"})
+    monkeypatch.setattr(machine_module, "FAR_SLOWER", 0.0)
+    measure_step(config, tiny.image_shape, 4, cpu, seconds=0.02)
+    assert len(forwards) >= 4 + 10
 
 
 def test_a_run_summary_names_the_cpu_and_the_cached_rates(tiny, quick_config) -> None:

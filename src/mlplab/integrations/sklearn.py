@@ -209,10 +209,11 @@ class _BaseMLP(BaseEstimator, ABC):
         )
         n = len(targets)
         batch = self._batch_size(n)
+        select_device(self.device, DEVICE, DEVICE)  # named as this parameter, not --device
         config = self._config(batch, fitted)
         early = self.early_stopping and not incremental
         train, val = self._split(images, targets, early, config.train.seed)
-        with isolated(self.device, DEVICE) as device:
+        with isolated(self.device, DEVICE, DEVICE) as device:
             if not fitted:
                 self._start(config, train, device)
             elif not incremental:  # warm start: scikit-learn makes a new optimizer
@@ -642,7 +643,7 @@ class _BaseMLP(BaseEstimator, ABC):
             raise ValueError(
                 f"this pickle holds a {meta.get('format')!r} estimator; this mlplab reads {_FORMAT!r}"
             )
-        device = select_device(self.device, DEVICE)
+        device = select_device(self.device, DEVICE, DEVICE)
         model = MLP.from_spec(meta["spec"])
         model.load_state_dict(
             {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}

@@ -180,10 +180,13 @@ class Run:
             import fcntl
         except ImportError:  # Windows
             fcntl = None  # type: ignore[assignment]
-        if not hold or fcntl is None:
+        fd = None
+        if hold and fcntl is not None:
+            with contextlib.suppress(OSError):  # a folder that cannot be opened: not held
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        if fd is None:
             yield
             return
-        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

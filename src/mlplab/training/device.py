@@ -15,10 +15,13 @@ from ..errors import ConfigError, TrainingError
 __all__ = ["busy_cores", "isolated", "select_device"]
 
 
-def select_device(name: str, option: str = "--device {}") -> torch.device:
+def select_device(
+    name: str, option: str = "--device {}", setting: str = "train.device='{}'"
+) -> torch.device:
     """auto: cuda, then mps, then cpu; an explicit device must exist. ``option`` spells the
-    setting in messages, ``{}`` standing for a value: ``--device {}`` on the command line,
-    ``device='{}'`` for the scikit-learn estimators."""
+    fix a message suggests and ``setting`` the value it names, ``{}`` standing for a value:
+    ``--device {}`` and ``train.device='{}'`` for the command line and the config,
+    ``device='{}'`` for both in the scikit-learn estimators."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -39,20 +42,22 @@ def select_device(name: str, option: str = "--device {}") -> torch.device:
         not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
     ):
         raise TrainingError(
-            f"train.device='{name}' but this torch ({torch.__version__}) sees "
+            f"{setting.format(name)} but this torch ({torch.__version__}) sees "
             f"{torch.cuda.device_count()} CUDA device(s); {instead}"
         )
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise TrainingError(f"train.device='{name}' but MPS is not available here; {instead}")
+        raise TrainingError(f"{setting.format(name)} but MPS is not available here; {instead}")
     return device
 
 
 @contextlib.contextmanager
-def isolated(name: str, option: str = "--device {}") -> Iterator[torch.device]:
+def isolated(
+    name: str, option: str = "--device {}", setting: str = "train.device='{}'"
+) -> Iterator[torch.device]:
     """The device ``name`` selects, for one call that may change torch's thread count and
     draw from its global RNG: the caller's thread count and RNG state (CPU, and the
     device's on CUDA) are put back afterwards."""
-    device = select_device(name, option)
+    device = select_device(name, option, setting)
     threads = torch.get_num_threads()
     forked = [device.index or 0] if device.type == "cuda" else []
     try:

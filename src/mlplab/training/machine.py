@@ -48,6 +48,7 @@ __all__ = [
     "measure_machine",
     "measure_step",
     "measured_slower",
+    "native_bf16",
     "resolve_precision",
     "slow_bf16",
     "slow_threads",
@@ -102,6 +103,12 @@ def cpu_flags() -> set[str]:
             if line.startswith("flags"):
                 return set(line.split(":", 1)[1].split())
     return set()
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16, from its flags;
+    False where the flags cannot be read: callers then measure)."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def usable_cores() -> int:
@@ -314,7 +321,7 @@ def slow_bf16(shape: tuple[int, int, int], seconds: float = 0.05) -> str | None:
     of ``shape`` (at most 64 rows: the rate, not the batch, is what is measured) runs at
     least :data:`FAR_SLOWER` times slower than fp32's at 1 thread, else None. Measures only
     where bf16 is not native."""
-    if {"avx512_bf16", "amx_bf16"} & cpu_flags():
+    if native_bf16():
         return None
     small = (min(shape[0], 64), shape[1], shape[2])
     fp32 = gemm_rate(small, torch.float32, 1, seconds)
@@ -323,7 +330,7 @@ def slow_bf16(shape: tuple[int, int, int], seconds: float = 0.05) -> str | None:
         return None
     return (
         f"--precision bf16: this run's matrix products measured {fp32 / bf16:.0f}x slower in "
-        "bf16 than in fp32 on this CPU (no AVX512-BF16 or AMX: torch emulates bf16); "
+        "bf16 than in fp32 on this CPU (no native bf16 such as AVX512-BF16 or AMX); "
         "--precision auto chooses the faster one here, or pass --precision fp32"
     )
 
@@ -445,13 +452,17 @@ def measure_step(
                 torch.cuda.synchronize(device)
             return (time.perf_counter() - start) / count
 
-        # one step of each after one of warm-up (oneDNN's JIT, lazily loaded kernels): where
-        # bf16 is emulated (no AVX512-BF16 or AMX) its step is 5-40x fp32's, a verdict no
-        # noise can turn, and the five slices below would take seconds
-        steps(False, 1), steps(True, 1)
-        one = {"fp32": steps(False, 1), "bf16": steps(True, 1)}
-        if one["bf16"] >= FAR_SLOWER * one["fp32"]:
-            return one
+        # On a CPU without native bf16 (no AVX512-BF16 or AMX) its step is 5-40x fp32's and
+        # the five slices below would take seconds: after one step of warm-up, two steps of
+        # each decide when bf16's fastest is FAR_SLOWER times fp32's slowest (noise only adds
+        # time, so the slowest fp32 and the fastest bf16 are the cautious reading). Where
+        # bf16 is native, or on a GPU, the full timing always runs.
+        if device.type == "cpu" and not native_bf16():
+            steps(False, 1), steps(True, 1)
+            pairs = [(steps(False, 1), steps(True, 1)) for _ in range(2)]
+            fp32, bf16 = max(f for f, _ in pairs), min(b for _, b in pairs)
+            if bf16 >= FAR_SLOWER * fp32:
+                return {"fp32": fp32, "bf16": bf16}
         # warm-up (packing, the thread pool, autocast's kernels), then a count of steps that
         # fills a slice of ``seconds``: five slices of each precision, alternating
         first = max(steps(False, 2), steps(True, 2))
