@@ -3,31 +3,7 @@
 from __future__ import annotations
 
 import os
-import platform
 from pathlib import Path
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_field(name: str) -> str | None:
-    """One field of the first CPU in /proc/cpuinfo ('cpu family', 'model'), None elsewhere."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == name:
-                return value.strip()
-    except OSError:
-        pass
-    return None
 
 
 def describe() -> str:
@@ -35,9 +11,9 @@ def describe() -> str:
     output. Hypervisors give one model name ("AMD EPYC") to several generations, so the
     instruction sets and the family/model numbers say which kind it was (AMD family 25
     model 1: Zen 3, AVX2 only; model 17: Zen 4, AVX-512)."""
-    from mlplab.training.machine import describe_cpu
+    from mlplab.training.machine import cpu_field, cpu_model, describe_cpu
 
-    line = f"{cpu_name()}, {os.cpu_count()} cores, {' '.join(describe_cpu()['isa']) or 'no AVX2'}"
+    line = f"{cpu_model()}, {os.cpu_count()} cores, {' '.join(describe_cpu()['isa']) or 'no AVX2'}"
     family, model = cpu_field("cpu family"), cpu_field("model")
     return line + (f" (family {family}, model {model})" if family and model else "")
 

@@ -80,9 +80,9 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tutorial_pipeline as tp  # noqa: E402
-from machine import cpu_name  # noqa: E402
 from mlplab import Config, Dataset, Epoch, Normalization, Split, load_dataset, train  # noqa: E402
 from mlplab.data.splits import run_splits  # noqa: E402
+from mlplab.training.machine import cpu_model as cpu_name  # noqa: E402
 
 VAL_SIZE, SPLIT_SEED = 0.1, 0  # the fixed stratified hold-out every contender uses
 HIDDEN = (250, 100)  # hidden layer widths

@@ -89,6 +89,24 @@ def test_rates_are_measured_once_then_read_from_the_cache(cache: Path) -> None:
     assert not measure_machine(SHAPE, refresh=True, seconds=0.01).cached
 
 
+def pretend_cpu(monkeypatch, family: str, model: str, flags: str) -> None:
+    """This process runs on a CPU named like the VMs here, of the given kind."""
+    fields = {"model name": "Intel(R) Xeon(R) Processor @ 2.80GHz", "cpu family": family,
+              "model": model, "flags": flags}  # fmt: skip
+    monkeypatch.setattr(machine_module, "cpu_field", fields.get)
+
+
+def test_one_name_on_two_kinds_of_cpu_does_not_share_a_measurement(monkeypatch) -> None:
+    # the Xeon VMs here: Sapphire Rapids (AMX) and Ice Lake (no bf16) carry the same name
+    pretend_cpu(monkeypatch, "6", "143", "avx2 avx512f avx512_bf16 amx_bf16")
+    amx = measure_machine(SHAPE, seconds=0.01)
+    assert amx.model == "Intel(R) Xeon(R) Processor @ 2.80GHz" and cached_machine(SHAPE) == amx
+    pretend_cpu(monkeypatch, "6", "106", "avx2 avx512f")
+    assert cached_machine(SHAPE) is None and not measure_machine(SHAPE, seconds=0.01).cached
+    pretend_cpu(monkeypatch, "6", "143", "avx2 avx512f avx512_bf16 amx_bf16")
+    assert cached_machine(SHAPE) == amx  # each kind keeps its own
+
+
 def test_a_damaged_cache_is_measured_again(cache: Path) -> None:
     cache.parent.mkdir(parents=True)
     cache.write_text("{not json")
@@ -282,6 +300,8 @@ def test_auto_measures_once_per_shape_then_reads_the_cache(tiny, monkeypatch, ca
     cache.write_text("{not json")  # a damaged cache is measured again, then rewritten
     assert not resolve_precision(config, tiny, cpu)[1]["cached"] and measured[-1] == 32
     assert len(json.loads(cache.read_text())) == 1
+    pretend_cpu(monkeypatch, "25", "1", "avx2")  # same name, another kind: measured anew
+    assert not resolve_precision(config, tiny, cpu)[1]["cached"] and measured[-1] == 32
 
 
 def test_a_whole_step_is_timed_in_both_precisions_without_touching_the_rng(tiny) -> None:

@@ -42,7 +42,9 @@ __all__ = [
     "STEP_PAYS",
     "Machine",
     "cached_machine",
+    "cpu_field",
     "cpu_flags",
+    "cpu_identity",
     "cpu_model",
     "describe_cpu",
     "measure_machine",
@@ -87,22 +89,36 @@ BF16_HOLDS_ACCURACY = True
 CACHE_FILE = "machine.json"
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module knows."""
+def cpu_field(name: str) -> str | None:
+    """One field of the first CPU in /proc/cpuinfo ("model name", "cpu family", "model",
+    "flags"); None where there is no such file or field."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+            key, _, value = line.partition(":")
+            if key.strip() == name:
+                return value.strip()
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module knows."""
+    return cpu_field("model name") or platform.processor() or platform.machine()
 
 
 def cpu_flags() -> set[str]:
     """The first CPU's feature flags (Linux); empty elsewhere."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    return set()
+    return set((cpu_field("flags") or "").split())
+
+
+def cpu_identity(cpu: dict[str, Any]) -> str:
+    """What the cached measurements are keyed by: the model name, the family and model
+    numbers, the instruction sets that matter and torch's kernels. Hypervisors give one name
+    to several generations ("AMD EPYC" to Zen 3 and Zen 4, "Intel(R) Xeon(R) Processor" to
+    Xeons with and without AMX), so a cache shared between such machines (a home folder on a
+    network disk) must not hand one kind's timings to another."""
+    family, model = cpu_field("cpu family"), cpu_field("model")
+    generation = f"{family}.{model}" if family and model else "?"
+    return f"{cpu['model']}|{generation}|{'+'.join(cpu['isa'])}|{cpu['capability']}"
 
 
 def native_bf16() -> bool:
@@ -359,7 +375,7 @@ def warn_if_slow(config: Any, data: Any, device: torch.device) -> None:
 
 
 def _key(cpu: dict[str, Any], shape: tuple[int, int, int]) -> str:
-    return f"{cpu['model']}|{cpu['cores']}|{torch.__version__}|{'x'.join(map(str, shape))}"
+    return f"{cpu_identity(cpu)}|{cpu['cores']}|{torch.__version__}|{'x'.join(map(str, shape))}"
 
 
 def _read_cache() -> dict[str, Any]:
@@ -495,7 +511,7 @@ def resolve_precision(
         f"{config.model.activation}|{config.model.deskew}|{config.model.center}|{outputs}|"
         f"{config.train.optimizer}|{config.train.batch_size}|{threads}"
     )
-    key = f"step|{cpu['model']}|{cpu['cores']}|{torch.__version__}|{spec}"
+    key = f"step|{cpu_identity(cpu)}|{cpu['cores']}|{torch.__version__}|{spec}"
     cache = _read_cache()
     record = cache.get(key)
     cached = isinstance(record, dict) and not refresh
