@@ -4,6 +4,7 @@ table (mean and spread per setting, checked by hand) and its plot."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 import statistics
 from pathlib import Path
@@ -79,6 +80,16 @@ def test_search_report_files(search, tmp_path: Path) -> None:
     assert f"best     trial {best.number}: val acc {best.value:.2%}" in text
     md = (search.path / "report.md").read_text()
     assert md.startswith(f"# Sweep {search.name}\n") and "| trial | state | val acc |" in md
+
+
+def test_report_md_shows_names_as_written(search) -> None:
+    """A study's name is the user's (any text in a shared storage); report.md shows it as
+    written, not as Markdown."""
+    report = summarize(search)
+    best = report.best | {"params": {"run.name": "**r**"}}
+    md = dataclasses.replace(report, name="**x** & [y](z)", best=best).markdown()
+    assert md.startswith(r"# Sweep \*\*x\*\* \& \[y\](z)" + "\n")
+    assert r"run.name=\*\*r\*\*" in md.split("## Best\n\n")[1].splitlines()[0]
 
 
 def test_trials_are_shown_at_their_real_paths(search, tmp_path: Path, monkeypatch) -> None:

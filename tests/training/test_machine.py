@@ -19,6 +19,7 @@ from mlplab.training.machine import (
     Machine,
     cached_machine,
     describe_cpu,
+    device_identity,
     gemm_rate,
     measure_machine,
     measure_step,
@@ -105,6 +106,19 @@ def test_one_name_on_two_kinds_of_cpu_does_not_share_a_measurement(monkeypatch) 
     assert cached_machine(SHAPE) is None and not measure_machine(SHAPE, seconds=0.01).cached
     pretend_cpu(monkeypatch, "6", "143", "avx2 avx512f avx512_bf16 amx_bf16")
     assert cached_machine(SHAPE) == amx  # each kind keeps its own
+    pretend_cpu(monkeypatch, "6", "207", "avx2 avx512f avx512_bf16 amx_bf16")  # same flags
+    assert cached_machine(SHAPE) is None  # Emerald Rapids is not Sapphire Rapids
+
+
+def test_a_step_timing_on_a_gpu_is_kept_per_gpu_model(monkeypatch) -> None:
+    names = {0: "NVIDIA H100 80GB HBM3", 1: "Tesla T4"}
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d: names[d.index])
+    monkeypatch.setattr(
+        torch.cuda, "get_device_capability", lambda d: (9, 0) if d.index == 0 else (7, 5)
+    )
+    h100, t4 = (device_identity(torch.device("cuda", i)) for i in (0, 1))
+    assert h100 == "cuda|NVIDIA H100 80GB HBM3|9.0" and t4 == "cuda|Tesla T4|7.5"
+    assert device_identity(torch.device("cpu")) == "cpu"
 
 
 def test_a_damaged_cache_is_measured_again(cache: Path) -> None:
@@ -172,15 +186,25 @@ def test_an_explicit_bf16_where_it_is_emulated_is_warned_about(
     assert sum("measured 30x slower in bf16" in m for m in caplog.messages) == 1
     assert len(measured) == 4
     # under 3x slower (FAR_SLOWER) is not warned about; native bf16 is not even measured
-    monkeypatch.setattr(machine_module, "gemm_rate", lambda shape, dtype, *a: 90.0 / 2.9)
-    assert slow_bf16((256, 576, 384)) is None
+    monkeypatch.setattr(
+        machine_module,
+        "gemm_rate",
+        lambda shape, dtype, *a: 90.0 / (1.0, 3.1)[dtype == torch.bfloat16],
+    )
+    assert slow_bf16((256, 576, 384)) is not None  # 3.1x: warned
+    monkeypatch.setattr(
+        machine_module,
+        "gemm_rate",
+        lambda shape, dtype, *a: 90.0 / (1.0, 2.9)[dtype == torch.bfloat16],
+    )
+    assert slow_bf16((256, 576, 384)) is None  # 2.9x: not
     monkeypatch.setattr(machine_module, "gemm_rate", lambda *a: pytest.fail("measured"))
     for flag in ("avx512_bf16", "amx_bf16"):
         monkeypatch.setattr(machine_module, "cpu_flags", lambda flag=flag: {"avx512f", flag})
         assert slow_bf16((256, 576, 384)) is None
 
 
-def test_auto_stops_after_one_step_each_where_bf16_is_far_slower(tiny, monkeypatch) -> None:
+def test_auto_stops_after_its_early_steps_where_bf16_is_far_slower(tiny, monkeypatch) -> None:
     """Where bf16 is emulated one step each decides: the five slices would take seconds."""
     from mlplab.model.mlp import MLP
 
@@ -202,6 +226,25 @@ def test_auto_stops_after_one_step_each_where_bf16_is_far_slower(tiny, monkeypat
     monkeypatch.setattr(machine_module, "FAR_SLOWER", 0.0)
     measure_step(config, tiny.image_shape, 4, cpu, seconds=0.02)
     assert len(forwards) >= 4 + 10
+
+
+def test_the_early_verdict_reads_the_slowest_fp32_against_the_fastest_bf16(
+    tiny, monkeypatch
+) -> None:
+    """Noise only adds time, so the cautious reading of two steps each is fp32's slower one
+    against bf16's faster one."""
+    steps = iter([0.1, 0.1, 1.0, 5.0, 2.0, 3.0])  # warm-up fp32, bf16; then fp32, bf16 twice
+    clock = iter(t for step in steps for t in (0.0, step))  # each step reads the clock twice
+
+    class Clock:
+        perf_counter = staticmethod(lambda: next(clock))
+
+    monkeypatch.setattr(machine_module, "time", Clock)
+    monkeypatch.setattr(machine_module, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(machine_module, "FAR_SLOWER", 1.4)  # 3.0 >= 1.4 x 2.0
+    config = Config().override({"model.hidden": [8], "train.batch_size": 16})
+    seconds = measure_step(config, tiny.image_shape, 4, torch.device("cpu"))
+    assert seconds == {"fp32": 2.0, "bf16": 3.0}
 
 
 def test_a_run_summary_names_the_cpu_and_the_cached_rates(tiny, quick_config) -> None:

@@ -275,6 +275,7 @@ def test_a_checkpoint_of_another_recipe_is_refused(tiny, quick_config: Config) -
     assert len(resume(mine, epochs=2, dataset=tiny).history) == 2
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no flock on Windows: nothing is held there")
 def test_a_run_is_trained_by_one_process_at_a_time(tiny, quick_config: Config) -> None:
     """Two --resume of one run at once both went on, interleaving their checkpoints and
     metrics; now the run directory is held (flock on the folder) while a process trains

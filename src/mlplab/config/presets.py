@@ -47,7 +47,7 @@ _RECORD = {
     "train.scheduler": "onecycle",
     "train.label_smoothing": 0.1,
     "train.batch_size": 256,
-    # bf16 autocast where a whole step measures faster here (AVX512-BF16, AMX: 1.5-1.9x), fp32
+    # bf16 autocast where a whole step measures faster here (AVX512-BF16, AMX: 1.7-2.1x at these shapes), fp32
     # where bf16 is emulated (5-40x slower); the run's config records which (docs/config.md)
     "train.precision": "auto",
     # The recipes were chosen on the validation split (docs/presets.md); the final fit

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config
 from ..errors import ConfigError
 from ..files.atomic import check_outputs, os_errors, write_text_atomic
-from ..tables import format_table
+from ..tables import format_table, markdown_text
 from .folders import Sweep, open_sweep
 from .space import format_value
 from .study import load_optuna
@@ -151,7 +151,7 @@ class SweepReport:
     def markdown(self) -> str:
         """``report.md``: counts, the ablation (grid), the trials, importance, the best."""
         out = [
-            f"# Sweep {self.name}",
+            f"# Sweep {markdown_text(self.name)}",
             "",
             f"{self.kind.capitalize()}; trials: {self.counts_line()}.",
             "Selection is on the validation split only; test scores are shown, never used to "
@@ -172,7 +172,7 @@ class SweepReport:
         out += [
             "## Best",
             "",
-            self.best_line(),
+            markdown_text(self.best_line()),
             "",
             f"Train it again: `mlplab train --config {BEST}`.",
             "",

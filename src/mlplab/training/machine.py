@@ -13,6 +13,7 @@ machine, torch version and shape in ``<cache>/machine.json`` (the download cache
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -47,6 +48,7 @@ __all__ = [
     "cpu_identity",
     "cpu_model",
     "describe_cpu",
+    "device_identity",
     "measure_machine",
     "measure_step",
     "measured_slower",
@@ -79,9 +81,10 @@ STEP_SECONDS = 0.5  # measuring time of auto's step timing, both precisions toge
 # than one thread: the slow mode is 8-37x; a 0.05 s measurement of a healthy 2-thread product
 # can read 1.2x slower on a quiet Intel AMX VM whose epochs run 1.3x faster at 2 threads.
 SLOW_WARNS = 2.0
-# auto's step timing stops after one step of each precision when bf16's is this many times
-# fp32's (bf16 emulated: 5-40x on an AMD EPYC without AVX512-BF16), and an explicit bf16 is
-# warned about when its products measure this many times slower than fp32's
+# Where bf16 is not native, auto's step timing stops after its early steps (one of warm-up,
+# two timed, of each precision) when bf16's faster one takes this many times fp32's slower
+# one (emulated bf16: 6-17x a whole step on the AVX2-only EPYC); an explicit bf16
+# is warned about when its products measure this many times slower than fp32's
 FAR_SLOWER = 3.0
 # Whether bf16 autocast held accuracy on the tutorial recipe (seeds 0-2, validation split,
 # the rule in docs/config.md): if it had not, auto would always choose fp32.
@@ -89,15 +92,24 @@ BF16_HOLDS_ACCURACY = True
 CACHE_FILE = "machine.json"
 
 
+@functools.cache
+def _first_cpu() -> dict[str, str]:
+    """The first CPU's fields in /proc/cpuinfo, read once a process (the file lists every
+    core, and is long on a large host); empty where there is no such file."""
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if not line.strip():
+                break  # the end of the first CPU's block
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
 def cpu_field(name: str) -> str | None:
     """One field of the first CPU in /proc/cpuinfo ("model name", "cpu family", "model",
     "flags"); None where there is no such file or field."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == name:
-                return value.strip()
-    return None
+    return _first_cpu().get(name)
 
 
 def cpu_model() -> str:
@@ -374,6 +386,16 @@ def warn_if_slow(config: Any, data: Any, device: torch.device) -> None:
         logger.warning(line)
 
 
+def device_identity(device: torch.device) -> str:
+    """The device a step timing was taken on: a GPU by its name and compute capability (the
+    nodes of one cluster often share a CPU but not their GPUs), the CPU by its type alone
+    (:func:`cpu_identity` is part of every key)."""
+    if device.type != "cuda":
+        return device.type
+    major, minor = torch.cuda.get_device_capability(device)
+    return f"cuda|{torch.cuda.get_device_name(device)}|{major}.{minor}"
+
+
 def _key(cpu: dict[str, Any], shape: tuple[int, int, int]) -> str:
     return f"{cpu_identity(cpu)}|{cpu['cores']}|{torch.__version__}|{'x'.join(map(str, shape))}"
 
@@ -433,10 +455,11 @@ def measure_step(
     seconds: float = STEP_SECONDS,
     regression: bool = False,
 ) -> dict[str, float]:
-    """Median seconds of one whole training step (forward, loss, backward, the optimizer's
-    update) of ``config``'s model, batch and optimizer on random inputs, in ``fp32`` and
-    under ``bf16`` autocast, timed alternately at the current thread count. The caller's RNG
-    state is left as it was."""
+    """Seconds of one whole training step (forward, loss, backward, the optimizer's update)
+    of ``config``'s model, batch and optimizer on random inputs, in ``fp32`` and under
+    ``bf16`` autocast, timed alternately at the current thread count: the medians, or, where
+    bf16 is not native and its early steps are :data:`FAR_SLOWER`, the slowest fp32 and the
+    fastest bf16 step. The caller's RNG state is left as it was."""
     from ..model.heads import loss_fn
     from ..model.mlp import MLP
     from .optim import make_optimizer
@@ -506,9 +529,9 @@ def resolve_precision(
     outputs = 1 if regression else len(data.classes)
     threads = torch.get_num_threads()
     cpu = describe_cpu()
+    model = json.dumps(asdict(config.model), sort_keys=True, default=str)
     spec = (
-        f"{device.type}|{tuple(data.image_shape)}|{config.model.crop}|{config.model.hidden}|"
-        f"{config.model.activation}|{config.model.deskew}|{config.model.center}|{outputs}|"
+        f"{device_identity(device)}|{tuple(data.image_shape)}|{model}|{outputs}|"
         f"{config.train.optimizer}|{config.train.batch_size}|{threads}"
     )
     key = f"step|{cpu_identity(cpu)}|{cpu['cores']}|{torch.__version__}|{spec}"
