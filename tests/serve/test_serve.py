@@ -365,6 +365,7 @@ def test_errors_are_clear_json(root: Path) -> None:
         wrong = client.get("/predict")
         assert error(wrong, 405) == "GET is not accepted at /predict; it takes POST"
         assert wrong.headers["allow"] == "POST"
+        assert error(client.post("/health"), 405) == "POST is not accepted at /health; it takes GET"
 
 
 # ----- micro-batching -------------------------------------------------------------------

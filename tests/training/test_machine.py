@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,15 @@ def test_a_step_timing_on_a_gpu_is_kept_per_gpu_model(monkeypatch) -> None:
     assert device_identity(torch.device("cpu")) == "cpu"
 
 
+def test_measuring_a_machine_takes_under_2_seconds() -> None:
+    """Issue 23's promise for `mlplab machine`: cheap, under 2 s (two precisions at one
+    thread and every core, each a time-bounded loop after one warm-up product), here at
+    `best`'s first layer, the largest shape a preset measures."""
+    start = time.perf_counter()
+    measure_machine((256, 784, 1024), refresh=True)
+    assert time.perf_counter() - start < 2.0
+
+
 def test_a_damaged_cache_is_measured_again(cache: Path) -> None:
     cache.parent.mkdir(parents=True)
     cache.write_text("{not json")
@@ -205,7 +215,8 @@ def test_an_explicit_bf16_where_it_is_emulated_is_warned_about(
 
 
 def test_auto_stops_after_its_early_steps_where_bf16_is_far_slower(tiny, monkeypatch) -> None:
-    """Where bf16 is emulated one step each decides: the five slices would take seconds."""
+    """Where bf16 is emulated its early steps decide (a warm-up and two timed of each): the
+    five slices would take seconds."""
     from mlplab.model.mlp import MLP
 
     forwards = []

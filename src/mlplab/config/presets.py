@@ -47,8 +47,9 @@ _RECORD = {
     "train.scheduler": "onecycle",
     "train.label_smoothing": 0.1,
     "train.batch_size": 256,
-    # bf16 autocast where a whole step measures faster here (AVX512-BF16, AMX: 1.7-2.1x at these shapes), fp32
-    # where bf16 is emulated (5-40x slower); the run's config records which (docs/config.md)
+    # bf16 autocast where a whole step measures faster here (AVX512-BF16, AMX: 1.7-2.1x at
+    # these shapes), fp32 where bf16 is emulated (a whole step 2-17x slower on the Ice Lake
+    # and Zen 3 VMs); the run's config records which (docs/config.md)
     "train.precision": "auto",
     # The recipes were chosen on the validation split (docs/presets.md); the final fit
     # trains on all the training images and keeps its last epoch, where one-cycle ends (in

@@ -375,10 +375,9 @@ def add_error_answers(app: FastAPI) -> None:
             )
         allowed = (exc.headers or {}).get("Allow")
         if exc.status_code == 405 and detail == "Method Not Allowed" and allowed:
-            methods = ", ".join(sorted({m.strip() for m in allowed.split(",") if m.strip()}))
             detail = (
                 f"{request.method} is not accepted at {shown_name(request.url.path)}; it "
-                f"takes {methods}"
+                f"takes {allowed}"
             )
         return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
 

@@ -261,7 +261,7 @@ def measure_machine(
     """The machine's record for ``shape``: from the cache unless ``refresh`` (or none is
     cached for this CPU, core count, torch and shape), else measured and cached."""
     cpu = describe_cpu()
-    key = _key(cpu, shape)
+    key = _shape_key(cpu, shape)
     cache = _read_cache()
     if not refresh and key in cache:
         with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError):
@@ -291,7 +291,7 @@ def measure_machine(
 def cached_machine(shape: tuple[int, int, int]) -> Machine | None:
     """The cached record for this CPU, core count, torch and ``shape``; None when there is none
     (nothing is measured)."""
-    record = _read_cache().get(_key(describe_cpu(), shape))
+    record = _read_cache().get(_shape_key(describe_cpu(), shape))
     try:
         return Machine.from_json(record) if record else None
     except (AttributeError, KeyError, TypeError, ValueError):
@@ -367,7 +367,8 @@ def warn_if_slow(config: Any, data: Any, device: torch.device) -> None:
     """One warning for each setting asked for that runs this run's first layer much slower
     than the alternative here: ``train.threads`` above one when OpenMP's slow mode makes it
     slower than one thread (8x on an Intel VM, 30-50x beside a busy process), and
-    ``train.precision: bf16`` where bf16 is emulated (5-40x). Measures only when such a
+    ``train.precision: bf16`` where bf16 is emulated (its products 3-76x slower on the VMs
+    measured). Measures only when such a
     setting is asked for (about 0.1 s; up to 0.4 s for bf16 on a CPU without it)."""
     from ..model.mlp import input_features
 
@@ -396,8 +397,14 @@ def device_identity(device: torch.device) -> str:
     return f"cuda|{torch.cuda.get_device_name(device)}|{major}.{minor}"
 
 
-def _key(cpu: dict[str, Any], shape: tuple[int, int, int]) -> str:
-    return f"{cpu_identity(cpu)}|{cpu['cores']}|{torch.__version__}|{'x'.join(map(str, shape))}"
+def _key(cpu: dict[str, Any], what: str) -> str:
+    """The cache key of a measurement of ``what`` (a shape, a step's spec) on this CPU kind,
+    core count and torch."""
+    return f"{cpu_identity(cpu)}|{cpu['cores']}|{torch.__version__}|{what}"
+
+
+def _shape_key(cpu: dict[str, Any], shape: tuple[int, int, int]) -> str:
+    return _key(cpu, "x".join(map(str, shape)))
 
 
 def _read_cache() -> dict[str, Any]:
@@ -534,7 +541,7 @@ def resolve_precision(
         f"{device_identity(device)}|{tuple(data.image_shape)}|{model}|{outputs}|"
         f"{config.train.optimizer}|{config.train.batch_size}|{threads}"
     )
-    key = f"step|{cpu_identity(cpu)}|{cpu['cores']}|{torch.__version__}|{spec}"
+    key = "step|" + _key(cpu, spec)
     cache = _read_cache()
     record = cache.get(key)
     cached = isinstance(record, dict) and not refresh
