@@ -142,7 +142,7 @@ def test_a_deskewing_model_exports_with_its_alignment(
     for y in range(6):  # the stroke leaning right: upright again
         pixels[2, :, 2 + y, 3 + y // 2 : 5 + y // 2] = 200
     got = load_exported(result.path, format)(pixels.float() / 255)
-    assert (got - eager(run, pixels)).abs().max() < 1e-4
+    assert (got - eager(run, pixels)).abs().max() < 1e-4 * max(1.0, got.abs().max())
     moved = (got[1] - got[0]).abs().max()
     assert moved < 1e-4 if center else moved > 1e-3  # centred: the shift is gone
 

@@ -27,7 +27,7 @@ def _session(tiny, quick_config: Config, **overrides: object):
 def _autograd(s, model, x, y):
     tc = s.config.train
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.precision == "bf16"):
-        out = model(x)
+        out = model(x, prepared=s.aligns_once)
         loss = loss_fn(model.head, None, tc.label_smoothing)(out.float(), y)
     loss.backward()
     return loss, out
@@ -43,8 +43,18 @@ def _autograd(s, model, x, y):
         {"model.crop": 2, "model.head": "log_softmax"},
         {"train.precision": "bf16"},
         {"train.precision": "bf16", "model.crop": 1, "train.label_smoothing": 0.1},
+        {"model.deskew": True, "model.center": True, "model.crop": 1},
     ],
-    ids=["default", "two-hidden", "logistic", "smoothing", "crop-logsoftmax", "bf16", "bf16-all"],
+    ids=[
+        "default",
+        "two-hidden",
+        "logistic",
+        "smoothing",
+        "crop-logsoftmax",
+        "bf16",
+        "bf16-all",
+        "aligned-once",
+    ],
 )
 def test_the_written_out_step_matches_autograd(tiny, quick_config: Config, overrides) -> None:
     s = _session(tiny, quick_config, **overrides)
@@ -91,7 +101,7 @@ def test_the_step_is_the_one_training_takes_and_repeats_bit_for_bit(
     [
         ({"model.activation": "tanh"}, "activation tanh"),
         ({"model.dropout": 0.2}, "dropout"),
-        ({"model.deskew": True}, "alignment in the model"),
+        ({"model.deskew": True, "augment.shift": 1}, "alignment of augmented images"),
         ({"model.head": "softmax"}, "head softmax"),
         ({"train.l1": 1e-5}, "an L1 term"),
         ({"train.precision": "bf16", "model.head": "log_softmax"}, "the log-softmax head in bf16"),

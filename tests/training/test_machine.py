@@ -145,9 +145,18 @@ def test_a_damaged_cache_is_measured_again(cache: Path) -> None:
 def test_a_gemm_rate_is_its_flops_over_time(monkeypatch) -> None:
     ticks = iter(x * 0.001 for x in range(10**6))  # each clock read 1 ms later
     monkeypatch.setattr(machine_module.time, "perf_counter", lambda: next(ticks))
-    rate = gemm_rate((10, 10, 10), torch.float32, 1, seconds=0.005)
-    # each slice: start, then reads 1 ms apart until >= 1 ms: one product in 1 ms
+    rate = gemm_rate((10, 10, 10), torch.float32, 1, seconds=0.05)
+    # the warm-up: 1 ms; each 10-ms slice: start, then reads 1 ms apart: ten products
     assert rate == pytest.approx(2 * 10 * 10 * 10 / 0.001 / 1e9)
+
+
+def test_a_product_slower_than_a_slice_is_timed_once(monkeypatch) -> None:
+    """Emulated bf16 (0.2-0.4 s a product on an AVX2-only EPYC) would make five slices of at
+    least one product each take seconds: the warm-up's own time gives the rate."""
+    ticks = iter([0.0, 0.5])  # the warm-up product took 0.5 s; no clock read after it
+    monkeypatch.setattr(machine_module.time, "perf_counter", lambda: next(ticks))
+    rate = gemm_rate((10, 10, 10), torch.bfloat16, 1, seconds=0.15)
+    assert rate == pytest.approx(2 * 10 * 10 * 10 / 0.5 / 1e9)
 
 
 def test_an_explicit_thread_count_that_runs_slower_is_warned_about(
@@ -221,7 +230,9 @@ def test_auto_stops_after_its_early_steps_where_bf16_is_far_slower(tiny, monkeyp
 
     forwards = []
     forward = MLP.forward
-    monkeypatch.setattr(MLP, "forward", lambda self, x: forwards.append(1) or forward(self, x))
+    monkeypatch.setattr(
+        MLP, "forward", lambda self, x, **kw: forwards.append(1) or forward(self, x, **kw)
+    )
     config = Config().override({"model.hidden": [8], "train.batch_size": 16})
     cpu = torch.device("cpu")
     monkeypatch.setattr(machine_module, "cpu_flags", lambda: {"avx2"})  # bf16 not native

@@ -13,11 +13,13 @@ import torch.nn.functional as F
 
 from mlplab import Config, Normalization, train
 from mlplab.data.splits import configured_splits
+from mlplab.training.batches import iterate_batches
 from mlplab.training.lr_find import lr_find
 from mlplab.training.optim import set_step
 from mlplab.training.session import (
     DRY_RUN_BATCHES,
     DRY_RUN_EPOCHS,
+    aligns_once,
     build_session,
     seed_streams,
     training_step,
@@ -77,6 +79,64 @@ def test_the_step_is_plain_torchs_forward_loss_backward_and_update(
     assert out.shape == (len(y), len(tiny.classes))
     for (name, p), q in zip(s.model.named_parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p, q - 0.1 * q.grad, msg=name)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "once"),
+    [
+        ({"model.deskew": True, "model.center": True}, True),
+        ({"model.center": True}, True),
+        ({"model.deskew": True, "augment.shift": 1}, False),  # a new image every epoch
+        ({"model.deskew": True, "augment.rotation": 5.0}, False),
+        ({}, False),  # nothing to align
+    ],
+    ids=["deskew-center", "center", "shifted", "rotated", "plain"],
+)
+def test_only_images_never_augmented_are_aligned_once(
+    quick_config: Config, overrides, once: bool
+) -> None:
+    assert aligns_once(quick_config.override(overrides)) is once
+
+
+def test_images_aligned_once_are_the_models_alignment_in_the_same_order(
+    tiny, quick_config: Config
+) -> None:
+    """The training split aligned once (inside the first epoch, for the kept pixels only)
+    is the model's own alignment of each normalized batch, cropped, and the batches come in
+    the order, and with the labels, of the per-batch path."""
+    config = quick_config.override({"model.deskew": True, "model.center": True, "model.crop": 1})
+    with torch.random.fork_rng():
+        s = build_session(config, tiny, CPU)
+        plain = build_session(quick_config, tiny, CPU)  # the same batches, not aligned
+    assert s.aligned is None  # not made before training asks for it
+    aligned = s.aligned_train()
+    assert s.aligned_train() is aligned and aligned.images.dtype == torch.float32
+    scale, offset = s.affine()
+    normalized = torch.cat([x for x, _ in iterate_batches(s.splits["train"], 64, scale, offset)])
+    want = s.model.cropped(s.model.align(normalized))
+    assert aligned.images.shape == (len(normalized), 1, 6, 6)  # 8x8 less 1 each side
+    torch.testing.assert_close(aligned.images, want, rtol=0, atol=1e-5)
+    assert not torch.allclose(want, s.model.cropped(normalized), atol=0.1)  # the ink moved
+    batches, per_batch = list(s.batches()), list(plain.batches())
+    assert len(batches) == len(per_batch) == s.plan.steps_per_epoch
+    for (x, y), (raw, labels) in zip(batches, per_batch, strict=True):
+        assert torch.equal(y, labels)
+        torch.testing.assert_close(x, s.model.cropped(s.model.align(raw)), rtol=0, atol=1e-5)
+
+
+def test_training_on_images_aligned_once_is_training_with_the_models_alignment(
+    tiny, quick_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Aligned once (and so the written-out step) or by the model in every batch (autograd's
+    step): the same run, to rounding."""
+    config = quick_config.override({"model.deskew": True, "model.center": True})
+    once = train(config.override({"run.name": "once"}), dataset=tiny, progress=False)
+    monkeypatch.setattr(sys.modules["mlplab.training.session"], "aligns_once", lambda c: False)
+    every = train(config.override({"run.name": "every"}), dataset=tiny, progress=False)
+    for a, b in zip(once.history, every.history, strict=True):
+        for key in ("train_loss", "val_loss"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4), key
+        assert a["val_accuracy"] == pytest.approx(b["val_accuracy"], abs=0.01)
 
 
 def _record_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple]]:

@@ -342,21 +342,25 @@ class MLP(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(
-        self, x: torch.Tensor, return_hidden: bool = False
+        self, x: torch.Tensor, return_hidden: bool = False, *, prepared: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Outputs of the head; with ``return_hidden`` also the last hidden layer's activations.
 
         In eval mode with ``tta``, the outputs are those of the views' mean class
         probabilities (its log for the logits and log_softmax heads: a softmax of it gives
         that mean back) and the hidden activations those of the images themselves.
+        ``prepared``: ``x`` is :meth:`prepare`'s output already (training aligns and crops
+        the images it never augments once, not every epoch); not with test-time views.
         """
-        if self.deskew or self.center:
-            x = align_ink(x, upright=self.deskew, center=self.center)
         n = x.shape[0]
         views = bool(self.tta) and not self.training
-        if views:
-            x = tta_views(x, self.tta)
-        h = self.hidden(self.cropped(x).flatten(1))
+        if views:  # the views are of the aligned image, cropped after
+            if prepared:
+                raise ValueError("prepared inputs have no test-time views: pass the images")
+            x = self.cropped(tta_views(self.align(x), self.tta))
+        elif not prepared:
+            x = self.prepare(x)
+        h = self.hidden(x.flatten(1))
         z = self.output(h)
         if views:  # log of the mean probability, without underflow: logsumexp - log(count)
             count = view_count(self.tta)
@@ -366,6 +370,21 @@ class MLP(nn.Module):
         else:
             z = heads.from_logits(self.head, z)
         return (z, h) if return_hidden else z
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """What the first layer sees of ``x`` (normalized ``(N, C, H, W)`` images), before it
+        is flattened: aligned (``deskew``, ``center``) and cropped (``crop``), the alignment
+        made for the kept pixels only."""
+        if not (self.deskew or self.center):
+            return self.cropped(x)
+        return align_ink(x, upright=self.deskew, center=self.center, crop=self.crop)
+
+    def align(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (normalized ``(N, C, H, W)`` images) deskewed and/or centred as the model
+        does it before its layers (``deskew``, ``center``); ``x`` itself where it does not."""
+        if not (self.deskew or self.center):
+            return x
+        return align_ink(x, upright=self.deskew, center=self.center)
 
     def cropped(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (``(..., H, W)``) less ``crop`` pixels off each border: a view, what the

@@ -22,8 +22,8 @@ CHUNK = 256  # images gathered and augmented at once: amortizes per-op overhead,
 def iterate_batches(
     split: Split,
     batch_size: int,
-    scale: torch.Tensor,
-    offset: torch.Tensor,
+    scale: torch.Tensor | None,
+    offset: torch.Tensor | None,
     *,
     generator: torch.Generator | None = None,
     augmentation: Augmentation | None = None,
@@ -33,6 +33,9 @@ def iterate_batches(
 
     With a ``generator`` the order is a fresh seeded permutation (and ``augmentation`` is
     drawn from it); without one the order is the split's own (evaluation, never augmented).
+    Without ``scale`` and ``offset`` the split's images are the model's inputs already
+    (training's once-aligned images, :meth:`mlplab.training.session.Session.aligned_train`):
+    batches are sliced from them as they are.
     """
     n = len(split)
     order = (
@@ -66,6 +69,9 @@ def iterate_batches(
             if max_batches is not None and produced >= max_batches:
                 return
             produced += 1
+            if scale is None or offset is None:  # normalized (and aligned) already
+                yield images[b : b + batch_size], labels[b : b + batch_size]
+                continue
             # one cast and a fused multiply-add: x = pixel / (255 std) - mean / std
             pixels = images[b : b + batch_size].float()
             if pixels.shape not in offsets:

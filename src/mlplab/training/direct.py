@@ -17,7 +17,8 @@ loss and its gradient stay in float32, the parameters' gradients arrive in float
 the two steps agree to rounding (the logits it returns are float32, autograd's bfloat16:
 the same values, converted); tests/training/test_direct.py compares them on every
 form the step covers. :func:`direct_step` returns None for anything else (other
-activations, dropout, alignment, a softmax head, the log-softmax head in bfloat16 (autocast
+activations, dropout, alignment of augmented images (images never augmented are aligned once
+before the first step, see :func:`mlplab.training.session.aligns_once`), a softmax head, the log-softmax head in bfloat16 (autocast
 computes it in bfloat16), an L1 term, a regression, precisions other than float32 and
 bfloat16, frozen parameters, hooks on the model, several ranks, another device), and
 training takes autograd's step. The step is made anew each epoch, so a change an
@@ -51,7 +52,8 @@ def not_covered(s: Session) -> str | None:
         (s.regression_loss is not None, "a regression"),
         (model.activation != "relu", f"activation {model.activation}"),
         (model.dropout > 0, "dropout"),
-        (model.deskew or model.center, "alignment in the model"),
+        # images aligned once (Session.aligns_once) are inputs like any other
+        ((model.deskew or model.center) and not s.aligns_once, "alignment of augmented images"),
         (model.head not in ("logits", "log_softmax"), f"head {model.head}"),
         (bool(tc.l1), "an L1 term"),
         (tc.precision not in ("fp32", "bf16"), f"precision {tc.precision}"),
@@ -105,10 +107,11 @@ def direct_step(s: Session, update: Callable[[], None]) -> Step | None:
     smoothing = float(tc.label_smoothing)
     low = torch.bfloat16 if tc.precision == "bf16" else None
     log_softmax_head = model.head == "log_softmax"
+    prepared = s.aligns_once  # the batches are aligned and cropped already
 
     @torch.no_grad()
     def step(x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = model.cropped(x)
+        x = x if prepared else model.cropped(x)
         if low is not None:  # one copy: the cast of a cropped view comes out contiguous
             h = x.to(low, memory_format=torch.contiguous_format).flatten(1)
             ws = [w.to(low) for w in weights]

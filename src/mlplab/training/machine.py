@@ -228,7 +228,10 @@ def gemm_rate(
     shape: tuple[int, int, int], dtype: torch.dtype, threads: int, seconds: float
 ) -> float:
     """GFLOP/s of ``(batch, inputs) @ (inputs, outputs)`` in ``dtype`` at ``threads``: the
-    median of five slices of ``seconds`` after a warm-up product."""
+    median of five slices of ``seconds`` after a warm-up product; where the warm-up alone
+    took a slice or more (bf16 emulated on a CPU without native bf16: 0.2-0.4 s a product
+    at `best`'s first layer on an AVX2-only EPYC), that product's rate: what a warm-up
+    adds is lost in it, and five more would take seconds."""
     batch, inputs, outputs = shape
     # float32 operands (drawn in float32 before the cast) and the product: a --hidden or
     # --batch-size of 10^8 is one line, not torch's allocation failure
@@ -242,7 +245,10 @@ def gemm_rate(
     a = torch.randn(batch, inputs, generator=generator).to(dtype)
     b = torch.randn(inputs, outputs, generator=generator).to(dtype)
     with _threads(threads):
+        start = time.perf_counter()
         a @ b  # warm-up: packing, the thread pool
+        if (elapsed := time.perf_counter() - start) >= seconds / 5:
+            return 2 * batch * inputs * outputs / elapsed / 1e9
         rates = []
         for _ in range(5):
             count, start = 0, time.perf_counter()
@@ -470,14 +476,18 @@ def measure_step(
     from ..model.heads import loss_fn
     from ..model.mlp import MLP
     from .optim import make_optimizer
+    from .session import aligns_once
 
     tc = config.train
+    prepared = aligns_once(config)  # training aligns its images once, not in the step
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         model = MLP.from_config(config.model, image_shape, outputs).to(device).train()
         optimizer = make_optimizer(model.parameters(), tc, device)
         criterion = loss_fn(model.head, tc.loss if regression else None, tc.label_smoothing)
         x = torch.rand(tc.batch_size, *image_shape, device=device)
+        if prepared:  # what the step sees
+            x = model.prepare(x)
         y = (
             torch.randn(tc.batch_size, 1, device=device)
             if regression
@@ -489,7 +499,7 @@ def measure_step(
             start = time.perf_counter()
             for _ in range(count):
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    loss = criterion(model(x).float(), y)
+                    loss = criterion(model(x, prepared=prepared).float(), y)
                 for p in parameters:
                     p.grad = None
                 loss.backward()
@@ -537,9 +547,12 @@ def resolve_precision(
     threads = torch.get_num_threads()
     cpu = describe_cpu()
     model = json.dumps(asdict(config.model), sort_keys=True, default=str)
+    from .session import aligns_once
+
     spec = (
         f"{device_identity(device)}|{tuple(data.image_shape)}|{model}|{outputs}|"
         f"{config.train.optimizer}|{config.train.batch_size}|{threads}"
+        + ("|aligned once" if aligns_once(config) else "")
     )
     key = "step|" + _key(cpu, spec)
     cache = _read_cache()
