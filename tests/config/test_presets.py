@@ -7,6 +7,7 @@ import pytest
 from mlplab import PRESETS, Config
 from mlplab.config.presets import preset_overrides
 from mlplab.errors import ConfigError
+from mlplab.training.session import aligns_once
 
 
 def test_presets() -> None:
@@ -52,7 +53,9 @@ def test_presets() -> None:
         "fashion-best",
     }
     fast, best = Config.preset("fast"), Config.preset("best")
-    assert fast.train.precision == "auto" and fast.train.epochs == 3
+    assert fast.train.precision == "auto" and fast.train.epochs == 2
+    # never augmented, so its images are aligned once, inside the first epoch
+    assert fast.model.deskew and fast.model.center and aligns_once(fast)
     # the speed and record presets choose their precision on the machine (bf16 where native)
     assert {Config.preset(n).train.precision for n in ("best", "fashion-best")} == {"auto"}
     assert best.augment.elastic > 0 and best.train.label_smoothing > 0

@@ -232,7 +232,8 @@ class ModelConfig:
         False,
         "shear each image so its ink stands upright, pivoting on its centre of mass, before "
         "the first layer (the classic MNIST deskewing, for bright strokes on a dark "
-        "background); inside the model, so predict, serve and export do it too",
+        "background); inside the model, so predict, serve and export do it too; training "
+        "without augmentation aligns its images once",
     )
     center: bool = _opt(
         False,

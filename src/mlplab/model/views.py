@@ -166,8 +166,9 @@ def align_ink(
     # Past the border lies background: the image's darkest value (replicating the edge
     # would smear ink that touches it across the strip the move uncovers).
     dark = x.amin((1, 2, 3), keepdim=True)
+    lifted = x - dark  # background 0: the reads past the border find zeros
     if channels == 1:  # (N, H, W): the image less its darkest value
-        ink = x[:, 0] - dark[:, 0]
+        ink = lifted[:, 0]
     else:  # summed over channels; the moments do not depend on the scale
         ink = x.sum(1)
         ink = ink - ink.flatten(1).amin(1).view(-1, 1, 1)
@@ -189,19 +190,17 @@ def align_ink(
         # the input row read, less the pivot (the centre of mass's row)
         tx = tx + shear * (rows.view(1, h) + ty.view(-1, 1) - cy.view(-1, 1))
     # one column of background each side and one row below, for the reads past the border
-    side = dark.expand(-1, channels, h, 1)
-    padded = torch.cat([side, x, side], 3)
-    padded = torch.cat([padded, dark.expand(-1, channels, 1, w + 2)], 2)
+    # (F.pad: a concatenation with the broadcast background took 4x as long)
+    padded = F.pad(lifted, (1, 1, 0, 1))
     kept_h, kept_w = h - 2 * crop, w - 2 * crop
     moved = _move_rows(padded, ty, crop, kept_h)
-    return _move_within_rows(moved, tx.expand(-1, h)[:, crop : h - crop], crop, kept_w).to(
-        images.dtype
-    )
+    moved = _move_within_rows(moved, tx.expand(-1, h)[:, crop : h - crop], crop, kept_w)
+    return (moved + dark).to(images.dtype)
 
 
 def _move_rows(padded: torch.Tensor, t: torch.Tensor, first: int, count: int) -> torch.Tensor:
     """Rows ``first`` to ``first + count - 1`` of the image read at rows r + t[n],
-    bilinearly: ``padded`` is ``(N, C, H + 1, W')`` with a row of background last."""
+    bilinearly: ``padded`` is ``(N, C, H + 1, W')`` with a row of zeros last."""
     n, ch, rows, width = padded.shape
     h = rows - 1
     whole = t.floor()
@@ -219,7 +218,7 @@ def _move_within_rows(
     padded: torch.Tensor, t: torch.Tensor, first: int, count: int
 ) -> torch.Tensor:
     """Columns ``first`` to ``first + count - 1`` of each row read at c + t[n, r],
-    bilinearly: ``padded`` is ``(N, C, H', W + 2)`` with a column of background each side,
+    bilinearly: ``padded`` is ``(N, C, H', W + 2)`` with a column of zeros each side,
     ``t`` is ``(N, H')``."""
     n, ch, h, width = padded.shape
     whole = t.floor()

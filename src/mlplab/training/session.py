@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 DRY_RUN_EPOCHS, DRY_RUN_BATCHES = 2, 3  # --dry-run: a few batches of every epoch and split
-ALIGN_CHUNK = 1024  # images aligned at once by Session.aligned_train
+ALIGN_CHUNK = 512  # images aligned at once by Session.aligned_train (1024 and more: slower)
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]  # normalized inputs, targets
 Step = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
