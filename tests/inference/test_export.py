@@ -132,7 +132,7 @@ def test_a_cropped_model_exports_and_takes_whole_images(root: Path, format: str)
 def test_a_deskewing_model_exports_with_its_alignment(
     root: Path, format: str, center: bool
 ) -> None:
-    run = tiny_run(root, size=12, deskew=True, center=center)
+    run = tiny_run(root, size=12, deskew=True, center=center, crop=1)  # `fast` aligns and crops
     result = export(run, format)  # checks several batch sizes: the trace froze none
     assert result.max_abs_diff < 1e-4 * max(1.0, result.max_abs_output)
     pixels = torch.zeros(3, 1, 12, 12, dtype=torch.uint8)
@@ -142,6 +142,8 @@ def test_a_deskewing_model_exports_with_its_alignment(
     for y in range(6):  # the stroke leaning right: upright again
         pixels[2, :, 2 + y, 3 + y // 2 : 5 + y // 2] = 200
     got = load_exported(result.path, format)(pixels.float() / 255)
+    # relative, as export's own check above: this tiny model's log-probabilities reach ~100,
+    # and onnxruntime sums the ink's moments in another order (the shifts differ by ~1e-6)
     assert (got - eager(run, pixels)).abs().max() < 1e-4 * max(1.0, got.abs().max())
     moved = (got[1] - got[0]).abs().max()
     assert moved < 1e-4 if center else moved > 1e-3  # centred: the shift is gone

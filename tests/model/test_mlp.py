@@ -162,6 +162,20 @@ def test_a_crop_that_leaves_nothing_is_refused(shape, crop: int, message: str) -
     assert str(error.value) == message
 
 
+def test_prepared_inputs_are_the_aligned_kept_pixels_and_skip_the_models_own() -> None:
+    torch.manual_seed(0)
+    model = MLP((1, 12, 10), [8], 3, crop=2, deskew=True, center=True)
+    x = torch.randn(5, 1, 12, 10)
+    prepared = model.prepare(x)  # aligned for the kept pixels only: the full read, cropped
+    torch.testing.assert_close(prepared, model.cropped(model.align(x)), rtol=0, atol=1e-6)
+    assert prepared.shape == (5, 1, 8, 6)
+    torch.testing.assert_close(model(prepared, prepared=True), model(x))
+    model.tta = ("shift",)
+    model.eval()  # the views are of the whole aligned image: prepared inputs have none
+    with pytest.raises(ValueError, match="prepared inputs have no test-time views"):
+        model(prepared, prepared=True)
+
+
 def test_a_deskewing_model_is_the_same_network_on_the_aligned_image() -> None:
     torch.manual_seed(0)
     model = MLP((1, 12, 10), [8], 3, crop=1, deskew=True, center=True)

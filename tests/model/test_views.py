@@ -59,6 +59,20 @@ def test_align_ink_matches_scipys_affine_read(upright: bool, center: bool) -> No
         torch.testing.assert_close(got[i, 0].double(), torch.from_numpy(want), atol=2e-4, rtol=0)
 
 
+@pytest.mark.parametrize("upright, center", ALIGNMENTS)
+@pytest.mark.parametrize("shape", [(3, 2, 20, 16), (2, 3, 9, 13), (4, 1, 28, 28)])
+def test_aligning_the_kept_pixels_only_is_the_whole_alignment_cropped(
+    upright: bool, center: bool, shape: tuple[int, ...]
+) -> None:
+    g = torch.Generator().manual_seed(1)
+    images = torch.rand(shape, generator=g) ** 4 * 3 - 0.5  # sparse bright ink, any scale
+    whole = align_ink(images, upright=upright, center=center)
+    for crop in range(1, (min(shape[2:]) - 1) // 2 + 1):
+        kept = align_ink(images, upright=upright, center=center, crop=crop)
+        want = whole[..., crop : shape[2] - crop, crop : shape[3] - crop]
+        torch.testing.assert_close(kept, want, rtol=0, atol=1e-6, msg=f"crop {crop}")
+
+
 def _moments(ink: torch.Tensor) -> tuple[float, float, float]:
     rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
     ink = ink.double()

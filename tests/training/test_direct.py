@@ -44,6 +44,7 @@ def _autograd(s, model, x, y):
         {"train.precision": "bf16"},
         {"train.precision": "bf16", "model.crop": 1, "train.label_smoothing": 0.1},
         {"model.deskew": True, "model.center": True, "model.crop": 1},
+        {"model.deskew": True, "train.precision": "bf16"},
     ],
     ids=[
         "default",
@@ -54,6 +55,7 @@ def _autograd(s, model, x, y):
         "bf16",
         "bf16-all",
         "aligned-once",
+        "aligned-once-bf16",
     ],
 )
 def test_the_written_out_step_matches_autograd(tiny, quick_config: Config, overrides) -> None:

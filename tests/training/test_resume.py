@@ -163,6 +163,22 @@ def test_resume_in_process_matches(tiny, quick_config: Config, ema: float) -> No
     assert_same_run(stopped.run_dir, alone.run_dir)
 
 
+def test_a_run_that_aligns_once_resumes_bit_for_bit(tiny, quick_config: Config) -> None:
+    """The images aligned once are made again by the resumed process, the same as before."""
+    config = quick_config.override(
+        {"model.deskew": True, "model.center": True, "model.crop": 1, "train.epochs": 3}
+    )
+    alone = train(config, dataset=tiny)
+
+    def stop(epoch: Epoch) -> None:
+        if epoch.record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    stopped = train(config, dataset=tiny, on_epoch=stop)
+    resume(stopped.run_dir, dataset=tiny)
+    assert_same_run(stopped.run_dir, alone.run_dir)
+
+
 def test_resume_keeps_the_automatic_thread_count(tiny, quick_config: Config, monkeypatch) -> None:
     from mlplab.training import threads
 

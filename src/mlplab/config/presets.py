@@ -139,7 +139,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "help": "time to 98% MNIST test accuracy: each image deskewed and centred, the central "
         "20x20 pixels (crop 4), 400-256-10 ReLU, Kaiming init, Adam one-cycle to 1e-2, batch "
         "512, bfloat16 autocast where a step measures faster (auto), 2 epochs, no augmentation "
-        "(the images aligned once, inside the first epoch; medians 0.7-0.9 s on a 2-core "
+        "(the images aligned once, inside the first epoch; medians 1.05-1.08 s on a 2-core "
         "AVX2-only EPYC, docs/presets.md)",
         "overrides": {
             "model.deskew": True,  # aligned once: training never augments these images

@@ -129,11 +129,6 @@ def _counts(like: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     return like.new_ones(stop - start, dtype=torch.long).cumsum(0) + (start - 1)
 
 
-def _grid_steps(like: torch.Tensor, n: int) -> torch.Tensor:
-    """grid_sample's coordinates of ``n`` pixels (align_corners): pixel p at 2p / (n-1) - 1."""
-    return _steps(like, n) * (2.0 / (n - 1)) - 1.0
-
-
 # ----- ink alignment --------------------------------------------------------------------------
 def align_ink(
     images: torch.Tensor, *, upright: bool = True, center: bool = False, crop: int = 0
@@ -159,7 +154,7 @@ def align_ink(
     a blend). Against ``F.grid_sample`` on a sampling grid, the same reads in about half
     the passes over the pixels (README "Speed" has the timings).
     """
-    _, channels, h, w = images.shape
+    h, w = images.shape[-2:]
     if not (upright or center):
         return images[..., crop : h - crop, crop : w - crop] if crop else images
     x = images.float()
@@ -167,11 +162,11 @@ def align_ink(
     # would smear ink that touches it across the strip the move uncovers).
     dark = x.amin((1, 2, 3), keepdim=True)
     lifted = x - dark  # background 0: the reads past the border find zeros
-    if channels == 1:  # (N, H, W): the image less its darkest value
-        ink = lifted[:, 0]
-    else:  # summed over channels; the moments do not depend on the scale
-        ink = x.sum(1)
-        ink = ink - ink.flatten(1).amin(1).view(-1, 1, 1)
+    # (N, H, W): the image summed over channels, less its darkest value (summed before the
+    # shift: channels that cancel leave no ink at all; no branch on the channel count,
+    # which a trace would warn about)
+    ink = x.sum(1)
+    ink.sub_(ink.amin((1, 2), keepdim=True))
     row_ink = ink.sum(2)  # (N, H): each row's ink ...
     row_col = (ink * _steps(x, w)).sum(2)  # ... and its first moment along the row
     rows = _steps(x, h)
@@ -193,7 +188,8 @@ def align_ink(
     # (F.pad: a concatenation with the broadcast background took 4x as long)
     padded = F.pad(lifted, (1, 1, 0, 1))
     kept_h, kept_w = h - 2 * crop, w - 2 * crop
-    moved = _move_rows(padded, ty, crop, kept_h)
+    # without centring no row moves: the kept rows as they are
+    moved = _move_rows(padded, ty, crop, kept_h) if center else padded[:, :, crop : h - crop]
     moved = _move_within_rows(moved, tx.expand(-1, h)[:, crop : h - crop], crop, kept_w)
     return (moved + dark).to(images.dtype)
 

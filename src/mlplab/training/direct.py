@@ -17,11 +17,11 @@ loss and its gradient stay in float32, the parameters' gradients arrive in float
 the two steps agree to rounding (the logits it returns are float32, autograd's bfloat16:
 the same values, converted); tests/training/test_direct.py compares them on every
 form the step covers. :func:`direct_step` returns None for anything else (other
-activations, dropout, alignment of augmented images (images never augmented are aligned once
-before the first step, see :func:`mlplab.training.session.aligns_once`), a softmax head, the log-softmax head in bfloat16 (autocast
-computes it in bfloat16), an L1 term, a regression, precisions other than float32 and
-bfloat16, frozen parameters, hooks on the model, several ranks, another device), and
-training takes autograd's step. The step is made anew each epoch, so a change an
+activations, dropout, alignment of augmented images, a softmax head, the log-softmax head in
+bfloat16 (autocast computes it in bfloat16), an L1 term, a regression, precisions other
+than float32 and bfloat16, frozen parameters, hooks on the model, several ranks, another
+device), and training takes autograd's step. Images never augmented are aligned once,
+before the first step (:func:`mlplab.training.session.aligns_once`): the step covers those. The step is made anew each epoch, so a change an
 ``on_epoch`` hook makes (freezing a layer, a hook) is seen from the next epoch.
 """
 

@@ -294,6 +294,7 @@ def _fit(s: Session, run: Run, state: _State, on_epoch: EpochHook | None) -> Tra
         log_line(f"interrupted: keeping the best weights so far (epoch {state.best_epoch})", bar)
     finally:
         bar.close()
+        s.aligned = None  # the training images aligned once: not needed after the last epoch
     return _finish(s, run, state, interrupted, started)
 
 

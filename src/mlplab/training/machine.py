@@ -228,10 +228,11 @@ def gemm_rate(
     shape: tuple[int, int, int], dtype: torch.dtype, threads: int, seconds: float
 ) -> float:
     """GFLOP/s of ``(batch, inputs) @ (inputs, outputs)`` in ``dtype`` at ``threads``: the
-    median of five slices of ``seconds`` after a warm-up product; where the warm-up alone
-    took a slice or more (bf16 emulated on a CPU without native bf16: 0.2-0.4 s a product
-    at `best`'s first layer on an AVX2-only EPYC), that product's rate: what a warm-up
-    adds is lost in it, and five more would take seconds."""
+    median of five slices of ``seconds / 5`` each after a warm-up product. Where the warm-up
+    alone took all of ``seconds`` (bf16 emulated on a CPU without native bf16: 0.2-0.4 s a
+    product at `best`'s first layer on an AVX2-only EPYC), that product's rate: the one-time
+    costs a warm-up pays (packing, the thread pool, kernel generation: 10-20 ms) are lost
+    in it, and five more products would take seconds."""
     batch, inputs, outputs = shape
     # float32 operands (drawn in float32 before the cast) and the product: a --hidden or
     # --batch-size of 10^8 is one line, not torch's allocation failure
@@ -247,7 +248,7 @@ def gemm_rate(
     with _threads(threads):
         start = time.perf_counter()
         a @ b  # warm-up: packing, the thread pool
-        if (elapsed := time.perf_counter() - start) >= seconds / 5:
+        if (elapsed := time.perf_counter() - start) >= seconds:
             return 2 * batch * inputs * outputs / elapsed / 1e9
         rates = []
         for _ in range(5):
@@ -541,14 +542,13 @@ def resolve_precision(
     if config.train.precision != "auto":
         return config, None
     from ..model.mlp import input_features
+    from .session import aligns_once
 
     regression = data.task == "regression"
     outputs = 1 if regression else len(data.classes)
     threads = torch.get_num_threads()
     cpu = describe_cpu()
     model = json.dumps(asdict(config.model), sort_keys=True, default=str)
-    from .session import aligns_once
-
     spec = (
         f"{device_identity(device)}|{tuple(data.image_shape)}|{model}|{outputs}|"
         f"{config.train.optimizer}|{config.train.batch_size}|{threads}"

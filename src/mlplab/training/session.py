@@ -23,8 +23,9 @@ import torch
 from ..config import Config
 from ..data import Dataset, Normalization, Split
 from ..data.splits import configured_splits
+from ..files.limits import memory_budget
 from ..model.heads import loss_fn
-from ..model.mlp import MLP
+from ..model.mlp import MLP, input_features
 from . import distributed
 from .augment import Augmentation
 from .batches import iterate_batches
@@ -68,13 +69,10 @@ class Session:
     world: World = field(default_factory=World)  # this process among the data-parallel ranks
     trained: torch.nn.Module | None = None  # the model as several ranks train it (DDP)
     average: WeightAverage | None = None  # train.ema > 0: the average of the weights
-    aligned: Split | None = None  # the training images aligned once (aligned_train)
-
-    @property
-    def aligns_once(self) -> bool:
-        """Whether the training images are aligned once, not in every batch
-        (:func:`aligns_once`)."""
-        return aligns_once(self.config)
+    # the training images are aligned once, not in every batch (:func:`aligns_once`, and the
+    # aligned copy fits mlplab's memory budget); decided once, when the session is built
+    aligns_once: bool = False
+    aligned: Split | None = None  # that copy, made on first use (aligned_train)
 
     @property
     def evaluated(self) -> MLP:
@@ -167,6 +165,9 @@ def build_session(
     outputs = 1 if data.task == "regression" else len(data.classes)
     model = MLP.from_config(config.model, data.image_shape, outputs).to(device)
     max_batches = DRY_RUN_BATCHES if tc.dry_run else None
+    # the aligned copy: float32, the kept pixels of every training image (else, per batch)
+    kept = input_features(data.image_shape, config.model.crop)
+    once = aligns_once(config) and 4 * len(train) * kept <= memory_budget()
     steps = min(math.ceil(len(train) / tc.batch_size), max_batches or math.inf)
     epochs = min(tc.epochs, DRY_RUN_EPOCHS) if tc.dry_run else tc.epochs
     return Session(
@@ -183,13 +184,15 @@ def build_session(
         world=world,
         trained=distributed.wrap(model, device, world),
         average=WeightAverage(model, tc.ema) if tc.ema else None,
+        aligns_once=once,
     )
 
 
 def aligns_once(config: Config) -> bool:
     """Whether training aligns its images once, before its first step, rather than in every
     batch: the model aligns them (``model.deskew``, ``model.center``) and training never
-    augments them, so each image's alignment is the same every epoch. The batches are then
+    augments them, so each image's alignment is the same every epoch (and, as a session
+    decides, the aligned copy fits mlplab's memory budget). The batches are then
     slices of :meth:`Session.aligned_train` (aligned and cropped) and the step runs the
     model on them with ``prepared=True``: the same computation, each image aligned once a
     run instead of once an epoch (MNIST's 54,000 images: 0.2-0.4 s of a 2-core CPU's time
