@@ -46,7 +46,11 @@ __all__ = [
 ]
 
 DRY_RUN_EPOCHS, DRY_RUN_BATCHES = 2, 3  # --dry-run: a few batches of every epoch and split
-ALIGN_CHUNK = 512  # images aligned at once by Session.aligned_train (1024 and more: slower)
+# images aligned at once by Session.aligned_train. At 256 their temporaries come back from
+# the heap chunk after chunk; from 512 glibc maps and unmaps them anew each time (fresh
+# processes, 2-core Zen 3: ~23,000 page faults and 0.41-0.47 s for MNIST at 256, 77,000-
+# 134,000 and 0.46-0.66 s at 512, all but ~21,000 of them for the kept copy itself)
+ALIGN_CHUNK = 256
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]  # normalized inputs, targets
 Step = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
