@@ -148,6 +148,9 @@ def test_a_gemm_rate_is_its_flops_over_time(monkeypatch) -> None:
     rate = gemm_rate((10, 10, 10), torch.float32, 1, seconds=0.05)
     # the warm-up: 1 ms; each 10-ms slice: start, then reads 1 ms apart: ten products
     assert rate == pytest.approx(2 * 10 * 10 * 10 / 0.001 / 1e9)
+    # a warm-up well inside the budget is not a measurement: two reads for it, then five
+    # slices of about eleven each (a shortcut at 1 ms would have read the clock twice)
+    assert next(ticks) >= 0.001 * (2 + 5 * 10)
 
 
 def test_a_product_slower_than_a_slice_is_timed_once(monkeypatch) -> None:

@@ -374,16 +374,12 @@ class MLP(nn.Module):
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """What the first layer sees of ``x`` (normalized ``(N, C, H, W)`` images), before it
         is flattened: aligned (``deskew``, ``center``) and cropped (``crop``), the alignment
-        made for the kept pixels only."""
-        if not (self.deskew or self.center):
-            return self.cropped(x)
+        made for the kept pixels only (without alignment: the crop's view)."""
         return align_ink(x, upright=self.deskew, center=self.center, crop=self.crop)
 
     def align(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (normalized ``(N, C, H, W)`` images) deskewed and/or centred as the model
         does it before its layers (``deskew``, ``center``); ``x`` itself where it does not."""
-        if not (self.deskew or self.center):
-            return x
         return align_ink(x, upright=self.deskew, center=self.center)
 
     def cropped(self, x: torch.Tensor) -> torch.Tensor:

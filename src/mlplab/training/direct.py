@@ -21,8 +21,9 @@ activations, dropout, alignment of augmented images, a softmax head, the log-sof
 bfloat16 (autocast computes it in bfloat16), an L1 term, a regression, precisions other
 than float32 and bfloat16, frozen parameters, hooks on the model, several ranks, another
 device), and training takes autograd's step. Images never augmented are aligned once,
-before the first step (:func:`mlplab.training.session.aligns_once`): the step covers those. The step is made anew each epoch, so a change an
-``on_epoch`` hook makes (freezing a layer, a hook) is seen from the next epoch.
+before the first step (:func:`mlplab.training.session.aligns_once`): the step covers those.
+The step is made anew each epoch, so a change an ``on_epoch`` hook makes (freezing a layer,
+a hook) is seen from the next epoch.
 """
 
 from __future__ import annotations

@@ -99,22 +99,17 @@ class Session:
         """One pass over the training split in a fresh seeded order, with the config's
         augmentation when ``augmented``."""
         if self.aligns_once:  # normalized, aligned and cropped: batches are slices of it
-            return iterate_batches(
-                self.aligned_train(),
-                self.config.train.batch_size,
-                None,
-                None,
-                generator=self.generator,
-                max_batches=max_batches,
-            )
-        scale, offset = self.affine()
+            split, (scale, offset), augmentation = self.aligned_train(), (None, None), None
+        else:
+            split, (scale, offset) = self.splits["train"], self.affine()
+            augmentation = Augmentation.of(self.config.augment) if augmented else None
         return iterate_batches(
-            self.splits["train"],
+            split,
             self.config.train.batch_size,
             scale,
             offset,
             generator=self.generator,
-            augmentation=Augmentation.of(self.config.augment) if augmented else None,
+            augmentation=augmentation,
             max_batches=max_batches,
         )
 
@@ -125,14 +120,12 @@ class Session:
         pixel: 86 MB for MNIST's 54,000 training images cropped to 20x20)."""
         if self.aligned is None:
             train = self.splits["train"]
+            kept = self.model.cropped(train.images[:0]).shape  # (0, C, H - 2 crop, W - 2 crop)
+            images = torch.empty((len(train), *kept[1:]), device=self.device)
             scale, offset = self.affine()
-            chunks = iterate_batches(train, ALIGN_CHUNK, scale, offset)
+            start = 0
             with torch.no_grad():
-                first = self.model.prepare(next(chunks)[0])
-                images = first.new_empty((len(train), *first.shape[1:]))
-                images[: len(first)] = first
-                start = len(first)
-                for x, _ in chunks:
+                for x, _ in iterate_batches(train, ALIGN_CHUNK, scale, offset):
                     images[start : start + len(x)] = self.model.prepare(x)
                     start += len(x)
             self.aligned = Split(images, train.labels)
